@@ -1,0 +1,109 @@
+//! Typed errors of the public API, each with a message that says what to do.
+
+use std::fmt;
+
+use crate::Reason;
+
+/// A `Runtime::builder()` setting that cannot work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuildError {
+    /// `workers(0)` or more workers than the runtime supports.
+    Workers { requested: usize, max: usize },
+    /// A stack size below the minimum or above the maximum.
+    StackSize { requested: usize, min: usize, max: usize },
+    /// A process-table capacity of zero or above [`crate::MAX_PROCESSES`].
+    MaxProcesses { requested: usize, max: usize },
+    /// Every runtime id is taken by a live runtime in this OS process.
+    TooManyRuntimes { max: usize },
+    /// The OS refused a resource (thread, memory mapping, signal handler).
+    Os { what: &'static str, error: String },
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BuildError::Workers { requested, max } => write!(
+                f,
+                "workers({requested}) is out of range: use 1..={max} (the default is one per core)"
+            ),
+            BuildError::StackSize { requested, min, max } => write!(
+                f,
+                "stack_size({requested}) is out of range: use {min}..={max} bytes (the default is 32 KiB)"
+            ),
+            BuildError::MaxProcesses { requested, max } => {
+                write!(f, "max_processes({requested}) is out of range: use 1..={max}")
+            }
+            BuildError::TooManyRuntimes { max } => write!(
+                f,
+                "{max} runtimes are alive in this OS process, the most there can be: drop one first"
+            ),
+            BuildError::Os { what, error } => write!(f, "the OS refused {what}: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+/// Why a process could not be spawned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpawnError {
+    /// The process table is full (Erlang's `system_limit`).
+    TableFull { capacity: usize },
+    /// The runtime is shutting down.
+    ShuttingDown,
+    /// The stack size given in `SpawnOptions` is out of range.
+    StackSize { requested: usize, min: usize, max: usize },
+}
+
+impl fmt::Display for SpawnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SpawnError::TableFull { capacity } => write!(
+                f,
+                "system_limit: all {capacity} process slots are in use; raise Builder::max_processes"
+            ),
+            SpawnError::ShuttingDown => f.write_str("the runtime is shutting down; nothing new can start"),
+            SpawnError::StackSize { requested, min, max } => write!(
+                f,
+                "SpawnOptions::stack_size({requested}) is out of range: use {min}..={max} bytes"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for SpawnError {}
+
+impl From<SpawnError> for Reason {
+    /// A process that cannot spawn ends with this reason when it propagates the error with `?`.
+    fn from(error: SpawnError) -> Reason {
+        Reason::error(error.to_string())
+    }
+}
+
+/// Why `Runtime::block_on` gave no value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlockOnError {
+    /// The process ended without returning a value, with this reason.
+    Exited(Reason),
+    /// The process could not be spawned.
+    Spawn(SpawnError),
+    /// `block_on` was called on one of the runtime's own worker threads (from
+    /// inside a process), where waiting would stall the worker: spawn a process
+    /// and `receive` its answer instead.
+    InsideProcess,
+}
+
+impl fmt::Display for BlockOnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BlockOnError::Exited(reason) => write!(f, "the process ended with reason {reason}"),
+            BlockOnError::Spawn(error) => write!(f, "could not spawn the process: {error}"),
+            BlockOnError::InsideProcess => f.write_str(
+                "block_on was called inside a process, which would stall its worker; \
+                 spawn a process and receive its answer instead",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for BlockOnError {}

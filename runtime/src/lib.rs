@@ -1,0 +1,68 @@
+//! # lariat: Erlang/BEAM-style processes for Rust
+//!
+//! A *process* is a green thread: a stackful coroutine with its own mailbox,
+//! scheduled on a small pool of OS threads (one per core) that steal work from
+//! each other. Processes share nothing and talk by messages.
+//!
+//! ```
+//! use lariat::{Reason, Runtime};
+//!
+//! #[derive(Debug)]
+//! struct Ping(lariat::Pid);
+//!
+//! let runtime = Runtime::new()?;
+//! let rounds = runtime.block_on(|cx| {
+//!     let me = cx.pid();
+//!     let echo = cx.spawn(|cx| loop {
+//!         let Ping(from) = cx.receive::<Ping>()?;
+//!         cx.send(from, "pong");
+//!     })?;
+//!     for _ in 0..3 {
+//!         cx.send(echo, Ping(me));
+//!         let _pong: &str = cx.receive()?;
+//!     }
+//!     Ok::<_, Reason>(3)
+//! })?;
+//! assert_eq!(rounds, 3);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Where things are (one module per part of the architecture, `docs/architecture.md`):
+//! [`pid`](Pid) · `table` · `process` ([`Cx`]) · `signal` · `mailbox` ([`Message`]) ·
+//! `scheduler` · `stack` · `timer` · `runtime` ([`Runtime`], [`Handle`]) · `crash` · `sync`.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+mod crash;
+mod error;
+mod mailbox;
+mod pid;
+mod process;
+mod reason;
+mod runtime;
+mod scheduler;
+mod signal;
+mod stack;
+mod sync;
+mod table;
+mod timer;
+
+pub use error::{BlockOnError, BuildError, SpawnError};
+pub use mailbox::Message;
+pub use pid::{MAX_PROCESSES, Pid, Ref};
+pub use process::{Cx, SpawnOptions, Status};
+pub use reason::Reason;
+pub use runtime::{Builder, DEFAULT_MAX_PROCESSES, Handle, MAX_WORKERS, Runtime};
+pub use stack::{DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE};
+
+/// The runtime's lock-free protocols, exposed for the loom models in `loom-tests/`
+/// (built with `--cfg loom`). Not part of the API.
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod loom_api {
+    pub use crate::process::StateWord;
+    pub use crate::scheduler::idle::{Idle, Parker};
+    pub use crate::signal::{Batch, SignalQueue};
+    pub use crate::table::{Entry, FreeSlots, Table};
+}

@@ -1,0 +1,121 @@
+//! Process identifiers and unique references.
+//!
+//! A [`Pid`] packs three fields into 64 bits: the id of the runtime that made it
+//! (so a Pid never resolves in another runtime), the index of its slot in the
+//! process table, and the slot's serial at the time (so a stale Pid never reaches
+//! a later process that reuses the slot). The table reuses freed slots FIFO, so a
+//! slot's serial wraps only after 2^25 reuses of that one slot.
+
+use std::fmt;
+
+pub(crate) const SERIAL_BITS: u32 = 25;
+pub(crate) const INDEX_BITS: u32 = 27;
+pub(crate) const RUNTIME_BITS: u32 = 64 - SERIAL_BITS - INDEX_BITS;
+
+pub(crate) const SERIAL_MASK: u64 = (1 << SERIAL_BITS) - 1;
+pub(crate) const INDEX_MASK: u64 = (1 << INDEX_BITS) - 1;
+pub(crate) const RUNTIME_MASK: u64 = (1 << RUNTIME_BITS) - 1;
+
+/// The largest process-table capacity a runtime can be built with (2^27 − 1:
+/// the top index is reserved for the runtime's own sender pid).
+pub const MAX_PROCESSES: usize = INDEX_MASK as usize;
+
+/// Identifies one process of one runtime, for as long as that runtime lives.
+///
+/// Pids are plain values: copy them, send them in messages, compare and hash them.
+/// A Pid whose process has ended stays harmless: sends to it are dropped, as in
+/// Erlang. It prints as `<runtime.index.serial>`, like Erlang's `<0.81.0>`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Pid(u64);
+
+impl Pid {
+    pub(crate) const fn new(runtime: u32, index: u32, serial: u32) -> Pid {
+        Pid(((runtime as u64 & RUNTIME_MASK) << (SERIAL_BITS + INDEX_BITS))
+            | ((index as u64 & INDEX_MASK) << SERIAL_BITS)
+            | (serial as u64 & SERIAL_MASK))
+    }
+
+    /// The pid a runtime uses as the sender of signals sent from outside any
+    /// process (`Handle::exit`, `Handle::send`): never alive, never reused.
+    pub(crate) const fn reserved(runtime: u32) -> Pid {
+        Pid::new(runtime, INDEX_MASK as u32, 0)
+    }
+
+    pub(crate) const fn runtime_id(self) -> u32 {
+        (self.0 >> (SERIAL_BITS + INDEX_BITS)) as u32
+    }
+
+    pub(crate) const fn index(self) -> u32 {
+        ((self.0 >> SERIAL_BITS) & INDEX_MASK) as u32
+    }
+
+    pub(crate) const fn serial(self) -> u32 {
+        (self.0 & SERIAL_MASK) as u32
+    }
+
+    /// The same slot with the next serial: the Pid its next occupant gets.
+    pub(crate) const fn next_in_slot(self) -> Pid {
+        Pid::new(self.runtime_id(), self.index(), (self.serial() + 1) & SERIAL_MASK as u32)
+    }
+
+    /// The raw 64-bit value (stable for the life of the runtime; useful as a key).
+    pub const fn to_bits(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Debug for Pid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Display for Pid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<{}.{}.{}>", self.runtime_id(), self.index(), self.serial())
+    }
+}
+
+/// A reference unique within its runtime (Erlang's `make_ref()`); monitors are
+/// named by one.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Ref(pub(crate) u64);
+
+impl fmt::Debug for Ref {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Display for Ref {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#Ref<{}>", self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_round_trip_at_their_limits() {
+        let pid = Pid::new(RUNTIME_MASK as u32, INDEX_MASK as u32 - 1, SERIAL_MASK as u32);
+        assert_eq!(pid.runtime_id(), RUNTIME_MASK as u32);
+        assert_eq!(pid.index(), INDEX_MASK as u32 - 1);
+        assert_eq!(pid.serial(), SERIAL_MASK as u32);
+    }
+
+    #[test]
+    fn next_in_slot_changes_only_the_serial_and_wraps() {
+        let pid = Pid::new(3, 77, SERIAL_MASK as u32);
+        let next = pid.next_in_slot();
+        assert_eq!((next.runtime_id(), next.index(), next.serial()), (3, 77, 0));
+        assert_ne!(pid, next);
+    }
+
+    #[test]
+    fn pids_of_different_runtimes_differ() {
+        assert_ne!(Pid::new(1, 5, 0), Pid::new(2, 5, 0));
+        assert_eq!(format!("{}", Pid::new(1, 5, 2)), "<1.5.2>");
+    }
+}

@@ -1,0 +1,362 @@
+//! [`Cx`]: what a process body gets to act as a process.
+//!
+//! A `Cx` lives on the process's own stack for as long as the process runs, and
+//! holds what only the process touches: its mailbox, its reduction budget, its
+//! process-local storage. It is neither `Send` nor `Clone`: runtime calls can only
+//! be made by the process itself, through it.
+
+use std::any::{Any, TypeId};
+use std::panic::resume_unwind;
+use std::ptr::NonNull;
+use std::time::Duration;
+
+use corosensei::Yielder;
+
+use super::{ExitUnwind, Outcome, Pcb, Signal, Suspend, WorkerPtr};
+use crate::error::SpawnError;
+use crate::mailbox::{Mailbox, Message, ScanPosition};
+use crate::pid::Pid;
+use crate::reason::Reason;
+use crate::runtime::{Handle, Shared};
+use crate::scheduler::worker::WorkerCore;
+use crate::sync::Ordering;
+
+/// Reductions in one time slice (ERTS uses 4000 function calls; ours are coarser).
+pub(crate) const SLICE_REDUCTIONS: u32 = 2000;
+/// Messages scanned by a receive that cost one reduction.
+const SCANNED_PER_REDUCTION: usize = 64;
+
+/// Options for spawning one process.
+#[derive(Debug, Clone, Default)]
+pub struct SpawnOptions {
+    /// Usable stack bytes for this process (default: the runtime's `stack_size`).
+    pub stack_size: Option<usize>,
+}
+
+impl SpawnOptions {
+    /// Options with a stack of `bytes` usable bytes (rounded up to whole pages).
+    pub fn stack_size(bytes: usize) -> SpawnOptions {
+        SpawnOptions { stack_size: Some(bytes) }
+    }
+}
+
+/// The context of the running process: its handle to the runtime.
+///
+/// Every runtime call is a method here. Blocking calls (`receive*`, `sleep`,
+/// `yield_now`) return `Err(reason)` when the process must end, so a body leaves
+/// with `?` and its destructors run as plain returns; a body that ignores the
+/// error ends with that reason anyway, and any further runtime call unwinds it.
+pub struct Cx {
+    pcb: NonNull<Pcb>,
+    shared: NonNull<Shared>,
+    worker: WorkerPtr,
+    yielder: NonNull<Yielder<WorkerPtr, Suspend>>,
+    mailbox: Mailbox,
+    reductions_left: u32,
+    reductions_total: u64,
+    wait_generation: u32,
+    lowest_sp: usize,
+    exit_reason: Option<Reason>,
+    locals: Vec<(TypeId, Box<dyn Any>)>,
+}
+
+impl Cx {
+    pub(crate) fn new(
+        pcb: NonNull<Pcb>,
+        shared: NonNull<Shared>,
+        worker: WorkerPtr,
+        yielder: &Yielder<WorkerPtr, Suspend>,
+    ) -> Cx {
+        Cx {
+            pcb,
+            shared,
+            worker,
+            yielder: NonNull::from(yielder),
+            mailbox: Mailbox::default(),
+            reductions_left: SLICE_REDUCTIONS,
+            reductions_total: 0,
+            wait_generation: 0,
+            lowest_sp: usize::MAX,
+            exit_reason: None,
+            locals: Vec::new(),
+        }
+    }
+
+    fn pcb(&self) -> &Pcb {
+        // SAFETY: the pcb is freed only after this process's coroutine finished,
+        // and `Cx` lives on that coroutine's stack.
+        unsafe { self.pcb.as_ref() }
+    }
+
+    pub(crate) fn shared(&self) -> &Shared {
+        // SAFETY: the runtime drops every process before its `Shared`.
+        unsafe { self.shared.as_ref() }
+    }
+
+    fn worker(&self) -> &WorkerCore {
+        // SAFETY: `worker` is refreshed on every resume; the process runs on that
+        // worker's thread until it suspends again, and the worker outlives its run.
+        unsafe { self.worker.0.as_ref() }
+    }
+
+    /// This process's pid (Erlang's `self()`).
+    pub fn pid(&self) -> Pid {
+        self.pcb().pid
+    }
+
+    /// A handle to the runtime, for code that must outlive this process or run outside it.
+    pub fn handle(&self) -> Handle {
+        self.shared().handle()
+    }
+
+    /// Reductions this process has spent so far.
+    pub fn reductions(&self) -> u64 {
+        self.reductions_total + u64::from(SLICE_REDUCTIONS - self.reductions_left)
+    }
+
+    /// Messages waiting in the mailbox (after taking in what has arrived).
+    pub fn mailbox_len(&mut self) -> usize {
+        self.take_in_signals();
+        self.mailbox.len()
+    }
+
+    /// Spawns a process running `body`, on this worker (others steal it if idle).
+    ///
+    /// # The migration contract
+    /// A process can move to another OS thread at any runtime call that can
+    /// suspend (`receive*`, `sleep`, `yield_now`, and `send`/`spawn` when its time
+    /// slice runs out). Across such a call, hold no lock guard, no thread-local
+    /// reference, no `tracing` span guard and nothing else tied to one OS thread.
+    /// Use [`Cx::put_local`] for per-process state instead of thread-locals.
+    pub fn spawn<F>(&mut self, body: F) -> Result<Pid, SpawnError>
+    where
+        F: FnOnce(&mut Cx) -> Result<(), Reason> + Send + 'static,
+    {
+        self.spawn_with(SpawnOptions::default(), body)
+    }
+
+    /// [`Cx::spawn`] with options (stack size).
+    pub fn spawn_with<F>(&mut self, options: SpawnOptions, body: F) -> Result<Pid, SpawnError>
+    where
+        F: FnOnce(&mut Cx) -> Result<(), Reason> + Send + 'static,
+    {
+        if !self.enter(4) {
+            return Err(SpawnError::ShuttingDown);
+        }
+        let pid = self.shared().spawn(Box::new(body), &options, Some(self.worker()), None)?;
+        Ok(pid)
+    }
+
+    /// Sends `message` to `to`. A dead or unknown pid drops it silently, as in Erlang.
+    /// Messages from one process to another arrive in the order they were sent.
+    pub fn send<T: Send + 'static>(&mut self, to: Pid, message: T) {
+        if !self.enter(1) {
+            return;
+        }
+        self.shared().deliver(to, Signal::Message(Message::new(message)), Some(self.worker()));
+    }
+
+    /// Waits for the first message of type `T` (others stay in the mailbox, in order).
+    pub fn receive<T: Send + 'static>(&mut self) -> Result<T, Reason> {
+        self.receive_map(|message| take::<T>(message))
+    }
+
+    /// Like [`Cx::receive`], giving up after `timeout`: `Ok(None)` then.
+    pub fn receive_timeout<T: Send + 'static>(&mut self, timeout: Duration) -> Result<Option<T>, Reason> {
+        self.receive_map_timeout(timeout, |message| take::<T>(message))
+    }
+
+    /// Waits for the first `T` for which `accept` is true (others stay, in order).
+    pub fn receive_if<T: Send + 'static>(&mut self, mut accept: impl FnMut(&T) -> bool) -> Result<T, Reason> {
+        self.receive_map(|message| match message.downcast_ref::<T>() {
+            Some(value) if accept(value) => take::<T>(message),
+            _ => None,
+        })
+    }
+
+    /// Waits for the first message of any type.
+    pub fn receive_any(&mut self) -> Result<Message, Reason> {
+        self.receive_map(|message| Some(std::mem::replace(message, Message::new(()))))
+    }
+
+    /// Selective receive: `matcher` looks at each message, oldest first, and
+    /// returns `Some(result)` for the first one it wants (that message is then
+    /// removed; the matcher may move out of it). Messages it declines stay, in
+    /// order. While waiting, only newly arrived messages are looked at.
+    pub fn receive_map<R>(&mut self, matcher: impl FnMut(&mut Message) -> Option<R>) -> Result<R, Reason> {
+        match self.receive_inner(None, matcher)? {
+            Some(result) => Ok(result),
+            None => unreachable!("a receive without timeout returns only on a match"),
+        }
+    }
+
+    /// [`Cx::receive_map`] with a timeout: `Ok(None)` when it expires first. A
+    /// message that arrives as the timer fires is still matched, never lost.
+    pub fn receive_map_timeout<R>(
+        &mut self,
+        timeout: Duration,
+        matcher: impl FnMut(&mut Message) -> Option<R>,
+    ) -> Result<Option<R>, Reason> {
+        self.receive_inner(Some(timeout), matcher)
+    }
+
+    /// Suspends this process for `duration` (messages keep arriving meanwhile).
+    pub fn sleep(&mut self, duration: Duration) -> Result<(), Reason> {
+        self.receive_inner(Some(duration), |_| None::<()>).map(|_| ())
+    }
+
+    /// Lets other processes run; this one is queued again at once.
+    pub fn yield_now(&mut self) -> Result<(), Reason> {
+        self.check_alive()?;
+        self.suspend(Suspend::Yield);
+        self.check_alive()
+    }
+
+    /// Stores a per-process value of type `T`, returning the previous one
+    /// (process-local storage: use it instead of thread-locals).
+    pub fn put_local<T: 'static>(&mut self, value: T) -> Option<T> {
+        let old = self.take_local::<T>();
+        self.locals.push((TypeId::of::<T>(), Box::new(value)));
+        old
+    }
+
+    /// The per-process value of type `T`, if one was stored.
+    pub fn local<T: 'static>(&mut self) -> Option<&mut T> {
+        self.locals
+            .iter_mut()
+            .find(|(id, _)| *id == TypeId::of::<T>())
+            .and_then(|(_, value)| value.downcast_mut())
+    }
+
+    /// Removes and returns the per-process value of type `T`.
+    pub fn take_local<T: 'static>(&mut self) -> Option<T> {
+        let index = self.locals.iter().position(|(id, _)| *id == TypeId::of::<T>())?;
+        self.locals.swap_remove(index).1.downcast().ok().map(|value| *value)
+    }
+
+    // ---- internals ----
+
+    fn receive_inner<R>(
+        &mut self,
+        timeout: Option<Duration>,
+        mut matcher: impl FnMut(&mut Message) -> Option<R>,
+    ) -> Result<Option<R>, Reason> {
+        self.check_alive()?;
+        if !self.enter(1) {
+            return Err(self.exit_reason.clone().unwrap_or(Reason::Shutdown));
+        }
+        let mut position = ScanPosition::default();
+        let mut armed: Option<u32> = None;
+        loop {
+            self.take_in_signals();
+            self.check_alive()?;
+            let (found, looked_at) = self.mailbox.take_first(&mut position, &mut matcher);
+            self.charge((looked_at / SCANNED_PER_REDUCTION) as u32);
+            if found.is_some() {
+                return Ok(found);
+            }
+            match (timeout, armed) {
+                (Some(timeout), None) if timeout.is_zero() => return Ok(None),
+                (Some(timeout), None) => {
+                    self.wait_generation = self.wait_generation.wrapping_add(1);
+                    armed = Some(self.wait_generation);
+                    let shared = self.shared();
+                    shared.arm_timer(shared.timers.deadline_after(timeout), self.pid(), self.wait_generation);
+                }
+                // Acquire pairs with the Release store of the worker that fired the timer.
+                (Some(_), Some(generation)) if self.pcb().fired_timer.load(Ordering::Acquire) == generation => {
+                    return Ok(None);
+                }
+                _ => {}
+            }
+            self.suspend(Suspend::Wait);
+        }
+    }
+
+    /// Moves arrived signals into the mailbox, applying control signals.
+    fn take_in_signals(&mut self) {
+        for signal in self.pcb().signals.take_all() {
+            match signal {
+                Signal::Message(message) => self.mailbox.push(message),
+            }
+        }
+    }
+
+    /// `Err(reason)` if this process must end (it was told to die).
+    fn check_alive(&mut self) -> Result<(), Reason> {
+        self.check_unwinding();
+        match &self.exit_reason {
+            Some(reason) => Err(reason.clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// Unwinds a process that must end but called the runtime again (or is being
+    /// dropped at shutdown). While already unwinding (a destructor calling the
+    /// runtime) a second unwind would abort, so the call is refused instead.
+    fn check_unwinding(&mut self) {
+        // Relaxed: set by the thread that now runs this coroutine, before resuming it.
+        if self.pcb().force_unwinding.load(Ordering::Relaxed) {
+            if std::thread::panicking() {
+                self.exit_reason.get_or_insert(Reason::Shutdown);
+                return;
+            }
+            resume_unwind(Box::new(ExitUnwind));
+        }
+    }
+
+    /// Entry of a non-blocking runtime call. `false`: the process must end and
+    /// the call does nothing (while unwinding); otherwise such a process is
+    /// unwound here (it ignored the `Err` of a blocking call). A process whose
+    /// slice is spent yields first.
+    #[must_use]
+    fn enter(&mut self, cost: u32) -> bool {
+        self.check_unwinding();
+        if self.exit_reason.is_some() {
+            if std::thread::panicking() {
+                return false;
+            }
+            resume_unwind(Box::new(ExitUnwind));
+        }
+        if self.reductions_left <= cost {
+            self.suspend(Suspend::Yield);
+            if self.exit_reason.is_some() {
+                resume_unwind(Box::new(ExitUnwind));
+            }
+        }
+        self.charge(cost);
+        true
+    }
+
+    fn charge(&mut self, cost: u32) {
+        self.reductions_left = self.reductions_left.saturating_sub(cost);
+    }
+
+    fn suspend(&mut self, why: Suspend) {
+        let marker = 0u8;
+        self.lowest_sp = self.lowest_sp.min(&marker as *const u8 as usize);
+        // SAFETY: the yielder belongs to this coroutine and `Cx` lives on its stack.
+        let yielder = unsafe { self.yielder.as_ref() };
+        self.worker = yielder.suspend(why);
+        self.reductions_total += u64::from(SLICE_REDUCTIONS - self.reductions_left);
+        self.reductions_left = SLICE_REDUCTIONS;
+    }
+
+    pub(crate) fn take_exit_reason(&mut self) -> Option<Reason> {
+        self.exit_reason.take()
+    }
+
+    /// The last act on the process's own stack: drop what it owns, report how it ended.
+    pub(crate) fn finish(mut self, reason: Reason) -> Outcome {
+        self.mailbox.clear();
+        self.locals.clear();
+        Outcome { reason, lowest_sp: self.lowest_sp }
+    }
+}
+
+fn take<T: Send + 'static>(message: &mut Message) -> Option<T> {
+    if !message.is::<T>() {
+        return None;
+    }
+    std::mem::replace(message, Message::new(())).downcast::<T>().ok()
+}

@@ -1,0 +1,204 @@
+//! The process control block and the life of a process on its coroutine.
+//!
+//! Shared parts (any thread): the Pid, the [`StateWord`], the signal queue, the
+//! fired-timer word. Owner parts ([`RunState`]: the body not yet started, the
+//! coroutine, the exit waiter) are touched only by the worker that holds the
+//! process in state `RUNNING` (or by the runtime at shutdown, when no worker runs).
+//! Everything the running process itself owns — its mailbox, its process-local
+//! storage — lives in its [`Cx`] on its own stack, so an idle process costs its
+//! control block plus the stack pages it touched.
+
+pub(crate) mod context;
+pub(crate) mod state;
+
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::ptr::NonNull;
+use std::sync::Arc;
+
+use corosensei::{Coroutine, Yielder};
+
+pub use context::{Cx, SpawnOptions};
+pub use state::{StateWord, Status};
+
+use crate::mailbox::Message;
+use crate::pid::Pid;
+use crate::reason::Reason;
+use crate::runtime::Shared;
+use crate::scheduler::worker::WorkerCore;
+use crate::signal::SignalQueue;
+use crate::stack::PooledStack;
+use crate::sync::{AtomicBool, AtomicU32, Condvar, Mutex, Ordering, UnsafeCell, lock};
+use crate::table::Entry;
+
+/// A signal queued to a process. Links, exits and monitors join in the signal work.
+pub(crate) enum Signal {
+    Message(Message),
+}
+
+/// What a process body is, once boxed.
+pub(crate) type Body = Box<dyn FnOnce(&mut Cx) -> Result<(), Reason> + Send>;
+
+/// Why a process gave control back to its worker.
+pub(crate) enum Suspend {
+    /// Nothing to do until a signal (or its timer) arrives.
+    Wait,
+    /// Its time slice is used up; queue it again.
+    Yield,
+}
+
+/// How a process ended, handed to the worker that finishes it.
+pub(crate) struct Outcome {
+    pub(crate) reason: Reason,
+    /// The lowest stack address seen, to decide whether to trim the stack.
+    pub(crate) lowest_sp: usize,
+}
+
+/// The worker a process was resumed on (valid while it runs there).
+#[derive(Clone, Copy)]
+pub(crate) struct WorkerPtr(pub(crate) NonNull<WorkerCore>);
+
+pub(crate) type ProcessCoroutine = Coroutine<WorkerPtr, Suspend, Outcome, PooledStack>;
+
+/// Lets a thread outside the runtime wait for a process's exit reason.
+#[derive(Default)]
+pub(crate) struct ExitWaiter {
+    reason: Mutex<Option<Reason>>,
+    ended: Condvar,
+}
+
+impl ExitWaiter {
+    pub(crate) fn set(&self, reason: Reason) {
+        *lock(&self.reason) = Some(reason);
+        self.ended.notify_all();
+    }
+
+    pub(crate) fn wait(&self) -> Reason {
+        let mut reason = lock(&self.reason);
+        loop {
+            if let Some(reason) = reason.take() {
+                return reason;
+            }
+            reason = self.ended.wait(reason).unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+    }
+}
+
+/// The parts of a process only its current worker touches.
+pub(crate) struct RunState {
+    pub(crate) body: Option<Body>,
+    pub(crate) coroutine: Option<ProcessCoroutine>,
+    /// Usable stack bytes; 0 means the runtime's default.
+    pub(crate) stack_size: usize,
+    pub(crate) exit_waiter: Option<Arc<ExitWaiter>>,
+    /// Where the coroutine's stack guard page starts, and its usable bytes (for
+    /// the overflow report).
+    pub(crate) stack_guard: usize,
+    pub(crate) stack_bytes: usize,
+}
+
+/// The process control block.
+pub(crate) struct Pcb {
+    pub(crate) pid: Pid,
+    pub(crate) state: StateWord,
+    pub(crate) signals: SignalQueue<Signal>,
+    /// The wait generation of the last timer that fired for this process.
+    pub(crate) fired_timer: AtomicU32,
+    /// Set before the runtime drops a suspended coroutine at shutdown: every
+    /// runtime call then re-raises the unwind instead of suspending.
+    pub(crate) force_unwinding: AtomicBool,
+    pub(crate) run: UnsafeCell<RunState>,
+}
+
+// SAFETY: the shared fields are atomics or the MPSC queue. `run` holds a coroutine
+// (not `Send` by itself) that is only touched by the one worker holding the process
+// in state RUNNING (the state word's protocol hands it over with Acquire/Release),
+// and the process body and everything it keeps across suspensions are `Send`
+// (spawn requires it; the migration contract on `Cx::spawn` covers thread-locals).
+unsafe impl Send for Pcb {}
+// SAFETY: as above: `&Pcb` from other threads only reaches the atomic parts.
+unsafe impl Sync for Pcb {}
+
+impl Entry for Pcb {
+    fn pid(&self) -> Pid {
+        self.pid
+    }
+}
+
+impl Pcb {
+    pub(crate) fn new(pid: Pid, body: Body, stack_size: usize, exit_waiter: Option<Arc<ExitWaiter>>) -> Pcb {
+        Pcb {
+            pid,
+            state: StateWord::new_queued(),
+            signals: SignalQueue::new(),
+            fired_timer: AtomicU32::new(0),
+            force_unwinding: AtomicBool::new(false),
+            run: UnsafeCell::new(RunState {
+                body: Some(body),
+                coroutine: None,
+                stack_size,
+                exit_waiter,
+                stack_guard: 0,
+                stack_bytes: 0,
+            }),
+        }
+    }
+
+    /// Drops whatever the process still holds (a suspended coroutine is unwound:
+    /// its destructors run). Used at shutdown, on a thread that owns the process.
+    ///
+    /// # Safety
+    /// No worker may be running or about to run this process.
+    pub(crate) unsafe fn tear_down(&self) {
+        self.state.exit();
+        // Relaxed: read back by the same thread while it unwinds the coroutine.
+        self.force_unwinding.store(true, Ordering::Relaxed);
+        // SAFETY: the caller guarantees exclusive access to the owner part.
+        let (coroutine, body, waiter) = self.run.with_mut(|run| unsafe {
+            ((*run).coroutine.take(), (*run).body.take(), (*run).exit_waiter.take())
+        });
+        drop(body);
+        drop(coroutine);
+        drop(self.signals.seal());
+        if let Some(waiter) = waiter {
+            waiter.set(Reason::Shutdown);
+        }
+    }
+}
+
+/// The panic payload that unwinds a process which must end but kept running
+/// (the backstop of "ending is a return"). Never shown to users.
+pub(crate) struct ExitUnwind;
+
+/// The function at the root of every process coroutine.
+pub(crate) fn process_main(
+    yielder: &Yielder<WorkerPtr, Suspend>,
+    worker: WorkerPtr,
+    pcb: NonNull<Pcb>,
+    shared: NonNull<Shared>,
+    body: Body,
+) -> Outcome {
+    let mut cx = Cx::new(pcb, shared, worker, yielder);
+    let result = catch_unwind(AssertUnwindSafe(|| body(&mut cx)));
+    // SAFETY: the pcb outlives its coroutine (freed only after the coroutine finished).
+    let pcb_ref = unsafe { pcb.as_ref() };
+    let reason = match result {
+        Ok(returned) => cx.take_exit_reason().unwrap_or(match returned {
+            Ok(()) => Reason::Normal,
+            Err(reason) => reason,
+        }),
+        Err(payload) => {
+            // Relaxed: set by this same thread before it started the forced unwind.
+            if pcb_ref.force_unwinding.load(Ordering::Relaxed) {
+                resume_unwind(payload);
+            }
+            match cx.take_exit_reason() {
+                Some(reason) => reason,
+                None if payload.is::<ExitUnwind>() => Reason::Killed,
+                None => Reason::Panic(crate::crash::panic_message(payload.as_ref()).into()),
+            }
+        }
+    };
+    // Step 1 of the exit: from here on the process is invisible to wakers.
+    pcb_ref.state.exit();
+    cx.finish(reason)
+}

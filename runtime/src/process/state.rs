@@ -1,0 +1,144 @@
+//! The scheduling state word of a process: who may run it, and who must queue it.
+//!
+//! Bits: `RUNNING` (a worker is executing it), `NOTIFIED` (something arrived, or
+//! it is queued), `EXITED` (terminal). The values that occur:
+//!
+//! | word | meaning |
+//! |---|---|
+//! | 0 | waiting: the next waker must queue it |
+//! | `NOTIFIED` | queued (exactly one queue holds it) |
+//! | `RUNNING` | on a worker |
+//! | `RUNNING\|NOTIFIED` | on a worker; a signal arrived since it last looked |
+//! | `EXITED\|..` | gone: never queued again |
+//!
+//! A waker pushes its signal *first*, then `fetch_or(NOTIFIED)`; whoever turns 0
+//! into `NOTIFIED` queues the process. A process never marks itself waiting while
+//! on its own stack: it suspends saying "want to wait", and the worker, back on its
+//! own stack, CASes `RUNNING → 0`. If a waker set `NOTIFIED` meanwhile the CAS
+//! fails and the worker runs it again, so a wake-up is never lost and a process
+//! is never queued twice nor run on two workers at once (loom model `wake_up`).
+
+use crate::sync::{AtomicU32, Ordering};
+
+const RUNNING: u32 = 1;
+const NOTIFIED: u32 = 2;
+const EXITED: u32 = 4;
+
+/// The state word. See the module docs for the protocol.
+pub struct StateWord(AtomicU32);
+
+/// Where a process is, for introspection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Executing on a worker now.
+    Running,
+    /// Queued to run.
+    Runnable,
+    /// Waiting for a signal (in a receive or sleep).
+    Waiting,
+    /// Ending, or ended.
+    Exiting,
+}
+
+impl StateWord {
+    /// A new process, queued by its spawner.
+    pub fn new_queued() -> Self {
+        StateWord(AtomicU32::new(NOTIFIED))
+    }
+
+    /// Called after pushing a signal. `true`: the caller must queue the process.
+    pub fn wake(&self) -> bool {
+        // AcqRel: Release publishes the signal pushed before, to the worker whose
+        // RMW on this word reads it (`start_running` or the failing CAS of
+        // `try_wait`). Acquire pairs with `try_wait`'s Release, so whoever queues
+        // the process passes on everything its last run wrote.
+        self.0.fetch_or(NOTIFIED, Ordering::AcqRel) == 0
+    }
+
+    /// A worker took the process from a queue and is about to resume it.
+    pub fn start_running(&self) {
+        // AcqRel: Acquire pairs with the wakers' Release (their signals are visible
+        // to the drain that follows); as an RMW it also clears NOTIFIED in order
+        // with every waker's fetch_or.
+        self.0.swap(RUNNING, Ordering::AcqRel);
+    }
+
+    /// The process suspended wanting to wait; the worker is back on its own stack.
+    /// `true`: it is waiting now (a waker will queue it). `false`: a signal came in
+    /// while it ran; it is running again and must be resumed to look.
+    pub fn try_wait(&self) -> bool {
+        // Success Release: pairs with the Acquire of the waker that queues it next.
+        // Failure Acquire: pairs with the waker's Release fetch_or, so the re-run
+        // sees the signal it pushed.
+        match self.0.compare_exchange(RUNNING, 0, Ordering::Release, Ordering::Acquire) {
+            Ok(_) => true,
+            Err(_) => {
+                self.start_running();
+                false
+            }
+        }
+    }
+
+    /// The process used its time slice; the worker queues it again itself.
+    pub fn yield_queued(&self) {
+        // Release pairs with the Acquire swap of the worker that runs it next (the
+        // queue also synchronises; this keeps the word's own chain intact).
+        self.0.swap(NOTIFIED, Ordering::Release);
+    }
+
+    /// The process is exiting: wakers stop queuing it, for good.
+    pub fn exit(&self) {
+        // AcqRel: an RMW so that every later fetch_or sees EXITED set.
+        self.0.fetch_or(EXITED, Ordering::AcqRel);
+    }
+
+    /// Whether the process has begun exiting.
+    pub fn is_exited(&self) -> bool {
+        // Acquire pairs with the AcqRel of `exit`.
+        self.0.load(Ordering::Acquire) & EXITED != 0
+    }
+
+    /// A snapshot for introspection.
+    pub fn status(&self) -> Status {
+        // Relaxed: a snapshot, stale by the time the caller looks.
+        let word = self.0.load(Ordering::Relaxed);
+        if word & EXITED != 0 {
+            Status::Exiting
+        } else if word & RUNNING != 0 {
+            Status::Running
+        } else if word & NOTIFIED != 0 {
+            Status::Runnable
+        } else {
+            Status::Waiting
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_first_waker_of_a_waiting_process_queues_it() {
+        let state = StateWord::new_queued();
+        assert!(!state.wake(), "already queued");
+        state.start_running();
+        assert!(!state.wake(), "running: sets NOTIFIED only");
+        assert!(!state.try_wait(), "a signal arrived: run again");
+        assert!(state.try_wait());
+        assert_eq!(state.status(), Status::Waiting);
+        assert!(state.wake());
+        assert!(!state.wake());
+        assert_eq!(state.status(), Status::Runnable);
+    }
+
+    #[test]
+    fn an_exited_process_is_never_queued() {
+        let state = StateWord::new_queued();
+        state.start_running();
+        state.exit();
+        assert!(!state.wake());
+        assert!(state.is_exited());
+        assert_eq!(state.status(), Status::Exiting);
+    }
+}

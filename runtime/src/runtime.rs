@@ -1,0 +1,469 @@
+//! `Runtime`, its builder, and `Handle`: starting, using and stopping a runtime.
+//!
+//! A runtime is a value: several can live in one OS process, each with its own
+//! workers, process table, epoch collector and stack pools. Dropping it stops
+//! its workers, ends every remaining process (their destructors run) and frees
+//! everything. Pids carry the runtime's id, which is not reused until 4096 other
+//! runtimes have been created, so a Pid never resolves in another live runtime.
+
+use std::collections::BTreeSet;
+use std::ptr::NonNull;
+use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
+
+use crate::error::{BlockOnError, BuildError, SpawnError};
+use crate::pid::{MAX_PROCESSES, Pid, RUNTIME_MASK};
+use crate::process::{Body, Cx, ExitWaiter, Pcb, Signal, SpawnOptions, Status};
+use crate::reason::Reason;
+use crate::scheduler::worker::WorkerCore;
+use crate::scheduler::{ProcRef, Scheduler, idle, queue};
+use crate::stack::{self, StackPool};
+use crate::sync::epoch::{Collector, Guard, Owned};
+use crate::sync::{AtomicBool, AtomicUsize, Mutex, Ordering, lock};
+use crate::table::Table;
+use crate::timer::Timers;
+
+/// The most worker threads a runtime can have.
+pub const MAX_WORKERS: usize = 1024;
+/// Default capacity of the process table.
+pub const DEFAULT_MAX_PROCESSES: usize = 1 << 24;
+
+/// Settings for a [`Runtime`]; see [`Runtime::builder`].
+#[derive(Debug, Clone)]
+pub struct Builder {
+    workers: Option<usize>,
+    stack_size: usize,
+    max_processes: usize,
+}
+
+impl Builder {
+    /// Worker threads (default: one per core).
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.workers = Some(workers);
+        self
+    }
+
+    /// Usable stack bytes per process (default 32 KiB; rounded up to whole pages).
+    /// A process that overflows its stack aborts the OS process with a report.
+    pub fn stack_size(mut self, bytes: usize) -> Self {
+        self.stack_size = bytes;
+        self
+    }
+
+    /// Capacity of the process table (default 2^24; at most [`MAX_PROCESSES`]).
+    pub fn max_processes(mut self, count: usize) -> Self {
+        self.max_processes = count;
+        self
+    }
+
+    /// Starts the runtime.
+    pub fn build(self) -> Result<Runtime, BuildError> {
+        let workers = match self.workers {
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        if !(1..=MAX_WORKERS).contains(&workers) {
+            return Err(BuildError::Workers { requested: workers, max: MAX_WORKERS });
+        }
+        let stack_size = stack::checked_size(self.stack_size).ok_or(BuildError::StackSize {
+            requested: self.stack_size,
+            min: stack::MIN_STACK_SIZE,
+            max: stack::MAX_STACK_SIZE,
+        })?;
+        if !(1..=MAX_PROCESSES).contains(&self.max_processes) {
+            return Err(BuildError::MaxProcesses { requested: self.max_processes, max: MAX_PROCESSES });
+        }
+        let id = RuntimeId::acquire()?;
+        crate::crash::install_panic_hook();
+        stack::overflow::install_handler();
+
+        let locals: Vec<_> = (0..workers).map(|_| queue::LocalQueue::new()).collect();
+        let scheduler = Scheduler {
+            injector: queue::Injector::new(),
+            stealers: locals.iter().map(queue::LocalQueue::stealer).collect(),
+            idle: idle::Idle::new(workers),
+            parkers: (0..workers).map(|_| idle::Parker::default()).collect(),
+        };
+        let shared = Arc::new_cyclic(|this| Shared {
+            id: id.0,
+            this: this.clone(),
+            table: Table::new(id.0, self.max_processes),
+            scheduler,
+            timers: Timers::new(),
+            stacks: StackPool::new(stack_size),
+            other_stacks: Mutex::new(Vec::new()),
+            collector: Collector::new(),
+            shutdown: AtomicBool::new(false),
+            spawns_in_flight: AtomicUsize::new(0),
+            live: AtomicUsize::new(0),
+            workers,
+        });
+        let mut threads = Vec::with_capacity(workers);
+        for (index, local) in locals.into_iter().enumerate() {
+            let worker_shared = Arc::clone(&shared);
+            let spawned = std::thread::Builder::new()
+                .name(format!("lariat-{}-worker-{index}", id.0))
+                .spawn(move || WorkerCore::new(index, worker_shared, local).run());
+            match spawned {
+                Ok(thread) => threads.push(thread),
+                Err(error) => {
+                    let runtime = Runtime { shared, threads, _id: id };
+                    drop(runtime);
+                    return Err(BuildError::Os { what: "a worker thread", error: error.to_string() });
+                }
+            }
+        }
+        Ok(Runtime { shared, threads, _id: id })
+    }
+}
+
+/// A runtime of lightweight processes.
+///
+/// ```
+/// use lariat::{Reason, Runtime};
+/// let runtime = Runtime::builder().workers(2).build()?;
+/// let answer = runtime.block_on(|cx| {
+///     let me = cx.pid();
+///     cx.spawn(move |cx| {
+///         cx.send(me, 42u32);
+///         Ok(())
+///     })?;
+///     let n: u32 = cx.receive()?;
+///     Ok::<_, Reason>(n)
+/// })?;
+/// assert_eq!(answer, 42);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Runtime {
+    shared: Arc<Shared>,
+    threads: Vec<JoinHandle<()>>,
+    _id: RuntimeId,
+}
+
+impl Runtime {
+    /// A runtime with default settings (one worker per core, 32 KiB stacks).
+    pub fn new() -> Result<Runtime, BuildError> {
+        Runtime::builder().build()
+    }
+
+    /// Settings for a new runtime.
+    pub fn builder() -> Builder {
+        Builder { workers: None, stack_size: stack::DEFAULT_STACK_SIZE, max_processes: DEFAULT_MAX_PROCESSES }
+    }
+
+    /// A clonable, `Send` handle for spawning and sending from any thread.
+    pub fn handle(&self) -> Handle {
+        self.shared.handle()
+    }
+
+    /// Spawns a process from outside the runtime. See [`Cx::spawn`] for the
+    /// migration contract every process body must keep.
+    pub fn spawn<F>(&self, body: F) -> Result<Pid, SpawnError>
+    where
+        F: FnOnce(&mut Cx) -> Result<(), Reason> + Send + 'static,
+    {
+        self.shared.spawn(Box::new(body), &SpawnOptions::default(), None, None)
+    }
+
+    /// Sends `message` to `to` from outside any process (dropped if `to` is gone).
+    pub fn send<T: Send + 'static>(&self, to: Pid, message: T) {
+        self.shared.send_from_outside(to, message)
+    }
+
+    /// Runs `body` as a process and blocks this thread until it ends; returns its
+    /// value, or why it ended without one.
+    pub fn block_on<T, F>(&self, body: F) -> Result<T, BlockOnError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Cx) -> Result<T, Reason> + Send + 'static,
+    {
+        if crate::crash::on_worker_thread() {
+            return Err(BlockOnError::InsideProcess);
+        }
+        let slot = Arc::new(std::sync::Mutex::new(None));
+        let result_slot = Arc::clone(&slot);
+        let waiter = Arc::new(ExitWaiter::default());
+        let body: Body = Box::new(move |cx| {
+            let value = body(cx)?;
+            *result_slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(value);
+            Ok(())
+        });
+        self.shared
+            .spawn(body, &SpawnOptions::default(), None, Some(Arc::clone(&waiter)))
+            .map_err(BlockOnError::Spawn)?;
+        let reason = waiter.wait();
+        let value = slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        match (reason, value) {
+            (Reason::Normal, Some(value)) => Ok(value),
+            (reason, _) => Err(BlockOnError::Exited(reason)),
+        }
+    }
+
+    /// Processes alive now (spawned and not yet ended).
+    pub fn live_processes(&self) -> usize {
+        self.shared.live_processes()
+    }
+
+    /// Worker threads of this runtime.
+    pub fn workers(&self) -> usize {
+        self.shared.workers
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        let shared = &self.shared;
+        // SeqCst: pairs with the SeqCst increment/check in `Shared::spawn`, so
+        // either a spawn sees the flag or the teardown sees it in flight.
+        shared.shutdown.store(true, Ordering::SeqCst);
+        for parker in &shared.scheduler.parkers {
+            parker.unpark();
+        }
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+        // SeqCst: see above.
+        while shared.spawns_in_flight.load(Ordering::SeqCst) != 0 {
+            std::thread::yield_now();
+        }
+        let handle = shared.collector.register();
+        let guard = handle.pin();
+        for entry in shared.table.drain_all(&guard) {
+            // SAFETY: drained entries are valid (the guard keeps them) and no
+            // worker runs any more, so this thread owns every process.
+            unsafe {
+                entry.deref().tear_down();
+                guard.defer_destroy(entry);
+            }
+        }
+        // Relaxed: nothing runs any more.
+        shared.live.store(0, Ordering::Relaxed);
+        drop(guard);
+        handle.pin().flush();
+    }
+}
+
+/// A clonable handle to a runtime, usable from any thread (and inside processes).
+#[derive(Clone)]
+pub struct Handle {
+    shared: Arc<Shared>,
+}
+
+impl Handle {
+    /// Spawns a process (see [`Runtime::spawn`]).
+    pub fn spawn<F>(&self, body: F) -> Result<Pid, SpawnError>
+    where
+        F: FnOnce(&mut Cx) -> Result<(), Reason> + Send + 'static,
+    {
+        self.shared.spawn(Box::new(body), &SpawnOptions::default(), None, None)
+    }
+
+    /// Sends a message from outside any process (see [`Runtime::send`]).
+    pub fn send<T: Send + 'static>(&self, to: Pid, message: T) {
+        self.shared.send_from_outside(to, message)
+    }
+
+    /// Processes alive now.
+    pub fn live_processes(&self) -> usize {
+        self.shared.live_processes()
+    }
+
+    /// Whether `pid` names a process of this runtime that has not begun to exit.
+    pub fn is_alive(&self, pid: Pid) -> bool {
+        self.status(pid).is_some_and(|status| status != Status::Exiting)
+    }
+
+    /// Where `pid` is (running, runnable, waiting, exiting); `None` once it is gone.
+    pub fn status(&self, pid: Pid) -> Option<Status> {
+        let handle = self.shared.collector.register();
+        let guard = handle.pin();
+        self.shared.table.get(pid, &guard).map(|pcb| pcb.state.status())
+    }
+}
+
+/// Everything of a runtime that workers, processes and handles share.
+pub(crate) struct Shared {
+    pub(crate) id: u32,
+    this: Weak<Shared>,
+    pub(crate) table: Table<Pcb>,
+    pub(crate) scheduler: Scheduler,
+    pub(crate) timers: Timers,
+    /// Stacks of the runtime's default size.
+    pub(crate) stacks: StackPool,
+    other_stacks: Mutex<Vec<Arc<StackPool>>>,
+    pub(crate) collector: Collector,
+    pub(crate) shutdown: AtomicBool,
+    spawns_in_flight: AtomicUsize,
+    live: AtomicUsize,
+    workers: usize,
+}
+
+impl Shared {
+    pub(crate) fn handle(&self) -> Handle {
+        Handle { shared: self.this.upgrade().expect("a runtime's Shared is alive while anything can call it") }
+    }
+
+    /// The pid signals from outside any process come from.
+    #[allow(dead_code)]
+    pub(crate) fn reserved_pid(&self) -> Pid {
+        Pid::reserved(self.id)
+    }
+
+    fn live_processes(&self) -> usize {
+        // Relaxed: a count for display and tests; no data is published through it.
+        self.live.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn process_ended(&self) {
+        // Relaxed: see `live_processes`.
+        self.live.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// A pool for stacks of a non-default size (created on first use).
+    pub(crate) fn stack_pool_for(&self, size: usize) -> Arc<StackPool> {
+        let mut pools = lock(&self.other_stacks);
+        if let Some(pool) = pools.iter().find(|pool| pool.stack_size() == size) {
+            return Arc::clone(pool);
+        }
+        let pool = Arc::new(StackPool::new(size));
+        pools.push(Arc::clone(&pool));
+        pool
+    }
+
+    fn external_guard(&self) -> Guard {
+        self.collector.register().pin()
+    }
+
+    pub(crate) fn spawn(
+        &self,
+        body: Body,
+        options: &SpawnOptions,
+        worker: Option<&WorkerCore>,
+        exit_waiter: Option<Arc<ExitWaiter>>,
+    ) -> Result<Pid, SpawnError> {
+        let stack_size = match options.stack_size {
+            None => 0,
+            Some(requested) => match stack::checked_size(requested) {
+                Some(size) if size == self.stacks.stack_size() => 0,
+                Some(size) => size,
+                None => {
+                    return Err(SpawnError::StackSize {
+                        requested,
+                        min: stack::MIN_STACK_SIZE,
+                        max: stack::MAX_STACK_SIZE,
+                    });
+                }
+            },
+        };
+        // SeqCst: pairs with the SeqCst flag store and counter load in `Runtime::drop`.
+        self.spawns_in_flight.fetch_add(1, Ordering::SeqCst);
+        let result = self.spawn_admitted(body, stack_size, worker, exit_waiter);
+        // Release: the teardown's SeqCst load sees the publication before the decrement.
+        self.spawns_in_flight.fetch_sub(1, Ordering::Release);
+        result
+    }
+
+    fn spawn_admitted(
+        &self,
+        body: Body,
+        stack_size: usize,
+        worker: Option<&WorkerCore>,
+        exit_waiter: Option<Arc<ExitWaiter>>,
+    ) -> Result<Pid, SpawnError> {
+        // SeqCst: see `spawn`.
+        if self.shutdown.load(Ordering::SeqCst) {
+            return Err(SpawnError::ShuttingDown);
+        }
+        let pid = match worker {
+            Some(worker) => worker.with_free_slots(|slots| self.table.reserve(Some(slots))),
+            None => self.table.reserve(None),
+        }
+        .ok_or(SpawnError::TableFull { capacity: self.table.capacity() })?;
+        let guard = match worker {
+            Some(worker) => worker.pin(),
+            None => self.external_guard(),
+        };
+        let pcb = Owned::new(Pcb::new(pid, body, stack_size, exit_waiter)).into_shared(&guard);
+        // Relaxed: see `live_processes`.
+        self.live.fetch_add(1, Ordering::Relaxed);
+        self.table.publish(pcb);
+        let process = ProcRef(NonNull::new(pcb.as_raw().cast_mut()).expect("a fresh allocation is not null"));
+        match worker {
+            Some(worker) => worker.push_spawned(process),
+            None => {
+                self.scheduler.injector.push(process);
+                self.scheduler.notify_one();
+            }
+        }
+        Ok(pid)
+    }
+
+    /// Pushes `signal` to `to` and wakes it; nothing happens if `to` is gone.
+    pub(crate) fn deliver(&self, to: Pid, signal: Signal, worker: Option<&WorkerCore>) {
+        let guard = match worker {
+            Some(worker) => worker.pin(),
+            None => self.external_guard(),
+        };
+        let Some(pcb) = self.table.get(to, &guard) else { return };
+        if pcb.signals.push(signal).is_ok() && pcb.state.wake() {
+            let process = ProcRef(NonNull::from(pcb));
+            match worker {
+                Some(worker) => worker.push_woken(process),
+                None => {
+                    self.scheduler.injector.push(process);
+                    self.scheduler.notify_one();
+                }
+            }
+        }
+    }
+
+    fn send_from_outside<T: Send + 'static>(&self, to: Pid, message: T) {
+        self.deliver(to, Signal::Message(crate::mailbox::Message::new(message)), None)
+    }
+
+    /// Arms a receive timer; wakes a parked worker if it is now the earliest, so
+    /// that some worker sleeps no longer than the deadline.
+    pub(crate) fn arm_timer(&self, deadline: u64, pid: Pid, generation: u32) {
+        let earlier = self.timers.until_next().is_none_or(|next| {
+            let now = self.timers.now();
+            deadline < now.saturating_add(next.as_nanos() as u64)
+        });
+        self.timers.arm(deadline, pid, generation);
+        if earlier {
+            if let Some(worker) = self.scheduler.idle.any_sleeper() {
+                self.scheduler.parkers[worker].unpark();
+            }
+        }
+    }
+}
+
+/// This runtime's id among the live runtimes of the OS process.
+struct RuntimeId(u32);
+
+struct RuntimeIds {
+    in_use: BTreeSet<u32>,
+    next: u32,
+}
+
+static RUNTIME_IDS: std::sync::Mutex<RuntimeIds> = std::sync::Mutex::new(RuntimeIds { in_use: BTreeSet::new(), next: 0 });
+
+impl RuntimeId {
+    fn acquire() -> Result<RuntimeId, BuildError> {
+        let mut ids = RUNTIME_IDS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let count = RUNTIME_MASK as u32 + 1;
+        for step in 0..count {
+            let candidate = (ids.next + step) % count;
+            if ids.in_use.insert(candidate) {
+                ids.next = (candidate + 1) % count;
+                return Ok(RuntimeId(candidate));
+            }
+        }
+        Err(BuildError::TooManyRuntimes { max: count as usize })
+    }
+}
+
+impl Drop for RuntimeId {
+    fn drop(&mut self) {
+        RUNTIME_IDS.lock().unwrap_or_else(std::sync::PoisonError::into_inner).in_use.remove(&self.0);
+    }
+}

@@ -1,0 +1,162 @@
+//! Parking idle workers, and waking exactly one when work appears.
+//!
+//! One word counts the *unparked* workers and, among them, the *searching* ones
+//! (looking for work to steal). A producer that queued work wakes a parked worker
+//! only if nobody is searching (a searcher will find the work) and some worker is
+//! parked. A searcher that finds work while it was the last searcher wakes one
+//! more, so a burst spreads over the pool one worker at a time.
+//!
+//! No lost wake-up: a worker going to park first publishes that it is parked
+//! (SeqCst RMW), then looks at every queue once more; a producer first publishes
+//! its work, then (SeqCst fence) reads the counts. Whatever the interleaving, one
+//! of them sees the other (loom model `worker_parking`).
+
+use crate::sync::{AtomicUsize, Condvar, Mutex, Ordering, fence, lock};
+
+const SEARCHING_MASK: usize = 0xFFFF;
+const UNPARKED_ONE: usize = 1 << 16;
+
+/// The counts and the list of parked workers.
+pub struct Idle {
+    state: AtomicUsize,
+    sleepers: Mutex<Vec<usize>>,
+    workers: usize,
+}
+
+impl Idle {
+    /// All `workers` start unparked and not searching.
+    pub fn new(workers: usize) -> Self {
+        Idle { state: AtomicUsize::new(workers * UNPARKED_ONE), sleepers: Mutex::new(Vec::new()), workers }
+    }
+
+    /// After queuing work: the worker to wake, if one should be (it is then
+    /// counted as unparked and searching; the caller must unpark it).
+    pub fn worker_to_notify(&self) -> Option<usize> {
+        // SeqCst fence pairs with the SeqCst RMW in `transition_to_parked`: either
+        // this sees the parked worker, or that worker's re-check sees our work.
+        fence(Ordering::SeqCst);
+        if !self.should_notify() {
+            return None;
+        }
+        let mut sleepers = lock(&self.sleepers);
+        if !self.should_notify() {
+            return None;
+        }
+        let worker = sleepers.pop()?;
+        // SeqCst: part of the single order the parking protocol relies on.
+        self.state.fetch_add(UNPARKED_ONE + 1, Ordering::SeqCst);
+        Some(worker)
+    }
+
+    /// Wakes any one parked worker regardless of searchers (a new earliest timer).
+    pub fn any_sleeper(&self) -> Option<usize> {
+        let mut sleepers = lock(&self.sleepers);
+        let worker = sleepers.pop()?;
+        // SeqCst: see `worker_to_notify`.
+        self.state.fetch_add(UNPARKED_ONE + 1, Ordering::SeqCst);
+        Some(worker)
+    }
+
+    fn should_notify(&self) -> bool {
+        // SeqCst: see `worker_to_notify`.
+        let state = self.state.load(Ordering::SeqCst);
+        state & SEARCHING_MASK == 0 && state / UNPARKED_ONE < self.workers
+    }
+
+    /// A worker with no local work wants to search. `false`: enough are searching.
+    pub fn transition_to_searching(&self) -> bool {
+        // SeqCst: see `worker_to_notify`.
+        let state = self.state.load(Ordering::SeqCst);
+        if 2 * (state & SEARCHING_MASK) >= self.workers.max(2) {
+            return false;
+        }
+        self.state.fetch_add(1, Ordering::SeqCst);
+        true
+    }
+
+    /// A searching worker found work. `true`: it was the last searcher (it should
+    /// wake another so that someone keeps looking).
+    pub fn transition_from_searching(&self) -> bool {
+        // SeqCst: see `worker_to_notify`.
+        self.state.fetch_sub(1, Ordering::SeqCst) & SEARCHING_MASK == 1
+    }
+
+    /// A worker is about to park. `true`: it was the last searcher, so it must look
+    /// at the queues once more (and wake someone if there is work).
+    pub fn transition_to_parked(&self, worker: usize, searching: bool) -> bool {
+        let mut sleepers = lock(&self.sleepers);
+        // SeqCst: pairs with the fence in `worker_to_notify`.
+        let before = self.state.fetch_sub(UNPARKED_ONE + usize::from(searching), Ordering::SeqCst);
+        sleepers.push(worker);
+        searching && before & SEARCHING_MASK == 1
+    }
+
+    /// A worker woke up. If nobody woke it (a timeout), it takes itself off the
+    /// parked list. Either way it is now unparked and searching.
+    pub fn transition_from_parked(&self, worker: usize) {
+        let mut sleepers = lock(&self.sleepers);
+        if let Some(position) = sleepers.iter().position(|&w| w == worker) {
+            sleepers.swap_remove(position);
+            // SeqCst: see `worker_to_notify`.
+            self.state.fetch_add(UNPARKED_ONE + 1, Ordering::SeqCst);
+        }
+    }
+
+    /// Whether `worker` is on the parked list (a notification for it is pending).
+    pub fn is_parked(&self, worker: usize) -> bool {
+        lock(&self.sleepers).contains(&worker)
+    }
+}
+
+/// Where one worker sleeps.
+#[derive(Default)]
+pub struct Parker {
+    notified: Mutex<bool>,
+    wakeup: Condvar,
+}
+
+impl Parker {
+    /// Sleeps until `unpark` (which may have come first) or `timeout`.
+    pub fn park(&self, timeout: Option<std::time::Duration>) {
+        let mut notified = lock(&self.notified);
+        while !*notified {
+            match timeout {
+                Some(timeout) => {
+                    #[cfg(not(loom))]
+                    {
+                        let (guard, result) = self
+                            .wakeup
+                            .wait_timeout(notified, timeout)
+                            .unwrap_or_else(std::sync::PoisonError::into_inner);
+                        notified = guard;
+                        if result.timed_out() {
+                            break;
+                        }
+                    }
+                    #[cfg(loom)]
+                    {
+                        let _ = timeout;
+                        notified = self.wakeup.wait(notified).unwrap();
+                    }
+                }
+                None => {
+                    #[cfg(not(loom))]
+                    {
+                        notified = self.wakeup.wait(notified).unwrap_or_else(std::sync::PoisonError::into_inner);
+                    }
+                    #[cfg(loom)]
+                    {
+                        notified = self.wakeup.wait(notified).unwrap();
+                    }
+                }
+            }
+        }
+        *notified = false;
+    }
+
+    /// Wakes the worker (or makes its next `park` return at once).
+    pub fn unpark(&self) {
+        *lock(&self.notified) = true;
+        self.wakeup.notify_one();
+    }
+}

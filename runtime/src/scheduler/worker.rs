@@ -1,0 +1,328 @@
+//! One worker thread: takes processes from its queues (or steals), resumes their
+//! coroutines, handles what they suspend with, and finishes the ones that end.
+
+use std::cell::{Cell, RefCell};
+use std::ptr::NonNull;
+use std::sync::Arc;
+
+use corosensei::CoroutineResult;
+
+use super::ProcRef;
+use super::queue::LocalQueue;
+use crate::process::{Outcome, Pcb, ProcessCoroutine, Suspend, WorkerPtr, process_main};
+use crate::reason::Reason;
+use crate::runtime::Shared;
+use crate::stack::{self, PooledStack, overflow};
+use crate::sync::Ordering;
+use crate::sync::epoch::{Guard, LocalHandle};
+use crate::table::FreeSlots;
+
+/// Runs from the LIFO slot in a row before the local queue gets a turn.
+const LIFO_STREAK_MAX: u32 = 3;
+/// Every this many scheduling ticks the injector and timers are looked at first.
+const GLOBAL_CHECK_INTERVAL: u32 = 61;
+
+/// The state of one worker, owned by its thread; processes running on it reach
+/// it through the `WorkerPtr` they are resumed with.
+pub(crate) struct WorkerCore {
+    pub(crate) index: usize,
+    pub(crate) shared: Arc<Shared>,
+    local: LocalQueue<ProcRef>,
+    lifo: Cell<Option<ProcRef>>,
+    lifo_streak: Cell<u32>,
+    epoch: LocalHandle,
+    free_slots: RefCell<FreeSlots>,
+    stacks: RefCell<Vec<PooledStack>>,
+    rng: Cell<u64>,
+    tick: Cell<u32>,
+}
+
+impl WorkerCore {
+    pub(crate) fn new(index: usize, shared: Arc<Shared>, local: LocalQueue<ProcRef>) -> WorkerCore {
+        let epoch = shared.collector.register();
+        WorkerCore {
+            index,
+            shared,
+            local,
+            lifo: Cell::new(None),
+            lifo_streak: Cell::new(0),
+            epoch,
+            free_slots: RefCell::new(FreeSlots::default()),
+            stacks: RefCell::new(Vec::new()),
+            rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407)),
+            tick: Cell::new(0),
+        }
+    }
+
+    /// Pins the epoch (cheap when already pinned by the running slice).
+    pub(crate) fn pin(&self) -> Guard {
+        self.epoch.pin()
+    }
+
+    pub(crate) fn with_free_slots<R>(&self, f: impl FnOnce(&mut FreeSlots) -> R) -> R {
+        f(&mut self.free_slots.borrow_mut())
+    }
+
+    /// Queues a newly spawned process here (an idle worker may steal it).
+    pub(crate) fn push_spawned(&self, process: ProcRef) {
+        self.local.push(process);
+        self.shared.scheduler.notify_one();
+    }
+
+    /// Queues a process woken by the one running here: it runs next (LIFO slot),
+    /// since it likely works on what was just sent. A displaced occupant goes to
+    /// the local queue, where others can steal it.
+    pub(crate) fn push_woken(&self, process: ProcRef) {
+        if let Some(previous) = self.lifo.replace(Some(process)) {
+            self.local.push(previous);
+            self.shared.scheduler.notify_one();
+        }
+    }
+
+    /// The worker thread's body.
+    pub(crate) fn run(&self) {
+        let _alt_stack = overflow::AltStack::ensure();
+        crate::crash::mark_worker_thread(true);
+        let scheduler = &self.shared.scheduler;
+        let mut searching = false;
+        loop {
+            // Relaxed: shutdown is also signalled through each parker's mutex.
+            if self.shared.shutdown.load(Ordering::Relaxed) {
+                break;
+            }
+            if let Some(process) = self.next_local() {
+                if searching {
+                    searching = false;
+                    if scheduler.idle.transition_from_searching() {
+                        scheduler.notify_one();
+                    }
+                }
+                self.run_process(process);
+                continue;
+            }
+            self.fire_timers();
+            if !searching {
+                searching = scheduler.idle.transition_to_searching();
+            }
+            if searching {
+                if let Some(process) = self.steal() {
+                    searching = false;
+                    if scheduler.idle.transition_from_searching() {
+                        scheduler.notify_one();
+                    }
+                    self.run_process(process);
+                    continue;
+                }
+            }
+            self.park(searching);
+            searching = true;
+        }
+        // Leftover LIFO/local entries are still in the table; the runtime tears
+        // them down after every worker has stopped.
+        self.lifo.set(None);
+        self.shared.table.give_back(&mut self.free_slots.borrow_mut());
+        self.shared.stacks.give_back(self.stacks.borrow_mut().drain(..));
+        crate::crash::mark_worker_thread(false);
+    }
+
+    fn next_local(&self) -> Option<ProcRef> {
+        let tick = self.tick.get().wrapping_add(1);
+        self.tick.set(tick);
+        if tick % GLOBAL_CHECK_INTERVAL == 0 {
+            self.fire_timers();
+            if let Some(process) = self.shared.scheduler.injector.pop() {
+                return Some(process);
+            }
+        }
+        if self.lifo_streak.get() < LIFO_STREAK_MAX {
+            if let Some(process) = self.lifo.take() {
+                self.lifo_streak.set(self.lifo_streak.get() + 1);
+                return Some(process);
+            }
+        } else if let Some(process) = self.lifo.take() {
+            // Fairness: the LIFO process goes behind what is already queued.
+            self.local.push(process);
+        }
+        self.lifo_streak.set(0);
+        self.local.pop()
+    }
+
+    fn steal(&self) -> Option<ProcRef> {
+        let scheduler = &self.shared.scheduler;
+        if let Some(process) = scheduler.injector.steal_into(&self.local) {
+            return Some(process);
+        }
+        let workers = scheduler.stealers.len();
+        let start = self.next_random() as usize % workers;
+        (0..workers)
+            .map(|offset| (start + offset) % workers)
+            .filter(|&victim| victim != self.index)
+            .find_map(|victim| scheduler.stealers[victim].steal_into(&self.local))
+    }
+
+    fn park(&self, searching: bool) {
+        let scheduler = &self.shared.scheduler;
+        let was_last_searcher = scheduler.idle.transition_to_parked(self.index, searching);
+        if was_last_searcher && scheduler.has_visible_work() {
+            scheduler.notify_one();
+        }
+        // Relaxed: a shutdown after this load is seen via the parker's notification.
+        if !self.shared.shutdown.load(Ordering::Relaxed) {
+            self.fire_timers();
+            scheduler.parkers[self.index].park(self.shared.timers.until_next());
+        }
+        scheduler.idle.transition_from_parked(self.index);
+    }
+
+    fn fire_timers(&self) {
+        let shared = &self.shared;
+        shared.timers.fire_due(|pid, generation| {
+            let guard = self.pin();
+            if let Some(pcb) = shared.table.get(pid, &guard) {
+                // Release pairs with the Acquire load in the receive that armed it.
+                pcb.fired_timer.store(generation, Ordering::Release);
+                if pcb.state.wake() {
+                    self.push_spawned(ProcRef(NonNull::from(pcb)));
+                }
+            }
+        });
+    }
+
+    fn next_random(&self) -> u64 {
+        // xorshift64*: only spreads steal victims.
+        let mut x = self.rng.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng.set(x);
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn take_stack(&self, size: usize) -> Result<PooledStack, stack::StackError> {
+        if size != self.shared.stacks.stack_size() {
+            let mut one = Vec::with_capacity(1);
+            self.shared.stack_pool_for(size).take(1, &mut one)?;
+            return Ok(one.pop().expect("take succeeded with at least one stack"));
+        }
+        let mut stacks = self.stacks.borrow_mut();
+        if stacks.is_empty() {
+            self.shared.stacks.take(stack::BATCH, &mut stacks)?;
+        }
+        Ok(stacks.pop().expect("the pool gave at least one stack"))
+    }
+
+    fn return_stack(&self, stack: PooledStack, lowest_sp: usize, panicked: bool) {
+        if panicked || stack.is_deep(lowest_sp) {
+            stack.trim();
+        }
+        if stack.size() != self.shared.stacks.stack_size() {
+            self.shared.stack_pool_for(stack.size()).give_back([stack]);
+            return;
+        }
+        let mut stacks = self.stacks.borrow_mut();
+        stacks.push(stack);
+        if stacks.len() > stack::LOCAL_MAX {
+            let keep = stack::LOCAL_MAX / 2;
+            let excess = stacks.len() - keep;
+            let cold: Vec<_> = stacks.drain(..excess).collect();
+            for stack in &cold {
+                stack.trim();
+            }
+            self.shared.stacks.give_back(cold);
+        }
+    }
+
+    /// Runs one process for one time slice.
+    fn run_process(&self, process: ProcRef) {
+        // SAFETY: a queued process is alive until it has run to its end here.
+        let pcb = unsafe { process.pcb() };
+        pcb.state.start_running();
+        let guard = self.pin();
+        let worker = WorkerPtr(NonNull::from(self));
+        loop {
+            // SAFETY: state RUNNING makes this worker the only one touching `run`.
+            let resumed = pcb.run.with_mut(|run| unsafe { self.resume(pcb, &mut *run, worker) });
+            match resumed {
+                Err(reason) => {
+                    // No stack could be had: the process ends without running.
+                    pcb.state.exit();
+                    self.finish(pcb, None, Outcome { reason, lowest_sp: usize::MAX }, &guard);
+                    return;
+                }
+                Ok(CoroutineResult::Yield(Suspend::Wait)) => {
+                    if pcb.state.try_wait() {
+                        return;
+                    }
+                }
+                Ok(CoroutineResult::Yield(Suspend::Yield)) => {
+                    pcb.state.yield_queued();
+                    self.local.push(process);
+                    return;
+                }
+                Ok(CoroutineResult::Return(outcome)) => {
+                    // SAFETY: as above; the coroutine has finished.
+                    let coroutine = pcb.run.with_mut(|run| unsafe { (*run).coroutine.take() });
+                    self.finish(pcb, coroutine, outcome, &guard);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Resumes `pcb`'s coroutine, creating it on a fresh stack at its first run.
+    ///
+    /// # Safety
+    /// The caller holds `pcb` in state RUNNING; `run` is its owner part.
+    unsafe fn resume(
+        &self,
+        pcb: &Pcb,
+        run: &mut crate::process::RunState,
+        worker: WorkerPtr,
+    ) -> Result<CoroutineResult<Suspend, Outcome>, Reason> {
+        if run.coroutine.is_none() {
+            let size = if run.stack_size == 0 { self.shared.stacks.stack_size() } else { run.stack_size };
+            let stack = self.take_stack(size).map_err(|error| Reason::error(error.to_string()))?;
+            run.stack_guard = stack.guard().0;
+            run.stack_bytes = stack.size();
+            let body = run.body.take().expect("a process without coroutine still has its body");
+            let pcb_ptr = NonNull::from(pcb);
+            let shared = NonNull::from(&*self.shared);
+            run.coroutine = Some(ProcessCoroutine::with_stack(stack, move |yielder, worker| {
+                process_main(yielder, worker, pcb_ptr, shared, body)
+            }));
+        }
+        let coroutine = run.coroutine.as_mut().expect("created above");
+        overflow::set_running(Some(pcb.pid), run.stack_guard, run.stack_bytes);
+        let result = coroutine.resume(worker);
+        overflow::set_running(None, 0, 0);
+        Ok(result)
+    }
+
+    /// Steps 2–7 of the exit, on the worker's stack (semantics.md §3).
+    fn finish(&self, pcb: &Pcb, coroutine: Option<ProcessCoroutine>, outcome: Outcome, guard: &Guard) {
+        let panicked = matches!(outcome.reason, Reason::Panic(_));
+        if let Some(coroutine) = coroutine {
+            self.return_stack(coroutine.into_stack(), outcome.lowest_sp, panicked);
+        }
+        // Timers are cancelled lazily: an entry for a gone pid finds nothing.
+        let shared = &self.shared;
+        let removed = self.with_free_slots(|slots| shared.table.remove(pcb.pid, Some(slots), guard));
+        // Signals still queued are answered (messages are discarded).
+        drop(pcb.signals.seal());
+        // SAFETY: the process has finished; this worker still owns its `run` part.
+        let waiter = pcb.run.with_mut(|run| unsafe { (*run).exit_waiter.take() });
+        let reported = waiter.is_some();
+        if let Some(waiter) = waiter {
+            waiter.set(outcome.reason.clone());
+        }
+        if !reported {
+            crate::crash::report_exit(pcb.pid, &outcome.reason);
+        }
+        shared.process_ended();
+        if let Some(removed) = removed {
+            // SAFETY: the pcb is out of the table; threads that found it before hold
+            // guards, so destruction waits for them. Nothing else refers to it.
+            unsafe { guard.defer_destroy(removed) };
+        }
+    }
+}

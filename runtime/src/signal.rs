@@ -1,0 +1,229 @@
+//! The lock-free MPSC signal queue: everything sent to a process goes through one.
+//!
+//! Senders push with one CAS onto an intrusive stack; the owner takes the whole
+//! stack with one swap and reverses it, so a batch comes out in push order. The
+//! CAS on one head linearises all pushes, hence per-sender FIFO (semantics.md §1:
+//! if A sends M and then exits, B sees M before A's exit signal).
+//!
+//! At exit the owner *seals* the queue (swaps in a sentinel): it gets what was
+//! queued, to answer it, and every later push is refused and handed back to its
+//! sender. A push racing the seal therefore lands on exactly one side, never lost.
+//! The loom model `signal_queue` checks both properties.
+
+use std::marker::PhantomData;
+use std::ptr;
+
+use crate::sync::{AtomicPtr, Ordering};
+
+struct Node<T> {
+    next: *mut Node<T>,
+    value: T,
+}
+
+/// The sentinel head of a sealed queue. Nodes are 8-aligned, so address 1 is none.
+fn sealed<T>() -> *mut Node<T> {
+    ptr::without_provenance_mut(1)
+}
+
+/// A multi-producer, single-consumer queue that can be sealed once.
+pub struct SignalQueue<T> {
+    head: AtomicPtr<Node<T>>,
+    _owns: PhantomData<Box<Node<T>>>,
+}
+
+// SAFETY: values move from senders to the owner; the queue hands each value to
+// exactly one thread, so `T: Send` suffices for both.
+unsafe impl<T: Send> Send for SignalQueue<T> {}
+// SAFETY: shared access only pushes (any thread) or takes (the owner); see above.
+unsafe impl<T: Send> Sync for SignalQueue<T> {}
+
+impl<T> Default for SignalQueue<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> SignalQueue<T> {
+    /// An empty, open queue.
+    pub fn new() -> Self {
+        SignalQueue { head: AtomicPtr::new(ptr::null_mut()), _owns: PhantomData }
+    }
+
+    /// Appends `value`; `Err(value)` if the queue was sealed (its owner has exited).
+    pub fn push(&self, value: T) -> Result<(), T> {
+        let node = Box::into_raw(Box::new(Node { next: ptr::null_mut(), value }));
+        // Relaxed: the head is only compared here; what it points to is read by the owner.
+        let mut head = self.head.load(Ordering::Relaxed);
+        loop {
+            if head == sealed() {
+                // SAFETY: `node` came from Box::into_raw above and was never published.
+                let node = unsafe { Box::from_raw(node) };
+                return Err(node.value);
+            }
+            // SAFETY: `node` is still private to this thread until the CAS publishes it.
+            unsafe { (*node).next = head };
+            // Release pairs with the Acquire swap in `take_all`/`seal`: the owner
+            // sees the node's contents (and everything the sender did before).
+            match self.head.compare_exchange_weak(head, node, Ordering::Release, Ordering::Relaxed) {
+                Ok(_) => return Ok(()),
+                Err(current) => head = current,
+            }
+        }
+    }
+
+    /// Takes everything queued so far, oldest first. Owner only.
+    pub fn take_all(&self) -> Batch<T> {
+        // Relaxed pre-check keeps the empty case free of a read-modify-write.
+        let head = self.head.load(Ordering::Relaxed);
+        if head.is_null() || head == sealed() {
+            return Batch::empty();
+        }
+        // Acquire pairs with the Release CAS of every push in the taken list.
+        let head = self.head.swap(ptr::null_mut(), Ordering::Acquire);
+        // SAFETY: the swap made this thread the only owner of the list it returned.
+        unsafe { Batch::reversed(head) }
+    }
+
+    /// Seals the queue for good and returns what was still queued, oldest first.
+    pub fn seal(&self) -> Batch<T> {
+        // Acquire pairs with the Release CAS of every push in the taken list.
+        let head = self.head.swap(sealed(), Ordering::Acquire);
+        if head == sealed() {
+            return Batch::empty();
+        }
+        // SAFETY: the swap made this thread the only owner of the list it returned.
+        unsafe { Batch::reversed(head) }
+    }
+
+    /// Whether nothing is queued (a hint: a push may land right after).
+    pub fn is_empty(&self) -> bool {
+        // Acquire pairs with a push's Release so a caller that sees "not empty"
+        // and then takes finds the node; used only as a hint otherwise.
+        let head = self.head.load(Ordering::Acquire);
+        head.is_null() || head == sealed()
+    }
+
+    /// Whether `seal` has been called.
+    pub fn is_sealed(&self) -> bool {
+        // Acquire pairs with the swap in `seal`.
+        self.head.load(Ordering::Acquire) == sealed()
+    }
+}
+
+impl<T> Drop for SignalQueue<T> {
+    fn drop(&mut self) {
+        drop(self.seal());
+    }
+}
+
+/// Signals taken from a queue, oldest first; dropping it drops the rest.
+pub struct Batch<T> {
+    next: *mut Node<T>,
+}
+
+impl<T> Batch<T> {
+    fn empty() -> Self {
+        Batch { next: ptr::null_mut() }
+    }
+
+    /// # Safety
+    /// `head` must be a null-terminated list of nodes from `Box::into_raw` that the
+    /// caller owns exclusively.
+    unsafe fn reversed(mut head: *mut Node<T>) -> Self {
+        let mut reversed = ptr::null_mut();
+        while !head.is_null() {
+            // SAFETY: the caller owns every node of the list.
+            let next = unsafe { (*head).next };
+            // SAFETY: as above; relinking nodes this thread owns.
+            unsafe { (*head).next = reversed };
+            reversed = head;
+            head = next;
+        }
+        Batch { next: reversed }
+    }
+}
+
+impl<T> Iterator for Batch<T> {
+    type Item = T;
+
+    fn next(&mut self) -> Option<T> {
+        if self.next.is_null() {
+            return None;
+        }
+        // SAFETY: every node in a batch is exclusively owned by it and came from
+        // Box::into_raw; taking it out of the list makes this the last use.
+        let node = unsafe { Box::from_raw(self.next) };
+        self.next = node.next;
+        Some(node.value)
+    }
+}
+
+impl<T> Drop for Batch<T> {
+    fn drop(&mut self) {
+        for _ in self.by_ref() {}
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn a_batch_comes_out_in_push_order() {
+        let queue = SignalQueue::new();
+        for i in 0..5 {
+            queue.push(i).unwrap();
+        }
+        assert_eq!(queue.take_all().collect::<Vec<_>>(), vec![0, 1, 2, 3, 4]);
+        assert!(queue.is_empty());
+        queue.push(9).unwrap();
+        assert_eq!(queue.take_all().collect::<Vec<_>>(), vec![9]);
+    }
+
+    #[test]
+    fn a_sealed_queue_refuses_pushes_and_hands_them_back() {
+        let queue = SignalQueue::new();
+        queue.push("before").unwrap();
+        assert_eq!(queue.seal().collect::<Vec<_>>(), vec!["before"]);
+        assert_eq!(queue.push("after"), Err("after"));
+        assert!(queue.is_sealed());
+    }
+
+    #[test]
+    fn concurrent_senders_keep_their_own_order() {
+        let queue = Arc::new(SignalQueue::new());
+        let senders: Vec<_> = (0..4u64)
+            .map(|sender| {
+                let queue = Arc::clone(&queue);
+                std::thread::spawn(move || {
+                    for seq in 0..10_000u64 {
+                        queue.push((sender, seq)).unwrap();
+                    }
+                })
+            })
+            .collect();
+        let mut next_expected = [0u64; 4];
+        let mut received = 0;
+        while received < 40_000 {
+            for (sender, seq) in queue.take_all() {
+                assert_eq!(seq, next_expected[sender as usize]);
+                next_expected[sender as usize] += 1;
+                received += 1;
+            }
+        }
+        for sender in senders {
+            sender.join().unwrap();
+        }
+    }
+
+    #[test]
+    fn dropping_a_queue_drops_what_it_holds() {
+        let token = Arc::new(());
+        let queue = SignalQueue::new();
+        queue.push(Arc::clone(&token)).unwrap();
+        queue.push(Arc::clone(&token)).unwrap();
+        drop(queue);
+        assert_eq!(Arc::strong_count(&token), 1);
+    }
+}

@@ -1,0 +1,306 @@
+//! Coroutine stacks: a pool carved from large `MAP_NORESERVE` slabs.
+//!
+//! Each slot is one guard page followed by the usable stack. Guard pages are
+//! installed with `madvise(MADV_GUARD_INSTALL)` (Linux ≥ 6.13: no VMA per stack,
+//! so a million stacks stay far below `vm.max_map_count`); on older kernels
+//! `mprotect(PROT_NONE)` is the fallback, and its VMA limit is a typed error.
+//! A stack is taken when its process first runs and recycled warm through the
+//! worker's free list once the coroutine has finished. A recycled stack that was
+//! used deep gives its deep pages back (`MADV_DONTNEED`) so warm stacks do not
+//! keep high-water RSS. Slabs are unmapped when the pool is dropped, after every
+//! coroutine on them is gone (the runtime drops processes first).
+//!
+//! Overflow: see [`overflow`]; a guard-page hit aborts with a report naming the
+//! process, never corrupting a neighbour.
+
+pub(crate) mod overflow;
+
+use std::fmt;
+
+use corosensei::stack::{Stack, StackPointer};
+
+use crate::sync::{Mutex, lock};
+
+pub(crate) const PAGE: usize = 4096;
+/// The usable stack of a process unless configured otherwise.
+pub const DEFAULT_STACK_SIZE: usize = 32 * 1024;
+/// The smallest usable stack a process can have.
+pub const MIN_STACK_SIZE: usize = 16 * 1024;
+/// The largest usable stack a process can have.
+pub const MAX_STACK_SIZE: usize = 64 * 1024 * 1024;
+/// Pages at the top of a stack that stay resident when it is recycled.
+const WARM_BYTES: usize = 2 * PAGE;
+/// Stacks handed to or taken from a worker's free list at a time.
+pub(crate) const BATCH: usize = 32;
+/// A worker keeps at most this many free stacks; the rest go back to the pool.
+pub(crate) const LOCAL_MAX: usize = 256;
+/// Virtual size of one slab (reserved, not committed: `MAP_NORESERVE`).
+const SLAB_BYTES: usize = 64 * 1024 * 1024;
+
+/// Rounds a requested stack size up to whole pages, checking its range.
+pub(crate) fn checked_size(requested: usize) -> Option<usize> {
+    if !(MIN_STACK_SIZE..=MAX_STACK_SIZE).contains(&requested) {
+        return None;
+    }
+    Some(requested.next_multiple_of(PAGE))
+}
+
+/// A stack slot owned by one coroutine or one free list.
+pub(crate) struct PooledStack {
+    /// Lowest address, the guard page.
+    bottom: usize,
+    /// Highest address, where the stack starts.
+    top: usize,
+}
+
+// SAFETY: the slot's memory is valid for the pool's lifetime, stays mapped until the
+// pool is dropped (after all coroutines), and has its guard page below `bottom + PAGE`.
+unsafe impl Stack for PooledStack {
+    fn base(&self) -> StackPointer {
+        StackPointer::new(self.top).expect("stack slots are never at address 0")
+    }
+    fn limit(&self) -> StackPointer {
+        StackPointer::new(self.bottom).expect("stack slots are never at address 0")
+    }
+}
+
+impl PooledStack {
+    /// The guard page range `[start, end)`.
+    pub(crate) fn guard(&self) -> (usize, usize) {
+        (self.bottom, self.bottom + PAGE)
+    }
+
+    /// Usable bytes.
+    pub(crate) fn size(&self) -> usize {
+        self.top - self.bottom - PAGE
+    }
+
+    /// Whether `sp` (a stack pointer seen while running on this stack) is below
+    /// the warm top pages, i.e. the stack grew into pages worth giving back.
+    pub(crate) fn is_deep(&self, lowest_sp: usize) -> bool {
+        lowest_sp < self.top - WARM_BYTES
+    }
+
+    /// Gives the pages below the warm top back to the OS (they read as zero again).
+    pub(crate) fn trim(&self) {
+        let start = self.bottom + PAGE;
+        let end = self.top - WARM_BYTES;
+        if end > start {
+            // SAFETY: [start, end) lies inside this slot's mapped, writable stack
+            // area, which no coroutine uses now (the stack is free).
+            unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
+        }
+    }
+}
+
+/// Why a stack could not be had.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum StackError {
+    Map(i32),
+    Guard(i32),
+}
+
+impl fmt::Display for StackError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StackError::Map(errno) => write!(f, "system_limit: mmap of a stack slab failed (errno {errno})"),
+            StackError::Guard(errno) => write!(
+                f,
+                "system_limit: installing a stack guard page failed (errno {errno}); on kernels \
+                 before 6.13 each guard is a VMA: raise vm.max_map_count"
+            ),
+        }
+    }
+}
+
+struct Slab {
+    start: usize,
+    len: usize,
+}
+
+struct PoolState {
+    slabs: Vec<Slab>,
+    free: Vec<PooledStack>,
+    carve_next: usize,
+    carve_end: usize,
+    use_mprotect: bool,
+}
+
+/// Stacks of one size for one runtime.
+pub(crate) struct StackPool {
+    slot_bytes: usize,
+    state: Mutex<PoolState>,
+}
+
+/// `MADV_GUARD_INSTALL` (Linux 6.13); not yet in every libc crate.
+const MADV_GUARD_INSTALL: libc::c_int = 102;
+
+impl StackPool {
+    pub(crate) fn new(stack_size: usize) -> Self {
+        StackPool {
+            slot_bytes: stack_size + PAGE,
+            state: Mutex::new(PoolState {
+                slabs: Vec::new(),
+                free: Vec::new(),
+                carve_next: 0,
+                carve_end: 0,
+                use_mprotect: false,
+            }),
+        }
+    }
+
+    /// Usable bytes of the stacks of this pool.
+    pub(crate) fn stack_size(&self) -> usize {
+        self.slot_bytes - PAGE
+    }
+
+    /// Moves up to `count` stacks into `out`; fails only if not even one can be had.
+    pub(crate) fn take(&self, count: usize, out: &mut Vec<PooledStack>) -> Result<(), StackError> {
+        let mut state = lock(&self.state);
+        let reuse = count.min(state.free.len());
+        let keep = state.free.len() - reuse;
+        out.extend(state.free.drain(keep..));
+        let mut first_error = None;
+        while out.len() < count {
+            match self.carve(&mut state) {
+                Ok(stack) => out.push(stack),
+                Err(error) => {
+                    first_error = Some(error);
+                    break;
+                }
+            }
+        }
+        match first_error {
+            Some(error) if out.is_empty() => Err(error),
+            _ => Ok(()),
+        }
+    }
+
+    /// Returns free stacks to the pool (cold: their deep pages were already trimmed).
+    pub(crate) fn give_back(&self, stacks: impl IntoIterator<Item = PooledStack>) {
+        lock(&self.state).free.extend(stacks);
+    }
+
+    fn carve(&self, state: &mut PoolState) -> Result<PooledStack, StackError> {
+        if state.carve_next + self.slot_bytes > state.carve_end {
+            let len = SLAB_BYTES.max(self.slot_bytes * 16).next_multiple_of(self.slot_bytes);
+            // SAFETY: a fresh anonymous private mapping; no existing memory is touched.
+            let start = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    len,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                    -1,
+                    0,
+                )
+            };
+            if start == libc::MAP_FAILED {
+                return Err(StackError::Map(errno()));
+            }
+            let start = start as usize;
+            overflow::register_slab(start, len, self.slot_bytes);
+            state.slabs.push(Slab { start, len });
+            state.carve_next = start;
+            state.carve_end = start + len;
+        }
+        let bottom = state.carve_next;
+        install_guard(bottom, &mut state.use_mprotect)?;
+        state.carve_next += self.slot_bytes;
+        Ok(PooledStack { bottom, top: bottom + self.slot_bytes })
+    }
+}
+
+fn install_guard(page: usize, use_mprotect: &mut bool) -> Result<(), StackError> {
+    if !*use_mprotect {
+        // SAFETY: `page` is the first page of a slot in a slab this pool mapped;
+        // nothing lives there yet.
+        let rc = unsafe { libc::madvise(page as *mut libc::c_void, PAGE, MADV_GUARD_INSTALL) };
+        if rc == 0 {
+            return Ok(());
+        }
+        // EINVAL: a kernel without guard regions. Use mprotect from now on.
+        *use_mprotect = true;
+    }
+    // SAFETY: as above.
+    let rc = unsafe { libc::mprotect(page as *mut libc::c_void, PAGE, libc::PROT_NONE) };
+    if rc == 0 { Ok(()) } else { Err(StackError::Guard(errno())) }
+}
+
+fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+impl Drop for StackPool {
+    fn drop(&mut self) {
+        let state = self.state.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for slab in state.slabs.drain(..) {
+            overflow::unregister_slab(slab.start);
+            // SAFETY: the runtime drops every coroutine (and so every use of these
+            // stacks) before it drops the pool; the slab came from our mmap.
+            unsafe { libc::munmap(slab.start as *mut libc::c_void, slab.len) };
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stacks_are_distinct_page_aligned_and_sized() {
+        let pool = StackPool::new(DEFAULT_STACK_SIZE);
+        let mut stacks = Vec::new();
+        pool.take(40, &mut stacks).unwrap();
+        assert_eq!(stacks.len(), 40);
+        let mut bottoms: Vec<_> = stacks.iter().map(|s| s.bottom).collect();
+        bottoms.sort();
+        bottoms.dedup();
+        assert_eq!(bottoms.len(), 40);
+        for stack in &stacks {
+            assert_eq!(stack.bottom % PAGE, 0);
+            assert_eq!(stack.size(), DEFAULT_STACK_SIZE);
+        }
+        pool.give_back(stacks);
+    }
+
+    #[test]
+    fn a_returned_stack_is_taken_again() {
+        let pool = StackPool::new(DEFAULT_STACK_SIZE);
+        let mut stacks = Vec::new();
+        pool.take(1, &mut stacks).unwrap();
+        let bottom = stacks[0].bottom;
+        pool.give_back(stacks.drain(..));
+        pool.take(1, &mut stacks).unwrap();
+        assert_eq!(stacks[0].bottom, bottom);
+    }
+
+    #[test]
+    fn trimming_zeroes_the_deep_pages_and_keeps_the_warm_top() {
+        let pool = StackPool::new(DEFAULT_STACK_SIZE);
+        let mut stacks = Vec::new();
+        pool.take(1, &mut stacks).unwrap();
+        let stack = &stacks[0];
+        let deep = (stack.bottom + PAGE) as *mut u8;
+        let warm = (stack.top - 8) as *mut u8;
+        // SAFETY: both addresses are inside the usable part of a free stack.
+        unsafe {
+            deep.write(7);
+            warm.write(9);
+        }
+        assert!(stack.is_deep(stack.bottom + PAGE));
+        stack.trim();
+        // SAFETY: as above.
+        unsafe {
+            assert_eq!(deep.read(), 0);
+            assert_eq!(warm.read(), 9);
+        }
+    }
+
+    #[test]
+    fn sizes_out_of_range_are_refused() {
+        assert_eq!(checked_size(MIN_STACK_SIZE - 1), None);
+        assert_eq!(checked_size(MAX_STACK_SIZE + 1), None);
+        assert_eq!(checked_size(40_000), Some(40_960));
+    }
+}

@@ -1,0 +1,299 @@
+//! The process table: Pid → process, with wait-free lookup.
+//!
+//! Slots live in fixed-size chunks allocated on first use (a directory of chunk
+//! pointers sized for the configured capacity), so a small runtime costs little
+//! and a big one grows as it needs. A slot holds an epoch-managed pointer to the
+//! process; lookup loads it and checks the full Pid stored in the process, so a
+//! stale Pid (older serial, or another runtime) never resolves. A removed process
+//! is freed through the runtime's own epoch collector once no thread can hold it.
+//!
+//! Free slots are recycled FIFO through [`FreeSlots`] lists (one per worker, one
+//! shared), carrying the last Pid of the slot so the next occupant gets the next
+//! serial. Invariant: a slot index is owned by exactly one of: a live process,
+//! a free list, or the never-used range above `fresh`.
+
+use std::collections::VecDeque;
+
+use crate::pid::Pid;
+use crate::sync::epoch::{Atomic, Guard, Shared};
+use crate::sync::{AtomicPtr, AtomicU32, Mutex, Ordering, lock};
+
+const CHUNK_BITS: u32 = 12;
+const CHUNK_SLOTS: usize = 1 << CHUNK_BITS;
+
+/// What a table slot can hold: anything that knows its own Pid.
+pub trait Entry {
+    /// The Pid this entry was inserted under.
+    fn pid(&self) -> Pid;
+}
+
+struct Chunk<T> {
+    slots: Box<[Atomic<T>]>,
+}
+
+/// Pid → `T`, lock-free, with capacity fixed at creation.
+pub struct Table<T: Entry> {
+    runtime: u32,
+    capacity: u32,
+    chunks: Box<[AtomicPtr<Chunk<T>>]>,
+    /// Indices below `fresh` have been handed out at least once.
+    fresh: AtomicU32,
+    /// Freed slots not owned by a worker's list, oldest first.
+    shared_free: Mutex<VecDeque<Pid>>,
+}
+
+/// A worker's private list of freed slots (no synchronisation on the hot path).
+#[derive(Default)]
+pub struct FreeSlots {
+    slots: VecDeque<Pid>,
+}
+
+/// How many freed slots a worker keeps before handing half to the shared list.
+const LOCAL_FREE_MAX: usize = 1024;
+
+impl<T: Entry> Table<T> {
+    /// A table for at most `capacity` entries of runtime `runtime`.
+    pub fn new(runtime: u32, capacity: usize) -> Self {
+        let capacity = capacity.min(crate::pid::MAX_PROCESSES) as u32;
+        let chunk_count = (capacity as usize).div_ceil(CHUNK_SLOTS);
+        let chunks = (0..chunk_count).map(|_| AtomicPtr::new(std::ptr::null_mut())).collect();
+        Table { runtime, capacity, chunks, fresh: AtomicU32::new(0), shared_free: Mutex::new(VecDeque::new()) }
+    }
+
+    /// The most entries this table can hold.
+    pub fn capacity(&self) -> usize {
+        self.capacity as usize
+    }
+
+    /// Picks a slot for a new entry and returns its Pid, or `None` if all are taken.
+    /// The slot stays empty (lookups miss) until [`Table::publish`].
+    pub fn reserve(&self, local: Option<&mut FreeSlots>) -> Option<Pid> {
+        if let Some(local) = local {
+            if let Some(old) = local.slots.pop_front() {
+                return Some(old.next_in_slot());
+            }
+            let mut shared = lock(&self.shared_free);
+            if !shared.is_empty() {
+                let take = shared.len().min(LOCAL_FREE_MAX / 2);
+                local.slots.extend(shared.drain(..take));
+                drop(shared);
+                return local.slots.pop_front().map(Pid::next_in_slot);
+            }
+        } else if let Some(old) = lock(&self.shared_free).pop_front() {
+            return Some(old.next_in_slot());
+        }
+        // Relaxed: `fresh` only hands out distinct numbers; the slot's contents are
+        // published by `publish` with Release.
+        let index = self
+            .fresh
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| (n < self.capacity).then_some(n + 1))
+            .ok()?;
+        Some(Pid::new(self.runtime, index, 0))
+    }
+
+    /// Gives back a slot reserved but never published (a failed spawn).
+    pub fn unreserve(&self, pid: Pid, local: Option<&mut FreeSlots>) {
+        self.release_slot(pid, local);
+    }
+
+    /// Makes `entry` (inserted under `entry.pid()`, a reserved Pid) visible to lookups.
+    pub fn publish(&self, entry: Shared<'_, T>) {
+        // SAFETY: the caller passes an entry it just allocated and still owns.
+        let pid = unsafe { entry.deref() }.pid();
+        let slot = self.slot_or_create(pid.index());
+        // Release pairs with the Acquire load in `get`: a finder sees the entry
+        // fully initialised.
+        slot.store(entry, Ordering::Release);
+    }
+
+    /// The entry of `pid`, if it is in the table now. Wait-free.
+    pub fn get<'g>(&self, pid: Pid, guard: &'g Guard) -> Option<&'g T> {
+        if pid.runtime_id() != self.runtime {
+            return None;
+        }
+        let slot = self.slot(pid.index())?;
+        // Acquire pairs with the Release store in `publish`.
+        let entry = slot.load(Ordering::Acquire, guard);
+        // SAFETY: the guard keeps whatever a slot pointed to alive until it is
+        // dropped: removal defers destruction to the epoch collector.
+        let entry = unsafe { entry.as_ref() }?;
+        (entry.pid() == pid).then_some(entry)
+    }
+
+    /// Takes `pid`'s entry out of the table and frees its slot for reuse. The
+    /// entry itself stays valid for readers holding a guard; the caller must hand
+    /// it to `guard.defer_destroy` (or otherwise keep it alive for them).
+    pub fn remove<'g>(&self, pid: Pid, local: Option<&mut FreeSlots>, guard: &'g Guard) -> Option<Shared<'g, T>> {
+        let slot = self.slot(pid.index())?;
+        // Acquire: the caller will read (and later free) the entry.
+        let current = slot.load(Ordering::Acquire, guard);
+        // SAFETY: see `get`.
+        let entry = unsafe { current.as_ref() }?;
+        if entry.pid() != pid {
+            return None;
+        }
+        // Only the entry's owner removes it, so no CAS is needed. Release pairs with
+        // `get`'s Acquire (a finder that misses it sees nothing half-done).
+        slot.store(Shared::null(), Ordering::Release);
+        self.release_slot(pid, local);
+        Some(current)
+    }
+
+    /// Every entry still in the table (used at shutdown, when nothing else inserts).
+    pub fn drain_all<'g>(&self, guard: &'g Guard) -> Vec<Shared<'g, T>> {
+        let mut taken = Vec::new();
+        for chunk in self.chunks.iter() {
+            // Acquire pairs with the Release CAS that installed the chunk.
+            let chunk = chunk.load(Ordering::Acquire);
+            if chunk.is_null() {
+                continue;
+            }
+            // SAFETY: chunks are never freed before the table is dropped.
+            for slot in unsafe { &*chunk }.slots.iter() {
+                // AcqRel: Acquire to read the entry, Release for `get`'s Acquire.
+                let entry = slot.swap(Shared::null(), Ordering::AcqRel, guard);
+                if !entry.is_null() {
+                    taken.push(entry);
+                }
+            }
+        }
+        taken
+    }
+
+    /// Returns a worker's private free slots to the shared list (worker exit).
+    pub fn give_back(&self, local: &mut FreeSlots) {
+        lock(&self.shared_free).extend(local.slots.drain(..));
+    }
+
+    fn release_slot(&self, pid: Pid, local: Option<&mut FreeSlots>) {
+        match local {
+            Some(local) => {
+                local.slots.push_back(pid);
+                if local.slots.len() > LOCAL_FREE_MAX {
+                    let half = local.slots.len() / 2;
+                    lock(&self.shared_free).extend(local.slots.drain(..half));
+                }
+            }
+            None => lock(&self.shared_free).push_back(pid),
+        }
+    }
+
+    fn slot(&self, index: u32) -> Option<&Atomic<T>> {
+        let chunk = self.chunks.get(index as usize >> CHUNK_BITS)?;
+        // Acquire pairs with the Release CAS that installed the chunk.
+        let chunk = chunk.load(Ordering::Acquire);
+        // SAFETY: a non-null chunk pointer stays valid until the table is dropped.
+        let chunk = unsafe { chunk.as_ref() }?;
+        chunk.slots.get(index as usize & (CHUNK_SLOTS - 1))
+    }
+
+    fn slot_or_create(&self, index: u32) -> &Atomic<T> {
+        let cell = &self.chunks[index as usize >> CHUNK_BITS];
+        // Acquire pairs with the Release CAS below.
+        let mut chunk = cell.load(Ordering::Acquire);
+        if chunk.is_null() {
+            let fresh = Box::into_raw(Box::new(Chunk { slots: (0..CHUNK_SLOTS).map(|_| Atomic::null()).collect() }));
+            // Release publishes the initialised chunk; Acquire on failure to read the winner's.
+            match cell.compare_exchange(std::ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => chunk = fresh,
+                Err(winner) => {
+                    // SAFETY: `fresh` lost the race and was never shared.
+                    drop(unsafe { Box::from_raw(fresh) });
+                    chunk = winner;
+                }
+            }
+        }
+        // SAFETY: non-null chunk pointers stay valid until the table is dropped.
+        &unsafe { &*chunk }.slots[index as usize & (CHUNK_SLOTS - 1)]
+    }
+}
+
+impl<T: Entry> Drop for Table<T> {
+    fn drop(&mut self) {
+        for cell in self.chunks.iter() {
+            // Relaxed: `&mut self` means no other thread can touch the table.
+            let chunk = cell.load(Ordering::Relaxed);
+            if !chunk.is_null() {
+                // SAFETY: exclusive access; the chunk came from Box::into_raw. Entries
+                // must already be gone (the runtime drains them before dropping the table).
+                drop(unsafe { Box::from_raw(chunk) });
+            }
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::sync::epoch::{self, Collector, Owned};
+
+    struct Item(Pid);
+    impl Entry for Item {
+        fn pid(&self) -> Pid {
+            self.0
+        }
+    }
+
+    #[test]
+    fn a_stale_pid_never_reaches_the_slots_next_occupant() {
+        let collector = Collector::new();
+        let handle = collector.register();
+        let guard = handle.pin();
+        let table = Table::<Item>::new(7, 16);
+        let mut local = FreeSlots::default();
+        let first = table.reserve(Some(&mut local)).unwrap();
+        table.publish(Owned::new(Item(first)).into_shared(&guard));
+        assert!(table.get(first, &guard).is_some());
+        let removed = table.remove(first, Some(&mut local), &guard).unwrap();
+        // SAFETY: removed from the table; readers are protected by their guards.
+        unsafe { guard.defer_destroy(removed) };
+        let second = table.reserve(Some(&mut local)).unwrap();
+        assert_eq!(second.index(), first.index());
+        assert_ne!(second, first);
+        table.publish(Owned::new(Item(second)).into_shared(&guard));
+        assert!(table.get(first, &guard).is_none());
+        assert_eq!(table.get(second, &guard).unwrap().0, second);
+        let last = table.remove(second, None, &guard).unwrap();
+        // SAFETY: as above.
+        unsafe { guard.defer_destroy(last) };
+        drop(guard);
+        let _ = epoch::is_pinned();
+    }
+
+    #[test]
+    fn a_pid_of_another_runtime_never_resolves() {
+        let collector = Collector::new();
+        let handle = collector.register();
+        let guard = handle.pin();
+        let table = Table::<Item>::new(1, 16);
+        let pid = table.reserve(None).unwrap();
+        table.publish(Owned::new(Item(pid)).into_shared(&guard));
+        let foreign = Pid::new(2, pid.index(), pid.serial());
+        assert!(table.get(foreign, &guard).is_none());
+        for entry in table.drain_all(&guard) {
+            // SAFETY: drained from the table.
+            unsafe { guard.defer_destroy(entry) };
+        }
+    }
+
+    #[test]
+    fn a_full_table_refuses_to_reserve() {
+        let table = Table::<Item>::new(0, 3);
+        let pids: Vec<_> = (0..3).map(|_| table.reserve(None).unwrap()).collect();
+        assert!(table.reserve(None).is_none());
+        table.unreserve(pids[1], None);
+        assert_eq!(table.reserve(None).unwrap().index(), pids[1].index());
+    }
+
+    #[test]
+    fn slots_are_reused_oldest_first() {
+        let table = Table::<Item>::new(0, 8);
+        let mut local = FreeSlots::default();
+        let a = table.reserve(Some(&mut local)).unwrap();
+        let b = table.reserve(Some(&mut local)).unwrap();
+        table.unreserve(a, Some(&mut local));
+        table.unreserve(b, Some(&mut local));
+        assert_eq!(table.reserve(Some(&mut local)).unwrap().index(), a.index());
+        assert_eq!(table.reserve(Some(&mut local)).unwrap().index(), b.index());
+    }
+}
