@@ -1,1 +1,130 @@
-fn main(){}
+//! `cargo run --release`: the main job. Runs the bench-spec workloads at full
+//! size on lariat with a progress bar, then prints what it measured.
+
+use std::time::Duration;
+
+use clap::Parser;
+use indicatif::{ProgressBar, ProgressStyle};
+use lariat::Runtime;
+use lariat_bench::workloads;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// lariat's workloads (bench-spec.md) at full size.
+#[derive(Parser)]
+#[command(version, about)]
+struct Args {
+    /// Run only this row (spawn_exit, spawn_idle, ping_pong, ring).
+    #[arg(long)]
+    only: Option<String>,
+    /// Print the figures as JSON lines instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Worker threads (default: one per core).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Processes for spawn_exit and spawn_idle.
+    #[arg(long, default_value_t = 1_000_000)]
+    processes: u64,
+}
+
+struct Row {
+    name: &'static str,
+    figure: String,
+    value: f64,
+    unit: &'static str,
+}
+
+fn per_op_ns(elapsed: Duration, ops: u64) -> f64 {
+    elapsed.as_nanos() as f64 / ops as f64
+}
+
+fn progress_bar(total: u64, label: &'static str) -> ProgressBar {
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:>12} [{bar:40}] {pos}/{len} {per_sec}")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(label);
+    bar
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    let mut builder = Runtime::builder();
+    if let Some(workers) = args.workers {
+        builder = builder.workers(workers);
+    }
+    let runtime = builder.build()?;
+    let wanted = |row: &str| args.only.as_deref().is_none_or(|only| only == row);
+    let mut rows = Vec::new();
+    let n = args.processes;
+
+    if wanted("spawn_exit") {
+        let bar = progress_bar(n, "spawn_exit");
+        let reporter = bar.clone();
+        let elapsed = workloads::spawn_exit(&runtime, n, Box::leak(Box::new(move |done| reporter.set_position(done))));
+        bar.finish_and_clear();
+        rows.push(Row { name: "spawn_exit", figure: "ns per process".into(), value: per_op_ns(elapsed, n), unit: "ns" });
+        rows.push(Row {
+            name: "spawn_exit",
+            figure: "processes per second".into(),
+            value: n as f64 / elapsed.as_secs_f64(),
+            unit: "/s",
+        });
+    }
+    if wanted("spawn_idle") {
+        let bar = progress_bar(n, "spawn_idle");
+        let reporter = bar.clone();
+        let figures =
+            workloads::spawn_idle(&runtime, n, Box::leak(Box::new(move |done| reporter.set_position(done))));
+        bar.finish_and_clear();
+        rows.push(Row { name: "spawn_idle", figure: "ns per spawn".into(), value: per_op_ns(figures.spawn, n), unit: "ns" });
+        rows.push(Row {
+            name: "spawn_idle",
+            figure: "RSS bytes per idle process".into(),
+            value: figures.rss_per_process,
+            unit: "B",
+        });
+        rows.push(Row { name: "spawn_idle", figure: "ns per stop".into(), value: per_op_ns(figures.stop, n), unit: "ns" });
+    }
+    if wanted("ping_pong") {
+        let rounds = 1_000_000;
+        let elapsed = workloads::ping_pong(&runtime, rounds);
+        rows.push(Row {
+            name: "ping_pong",
+            figure: "ns per round trip".into(),
+            value: per_op_ns(elapsed, rounds),
+            unit: "ns",
+        });
+    }
+    if wanted("ring") {
+        let (size, laps) = (10_000, 100);
+        let figures = workloads::ring(&runtime, size, laps);
+        rows.push(Row { name: "ring", figure: "ns per hop".into(), value: per_op_ns(figures.run, size * laps), unit: "ns" });
+        rows.push(Row {
+            name: "ring",
+            figure: "build, ns per process".into(),
+            value: per_op_ns(figures.build, size),
+            unit: "ns",
+        });
+    }
+    if rows.is_empty() {
+        return Err(format!("unknown row {:?}: use spawn_exit, spawn_idle, ping_pong or ring", args.only).into());
+    }
+
+    if args.json {
+        for row in &rows {
+            println!(r#"{{"row":"{}","figure":"{}","value":{:.1},"unit":"{}"}}"#, row.name, row.figure, row.value, row.unit);
+        }
+    } else {
+        println!("lariat {} on {} workers", env!("CARGO_PKG_VERSION"), runtime.workers());
+        println!("{:<12} {:<28} {:>14}", "row", "figure", "value");
+        for row in &rows {
+            println!("{:<12} {:<28} {:>12.1} {}", row.name, row.figure, row.value, row.unit);
+        }
+    }
+    Ok(())
+}
