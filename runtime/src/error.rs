@@ -8,15 +8,40 @@ use crate::Reason;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BuildError {
     /// `workers(0)` or more workers than the runtime supports.
-    Workers { requested: usize, max: usize },
+    Workers {
+        /// The count asked for.
+        requested: usize,
+        /// The most allowed.
+        max: usize,
+    },
     /// A stack size below the minimum or above the maximum.
-    StackSize { requested: usize, min: usize, max: usize },
+    StackSize {
+        /// The size asked for, in bytes.
+        requested: usize,
+        /// The least allowed.
+        min: usize,
+        /// The most allowed.
+        max: usize,
+    },
     /// A process-table capacity of zero or above [`crate::MAX_PROCESSES`].
-    MaxProcesses { requested: usize, max: usize },
+    MaxProcesses {
+        /// The capacity asked for.
+        requested: usize,
+        /// The most allowed.
+        max: usize,
+    },
     /// Every runtime id is taken by a live runtime in this OS process.
-    TooManyRuntimes { max: usize },
+    TooManyRuntimes {
+        /// How many runtimes can be alive at once.
+        max: usize,
+    },
     /// The OS refused a resource (thread, memory mapping, signal handler).
-    Os { what: &'static str, error: String },
+    Os {
+        /// What was asked of the OS.
+        what: &'static str,
+        /// The OS's answer.
+        error: String,
+    },
 }
 
 impl fmt::Display for BuildError {
@@ -48,11 +73,21 @@ impl std::error::Error for BuildError {}
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SpawnError {
     /// The process table is full (Erlang's `system_limit`).
-    TableFull { capacity: usize },
+    TableFull {
+        /// The table's capacity.
+        capacity: usize,
+    },
     /// The runtime is shutting down.
     ShuttingDown,
     /// The stack size given in `SpawnOptions` is out of range.
-    StackSize { requested: usize, min: usize, max: usize },
+    StackSize {
+        /// The size asked for, in bytes.
+        requested: usize,
+        /// The least allowed.
+        min: usize,
+        /// The most allowed.
+        max: usize,
+    },
 }
 
 impl fmt::Display for SpawnError {

@@ -41,7 +41,8 @@ impl Pid {
         Pid::new(runtime, INDEX_MASK as u32, 0)
     }
 
-    pub(crate) const fn runtime_id(self) -> u32 {
+    /// The id of the runtime that made it (worker threads are named `lariat-<id>-w<n>`).
+    pub const fn runtime_id(self) -> u32 {
         (self.0 >> (SERIAL_BITS + INDEX_BITS)) as u32
     }
 

@@ -102,7 +102,7 @@ impl Builder {
         for (index, local) in locals.into_iter().enumerate() {
             let worker_shared = Arc::clone(&shared);
             let spawned = std::thread::Builder::new()
-                .name(format!("lariat-{}-worker-{index}", id.0))
+                .name(format!("lariat-{}-w{index}", id.0))
                 .spawn(move || WorkerCore::new(index, worker_shared, local).run());
             match spawned {
                 Ok(thread) => threads.push(thread),
@@ -207,6 +207,12 @@ impl Runtime {
     /// Worker threads of this runtime.
     pub fn workers(&self) -> usize {
         self.shared.workers
+    }
+
+    /// This runtime's id: the first field of its Pids, and the `<id>` in its
+    /// worker threads' names (`lariat-<id>-w<n>`).
+    pub fn id(&self) -> u32 {
+        self.shared.id
     }
 }
 

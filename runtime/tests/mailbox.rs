@@ -1,0 +1,232 @@
+//! Receiving: order, selective receive, timeouts, sleep.
+
+mod common;
+
+use std::time::Duration;
+
+use lariat::{Message, Pid, Reason};
+
+#[derive(Debug, PartialEq)]
+struct Seq(u32);
+#[derive(Debug, PartialEq)]
+struct Other(&'static str);
+
+#[test]
+fn messages_from_one_sender_arrive_in_order() {
+    let runtime = common::runtime(2);
+    let received = runtime
+        .block_on(|cx| {
+            let me = cx.pid();
+            cx.spawn(move |cx| {
+                for i in 0..50_000 {
+                    cx.send(me, Seq(i));
+                }
+                Ok(())
+            })?;
+            let mut received = Vec::new();
+            for _ in 0..50_000 {
+                received.push(cx.receive::<Seq>()?.0);
+            }
+            Ok::<_, Reason>(received)
+        })
+        .unwrap();
+    assert!(received.iter().copied().eq(0..50_000));
+}
+
+#[test]
+fn messages_sent_from_outside_arrive_in_order() {
+    let runtime = common::runtime(2);
+    let (tx, rx) = std::sync::mpsc::channel::<Pid>();
+    let handle = runtime.handle();
+    let sender = std::thread::spawn(move || {
+        let to = rx.recv().unwrap();
+        for i in 0..10_000 {
+            handle.send(to, Seq(i));
+        }
+    });
+    let received = runtime
+        .block_on(move |cx| {
+            tx.send(cx.pid()).unwrap();
+            let mut received = Vec::new();
+            for _ in 0..10_000 {
+                received.push(cx.receive::<Seq>()?.0);
+            }
+            Ok::<_, Reason>(received)
+        })
+        .unwrap();
+    sender.join().unwrap();
+    assert!(received.iter().copied().eq(0..10_000));
+}
+
+#[test]
+fn selective_receive_leaves_the_rest_in_order() {
+    let runtime = common::runtime(2);
+    let (picked, rest) = runtime
+        .block_on(|cx| {
+            let me = cx.pid();
+            cx.send(me, Other("a"));
+            cx.send(me, Seq(1));
+            cx.send(me, Other("b"));
+            cx.send(me, Seq(2));
+            cx.send(me, Other("c"));
+            cx.send(me, Seq(3));
+            let picked = cx.receive_if::<Seq>(|seq| seq.0 == 2)?;
+            let mut rest = Vec::new();
+            for _ in 0..5 {
+                let message = cx.receive_any()?;
+                rest.push(match message.downcast::<Seq>() {
+                    Ok(Seq(n)) => format!("seq{n}"),
+                    Err(message) => message.downcast::<Other>().unwrap().0.to_owned(),
+                });
+            }
+            Ok::<_, Reason>((picked, rest))
+        })
+        .unwrap();
+    assert_eq!(picked, Seq(2));
+    assert_eq!(rest, ["a", "seq1", "b", "c", "seq3"]);
+}
+
+#[test]
+fn a_matching_closure_can_take_the_message_by_value() {
+    let runtime = common::runtime(1);
+    let text = runtime
+        .block_on(|cx| {
+            let me = cx.pid();
+            cx.send(me, 5u8);
+            cx.send(me, String::from("wanted"));
+            let text = cx.receive_map(|message: &mut Message| message.downcast_mut::<String>().map(std::mem::take))?;
+            assert_eq!(cx.mailbox_len(), 1, "the u8 stays");
+            Ok::<_, Reason>(text)
+        })
+        .unwrap();
+    assert_eq!(text, "wanted");
+}
+
+#[test]
+fn a_receive_waiting_for_a_type_ignores_others_until_it_arrives() {
+    let runtime = common::runtime(2);
+    let got = runtime
+        .block_on(|cx| {
+            let me = cx.pid();
+            cx.spawn(move |cx| {
+                for _ in 0..1000 {
+                    cx.send(me, Other("noise"));
+                }
+                cx.yield_now()?;
+                cx.send(me, Seq(7));
+                Ok(())
+            })?;
+            let got = cx.receive::<Seq>()?;
+            assert_eq!(cx.mailbox_len(), 1000);
+            Ok::<_, Reason>(got)
+        })
+        .unwrap();
+    assert_eq!(got, Seq(7));
+}
+
+#[test]
+fn a_receive_timeout_fires_when_nothing_matches() {
+    let runtime = common::runtime(2);
+    let outcome = runtime
+        .block_on(|cx| {
+            let me = cx.pid();
+            cx.send(me, Other("not this"));
+            let got = cx.receive_timeout::<Seq>(Duration::from_millis(20))?;
+            Ok::<_, Reason>((got, cx.mailbox_len()))
+        })
+        .unwrap();
+    assert_eq!(outcome, (None, 1));
+}
+
+#[test]
+fn a_zero_timeout_only_looks_at_what_is_there() {
+    let runtime = common::runtime(1);
+    let outcome = runtime
+        .block_on(|cx| {
+            let none = cx.receive_timeout::<Seq>(Duration::ZERO)?;
+            let me = cx.pid();
+            cx.send(me, Seq(1));
+            let some = cx.receive_timeout::<Seq>(Duration::ZERO)?;
+            Ok::<_, Reason>((none, some))
+        })
+        .unwrap();
+    assert_eq!(outcome, (None, Some(Seq(1))));
+}
+
+#[test]
+fn a_message_racing_a_receive_timeout_is_never_lost() {
+    let runtime = common::runtime(2);
+    let (by_receive, after_timeout) = runtime
+        .block_on(|cx| {
+            let me = cx.pid();
+            let mut by_receive = 0;
+            let mut after_timeout = 0;
+            for round in 0..2000u32 {
+                cx.spawn(move |cx| {
+                    if round % 2 == 0 {
+                        cx.yield_now()?;
+                    }
+                    cx.send(me, Seq(round));
+                    Ok(())
+                })?;
+                match cx.receive_timeout::<Seq>(Duration::from_micros(u64::from(round % 50)))? {
+                    Some(Seq(n)) => {
+                        assert_eq!(n, round);
+                        by_receive += 1;
+                    }
+                    None => {
+                        // Timed out: the message must still arrive, exactly once.
+                        assert_eq!(cx.receive::<Seq>()?, Seq(round));
+                        after_timeout += 1;
+                    }
+                }
+            }
+            assert_eq!(cx.receive_timeout::<Seq>(Duration::from_millis(5))?, None, "no duplicate");
+            Ok::<_, Reason>((by_receive, after_timeout))
+        })
+        .unwrap();
+    assert_eq!(by_receive + after_timeout, 2000);
+}
+
+#[test]
+fn sleep_waits_and_keeps_messages_for_later() {
+    let runtime = common::runtime(2);
+    let (slept, got) = runtime
+        .block_on(|cx| {
+            let me = cx.pid();
+            cx.spawn(move |cx| {
+                cx.send(me, Seq(1));
+                Ok(())
+            })?;
+            let start = std::time::Instant::now();
+            cx.sleep(Duration::from_millis(30))?;
+            let slept = start.elapsed();
+            Ok::<_, Reason>((slept, cx.receive::<Seq>()?))
+        })
+        .unwrap();
+    assert!(slept >= Duration::from_millis(30), "sleep returned early: {slept:?}");
+    assert_eq!(got, Seq(1));
+}
+
+#[test]
+fn many_concurrent_timeouts_each_fire() {
+    let runtime = common::runtime(2);
+    let fired = runtime
+        .block_on(|cx| {
+            let me = cx.pid();
+            for i in 0..1000u64 {
+                cx.spawn(move |cx| {
+                    let got = cx.receive_timeout::<Seq>(Duration::from_millis(1 + i % 20))?;
+                    cx.send(me, got.is_none());
+                    Ok(())
+                })?;
+            }
+            let mut fired = 0;
+            for _ in 0..1000 {
+                fired += usize::from(cx.receive::<bool>()?);
+            }
+            Ok::<_, Reason>(fired)
+        })
+        .unwrap();
+    assert_eq!(fired, 1000);
+}

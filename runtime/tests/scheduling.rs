@@ -1,0 +1,118 @@
+//! Scheduling: fairness by reductions, spreading over workers.
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use lariat::Reason;
+
+struct Tick;
+
+#[test]
+fn a_process_spinning_on_send_to_itself_cannot_starve_another() {
+    // One worker: the other process runs only if the spinner is preempted.
+    let runtime = common::runtime(1);
+    let stop = Arc::new(AtomicBool::new(false));
+    let spinner_stop = Arc::clone(&stop);
+    let sends = runtime
+        .block_on(move |cx| {
+            let me = cx.pid();
+            cx.spawn(move |cx| {
+                let myself = cx.pid();
+                let mut sent = 0u64;
+                while !spinner_stop.load(Ordering::Relaxed) {
+                    cx.send(myself, Tick);
+                    sent += 1;
+                }
+                cx.send(me, sent);
+                Ok(())
+            })?;
+            cx.spawn(move |cx| {
+                cx.send(me, "other ran");
+                Ok(())
+            })?;
+            let ran: &str = cx.receive()?;
+            assert_eq!(ran, "other ran");
+            stop.store(true, Ordering::Relaxed);
+            cx.receive::<u64>()
+        })
+        .unwrap();
+    assert!(sends > 0);
+}
+
+#[test]
+fn cpu_bound_processes_spread_over_both_workers() {
+    let runtime = common::runtime(2);
+    let threads = runtime
+        .block_on(|cx| {
+            let me = cx.pid();
+            for _ in 0..8 {
+                cx.spawn(move |cx| {
+                    let mut seen = HashSet::new();
+                    for _ in 0..200 {
+                        // Busy work between yields, like a real CPU-bound process.
+                        let mut x = 1u64;
+                        for i in 0..20_000u64 {
+                            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+                        }
+                        seen.insert(format!("{:?}", std::thread::current().id()));
+                        cx.yield_now()?;
+                    }
+                    cx.send(me, seen);
+                    Ok(())
+                })?;
+            }
+            let mut all = HashSet::new();
+            for _ in 0..8 {
+                all.extend(cx.receive::<HashSet<String>>()?);
+            }
+            Ok::<_, Reason>(all)
+        })
+        .unwrap();
+    assert_eq!(threads.len(), 2, "work ran on {threads:?}");
+}
+
+#[test]
+fn a_yielding_process_lets_the_others_run_in_turn() {
+    let runtime = common::runtime(1);
+    let order = runtime
+        .block_on(|cx| {
+            let me = cx.pid();
+            for id in 0..3u32 {
+                cx.spawn(move |cx| {
+                    for step in 0..3u32 {
+                        cx.send(me, (id, step));
+                        cx.yield_now()?;
+                    }
+                    Ok(())
+                })?;
+            }
+            let mut order = Vec::new();
+            for _ in 0..9 {
+                order.push(cx.receive::<(u32, u32)>()?);
+            }
+            Ok::<_, Reason>(order)
+        })
+        .unwrap();
+    // Each step of every process comes before any process's next step.
+    let steps: Vec<u32> = order.iter().map(|&(_, step)| step).collect();
+    assert_eq!(steps, [0, 0, 0, 1, 1, 1, 2, 2, 2], "{order:?}");
+}
+
+#[test]
+fn reductions_are_counted() {
+    let runtime = common::runtime(1);
+    let (before, after) = runtime
+        .block_on(|cx| {
+            let me = cx.pid();
+            let before = cx.reductions();
+            for _ in 0..5000 {
+                cx.send(me, Tick);
+            }
+            Ok::<_, Reason>((before, cx.reductions()))
+        })
+        .unwrap();
+    assert!(after >= before + 5000, "{before} -> {after}");
+}
