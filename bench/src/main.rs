@@ -67,7 +67,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let reporter = bar.clone();
         let elapsed = workloads::spawn_exit(&runtime, n, Box::leak(Box::new(move |done| reporter.set_position(done))));
         bar.finish_and_clear();
-        rows.push(Row { name: "spawn_exit", figure: "ns per process".into(), value: per_op_ns(elapsed, n), unit: "ns" });
+        rows.push(Row {
+            name: "spawn_exit",
+            figure: "ns per process".into(),
+            value: per_op_ns(elapsed, n),
+            unit: "ns",
+        });
         rows.push(Row {
             name: "spawn_exit",
             figure: "processes per second".into(),
@@ -78,17 +83,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if wanted("spawn_idle") {
         let bar = progress_bar(n, "spawn_idle");
         let reporter = bar.clone();
-        let figures =
-            workloads::spawn_idle(&runtime, n, Box::leak(Box::new(move |done| reporter.set_position(done))));
+        let figures = workloads::spawn_idle(&runtime, n, Box::leak(Box::new(move |done| reporter.set_position(done))));
         bar.finish_and_clear();
-        rows.push(Row { name: "spawn_idle", figure: "ns per spawn".into(), value: per_op_ns(figures.spawn, n), unit: "ns" });
+        rows.push(Row {
+            name: "spawn_idle",
+            figure: "ns per spawn".into(),
+            value: per_op_ns(figures.spawn, n),
+            unit: "ns",
+        });
         rows.push(Row {
             name: "spawn_idle",
             figure: "RSS bytes per idle process".into(),
             value: figures.rss_per_process,
             unit: "B",
         });
-        rows.push(Row { name: "spawn_idle", figure: "ns per stop".into(), value: per_op_ns(figures.stop, n), unit: "ns" });
+        rows.push(Row {
+            name: "spawn_idle",
+            figure: "ns per stop".into(),
+            value: per_op_ns(figures.stop, n),
+            unit: "ns",
+        });
     }
     if wanted("ping_pong") {
         let rounds = 1_000_000;
@@ -103,7 +117,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if wanted("ring") {
         let (size, laps) = (10_000, 100);
         let figures = workloads::ring(&runtime, size, laps);
-        rows.push(Row { name: "ring", figure: "ns per hop".into(), value: per_op_ns(figures.run, size * laps), unit: "ns" });
+        rows.push(Row {
+            name: "ring",
+            figure: "ns per hop".into(),
+            value: per_op_ns(figures.run, size * laps),
+            unit: "ns",
+        });
         rows.push(Row {
             name: "ring",
             figure: "build, ns per process".into(),
@@ -117,7 +136,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     if args.json {
         for row in &rows {
-            println!(r#"{{"row":"{}","figure":"{}","value":{:.1},"unit":"{}"}}"#, row.name, row.figure, row.value, row.unit);
+            println!(
+                r#"{{"row":"{}","figure":"{}","value":{:.1},"unit":"{}"}}"#,
+                row.name, row.figure, row.value, row.unit
+            );
         }
     } else {
         println!("lariat {} on {} workers", env!("CARGO_PKG_VERSION"), runtime.workers());

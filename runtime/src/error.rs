@@ -47,21 +47,18 @@ pub enum BuildError {
 impl fmt::Display for BuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            BuildError::Workers { requested, max } => write!(
-                f,
-                "workers({requested}) is out of range: use 1..={max} (the default is one per core)"
-            ),
-            BuildError::StackSize { requested, min, max } => write!(
-                f,
-                "stack_size({requested}) is out of range: use {min}..={max} bytes (the default is 32 KiB)"
-            ),
+            BuildError::Workers { requested, max } => {
+                write!(f, "workers({requested}) is out of range: use 1..={max} (the default is one per core)")
+            }
+            BuildError::StackSize { requested, min, max } => {
+                write!(f, "stack_size({requested}) is out of range: use {min}..={max} bytes (the default is 32 KiB)")
+            }
             BuildError::MaxProcesses { requested, max } => {
                 write!(f, "max_processes({requested}) is out of range: use 1..={max}")
             }
-            BuildError::TooManyRuntimes { max } => write!(
-                f,
-                "{max} runtimes are alive in this OS process, the most there can be: drop one first"
-            ),
+            BuildError::TooManyRuntimes { max } => {
+                write!(f, "{max} runtimes are alive in this OS process, the most there can be: drop one first")
+            }
             BuildError::Os { what, error } => write!(f, "the OS refused {what}: {error}"),
         }
     }
@@ -93,15 +90,13 @@ pub enum SpawnError {
 impl fmt::Display for SpawnError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SpawnError::TableFull { capacity } => write!(
-                f,
-                "system_limit: all {capacity} process slots are in use; raise Builder::max_processes"
-            ),
+            SpawnError::TableFull { capacity } => {
+                write!(f, "system_limit: all {capacity} process slots are in use; raise Builder::max_processes")
+            }
             SpawnError::ShuttingDown => f.write_str("the runtime is shutting down; nothing new can start"),
-            SpawnError::StackSize { requested, min, max } => write!(
-                f,
-                "SpawnOptions::stack_size({requested}) is out of range: use {min}..={max} bytes"
-            ),
+            SpawnError::StackSize { requested, min, max } => {
+                write!(f, "SpawnOptions::stack_size({requested}) is out of range: use {min}..={max} bytes")
+            }
         }
     }
 }

@@ -65,4 +65,9 @@ pub mod loom_api {
     pub use crate::scheduler::idle::{Idle, Parker};
     pub use crate::signal::{Batch, SignalQueue};
     pub use crate::table::{Entry, FreeSlots, Table};
+
+    /// The Pid the next occupant of `pid`'s slot gets.
+    pub fn next_in_slot(pid: crate::Pid) -> crate::Pid {
+        pid.next_in_slot()
+    }
 }

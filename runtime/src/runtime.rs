@@ -435,10 +435,8 @@ impl Shared {
             deadline < now.saturating_add(next.as_nanos() as u64)
         });
         self.timers.arm(deadline, pid, generation);
-        if earlier {
-            if let Some(worker) = self.scheduler.idle.any_sleeper() {
-                self.scheduler.parkers[worker].unpark();
-            }
+        if earlier && let Some(worker) = self.scheduler.idle.any_sleeper() {
+            self.scheduler.parkers[worker].unpark();
         }
     }
 }
@@ -451,7 +449,8 @@ struct RuntimeIds {
     next: u32,
 }
 
-static RUNTIME_IDS: std::sync::Mutex<RuntimeIds> = std::sync::Mutex::new(RuntimeIds { in_use: BTreeSet::new(), next: 0 });
+static RUNTIME_IDS: std::sync::Mutex<RuntimeIds> =
+    std::sync::Mutex::new(RuntimeIds { in_use: BTreeSet::new(), next: 0 });
 
 impl RuntimeId {
     fn acquire() -> Result<RuntimeId, BuildError> {

@@ -13,12 +13,19 @@
 use std::marker::PhantomData;
 use std::ptr;
 
-use crate::sync::{AtomicPtr, Ordering};
+use crate::sync::{AtomicPtr, Ordering, UnsafeCell};
 
 struct Node<T> {
     next: *mut Node<T>,
-    value: T,
+    /// In a (loom-checkable) cell: the owner reads it only after the Acquire
+    /// that pairs with the push's Release, and loom verifies exactly that.
+    value: UnsafeCell<Option<T>>,
 }
+
+/// The success ordering of the push CAS. `--cfg lariat_mutation="signal_push_relaxed"`
+/// weakens it, for the loom model to show that it is needed.
+const PUSH_PUBLISH: Ordering =
+    if cfg!(lariat_mutation = "signal_push_relaxed") { Ordering::Relaxed } else { Ordering::Release };
 
 /// The sentinel head of a sealed queue. Nodes are 8-aligned, so address 1 is none.
 fn sealed<T>() -> *mut Node<T> {
@@ -51,20 +58,20 @@ impl<T> SignalQueue<T> {
 
     /// Appends `value`; `Err(value)` if the queue was sealed (its owner has exited).
     pub fn push(&self, value: T) -> Result<(), T> {
-        let node = Box::into_raw(Box::new(Node { next: ptr::null_mut(), value }));
+        let node = Box::into_raw(Box::new(Node { next: ptr::null_mut(), value: UnsafeCell::new(Some(value)) }));
         // Relaxed: the head is only compared here; what it points to is read by the owner.
         let mut head = self.head.load(Ordering::Relaxed);
         loop {
             if head == sealed() {
                 // SAFETY: `node` came from Box::into_raw above and was never published.
                 let node = unsafe { Box::from_raw(node) };
-                return Err(node.value);
+                return Err(node.value.into_inner().expect("a node holds its value until taken"));
             }
             // SAFETY: `node` is still private to this thread until the CAS publishes it.
             unsafe { (*node).next = head };
             // Release pairs with the Acquire swap in `take_all`/`seal`: the owner
             // sees the node's contents (and everything the sender did before).
-            match self.head.compare_exchange_weak(head, node, Ordering::Release, Ordering::Relaxed) {
+            match self.head.compare_exchange_weak(head, node, PUSH_PUBLISH, Ordering::Relaxed) {
                 Ok(_) => return Ok(()),
                 Err(current) => head = current,
             }
@@ -95,6 +102,7 @@ impl<T> SignalQueue<T> {
         unsafe { Batch::reversed(head) }
     }
 
+    #[cfg_attr(not(loom), allow(dead_code))]
     /// Whether nothing is queued (a hint: a push may land right after).
     pub fn is_empty(&self) -> bool {
         // Acquire pairs with a push's Release so a caller that sees "not empty"
@@ -103,6 +111,7 @@ impl<T> SignalQueue<T> {
         head.is_null() || head == sealed()
     }
 
+    #[cfg_attr(not(loom), allow(dead_code))]
     /// Whether `seal` has been called.
     pub fn is_sealed(&self) -> bool {
         // Acquire pairs with the swap in `seal`.
@@ -154,7 +163,9 @@ impl<T> Iterator for Batch<T> {
         // Box::into_raw; taking it out of the list makes this the last use.
         let node = unsafe { Box::from_raw(self.next) };
         self.next = node.next;
-        Some(node.value)
+        // SAFETY: this batch owns the node; reading through the cell lets loom check
+        // that the read is ordered after the sender's write (the push's Release).
+        node.value.with_mut(|value| unsafe { (*value).take() })
     }
 }
 

@@ -12,7 +12,9 @@ fn a_panic_kills_only_its_process() {
     let runtime = common::runtime(2);
     let crashed = runtime.block_on(|_cx| -> Result<(), Reason> { panic!("boom in a process") });
     match crashed {
-        Err(BlockOnError::Exited(Reason::Panic(message))) => assert!(message.contains("boom in a process"), "{message}"),
+        Err(BlockOnError::Exited(Reason::Panic(message))) => {
+            assert!(message.contains("boom in a process"), "{message}")
+        }
         other => panic!("expected a panic reason, got {other:?}"),
     }
     // The runtime and other processes carry on.
@@ -79,6 +81,7 @@ fn overflow_child() {
     if std::env::var_os("LARIAT_OVERFLOW_CHILD").is_none() {
         return;
     }
+    #[allow(unconditional_recursion)] // the point: overflow the process stack
     fn recurse(n: u64) -> u64 {
         let pad = std::hint::black_box([n as u8; 1024]);
         recurse(n + 1) + u64::from(pad[3])

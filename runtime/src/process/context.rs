@@ -222,10 +222,7 @@ impl Cx {
 
     /// The per-process value of type `T`, if one was stored.
     pub fn local<T: 'static>(&mut self) -> Option<&mut T> {
-        self.locals
-            .iter_mut()
-            .find(|(id, _)| *id == TypeId::of::<T>())
-            .and_then(|(_, value)| value.downcast_mut())
+        self.locals.iter_mut().find(|(id, _)| *id == TypeId::of::<T>()).and_then(|(_, value)| value.downcast_mut())
     }
 
     /// Removes and returns the per-process value of type `T`.

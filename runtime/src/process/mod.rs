@@ -153,9 +153,9 @@ impl Pcb {
         // Relaxed: read back by the same thread while it unwinds the coroutine.
         self.force_unwinding.store(true, Ordering::Relaxed);
         // SAFETY: the caller guarantees exclusive access to the owner part.
-        let (coroutine, body, waiter) = self.run.with_mut(|run| unsafe {
-            ((*run).coroutine.take(), (*run).body.take(), (*run).exit_waiter.take())
-        });
+        let (coroutine, body, waiter) = self
+            .run
+            .with_mut(|run| unsafe { ((*run).coroutine.take(), (*run).body.take(), (*run).exit_waiter.take()) });
         drop(body);
         drop(coroutine);
         drop(self.signals.seal());

@@ -34,7 +34,9 @@ impl Idle {
     pub fn worker_to_notify(&self) -> Option<usize> {
         // SeqCst fence pairs with the SeqCst RMW in `transition_to_parked`: either
         // this sees the parked worker, or that worker's re-check sees our work.
-        fence(Ordering::SeqCst);
+        if !cfg!(lariat_mutation = "notify_without_fence") {
+            fence(Ordering::SeqCst);
+        }
         if !self.should_notify() {
             return None;
         }
@@ -88,6 +90,10 @@ impl Idle {
         // SeqCst: pairs with the fence in `worker_to_notify`.
         let before = self.state.fetch_sub(UNPARKED_ONE + usize::from(searching), Ordering::SeqCst);
         sleepers.push(worker);
+        // SeqCst fence: the caller's re-check of the queues comes after it, so with
+        // the producer's fence in `worker_to_notify` one of the two sees the other
+        // (fences make it hold without relying on SeqCst accesses alone).
+        fence(Ordering::SeqCst);
         searching && before & SEARCHING_MASK == 1
     }
 
@@ -100,11 +106,6 @@ impl Idle {
             // SeqCst: see `worker_to_notify`.
             self.state.fetch_add(UNPARKED_ONE + 1, Ordering::SeqCst);
         }
-    }
-
-    /// Whether `worker` is on the parked list (a notification for it is pending).
-    pub fn is_parked(&self, worker: usize) -> bool {
-        lock(&self.sleepers).contains(&worker)
     }
 }
 

@@ -22,12 +22,6 @@ mod imp {
         pub fn pop(&self) -> Option<T> {
             self.0.pop()
         }
-        pub fn is_empty(&self) -> bool {
-            self.0.is_empty()
-        }
-        pub fn len(&self) -> usize {
-            self.0.len()
-        }
         pub fn stealer(&self) -> Stealer<T> {
             Stealer(self.0.stealer())
         }
@@ -99,12 +93,6 @@ mod imp {
         }
         pub fn pop(&self) -> Option<T> {
             self.0.lock().unwrap().pop_front()
-        }
-        pub fn is_empty(&self) -> bool {
-            self.0.lock().unwrap().is_empty()
-        }
-        pub fn len(&self) -> usize {
-            self.0.lock().unwrap().len()
         }
         pub fn stealer(&self) -> Stealer<T> {
             Stealer(Arc::clone(&self.0))

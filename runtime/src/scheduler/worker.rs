@@ -104,15 +104,13 @@ impl WorkerCore {
             if !searching {
                 searching = scheduler.idle.transition_to_searching();
             }
-            if searching {
-                if let Some(process) = self.steal() {
-                    searching = false;
-                    if scheduler.idle.transition_from_searching() {
-                        scheduler.notify_one();
-                    }
-                    self.run_process(process);
-                    continue;
+            if searching && let Some(process) = self.steal() {
+                searching = false;
+                if scheduler.idle.transition_from_searching() {
+                    scheduler.notify_one();
                 }
+                self.run_process(process);
+                continue;
             }
             self.park(searching);
             searching = true;
@@ -128,7 +126,7 @@ impl WorkerCore {
     fn next_local(&self) -> Option<ProcRef> {
         let tick = self.tick.get().wrapping_add(1);
         self.tick.set(tick);
-        if tick % GLOBAL_CHECK_INTERVAL == 0 {
+        if tick.is_multiple_of(GLOBAL_CHECK_INTERVAL) {
             self.fire_timers();
             if let Some(process) = self.shared.scheduler.injector.pop() {
                 return Some(process);

@@ -189,16 +189,16 @@ extern "C" fn handle_fault(signal: libc::c_int, info: *mut libc::siginfo_t, cont
         match ours {
             Some(r) => {
                 let (runtime, index, serial) = r.pid_shown;
-                let _ = write!(
+                let _ = writeln!(
                     report,
                     "lariat: stack overflow in process <{runtime}.{index}.{serial}> (stack {} KiB); \
-                     raise it with Builder::stack_size or SpawnOptions::stack_size. Aborting.\n",
+                     raise it with Builder::stack_size or SpawnOptions::stack_size. Aborting.",
                     r.stack_size / 1024
                 );
                 let _ = r.pid;
             }
             None => {
-                let _ = write!(report, "lariat: stack overflow in a process stack (guard page hit). Aborting.\n");
+                let _ = writeln!(report, "lariat: stack overflow in a process stack (guard page hit). Aborting.");
             }
         }
         // SAFETY: write(2) and abort(3) are async-signal-safe.
@@ -214,7 +214,11 @@ fn chain(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_
     // SAFETY: PREVIOUS_* were written once before our handler was installed and are
     // only read afterwards.
     let previous = unsafe {
-        if signal == libc::SIGBUS { (*std::ptr::addr_of!(PREVIOUS_BUS)).as_ref() } else { (*std::ptr::addr_of!(PREVIOUS_SEGV)).as_ref() }
+        if signal == libc::SIGBUS {
+            (*std::ptr::addr_of!(PREVIOUS_BUS)).as_ref()
+        } else {
+            (*std::ptr::addr_of!(PREVIOUS_SEGV)).as_ref()
+        }
     };
     match previous {
         Some(old) if old.sa_sigaction != libc::SIG_DFL && old.sa_sigaction != libc::SIG_IGN => {

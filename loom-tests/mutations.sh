@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Shows that each loom model depends on the ordering it names: builds the runtime
+# with one ordering weakened at a time (`--cfg lariat_mutation="..."`) and expects
+# the model to FAIL. Exits non-zero if a mutation survives.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+survived=0
+for entry in signal_push_relaxed:signal_queue wait_without_cas:wake_up try_wait_relaxed:wake_up \
+             notify_without_fence:worker_parking table_publish_relaxed:process_table; do
+    mutation=${entry%%:*}
+    model=${entry##*:}
+    log=$(RUSTFLAGS="--cfg loom --cfg crossbeam_loom --cfg lariat_mutation=\"$mutation\"" LOOM_MAX_PREEMPTIONS=3 \
+        cargo test -q -p lariat-loom --release --target-dir target/loom-mutation --test "$model" 2>&1)
+    if [ $? -eq 0 ]; then
+        echo "SURVIVED: $mutation (model $model still passes)"
+        survived=1
+    else
+        why=$(printf '%s\n' "$log" | grep -m1 -E 'Causality violation|deadlock|lost wake-up|assertion' | sed 's/^ *//')
+        echo "killed:   $mutation by $model: $why"
+    fi
+done
+exit $survived

@@ -1,0 +1,51 @@
+//! An idle runtime burns (almost) no CPU. Its own test binary: it reads the CPU
+//! time of the runtime's worker threads, which nothing else here shares.
+
+use std::time::Duration;
+
+use lariat::{Reason, Runtime};
+
+/// CPU ticks (utime + stime) of this runtime's worker threads.
+fn worker_ticks(runtime_id: u32) -> u64 {
+    let prefix = format!("lariat-{runtime_id}-w");
+    let mut ticks = 0;
+    for task in std::fs::read_dir("/proc/self/task").unwrap() {
+        let stat = std::fs::read_to_string(task.unwrap().path().join("stat")).unwrap_or_default();
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { continue };
+        if !stat[open + 1..close].starts_with(&prefix) {
+            continue;
+        }
+        let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+        ticks += fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    }
+    ticks
+}
+
+#[test]
+fn an_idle_runtime_uses_almost_no_cpu() {
+    let runtime = Runtime::builder().workers(2).build().unwrap();
+    // Work first, then leave 1,000 processes waiting and one timer pending far away.
+    runtime
+        .block_on(|cx| {
+            let me = cx.pid();
+            for _ in 0..1000 {
+                cx.spawn(move |cx| {
+                    cx.send(me, ());
+                    cx.receive::<u8>()?;
+                    Ok(())
+                })?;
+            }
+            for _ in 0..1000 {
+                cx.receive::<()>()?;
+            }
+            cx.spawn(|cx| cx.sleep(Duration::from_secs(3600)))?;
+            Ok::<_, Reason>(())
+        })
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let before = worker_ticks(runtime.id());
+    std::thread::sleep(Duration::from_secs(1));
+    let used = worker_ticks(runtime.id()) - before;
+    // 100 ticks per second per busy core; idle must stay at (almost) zero.
+    assert!(used <= 2, "idle workers used {used} ticks in a second");
+}

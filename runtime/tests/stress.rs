@@ -1,0 +1,137 @@
+//! Stress: millions of processes. Run on their own (CI's stress step), in release:
+//! `cargo test --release -p lariat --test stress -- --ignored --test-threads=1`
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use lariat::{Reason, Runtime};
+
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+    statm.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 4096
+}
+
+fn spawn_and_exit(runtime: &Runtime, n: u64) {
+    runtime
+        .block_on(move |cx| {
+            let parent = cx.pid();
+            for _ in 0..n {
+                cx.spawn(move |cx| {
+                    cx.send(parent, ());
+                    Ok(())
+                })?;
+            }
+            for _ in 0..n {
+                cx.receive::<()>()?;
+            }
+            Ok::<_, Reason>(())
+        })
+        .unwrap();
+}
+
+#[test]
+#[ignore = "stress: run in CI's stress step"]
+fn ten_million_processes_spawned_and_exited_leave_rss_flat() {
+    let runtime = Runtime::builder().workers(2).build().unwrap();
+    spawn_and_exit(&runtime, 1_000_000);
+    let after_first_million = rss_bytes();
+    for _ in 0..9 {
+        spawn_and_exit(&runtime, 1_000_000);
+    }
+    let after_ten_million = rss_bytes();
+    assert_eq!(runtime.live_processes(), 0);
+    assert!(
+        after_ten_million <= after_first_million + after_first_million / 10 + (16 << 20),
+        "RSS grew from {} MiB to {} MiB",
+        after_first_million >> 20,
+        after_ten_million >> 20
+    );
+}
+
+struct Ready;
+struct Stop;
+struct Gone;
+
+#[test]
+#[ignore = "stress: run in CI's stress step"]
+fn a_million_processes_alive_at_once_blocked_in_receive_then_stopped() {
+    let runtime = Runtime::builder().workers(2).build().unwrap();
+    let handle = runtime.handle();
+    let n = 1_000_000;
+    runtime
+        .block_on(move |cx| {
+            let parent = cx.pid();
+            let mut children = Vec::with_capacity(n);
+            for _ in 0..n {
+                children.push(cx.spawn(move |cx| {
+                    cx.send(parent, Ready);
+                    cx.receive::<Stop>()?;
+                    cx.send(parent, Gone);
+                    Ok(())
+                })?);
+            }
+            for _ in 0..n {
+                cx.receive::<Ready>()?;
+            }
+            assert_eq!(handle.live_processes(), n + 1);
+            assert_eq!(handle.status(children[n / 2]), Some(lariat::Status::Waiting));
+            for child in children {
+                cx.send(child, Stop);
+            }
+            for _ in 0..n {
+                cx.receive::<Gone>()?;
+            }
+            Ok::<_, Reason>(())
+        })
+        .unwrap();
+    while runtime.live_processes() != 0 {
+        std::thread::yield_now();
+    }
+}
+
+struct CountsDrops(Arc<AtomicUsize>);
+
+impl Drop for CountsDrops {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[test]
+#[ignore = "stress: run in CI's stress step"]
+fn dropping_a_runtime_with_a_million_suspended_processes_frees_them() {
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let baseline = rss_bytes();
+    let runtime = Runtime::builder().workers(2).build().unwrap();
+    let n = 1_000_000;
+    let counter = Arc::clone(&dropped);
+    runtime
+        .block_on(move |cx| {
+            let parent = cx.pid();
+            for _ in 0..n {
+                let guard = CountsDrops(Arc::clone(&counter));
+                cx.spawn(move |cx| {
+                    let _guard = guard;
+                    cx.send(parent, Ready);
+                    cx.receive::<Stop>()?;
+                    Ok(())
+                })?;
+            }
+            for _ in 0..n {
+                cx.receive::<Ready>()?;
+            }
+            Ok::<_, Reason>(())
+        })
+        .unwrap();
+    let loaded = rss_bytes();
+    drop(runtime);
+    assert_eq!(dropped.load(Ordering::Relaxed), n);
+    let after = rss_bytes();
+    assert!(
+        after < baseline + (loaded - baseline) / 4,
+        "RSS {} MiB before, {} MiB loaded, {} MiB after the drop",
+        baseline >> 20,
+        loaded >> 20,
+        after >> 20
+    );
+}
