@@ -56,6 +56,13 @@ impl fmt::Debug for Message {
 #[derive(Clone, Copy, Default)]
 pub(crate) struct ScanPosition(usize);
 
+impl ScanPosition {
+    /// A scan that has already looked at the first `count` messages.
+    pub(crate) fn at(count: usize) -> ScanPosition {
+        ScanPosition(count)
+    }
+}
+
 /// The messages of one process, oldest first. Owner only.
 #[derive(Default)]
 pub(crate) struct Mailbox {
@@ -69,6 +76,10 @@ impl Mailbox {
 
     pub(crate) fn len(&self) -> usize {
         self.messages.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.messages.is_empty()
     }
 
     /// Scans from `position` (updated to the end on a miss) for the first message

@@ -245,8 +245,18 @@ impl Cx {
         let mut position = ScanPosition::default();
         let mut armed: Option<u32> = None;
         loop {
-            self.take_in_signals();
-            self.check_alive()?;
+            if self.mailbox.is_empty() {
+                let found = self.take_in_matching(&mut matcher);
+                self.check_alive()?;
+                if found.is_some() {
+                    return Ok(found);
+                }
+                // Everything now in the mailbox was just offered to the matcher.
+                position = ScanPosition::at(self.mailbox.len());
+            } else {
+                self.take_in_signals();
+                self.check_alive()?;
+            }
             let (found, looked_at) = self.mailbox.take_first(&mut position, &mut matcher);
             self.charge((looked_at / SCANNED_PER_REDUCTION) as u32);
             if found.is_some() {
@@ -273,10 +283,35 @@ impl Cx {
     /// Moves arrived signals into the mailbox, applying control signals.
     fn take_in_signals(&mut self) {
         for signal in self.pcb().signals.take_all() {
+            self.take_in(signal);
+        }
+    }
+
+    fn take_in(&mut self, signal: Signal) {
+        match signal {
+            Signal::Message(message) => self.mailbox.push(message),
+        }
+    }
+
+    /// Takes in arrived signals like `take_in_signals`, but while the mailbox is
+    /// empty offers each message to `matcher` first, so the common case (one
+    /// message that matches) never touches the mailbox's buffer. Order is kept:
+    /// messages before the match go to the mailbox, the match is returned, the
+    /// rest go to the mailbox after it.
+    fn take_in_matching<R>(&mut self, matcher: &mut impl FnMut(&mut Message) -> Option<R>) -> Option<R> {
+        let mut found = None;
+        for signal in self.pcb().signals.take_all() {
             match signal {
-                Signal::Message(message) => self.mailbox.push(message),
+                Signal::Message(mut message) if found.is_none() && self.mailbox.is_empty() => {
+                    match matcher(&mut message) {
+                        Some(result) => found = Some(result),
+                        None => self.mailbox.push(message),
+                    }
+                }
+                other => self.take_in(other),
             }
         }
+        found
     }
 
     /// `Err(reason)` if this process must end (it was told to die).
@@ -331,7 +366,10 @@ impl Cx {
 
     fn suspend(&mut self, why: Suspend) {
         let marker = 0u8;
-        self.lowest_sp = self.lowest_sp.min(&marker as *const u8 as usize);
+        let sp = &marker as *const u8 as usize;
+        self.lowest_sp = self.lowest_sp.min(sp);
+        // Relaxed: only a prefetch hint for whoever wakes this process.
+        self.pcb().resume_hint.store(sp, Ordering::Relaxed);
         // SAFETY: the yielder belongs to this coroutine and `Cx` lives on its stack.
         let yielder = unsafe { self.yielder.as_ref() };
         self.worker = yielder.suspend(why);

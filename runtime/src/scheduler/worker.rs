@@ -73,6 +73,8 @@ impl WorkerCore {
     /// since it likely works on what was just sent. A displaced occupant goes to
     /// the local queue, where others can steal it.
     pub(crate) fn push_woken(&self, process: ProcRef) {
+        // SAFETY: a process just queued by this thread is alive until it has run.
+        unsafe { process.pcb() }.prefetch_for_resume();
         if let Some(previous) = self.lifo.replace(Some(process)) {
             self.local.push(previous);
             self.shared.scheduler.notify_one();
