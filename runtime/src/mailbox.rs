@@ -70,6 +70,12 @@ pub(crate) struct Mailbox {
 }
 
 impl Mailbox {
+    /// Makes room for `additional` messages at once (one allocation for a
+    /// large batch rather than repeated doubling).
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.messages.reserve(additional);
+    }
+
     pub(crate) fn push(&mut self, message: Message) {
         self.messages.push_back(message);
     }

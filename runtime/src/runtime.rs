@@ -19,6 +19,8 @@ use crate::scheduler::worker::WorkerCore;
 use crate::scheduler::{ProcRef, Scheduler, idle, queue};
 use crate::stack::{self, StackPool};
 use crate::sync::epoch::{Collector, Guard, Owned};
+use crossbeam_utils::CachePadded;
+
 use crate::sync::{AtomicBool, AtomicUsize, Mutex, Ordering, lock};
 use crate::table::Table;
 use crate::timer::Timers;
@@ -95,7 +97,7 @@ impl Builder {
             collector: Collector::new(),
             shutdown: AtomicBool::new(false),
             spawns_in_flight: AtomicUsize::new(0),
-            live: AtomicUsize::new(0),
+            counts: (0..=workers).map(|_| CachePadded::new(LiveCount::default())).collect(),
             workers,
         });
         let mut threads = Vec::with_capacity(workers);
@@ -241,9 +243,8 @@ impl Drop for Runtime {
                 entry.deref().tear_down();
                 guard.defer_destroy(entry);
             }
+            shared.process_ended(None);
         }
-        // Relaxed: nothing runs any more.
-        shared.live.store(0, Ordering::Relaxed);
         drop(guard);
         handle.pin().flush();
     }
@@ -300,7 +301,9 @@ pub(crate) struct Shared {
     pub(crate) collector: Collector,
     pub(crate) shutdown: AtomicBool,
     spawns_in_flight: AtomicUsize,
-    live: AtomicUsize,
+    /// Spawned and ended processes, counted per worker (the last entry for other
+    /// threads) so the hot path never contends on one counter.
+    counts: Box<[CachePadded<LiveCount>]>,
     workers: usize,
 }
 
@@ -316,13 +319,31 @@ impl Shared {
     }
 
     fn live_processes(&self) -> usize {
-        // Relaxed: a count for display and tests; no data is published through it.
-        self.live.load(Ordering::Relaxed)
+        // Relaxed: counts for display and tests; no data is published through them.
+        // Ended first: a process counted as ended was spawned before, so reading
+        // the spawned counts last never shows more ended than spawned.
+        let ended: usize = self.counts.iter().map(|c| c.ended.load(Ordering::Relaxed)).sum();
+        let spawned: usize = self.counts.iter().map(|c| c.spawned.load(Ordering::Relaxed)).sum();
+        spawned.saturating_sub(ended)
     }
 
-    pub(crate) fn process_ended(&self) {
-        // Relaxed: see `live_processes`.
-        self.live.fetch_sub(1, Ordering::Relaxed);
+    /// Counts an ended process on `worker`'s counter (or the shared one).
+    pub(crate) fn process_ended(&self, worker: Option<usize>) {
+        self.count(worker, |count| &count.ended);
+    }
+
+    fn count(&self, worker: Option<usize>, which: impl Fn(&LiveCount) -> &AtomicUsize) {
+        match worker {
+            Some(index) => {
+                let counter = which(&self.counts[index]);
+                // Relaxed load + store: only worker `index` writes its counters.
+                counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            }
+            // Relaxed: see `live_processes`; other threads share the last entry.
+            None => {
+                which(&self.counts[self.workers]).fetch_add(1, Ordering::Relaxed);
+            }
+        }
     }
 
     /// A pool for stacks of a non-default size (created on first use).
@@ -361,6 +382,10 @@ impl Shared {
                 }
             },
         };
+        if worker.is_some() {
+            // Workers are joined before the teardown: no race with it.
+            return self.spawn_admitted(body, stack_size, worker, exit_waiter);
+        }
         // SeqCst: pairs with the SeqCst flag store and counter load in `Runtime::drop`.
         self.spawns_in_flight.fetch_add(1, Ordering::SeqCst);
         let result = self.spawn_admitted(body, stack_size, worker, exit_waiter);
@@ -390,8 +415,7 @@ impl Shared {
             None => self.external_guard(),
         };
         let pcb = Owned::new(Pcb::new(pid, body, stack_size, exit_waiter)).into_shared(&guard);
-        // Relaxed: see `live_processes`.
-        self.live.fetch_add(1, Ordering::Relaxed);
+        self.count(worker.map(|w| w.index), |count| &count.spawned);
         self.table.publish(pcb);
         let process = ProcRef(NonNull::new(pcb.as_raw().cast_mut()).expect("a fresh allocation is not null"));
         match worker {
@@ -439,6 +463,13 @@ impl Shared {
             self.scheduler.parkers[worker].unpark();
         }
     }
+}
+
+/// Processes spawned and ended on one worker.
+#[derive(Default)]
+struct LiveCount {
+    spawned: AtomicUsize,
+    ended: AtomicUsize,
 }
 
 /// This runtime's id among the live runtimes of the OS process.

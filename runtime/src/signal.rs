@@ -128,11 +128,12 @@ impl<T> Drop for SignalQueue<T> {
 /// Signals taken from a queue, oldest first; dropping it drops the rest.
 pub struct Batch<T> {
     next: *mut Node<T>,
+    remaining: usize,
 }
 
 impl<T> Batch<T> {
     fn empty() -> Self {
-        Batch { next: ptr::null_mut() }
+        Batch { next: ptr::null_mut(), remaining: 0 }
     }
 
     /// # Safety
@@ -140,7 +141,9 @@ impl<T> Batch<T> {
     /// caller owns exclusively.
     unsafe fn reversed(mut head: *mut Node<T>) -> Self {
         let mut reversed = ptr::null_mut();
+        let mut count = 0;
         while !head.is_null() {
+            count += 1;
             // SAFETY: the caller owns every node of the list.
             let next = unsafe { (*head).next };
             // SAFETY: as above; relinking nodes this thread owns.
@@ -148,12 +151,16 @@ impl<T> Batch<T> {
             reversed = head;
             head = next;
         }
-        Batch { next: reversed }
+        Batch { next: reversed, remaining: count }
     }
 }
 
 impl<T> Iterator for Batch<T> {
     type Item = T;
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining, Some(self.remaining))
+    }
 
     fn next(&mut self) -> Option<T> {
         if self.next.is_null() {
@@ -163,11 +170,14 @@ impl<T> Iterator for Batch<T> {
         // Box::into_raw; taking it out of the list makes this the last use.
         let node = unsafe { Box::from_raw(self.next) };
         self.next = node.next;
+        self.remaining -= 1;
         // SAFETY: this batch owns the node; reading through the cell lets loom check
         // that the read is ordered after the sender's write (the push's Release).
         node.value.with_mut(|value| unsafe { (*value).take() })
     }
 }
+
+impl<T> ExactSizeIterator for Batch<T> {}
 
 impl<T> Drop for Batch<T> {
     fn drop(&mut self) {

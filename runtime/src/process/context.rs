@@ -282,7 +282,9 @@ impl Cx {
 
     /// Moves arrived signals into the mailbox, applying control signals.
     fn take_in_signals(&mut self) {
-        for signal in self.pcb().signals.take_all() {
+        let batch = self.pcb().signals.take_all();
+        self.mailbox.reserve(batch.len());
+        for signal in batch {
             self.take_in(signal);
         }
     }
@@ -300,7 +302,11 @@ impl Cx {
     /// rest go to the mailbox after it.
     fn take_in_matching<R>(&mut self, matcher: &mut impl FnMut(&mut Message) -> Option<R>) -> Option<R> {
         let mut found = None;
-        for signal in self.pcb().signals.take_all() {
+        let batch = self.pcb().signals.take_all();
+        if batch.len() > 1 {
+            self.mailbox.reserve(batch.len() - 1);
+        }
+        for signal in batch {
             match signal {
                 Signal::Message(mut message) if found.is_none() && self.mailbox.is_empty() => {
                     match matcher(&mut message) {

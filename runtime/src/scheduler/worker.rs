@@ -318,7 +318,7 @@ impl WorkerCore {
         if !reported {
             crate::crash::report_exit(pcb.pid, &outcome.reason);
         }
-        shared.process_ended();
+        shared.process_ended(Some(self.index));
         if let Some(removed) = removed {
             // SAFETY: the pcb is out of the table; threads that found it before hold
             // guards, so destruction waits for them. Nothing else refers to it.
