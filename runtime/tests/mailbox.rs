@@ -230,3 +230,96 @@ fn many_concurrent_timeouts_each_fire() {
         .unwrap();
     assert_eq!(fired, 1000);
 }
+
+mod randomised {
+    use std::collections::VecDeque;
+    use std::sync::OnceLock;
+
+    use lariat::{Reason, Runtime};
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum Sent {
+        A(u8),
+        B(u8),
+    }
+
+    #[derive(Debug, Clone, Copy)]
+    enum Step {
+        /// Send this to self.
+        Send(Sent),
+        /// Receive the first A whose value is at least this (if the model has one).
+        ReceiveAAtLeast(u8),
+        /// Receive the first B (if the model has one).
+        ReceiveB,
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            (0u8..8).prop_map(|v| Step::Send(Sent::A(v))),
+            (0u8..8).prop_map(|v| Step::Send(Sent::B(v))),
+            (0u8..8).prop_map(Step::ReceiveAAtLeast),
+            Just(Step::ReceiveB),
+        ]
+    }
+
+    /// Far longer than any receive here needs: a miss means a lost message.
+    const PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
+
+    fn runtime() -> &'static Runtime {
+        static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+        RUNTIME.get_or_init(|| Runtime::builder().workers(2).build().unwrap())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        /// Selective receive against a model: a VecDeque where a receive removes the
+        /// first matching element and leaves the rest in order.
+        #[test]
+        fn selective_receive_behaves_like_removing_the_first_match(steps in proptest::collection::vec(step(), 1..60)) {
+            let got = runtime().block_on(move |cx| {
+                let me = cx.pid();
+                let mut model: VecDeque<Sent> = VecDeque::new();
+                let mut received = Vec::new();
+                for step in steps {
+                    match step {
+                        Step::Send(Sent::A(v)) => { cx.send(me, ('a', v)); model.push_back(Sent::A(v)); }
+                        Step::Send(Sent::B(v)) => { cx.send(me, v); model.push_back(Sent::B(v)); }
+                        Step::ReceiveAAtLeast(min) => {
+                            let Some(index) = model.iter().position(|m| matches!(m, Sent::A(v) if *v >= min)) else { continue };
+                            let expected = model.remove(index).unwrap();
+                            let (_, v) = cx
+                                .receive_map_timeout(PATIENCE, |m| {
+                                    m.downcast_ref::<(char, u8)>().copied().filter(|(_, v)| *v >= min)
+                                })?
+                                .ok_or_else(|| Reason::error("a matching A was never received"))?;
+                            received.push((Sent::A(v), expected));
+                        }
+                        Step::ReceiveB => {
+                            let Some(index) = model.iter().position(|m| matches!(m, Sent::B(_))) else { continue };
+                            let expected = model.remove(index).unwrap();
+                            let v = cx
+                                .receive_timeout::<u8>(PATIENCE)?
+                                .ok_or_else(|| Reason::error("a B was never received"))?;
+                            received.push((Sent::B(v), expected));
+                        }
+                    }
+                }
+                // What is left comes out in the model's order.
+                for expected in model {
+                    let message = cx.receive_any()?;
+                    let actual = match message.downcast::<u8>() {
+                        Ok(v) => Sent::B(v),
+                        Err(message) => Sent::A(message.downcast::<(char, u8)>().unwrap().1),
+                    };
+                    received.push((actual, expected));
+                }
+                Ok::<_, Reason>(received)
+            }).unwrap();
+            for (actual, expected) in got {
+                prop_assert_eq!(actual, expected);
+            }
+        }
+    }
+}

@@ -308,12 +308,12 @@ impl Cx {
         }
         for signal in batch {
             match signal {
-                Signal::Message(mut message) if found.is_none() && self.mailbox.is_empty() => {
-                    match matcher(&mut message) {
-                        Some(result) => found = Some(result),
-                        None => self.mailbox.push(message),
-                    }
-                }
+                // The mailbox was empty when this began, so every message in it
+                // now was offered to the matcher: the caller's scan resumes after them.
+                Signal::Message(mut message) if found.is_none() => match matcher(&mut message) {
+                    Some(result) => found = Some(result),
+                    None => self.mailbox.push(message),
+                },
                 other => self.take_in(other),
             }
         }
