@@ -59,6 +59,10 @@ impl Pid {
         Pid::new(self.runtime_id(), self.index(), (self.serial() + 1) & SERIAL_MASK as u32)
     }
 
+    pub(crate) const fn from_bits(bits: u64) -> Pid {
+        Pid(bits)
+    }
+
     /// The raw 64-bit value (stable for the life of the runtime; useful as a key).
     pub const fn to_bits(self) -> u64 {
         self.0

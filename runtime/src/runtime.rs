@@ -16,12 +16,12 @@ use crate::pid::{MAX_PROCESSES, Pid, RUNTIME_MASK};
 use crate::process::{Body, Cx, ExitWaiter, Pcb, Signal, SpawnOptions, Status};
 use crate::reason::Reason;
 use crate::scheduler::worker::WorkerCore;
-use crate::scheduler::{ProcRef, Scheduler, idle, queue};
+use crate::scheduler::{ProcRef, Scheduler, idle, queue, watchdog};
 use crate::stack::{self, StackPool};
 use crate::sync::epoch::{Collector, Guard, Owned};
 use crossbeam_utils::CachePadded;
 
-use crate::sync::{AtomicBool, AtomicUsize, Mutex, Ordering, lock};
+use crate::sync::{AtomicBool, AtomicUsize, Condvar, Mutex, Ordering, lock};
 use crate::table::Table;
 use crate::timer::Timers;
 
@@ -85,6 +85,7 @@ impl Builder {
             stealers: locals.iter().map(queue::LocalQueue::stealer).collect(),
             idle: idle::Idle::new(workers),
             parkers: (0..workers).map(|_| idle::Parker::default()).collect(),
+            beats: (0..workers).map(|_| watchdog::Beat::default()).collect(),
         };
         let shared = Arc::new_cyclic(|this| Shared {
             id: id.0,
@@ -97,6 +98,8 @@ impl Builder {
             collector: Collector::new(),
             shutdown: AtomicBool::new(false),
             spawns_in_flight: AtomicUsize::new(0),
+            watchdog_sleep: Mutex::new(()),
+            watchdog_wakeup: Condvar::new(),
             counts: (0..=workers).map(|_| CachePadded::new(LiveCount::default())).collect(),
             workers,
         });
@@ -115,7 +118,35 @@ impl Builder {
                 }
             }
         }
+        let watchdog_shared = Arc::clone(&shared);
+        let watchdog =
+            std::thread::Builder::new().name(format!("lariat-{}-watch", id.0)).spawn(move || watch(&watchdog_shared));
+        match watchdog {
+            Ok(thread) => threads.push(thread),
+            Err(error) => {
+                drop(Runtime { shared, threads, _id: id });
+                return Err(BuildError::Os { what: "the watchdog thread", error: error.to_string() });
+            }
+        }
         Ok(Runtime { shared, threads, _id: id })
+    }
+}
+
+/// The watchdog thread: reports processes stuck in one slice until shutdown.
+fn watch(shared: &Shared) {
+    let mut seen = vec![watchdog::Seen::default(); shared.workers];
+    let mut sleep = lock(&shared.watchdog_sleep);
+    loop {
+        // Relaxed: the flag is also signalled through this mutex and condvar.
+        if shared.shutdown.load(Ordering::Relaxed) {
+            return;
+        }
+        watchdog::look(&shared.scheduler.beats, &mut seen, &mut watchdog::report_stuck);
+        sleep = shared
+            .watchdog_wakeup
+            .wait_timeout(sleep, watchdog::PERIOD)
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .0;
     }
 }
 
@@ -227,6 +258,8 @@ impl Drop for Runtime {
         for parker in &shared.scheduler.parkers {
             parker.unpark();
         }
+        drop(lock(&shared.watchdog_sleep));
+        shared.watchdog_wakeup.notify_all();
         for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
@@ -301,6 +334,8 @@ pub(crate) struct Shared {
     pub(crate) collector: Collector,
     pub(crate) shutdown: AtomicBool,
     spawns_in_flight: AtomicUsize,
+    watchdog_sleep: Mutex<()>,
+    watchdog_wakeup: Condvar,
     /// Spawned and ended processes, counted per worker (the last entry for other
     /// threads) so the hot path never contends on one counter.
     counts: Box<[CachePadded<LiveCount>]>,

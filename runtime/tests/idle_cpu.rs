@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use lariat::{Reason, Runtime};
 
-/// CPU ticks (utime + stime) of this runtime's worker threads.
+/// CPU ticks (utime + stime) of this runtime's threads (workers `lariat-<id>-w<n>` and watchdog `lariat-<id>-watch`).
 fn worker_ticks(runtime_id: u32) -> u64 {
     let prefix = format!("lariat-{runtime_id}-w");
     let mut ticks = 0;

@@ -8,6 +8,7 @@
 
 pub(crate) mod idle;
 pub(crate) mod queue;
+pub(crate) mod watchdog;
 pub(crate) mod worker;
 
 use std::ptr::NonNull;
@@ -39,6 +40,7 @@ pub(crate) struct Scheduler {
     pub(crate) stealers: Vec<queue::Stealer<ProcRef>>,
     pub(crate) idle: idle::Idle,
     pub(crate) parkers: Vec<idle::Parker>,
+    pub(crate) beats: Vec<watchdog::Beat>,
 }
 
 impl Scheduler {

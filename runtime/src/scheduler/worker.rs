@@ -293,7 +293,10 @@ impl WorkerCore {
         }
         let coroutine = run.coroutine.as_mut().expect("created above");
         overflow::set_running(Some(pcb.pid), run.stack_guard, run.stack_bytes);
+        let beat = &self.shared.scheduler.beats[self.index];
+        beat.enter(pcb.pid);
         let result = coroutine.resume(worker);
+        beat.leave();
         overflow::set_running(None, 0, 0);
         Ok(result)
     }
