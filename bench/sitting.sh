@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# One sitting: lariat's workload binary and the real BEAM (../shared/peers/erlang/run.sh),
+# alternating, RUNS times each, on this machine. Prints every raw line and then
+# the medians side by side. Needs erlang-base (installed here if missing).
+# Usage: bench/sitting.sh [RUNS]   (default 3)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-3}
+peer=${PEER_DIR:-../shared/peers/erlang}
+command -v erl >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends erlang-base; }
+cargo build --release -q
+out=$(mktemp -d)
+echo "# $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(uname -r), $(date -u +%FT%TZ)"
+for i in $(seq "$runs"); do
+    ./target/release/lariat --json > "$out/lariat$i.json"
+    QUIET_MAX=${QUIET_MAX:-20} "$peer/run.sh" > "$out/beam$i.log" 2>&1 || true
+done
+cat "$out"/lariat*.json "$out"/beam*.log
+python3 - "$out" "$runs" <<'PY'
+import json, re, statistics, sys
+out, runs = sys.argv[1], int(sys.argv[2])
+lariat, beam = {}, {}
+for i in range(1, runs + 1):
+    for line in open(f"{out}/lariat{i}.json"):
+        row = json.loads(line)
+        lariat.setdefault((row["row"], row["figure"]), []).append(row["value"])
+    for line in open(f"{out}/beam{i}.log"):
+        m = re.match(r"workload=(\S+) n=\S+ seconds=\S+ per_op_ns=(\S+) extra=(\S*)", line)
+        if not m:
+            continue
+        name, per_op, extra = m.group(1), float(m.group(2)), dict(kv.split(":", 1) for kv in m.group(3).split(",") if ":" in kv)
+        beam.setdefault(name, []).append(per_op)
+        if name == "spawn_idle":
+            beam.setdefault("spawn_idle_rss", []).append(float(extra["rss_b_per_proc"]))
+            beam.setdefault("spawn_idle_stop", []).append(float(extra["stop_ns_per_proc"]))
+        if name == "ring":
+            beam.setdefault("ring_build", []).append(float(extra["build_ns_per_proc"]))
+pairs = [
+    (("spawn_exit", "ns per process"), "spawn_exit"),
+    (("spawn_idle", "ns per spawn"), "spawn_idle"),
+    (("spawn_idle", "RSS bytes per idle process"), "spawn_idle_rss"),
+    (("spawn_idle", "ns per stop"), "spawn_idle_stop"),
+    (("ping_pong", "ns per round trip"), "ping_pong"),
+    (("ring", "ns per hop"), "ring"),
+    (("ring", "build, ns per process"), "ring_build"),
+]
+print(f"\n| row | figure | lariat (median of {runs}) | BEAM (median of {runs}) | lariat / BEAM |")
+print("|---|---|---|---|---|")
+for (row, figure), key in pairs:
+    if (row, figure) in lariat and key in beam:
+        l, b = statistics.median(lariat[(row, figure)]), statistics.median(beam[key])
+        print(f"| {row} | {figure} | {l:,.1f} | {b:,.1f} | {l / b:.2f} |")
+PY
