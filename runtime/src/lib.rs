@@ -36,6 +36,7 @@
 
 mod crash;
 mod error;
+mod link;
 mod mailbox;
 mod pid;
 mod process;
@@ -51,7 +52,7 @@ mod timer;
 pub use error::{BlockOnError, BuildError, SpawnError};
 pub use mailbox::Message;
 pub use pid::{MAX_PROCESSES, Pid, Ref};
-pub use process::{Cx, SpawnOptions, Status};
+pub use process::{Cx, Exit, SpawnOptions, Status};
 pub use reason::Reason;
 pub use runtime::{Builder, DEFAULT_MAX_PROCESSES, Handle, MAX_WORKERS, Runtime};
 pub use stack::{DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE};

@@ -107,6 +107,13 @@ impl Mailbox {
         (None, self.messages.len() - start)
     }
 
+    /// Removes the newest message if `matcher` accepts it.
+    pub(crate) fn take_last_if<R>(&mut self, matcher: impl FnOnce(&mut Message) -> Option<R>) -> Option<R> {
+        let result = matcher(self.messages.back_mut()?)?;
+        self.messages.pop_back();
+        Some(result)
+    }
+
     pub(crate) fn clear(&mut self) {
         self.messages.clear();
     }

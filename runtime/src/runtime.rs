@@ -195,7 +195,13 @@ impl Runtime {
     where
         F: FnOnce(&mut Cx) -> Result<(), Reason> + Send + 'static,
     {
-        self.shared.spawn(Box::new(body), &SpawnOptions::default(), None, None)
+        self.shared.spawn(Box::new(body), &SpawnOptions::default(), None, None, None)
+    }
+
+    /// Sends an exit signal to `pid` from outside any process (Erlang's `exit/2`;
+    /// the signal comes from the runtime's reserved pid). See `Cx::exit`.
+    pub fn exit(&self, pid: Pid, reason: Reason) {
+        self.shared.exit_from_outside(pid, reason)
     }
 
     /// Sends `message` to `to` from outside any process (dropped if `to` is gone).
@@ -222,7 +228,7 @@ impl Runtime {
             Ok(())
         });
         self.shared
-            .spawn(body, &SpawnOptions::default(), None, Some(Arc::clone(&waiter)))
+            .spawn(body, &SpawnOptions::default(), None, Some(Arc::clone(&waiter)), None)
             .map_err(BlockOnError::Spawn)?;
         let reason = waiter.wait();
         let value = slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
@@ -295,7 +301,12 @@ impl Handle {
     where
         F: FnOnce(&mut Cx) -> Result<(), Reason> + Send + 'static,
     {
-        self.shared.spawn(Box::new(body), &SpawnOptions::default(), None, None)
+        self.shared.spawn(Box::new(body), &SpawnOptions::default(), None, None, None)
+    }
+
+    /// Sends an exit signal from outside any process (see [`Runtime::exit`]).
+    pub fn exit(&self, pid: Pid, reason: Reason) {
+        self.shared.exit_from_outside(pid, reason)
     }
 
     /// Sends a message from outside any process (see [`Runtime::send`]).
@@ -348,7 +359,6 @@ impl Shared {
     }
 
     /// The pid signals from outside any process come from.
-    #[allow(dead_code)]
     pub(crate) fn reserved_pid(&self) -> Pid {
         Pid::reserved(self.id)
     }
@@ -402,6 +412,7 @@ impl Shared {
         options: &SpawnOptions,
         worker: Option<&WorkerCore>,
         exit_waiter: Option<Arc<ExitWaiter>>,
+        link_to: Option<Pid>,
     ) -> Result<Pid, SpawnError> {
         let stack_size = match options.stack_size {
             None => 0,
@@ -419,11 +430,11 @@ impl Shared {
         };
         if worker.is_some() {
             // Workers are joined before the teardown: no race with it.
-            return self.spawn_admitted(body, stack_size, worker, exit_waiter);
+            return self.spawn_admitted(body, stack_size, worker, exit_waiter, link_to);
         }
         // SeqCst: pairs with the SeqCst flag store and counter load in `Runtime::drop`.
         self.spawns_in_flight.fetch_add(1, Ordering::SeqCst);
-        let result = self.spawn_admitted(body, stack_size, worker, exit_waiter);
+        let result = self.spawn_admitted(body, stack_size, worker, exit_waiter, link_to);
         // Release: the teardown's SeqCst load sees the publication before the decrement.
         self.spawns_in_flight.fetch_sub(1, Ordering::Release);
         result
@@ -435,6 +446,7 @@ impl Shared {
         stack_size: usize,
         worker: Option<&WorkerCore>,
         exit_waiter: Option<Arc<ExitWaiter>>,
+        link_to: Option<Pid>,
     ) -> Result<Pid, SpawnError> {
         // SeqCst: see `spawn`.
         if self.shutdown.load(Ordering::SeqCst) {
@@ -449,7 +461,7 @@ impl Shared {
             Some(worker) => worker.pin(),
             None => self.external_guard(),
         };
-        let pcb = Owned::new(Pcb::new(pid, body, stack_size, exit_waiter)).into_shared(&guard);
+        let pcb = Owned::new(Pcb::new(pid, body, stack_size, exit_waiter, link_to)).into_shared(&guard);
         self.count(worker.map(|w| w.index), |count| &count.spawned);
         self.table.publish(pcb);
         let process = ProcRef(NonNull::new(pcb.as_raw().cast_mut()).expect("a fresh allocation is not null"));
@@ -463,14 +475,18 @@ impl Shared {
         Ok(pid)
     }
 
-    /// Pushes `signal` to `to` and wakes it; nothing happens if `to` is gone.
-    pub(crate) fn deliver(&self, to: Pid, signal: Signal, worker: Option<&WorkerCore>) {
+    /// Pushes `signal` to `to` and wakes it. `false` if `to` is gone (not in the
+    /// table, or its queue sealed at exit): the signal was dropped.
+    pub(crate) fn deliver(&self, to: Pid, signal: Signal, worker: Option<&WorkerCore>) -> bool {
         let guard = match worker {
             Some(worker) => worker.pin(),
             None => self.external_guard(),
         };
-        let Some(pcb) = self.table.get(to, &guard) else { return };
-        if pcb.signals.push(signal).is_ok() && pcb.state.wake() {
+        let Some(pcb) = self.table.get(to, &guard) else { return false };
+        if pcb.signals.push(signal).is_err() {
+            return false;
+        }
+        if pcb.state.wake() {
             let process = ProcRef(NonNull::from(pcb));
             match worker {
                 Some(worker) => worker.push_woken(process),
@@ -480,10 +496,30 @@ impl Shared {
                 }
             }
         }
+        true
+    }
+
+    /// Answers a signal that reached a process which has ended (semantics.md §3
+    /// step 6): a link gets an exit signal `noproc` back, an unlink its
+    /// acknowledgement; messages and exit signals are dropped.
+    pub(crate) fn answer_for_the_dead(&self, dead: Pid, signal: Signal, worker: Option<&WorkerCore>) {
+        match signal {
+            Signal::Link { from } => {
+                self.deliver(from, Signal::Exit { from: dead, reason: Reason::NoProc, linked: true }, worker);
+            }
+            Signal::Unlink { from, id } => {
+                self.deliver(from, Signal::UnlinkAck { from: dead, id }, worker);
+            }
+            Signal::Message(_) | Signal::UnlinkAck { .. } | Signal::Exit { .. } => {}
+        }
+    }
+
+    fn exit_from_outside(&self, pid: Pid, reason: Reason) {
+        self.deliver(pid, Signal::Exit { from: self.reserved_pid(), reason, linked: false }, None);
     }
 
     fn send_from_outside<T: Send + 'static>(&self, to: Pid, message: T) {
-        self.deliver(to, Signal::Message(crate::mailbox::Message::new(message)), None)
+        self.deliver(to, Signal::Message(crate::mailbox::Message::new(message)), None);
     }
 
     /// Arms a receive timer; wakes a parked worker if it is now the earliest, so

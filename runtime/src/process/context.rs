@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use corosensei::Yielder;
 
-use super::{ExitUnwind, Outcome, Pcb, Signal, Suspend, WorkerPtr};
+use super::{Exit, ExitUnwind, Outcome, Pcb, Signal, Suspend, WorkerPtr};
 use crate::error::SpawnError;
+use crate::link::{ExitAction, LinkTable, handle_exit_signal};
 use crate::mailbox::{Mailbox, Message, ScanPosition};
 use crate::pid::Pid;
 use crate::reason::Reason;
@@ -57,6 +58,8 @@ pub struct Cx {
     wait_generation: u32,
     lowest_sp: usize,
     exit_reason: Option<Reason>,
+    links: LinkTable,
+    trap_exit: bool,
     locals: Vec<(TypeId, Box<dyn Any>)>,
 }
 
@@ -66,7 +69,12 @@ impl Cx {
         shared: NonNull<Shared>,
         worker: WorkerPtr,
         yielder: &Yielder<WorkerPtr, Suspend>,
+        initial_link: Option<Pid>,
     ) -> Cx {
+        let mut links = LinkTable::default();
+        if let Some(parent) = initial_link {
+            links.link(parent);
+        }
         Cx {
             pcb,
             shared,
@@ -78,6 +86,8 @@ impl Cx {
             wait_generation: 0,
             lowest_sp: usize::MAX,
             exit_reason: None,
+            links,
+            trap_exit: false,
             locals: Vec::new(),
         }
     }
@@ -143,8 +153,109 @@ impl Cx {
         if !self.enter(4) {
             return Err(SpawnError::ShuttingDown);
         }
-        let pid = self.shared().spawn(Box::new(body), &options, Some(self.worker()), None)?;
+        let pid = self.shared().spawn(Box::new(body), &options, Some(self.worker()), None, None)?;
         Ok(pid)
+    }
+
+    /// Spawns a process linked to this one, atomically: the link exists before
+    /// the child runs, so a child that ends at once still reports its real reason.
+    pub fn spawn_link<F>(&mut self, body: F) -> Result<Pid, SpawnError>
+    where
+        F: FnOnce(&mut Cx) -> Result<(), Reason> + Send + 'static,
+    {
+        self.spawn_link_with(SpawnOptions::default(), body)
+    }
+
+    /// [`Cx::spawn_link`] with options.
+    pub fn spawn_link_with<F>(&mut self, options: SpawnOptions, body: F) -> Result<Pid, SpawnError>
+    where
+        F: FnOnce(&mut Cx) -> Result<(), Reason> + Send + 'static,
+    {
+        if !self.enter(4) {
+            return Err(SpawnError::ShuttingDown);
+        }
+        let me = self.pid();
+        let child = self.shared().spawn(Box::new(body), &options, Some(self.worker()), None, Some(me))?;
+        self.links.link(child);
+        Ok(child)
+    }
+
+    /// Links this process to `pid` (Erlang's `link/1`): when one of them ends,
+    /// the other gets its exit signal. Linking twice, or to itself, does nothing.
+    ///
+    /// If `pid` is already gone: `Err(Reason::NoProc)` when this process does not
+    /// trap exits (propagate it with `?` to end with `noproc`, as Erlang does);
+    /// when it traps exits, `Ok` and an [`Exit`] message with reason `NoProc`.
+    pub fn link(&mut self, pid: Pid) -> Result<(), Reason> {
+        if !self.enter(1) {
+            return Err(self.exit_reason.clone().unwrap_or(Reason::Shutdown));
+        }
+        let me = self.pid();
+        if pid == me || !self.links.link(pid) {
+            return Ok(());
+        }
+        if self.shared().deliver(pid, Signal::Link { from: me }, Some(self.worker())) {
+            return Ok(());
+        }
+        self.links.forget(pid);
+        if self.trap_exit {
+            self.mailbox.push(Message::new(Exit { from: pid, reason: Reason::NoProc }));
+            Ok(())
+        } else {
+            Err(Reason::NoProc)
+        }
+    }
+
+    /// Removes the link to `pid`, if any (Erlang's `unlink/1`). Always succeeds;
+    /// once it returns, that link can no longer affect this process (an `Exit`
+    /// message already in the mailbox stays).
+    pub fn unlink(&mut self, pid: Pid) {
+        if !self.enter(1) {
+            return;
+        }
+        let Some(id) = self.links.unlink(pid) else { return };
+        let me = self.pid();
+        if !self.shared().deliver(pid, Signal::Unlink { from: me, id }, Some(self.worker())) {
+            // Gone: nobody will acknowledge; nothing can come over the link either.
+            self.links.on_unlink_ack(pid, id);
+        }
+    }
+
+    /// Turns trapping of exit signals on or off; returns the previous setting
+    /// (`false` at start). Affects the exit signals handled from now on.
+    pub fn trap_exit(&mut self, trap: bool) -> bool {
+        std::mem::replace(&mut self.trap_exit, trap)
+    }
+
+    /// Whether this process traps exit signals.
+    pub fn is_trapping_exits(&self) -> bool {
+        self.trap_exit
+    }
+
+    /// Sends an exit signal to `pid` (Erlang's `exit/2`); semantics.md §4 says
+    /// what it does. To itself it takes effect before this returns:
+    /// `Err(reason)` if this process must now end (leave with `?`).
+    pub fn exit(&mut self, pid: Pid, reason: Reason) -> Result<(), Reason> {
+        if !self.enter(1) {
+            return Err(self.exit_reason.clone().unwrap_or(Reason::Shutdown));
+        }
+        let me = self.pid();
+        let signal = Signal::Exit { from: me, reason, linked: false };
+        if pid == me {
+            // Through the queue, so signals that came earlier are handled first.
+            if self.pcb().signals.push(signal).is_ok() {
+                self.take_in_signals();
+            }
+            return self.check_alive();
+        }
+        self.shared().deliver(pid, signal, Some(self.worker()));
+        Ok(())
+    }
+
+    /// The processes linked to this one now.
+    pub fn links(&mut self) -> Vec<Pid> {
+        self.take_in_signals();
+        self.links.active().collect()
     }
 
     /// Sends `message` to `to`. A dead or unknown pid drops it silently, as in Erlang.
@@ -289,9 +400,41 @@ impl Cx {
         }
     }
 
+    /// Applies one signal, in arrival order (semantics.md §2, §5).
     fn take_in(&mut self, signal: Signal) {
+        if self.exit_reason.is_some() {
+            // Already ending: answer as the dead do (the rest of the queue is
+            // answered the same way at exit).
+            let me = self.pid();
+            self.shared().answer_for_the_dead(me, signal, Some(self.worker()));
+            return;
+        }
         match signal {
             Signal::Message(message) => self.mailbox.push(message),
+            Signal::Link { from } => self.links.on_link(from),
+            Signal::Unlink { from, id } => {
+                self.links.on_unlink(from);
+                let me = self.pid();
+                self.shared().deliver(from, Signal::UnlinkAck { from: me, id }, Some(self.worker()));
+            }
+            Signal::UnlinkAck { from, id } => self.links.on_unlink_ack(from, id),
+            Signal::Exit { from, reason, linked } => {
+                let me = self.pid();
+                match handle_exit_signal(&mut self.links, me, self.trap_exit, from, &reason, linked) {
+                    ExitAction::Ignore => {}
+                    ExitAction::Message(reason) => self.mailbox.push(Message::new(Exit { from, reason })),
+                    ExitAction::Die(reason) => self.die(reason),
+                }
+            }
+        }
+    }
+
+    /// This process must end with `reason`: from now on it is invisible (links
+    /// get `noproc`, sends are dropped) and its blocking calls return `Err`.
+    fn die(&mut self, reason: Reason) {
+        if self.exit_reason.is_none() {
+            self.exit_reason = Some(reason);
+            self.pcb().state.exit();
         }
     }
 
@@ -314,6 +457,15 @@ impl Cx {
                     Some(result) => found = Some(result),
                     None => self.mailbox.push(message),
                 },
+                other if found.is_none() => {
+                    // A control signal may have become a message (a trapped
+                    // `Exit`): offer that one too.
+                    let before = self.mailbox.len();
+                    self.take_in(other);
+                    if self.mailbox.len() > before {
+                        found = self.mailbox.take_last_if(&mut *matcher);
+                    }
+                }
                 other => self.take_in(other),
             }
         }
@@ -358,6 +510,9 @@ impl Cx {
         }
         if self.reductions_left <= cost {
             self.suspend(Suspend::Yield);
+            // A process that never receives can still be killed: control
+            // signals are applied here, at every end of a time slice.
+            self.take_in_signals();
             if self.exit_reason.is_some() {
                 resume_unwind(Box::new(ExitUnwind));
             }
@@ -383,6 +538,12 @@ impl Cx {
         self.reductions_left = SLICE_REDUCTIONS;
     }
 
+    /// Takes in what arrived before the first run; `true` if it was told to die.
+    pub(crate) fn killed_before_start(&mut self) -> bool {
+        self.take_in_signals();
+        self.exit_reason.is_some()
+    }
+
     pub(crate) fn take_exit_reason(&mut self) -> Option<Reason> {
         self.exit_reason.take()
     }
@@ -391,7 +552,7 @@ impl Cx {
     pub(crate) fn finish(mut self, reason: Reason) -> Outcome {
         self.mailbox.clear();
         self.locals.clear();
-        Outcome { reason, lowest_sp: self.lowest_sp }
+        Outcome { reason, links: self.links.active().collect(), lowest_sp: self.lowest_sp }
     }
 }
 

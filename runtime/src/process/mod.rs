@@ -30,9 +30,40 @@ use crate::stack::PooledStack;
 use crate::sync::{AtomicBool, AtomicU32, AtomicUsize, Condvar, Mutex, Ordering, UnsafeCell, lock};
 use crate::table::Entry;
 
-/// A signal queued to a process. Links, exits and monitors join in the signal work.
+/// A signal queued to a process: every kind goes through the one queue, so
+/// signals from one process to another keep their order (semantics.md §1).
 pub(crate) enum Signal {
     Message(Message),
+    /// `from` linked to the receiver.
+    Link {
+        from: Pid,
+    },
+    /// `from` unlinked the receiver; answer with `UnlinkAck { id }`.
+    Unlink {
+        from: Pid,
+        id: u64,
+    },
+    /// The receiver's unlink `id` reached `from`.
+    UnlinkAck {
+        from: Pid,
+        id: u64,
+    },
+    /// An exit signal: over a link (`linked`, the sender died) or from `exit/2`.
+    Exit {
+        from: Pid,
+        reason: Reason,
+        linked: bool,
+    },
+}
+
+/// A trapped exit signal, delivered as a message to a process that traps exits
+/// (Erlang's `{'EXIT', From, Reason}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exit {
+    /// Who sent it: the linked process that ended, or the caller of `exit`.
+    pub from: Pid,
+    /// Why.
+    pub reason: Reason,
 }
 
 /// What a process body is, once boxed.
@@ -49,6 +80,8 @@ pub(crate) enum Suspend {
 /// How a process ended, handed to the worker that finishes it.
 pub(crate) struct Outcome {
     pub(crate) reason: Reason,
+    /// Its active links at the end, to send its exit signal to.
+    pub(crate) links: Vec<Pid>,
     /// The lowest stack address seen, to decide whether to trim the stack.
     pub(crate) lowest_sp: usize,
 }
@@ -90,6 +123,8 @@ pub(crate) struct RunState {
     /// Usable stack bytes; 0 means the runtime's default.
     pub(crate) stack_size: usize,
     pub(crate) exit_waiter: Option<Arc<ExitWaiter>>,
+    /// The parent of a `spawn_link`: linked before the process first runs.
+    pub(crate) initial_link: Option<Pid>,
     /// Where the coroutine's stack guard page starts, and its usable bytes (for
     /// the overflow report).
     pub(crate) stack_guard: usize,
@@ -154,7 +189,13 @@ impl Pcb {
         }
     }
 
-    pub(crate) fn new(pid: Pid, body: Body, stack_size: usize, exit_waiter: Option<Arc<ExitWaiter>>) -> Pcb {
+    pub(crate) fn new(
+        pid: Pid,
+        body: Body,
+        stack_size: usize,
+        exit_waiter: Option<Arc<ExitWaiter>>,
+        initial_link: Option<Pid>,
+    ) -> Pcb {
         Pcb {
             pid,
             state: StateWord::new_queued(),
@@ -167,6 +208,7 @@ impl Pcb {
                 coroutine: None,
                 stack_size,
                 exit_waiter,
+                initial_link,
                 stack_guard: 0,
                 stack_bytes: 0,
             }),
@@ -206,9 +248,14 @@ pub(crate) fn process_main(
     pcb: NonNull<Pcb>,
     shared: NonNull<Shared>,
     body: Body,
+    initial_link: Option<Pid>,
 ) -> Outcome {
-    let mut cx = Cx::new(pcb, shared, worker, yielder);
-    let result = catch_unwind(AssertUnwindSafe(|| body(&mut cx)));
+    let mut cx = Cx::new(pcb, shared, worker, yielder, initial_link);
+    // A process killed before it first ran never runs its body.
+    let result = match cx.killed_before_start() {
+        true => Ok(Ok(())),
+        false => catch_unwind(AssertUnwindSafe(|| body(&mut cx))),
+    };
     // SAFETY: the pcb outlives its coroutine (freed only after the coroutine finished).
     let pcb_ref = unsafe { pcb.as_ref() };
     let reason = match result {

@@ -9,7 +9,7 @@ use corosensei::CoroutineResult;
 
 use super::ProcRef;
 use super::queue::LocalQueue;
-use crate::process::{Outcome, Pcb, ProcessCoroutine, Suspend, WorkerPtr, process_main};
+use crate::process::{Outcome, Pcb, ProcessCoroutine, Signal, Suspend, WorkerPtr, process_main};
 use crate::reason::Reason;
 use crate::runtime::Shared;
 use crate::stack::{self, PooledStack, overflow};
@@ -246,7 +246,10 @@ impl WorkerCore {
                 Err(reason) => {
                     // No stack could be had: the process ends without running.
                     pcb.state.exit();
-                    self.finish(pcb, None, Outcome { reason, lowest_sp: usize::MAX }, &guard);
+                    // SAFETY: as above.
+                    let links = pcb.run.with_mut(|run| unsafe { (*run).initial_link.take() });
+                    let outcome = Outcome { reason, links: links.into_iter().collect(), lowest_sp: usize::MAX };
+                    self.finish(pcb, None, outcome, &guard);
                     return;
                 }
                 Ok(CoroutineResult::Yield(Suspend::Wait)) => {
@@ -285,10 +288,11 @@ impl WorkerCore {
             run.stack_guard = stack.guard().0;
             run.stack_bytes = stack.size();
             let body = run.body.take().expect("a process without coroutine still has its body");
+            let initial_link = run.initial_link.take();
             let pcb_ptr = NonNull::from(pcb);
             let shared = NonNull::from(&*self.shared);
             run.coroutine = Some(ProcessCoroutine::with_stack(stack, move |yielder, worker| {
-                process_main(yielder, worker, pcb_ptr, shared, body)
+                process_main(yielder, worker, pcb_ptr, shared, body, initial_link)
             }));
         }
         let coroutine = run.coroutine.as_mut().expect("created above");
@@ -310,15 +314,22 @@ impl WorkerCore {
         // Timers are cancelled lazily: an entry for a gone pid finds nothing.
         let shared = &self.shared;
         let removed = self.with_free_slots(|slots| shared.table.remove(pcb.pid, Some(slots), guard));
-        // Signals still queued are answered (messages are discarded).
-        drop(pcb.signals.seal());
+        // Step 5: its exit signal goes to every active link.
+        for link in &outcome.links {
+            let signal = Signal::Exit { from: pcb.pid, reason: outcome.reason.clone(), linked: true };
+            shared.deliver(*link, signal, Some(self));
+        }
+        // Step 6: signals still queued are answered; messages are discarded.
+        for signal in pcb.signals.seal() {
+            shared.answer_for_the_dead(pcb.pid, signal, Some(self));
+        }
         // SAFETY: the process has finished; this worker still owns its `run` part.
         let waiter = pcb.run.with_mut(|run| unsafe { (*run).exit_waiter.take() });
         let reported = waiter.is_some();
         if let Some(waiter) = waiter {
             waiter.set(outcome.reason.clone());
         }
-        if !reported {
+        if !reported && outcome.links.is_empty() {
             crate::crash::report_exit(pcb.pid, &outcome.reason);
         }
         shared.process_ended(Some(self.index));

@@ -1,0 +1,491 @@
+//! Links, exit signals and trap_exit: the examples of semantics.md §9 (each row a
+//! named test) and the races of issue #3.
+
+mod common;
+
+use std::time::Duration;
+
+use lariat::{BlockOnError, Cx, Exit, Pid, Reason, Runtime};
+
+struct Go;
+
+/// Waits (politely) until `pid` is gone.
+fn wait_gone(cx: &mut Cx, pid: Pid) -> Result<(), Reason> {
+    let handle = cx.handle();
+    while handle.is_alive(pid) {
+        cx.sleep(Duration::from_millis(1))?;
+    }
+    Ok(())
+}
+
+fn boom() -> Reason {
+    Reason::error("boom")
+}
+
+#[test]
+fn l1_a_linked_process_that_returns_leaves_a_non_trapping_peer_alive_and_unlinked() {
+    let runtime = common::runtime(2);
+    let links = runtime
+        .block_on(|cx| {
+            let a = cx.spawn_link(|cx| {
+                cx.receive::<Go>()?;
+                Ok(())
+            })?;
+            assert_eq!(cx.links(), vec![a]);
+            cx.send(a, Go);
+            wait_gone(cx, a)?;
+            cx.sleep(Duration::from_millis(5))?;
+            Ok::<_, Reason>(cx.links())
+        })
+        .unwrap();
+    assert!(links.is_empty());
+}
+
+#[test]
+fn l2_a_linked_process_ending_with_boom_kills_a_non_trapping_peer_with_boom() {
+    let runtime = common::runtime(2);
+    let result = runtime.block_on(|cx| {
+        let a = cx.spawn_link(|cx| {
+            cx.receive::<Go>()?;
+            Err(boom())
+        })?;
+        cx.send(a, Go);
+        cx.receive::<()>()?;
+        Ok::<_, Reason>("survived")
+    });
+    assert_eq!(result, Err(BlockOnError::Exited(boom())));
+}
+
+#[test]
+fn l3_a_trapping_peer_gets_exit_normal() {
+    let runtime = common::runtime(2);
+    let (a, exit) = runtime
+        .block_on(|cx| {
+            cx.trap_exit(true);
+            let a = cx.spawn_link(|_| Ok(()))?;
+            Ok::<_, Reason>((a, cx.receive::<Exit>()?))
+        })
+        .unwrap();
+    assert_eq!(exit, Exit { from: a, reason: Reason::Normal });
+}
+
+#[test]
+fn l4_a_trapping_peer_gets_the_panic_message() {
+    let runtime = common::runtime(2);
+    let exit = runtime
+        .block_on(|cx| {
+            cx.trap_exit(true);
+            cx.spawn_link(|_| panic!("divided by zero"))?;
+            cx.receive::<Exit>()
+        })
+        .unwrap();
+    match exit.reason {
+        Reason::Panic(message) => assert!(message.contains("divided by zero"), "{message}"),
+        other => panic!("expected a panic reason, got {other:?}"),
+    }
+}
+
+#[test]
+fn k1_a_trapping_peer_of_a_process_that_exits_with_kill_gets_exit_kill_and_lives() {
+    let runtime = common::runtime(2);
+    let (a, exit, alive) = runtime
+        .block_on(|cx| {
+            cx.trap_exit(true);
+            let a = cx.spawn_link(|_| Err(Reason::Kill))?;
+            let exit = cx.receive::<Exit>()?;
+            cx.sleep(Duration::from_millis(5))?;
+            Ok::<_, Reason>((a, exit, true))
+        })
+        .unwrap();
+    assert_eq!(exit, Exit { from: a, reason: Reason::Kill });
+    assert!(alive);
+}
+
+#[test]
+fn k2_kill_spreads_as_kill_to_a_non_trapping_link_and_stops_at_a_trapping_one() {
+    let runtime = common::runtime(2);
+    let (b, exit) = runtime
+        .block_on(|cx| {
+            cx.trap_exit(true); // C
+            let c = cx.pid();
+            let b = cx.spawn_link(move |cx| {
+                let a = cx.spawn_link(|cx| {
+                    cx.receive::<Go>()?;
+                    Err(Reason::Kill)
+                })?;
+                cx.send(c, a);
+                cx.receive::<()>()?;
+                Ok(())
+            })?;
+            let a: Pid = cx.receive()?;
+            cx.send(a, Go);
+            Ok::<_, Reason>((b, cx.receive::<Exit>()?))
+        })
+        .unwrap();
+    assert_eq!(exit, Exit { from: b, reason: Reason::Kill }, "B died with kill and C trapped it");
+}
+
+#[test]
+fn k4_exit_kill_on_a_linked_process_makes_it_killed_for_its_trapping_peer() {
+    let runtime = common::runtime(2);
+    let (a, exit) = runtime
+        .block_on(|cx| {
+            cx.trap_exit(true);
+            let a = cx.spawn_link(|cx| {
+                cx.receive::<()>()?;
+                Ok(())
+            })?;
+            cx.exit(a, Reason::Kill)?;
+            Ok::<_, Reason>((a, cx.receive::<Exit>()?))
+        })
+        .unwrap();
+    assert_eq!(exit, Exit { from: a, reason: Reason::Killed });
+}
+
+#[test]
+fn k5_exit_kill_kills_even_a_trapping_process_with_killed() {
+    let runtime = common::runtime(2);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let handle = runtime.handle();
+    let killer = std::thread::spawn(move || handle.exit(rx.recv().unwrap(), Reason::Kill));
+    let result = runtime.block_on(move |cx| {
+        cx.trap_exit(true);
+        tx.send(cx.pid()).unwrap();
+        let exit = cx.receive::<Exit>()?;
+        Ok::<_, Reason>(exit)
+    });
+    killer.join().unwrap();
+    assert_eq!(result, Err(BlockOnError::Exited(Reason::Killed)));
+}
+
+#[test]
+fn n1_exit_normal_to_a_non_trapping_process_has_no_effect() {
+    let runtime = common::runtime(2);
+    let answer = runtime
+        .block_on(|cx| {
+            let me = cx.pid();
+            let a = cx.spawn(move |cx| {
+                cx.receive::<Go>()?;
+                cx.send(me, "still here");
+                Ok(())
+            })?;
+            cx.exit(a, Reason::Normal)?;
+            cx.send(a, Go);
+            cx.receive::<&str>()
+        })
+        .unwrap();
+    assert_eq!(answer, "still here");
+}
+
+#[test]
+fn n2_exit_self_normal_kills_a_non_trapping_caller_with_normal() {
+    let runtime = common::runtime(1);
+    let result = runtime.block_on(|cx| {
+        let me = cx.pid();
+        cx.exit(me, Reason::Normal)?;
+        Ok::<_, Reason>("returned")
+    });
+    assert_eq!(result, Err(BlockOnError::Exited(Reason::Normal)));
+}
+
+#[test]
+fn n3_exit_self_normal_is_a_message_to_a_trapping_caller() {
+    let runtime = common::runtime(1);
+    let (me, exit) = runtime
+        .block_on(|cx| {
+            cx.trap_exit(true);
+            let me = cx.pid();
+            cx.exit(me, Reason::Normal)?;
+            Ok::<_, Reason>((me, cx.receive::<Exit>()?))
+        })
+        .unwrap();
+    assert_eq!(exit, Exit { from: me, reason: Reason::Normal });
+}
+
+#[test]
+fn exit_self_with_a_reason_ends_the_caller_before_the_call_returns() {
+    let runtime = common::runtime(1);
+    let result = runtime.block_on(|cx| {
+        let me = cx.pid();
+        cx.exit(me, boom())?;
+        Ok::<_, Reason>("returned")
+    });
+    assert_eq!(result, Err(BlockOnError::Exited(boom())));
+}
+
+fn dead_pid(cx: &mut Cx) -> Result<Pid, Reason> {
+    let dead = cx.spawn(|_| Ok(()))?;
+    wait_gone(cx, dead)?;
+    Ok(dead)
+}
+
+#[test]
+fn lk1_linking_to_a_dead_process_without_trapping_is_noproc() {
+    let runtime = common::runtime(2);
+    let result = runtime
+        .block_on(|cx| {
+            let dead = dead_pid(cx)?;
+            Ok::<_, Reason>(cx.link(dead))
+        })
+        .unwrap();
+    assert_eq!(result, Err(Reason::NoProc));
+    // Propagated with `?`, the caller ends with noproc, as in Erlang.
+    let ended = runtime.block_on(|cx| {
+        let dead = dead_pid(cx)?;
+        cx.link(dead)?;
+        Ok::<_, Reason>(())
+    });
+    assert_eq!(ended, Err(BlockOnError::Exited(Reason::NoProc)));
+}
+
+#[test]
+fn lk2_linking_to_a_dead_process_while_trapping_gives_exit_noproc() {
+    let runtime = common::runtime(2);
+    let (dead, linked, exit) = runtime
+        .block_on(|cx| {
+            cx.trap_exit(true);
+            let dead = dead_pid(cx)?;
+            let linked = cx.link(dead);
+            Ok::<_, Reason>((dead, linked, cx.receive::<Exit>()?))
+        })
+        .unwrap();
+    assert_eq!(linked, Ok(()));
+    assert_eq!(exit, Exit { from: dead, reason: Reason::NoProc });
+}
+
+#[test]
+fn lk4_link_twice_unlink_thrice_and_unlink_a_stranger_leave_no_links() {
+    let runtime = common::runtime(2);
+    let (links_between, links_after, peer_links) = runtime
+        .block_on(|cx| {
+            let me = cx.pid();
+            let peer = cx.spawn(move |cx| {
+                cx.receive::<Go>()?;
+                let links = cx.links();
+                cx.send(me, links);
+                cx.receive::<Go>()?;
+                Ok(())
+            })?;
+            let stranger = cx.spawn(|cx| cx.receive::<Go>().map(|_| ()))?;
+            cx.link(peer)?;
+            cx.link(peer)?;
+            cx.link(me)?;
+            let between = cx.links();
+            cx.unlink(peer);
+            cx.unlink(peer);
+            cx.unlink(peer);
+            cx.unlink(stranger);
+            cx.send(peer, Go);
+            let peer_links: Vec<Pid> = cx.receive()?;
+            cx.send(peer, Go);
+            cx.send(stranger, Go);
+            Ok::<_, Reason>((between.len(), cx.links(), peer_links))
+        })
+        .unwrap();
+    assert_eq!(links_between, 1);
+    assert!(links_after.is_empty());
+    assert!(peer_links.is_empty(), "the peer saw {peer_links:?}");
+}
+
+#[test]
+fn lk8_spawn_link_of_a_child_that_ends_at_once_reports_its_real_reason() {
+    let runtime = common::runtime(2);
+    let reasons = runtime
+        .block_on(|cx| {
+            cx.trap_exit(true);
+            let mut reasons = Vec::new();
+            for _ in 0..1000 {
+                let child = cx.spawn_link(|_| Err(Reason::error("r")))?;
+                let exit = cx.receive::<Exit>()?;
+                assert_eq!(exit.from, child);
+                reasons.push(exit.reason);
+            }
+            Ok::<_, Reason>(reasons)
+        })
+        .unwrap();
+    assert!(reasons.iter().all(|reason| *reason == Reason::error("r")), "{reasons:?}");
+}
+
+#[test]
+fn o1_a_message_sent_before_exiting_arrives_before_the_exit_signal() {
+    let runtime = common::runtime(2);
+    let (first, second) = runtime
+        .block_on(|cx| {
+            cx.trap_exit(true);
+            let b = cx.pid();
+            let a = cx.spawn_link(move |cx| {
+                cx.send(b, String::from("hello"));
+                Err(Reason::error("bye"))
+            })?;
+            let first = cx.receive_any()?.downcast::<String>().ok();
+            let second = cx.receive_any()?.downcast::<Exit>().ok();
+            Ok::<_, Reason>((first, second.map(|exit| (exit.from == a, exit.reason))))
+        })
+        .unwrap();
+    assert_eq!(first.as_deref(), Some("hello"));
+    assert_eq!(second, Some((true, Reason::error("bye"))));
+}
+
+#[test]
+fn t1_trap_exit_returns_the_previous_setting() {
+    let runtime = common::runtime(1);
+    let returned =
+        runtime.block_on(|cx| Ok::<_, Reason>([cx.trap_exit(true), cx.trap_exit(true), cx.trap_exit(false)])).unwrap();
+    assert_eq!(returned, [false, true, true]);
+}
+
+#[test]
+fn exit_from_outside_comes_from_the_reserved_pid() {
+    let runtime = Runtime::builder().workers(2).build().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let handle = runtime.handle();
+    let sender = std::thread::spawn(move || handle.exit(rx.recv().unwrap(), Reason::Shutdown));
+    let exit = runtime
+        .block_on(move |cx| {
+            cx.trap_exit(true);
+            tx.send(cx.pid()).unwrap();
+            cx.receive::<Exit>()
+        })
+        .unwrap();
+    sender.join().unwrap();
+    assert_eq!(exit.reason, Reason::Shutdown);
+    assert_eq!(exit.from.runtime_id(), runtime.id());
+    assert!(!runtime.handle().is_alive(exit.from));
+}
+
+#[test]
+fn a_process_that_never_receives_can_still_be_killed() {
+    let runtime = common::runtime(2);
+    let result = runtime
+        .block_on(|cx| {
+            cx.trap_exit(true);
+            let me = cx.pid();
+            let spinner = cx.spawn_link(move |cx| {
+                loop {
+                    cx.send(me, ());
+                }
+            })?;
+            cx.receive::<()>()?;
+            cx.exit(spinner, boom())?;
+            loop {
+                if let Ok(exit) = cx.receive_any()?.downcast::<Exit>() {
+                    return Ok::<_, Reason>(exit);
+                }
+            }
+        })
+        .unwrap();
+    assert_eq!(result.reason, boom());
+}
+
+#[test]
+fn a_crash_cascades_along_a_chain_of_links() {
+    let runtime = common::runtime(2);
+    let (first, exit) = runtime
+        .block_on(|cx| {
+            cx.trap_exit(true);
+            let me = cx.pid();
+            // me – p1 – p2 – ... – p100; the last one fails with boom.
+            fn chain(cx: &mut Cx, left: u32, top: Pid) -> Result<(), Reason> {
+                if left == 0 {
+                    let last = cx.pid();
+                    cx.send(top, last);
+                    cx.receive::<Go>()?;
+                    return Err(boom());
+                }
+                cx.spawn_link(move |cx| chain(cx, left - 1, top))?;
+                cx.receive::<()>()
+            }
+            let first = cx.spawn_link(move |cx| chain(cx, 100, me))?;
+            let last: Pid = cx.receive()?;
+            cx.send(last, Go);
+            Ok::<_, Reason>((first, cx.receive::<Exit>()?))
+        })
+        .unwrap();
+    assert_eq!(exit, Exit { from: first, reason: boom() });
+}
+
+#[test]
+fn link_racing_exit_gives_exactly_one_outcome() {
+    let runtime = common::runtime(2);
+    let outcomes = runtime
+        .block_on(|cx| {
+            cx.trap_exit(true);
+            let mut outcomes = (0, 0);
+            for round in 0..2000u32 {
+                let a = cx.spawn(move |cx| {
+                    if round % 2 == 0 {
+                        cx.yield_now()?;
+                    }
+                    Err(boom())
+                })?;
+                cx.link(a)?;
+                let exit = cx.receive::<Exit>()?;
+                assert_eq!(exit.from, a);
+                match exit.reason {
+                    Reason::NoProc => outcomes.1 += 1,
+                    reason => {
+                        assert_eq!(reason, boom());
+                        outcomes.0 += 1;
+                    }
+                }
+                // Never a second one.
+                assert_eq!(cx.receive_timeout::<Exit>(Duration::ZERO)?, None);
+            }
+            cx.sleep(Duration::from_millis(10))?;
+            assert_eq!(cx.receive_timeout::<Exit>(Duration::ZERO)?, None, "a late duplicate");
+            Ok::<_, Reason>(outcomes)
+        })
+        .unwrap();
+    assert_eq!(outcomes.0 + outcomes.1, 2000);
+}
+
+#[test]
+fn unlink_racing_exit_never_kills_the_caller_after_unlink_returned() {
+    let runtime = common::runtime(2);
+    let survived = runtime
+        .block_on(|cx| {
+            let me = cx.pid();
+            for round in 0..500u32 {
+                let a = cx.spawn_link(move |cx| {
+                    if round % 2 == 0 {
+                        cx.yield_now()?;
+                    }
+                    cx.send(me, ());
+                    Err(boom())
+                })?;
+                if round % 3 == 0 {
+                    cx.yield_now()?;
+                }
+                // Nothing taken in between spawn_link and unlink: the exit cannot
+                // have been handled yet, so after unlink it must be dropped.
+                cx.unlink(a);
+                cx.receive::<()>()?;
+                cx.sleep(Duration::from_micros(50))?;
+            }
+            Ok::<_, Reason>(true)
+        })
+        .unwrap();
+    assert!(survived);
+}
+
+#[test]
+fn message_then_exit_keeps_its_order_under_load() {
+    let runtime = common::runtime(2);
+    runtime
+        .block_on(|cx| {
+            cx.trap_exit(true);
+            let me = cx.pid();
+            for i in 0..2000u32 {
+                let a = cx.spawn_link(move |cx| {
+                    cx.send(me, i);
+                    Err(boom())
+                })?;
+                let first = cx.receive_any()?;
+                assert_eq!(first.downcast::<u32>().ok(), Some(i));
+                let exit = cx.receive::<Exit>()?;
+                assert_eq!(exit.from, a);
+            }
+            Ok::<_, Reason>(())
+        })
+        .unwrap();
+}
