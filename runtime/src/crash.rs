@@ -63,6 +63,19 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
     }
 }
 
+/// Runs `f`, containing a panic (user destructors run by the runtime: a panic
+/// there must not take a worker thread down). The panic payload is leaked, not
+/// dropped, since dropping it could panic again.
+pub(crate) fn contain<R>(f: impl FnOnce() -> R) -> Option<R> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(value) => Some(value),
+        Err(payload) => {
+            std::mem::forget(payload);
+            None
+        }
+    }
+}
+
 /// Reports an abnormal exit that nobody links to or monitors.
 pub(crate) fn report_exit(pid: Pid, reason: &Reason) {
     if matches!(reason, Reason::Normal | Reason::Shutdown) {

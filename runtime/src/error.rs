@@ -91,7 +91,10 @@ impl fmt::Display for SpawnError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SpawnError::TableFull { capacity } => {
-                write!(f, "system_limit: all {capacity} process slots are in use; raise Builder::max_processes")
+                write!(
+                    f,
+                    "system_limit: all {capacity} process slots are in use (or freed, not yet reusable); raise Builder::max_processes"
+                )
             }
             SpawnError::ShuttingDown => f.write_str("the runtime is shutting down; nothing new can start"),
             SpawnError::StackSize { requested, min, max } => {

@@ -113,10 +113,6 @@ impl Mailbox {
         self.messages.pop_back();
         Some(result)
     }
-
-    pub(crate) fn clear(&mut self) {
-        self.messages.clear();
-    }
 }
 
 #[cfg(test)]

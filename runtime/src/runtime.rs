@@ -112,7 +112,7 @@ impl Builder {
             match spawned {
                 Ok(thread) => threads.push(thread),
                 Err(error) => {
-                    let runtime = Runtime { shared, threads, _id: id };
+                    let runtime = Runtime { shared, threads, id: Some(id) };
                     drop(runtime);
                     return Err(BuildError::Os { what: "a worker thread", error: error.to_string() });
                 }
@@ -124,11 +124,11 @@ impl Builder {
         match watchdog {
             Ok(thread) => threads.push(thread),
             Err(error) => {
-                drop(Runtime { shared, threads, _id: id });
+                drop(Runtime { shared, threads, id: Some(id) });
                 return Err(BuildError::Os { what: "the watchdog thread", error: error.to_string() });
             }
         }
-        Ok(Runtime { shared, threads, _id: id })
+        Ok(Runtime { shared, threads, id: Some(id) })
     }
 }
 
@@ -170,7 +170,8 @@ fn watch(shared: &Shared) {
 pub struct Runtime {
     shared: Arc<Shared>,
     threads: Vec<JoinHandle<()>>,
-    _id: RuntimeId,
+    /// Released when the runtime has stopped (`None` once handed to the stopper).
+    id: Option<RuntimeId>,
 }
 
 impl Runtime {
@@ -257,36 +258,59 @@ impl Runtime {
 
 impl Drop for Runtime {
     fn drop(&mut self) {
-        let shared = &self.shared;
-        // SeqCst: pairs with the SeqCst increment/check in `Shared::spawn`, so
-        // either a spawn sees the flag or the teardown sees it in flight.
-        shared.shutdown.store(true, Ordering::SeqCst);
-        for parker in &shared.scheduler.parkers {
-            parker.unpark();
-        }
-        drop(lock(&shared.watchdog_sleep));
-        shared.watchdog_wakeup.notify_all();
-        for thread in self.threads.drain(..) {
-            let _ = thread.join();
-        }
-        // SeqCst: see above.
-        while shared.spawns_in_flight.load(Ordering::SeqCst) != 0 {
-            std::thread::yield_now();
-        }
-        let handle = shared.collector.register();
-        let guard = handle.pin();
-        for entry in shared.table.drain_all(&guard) {
-            // SAFETY: drained entries are valid (the guard keeps them) and no
-            // worker runs any more, so this thread owns every process.
-            unsafe {
-                entry.deref().tear_down();
-                guard.defer_destroy(entry);
+        let threads = std::mem::take(&mut self.threads);
+        let shared = Arc::clone(&self.shared);
+        let id = self.id.take();
+        let current = std::thread::current().id();
+        if threads.iter().any(|thread| thread.thread().id() == current) {
+            // Dropped by one of its own processes: a worker cannot join itself.
+            // Stop on a thread of its own; this worker stops once the process
+            // that dropped the runtime returns or waits.
+            let stopper = std::thread::Builder::new()
+                .name(format!("lariat-{}-stop", shared.id))
+                .spawn(move || shut_down(&shared, threads, id));
+            if let Err(error) = stopper {
+                // No thread for it: everything stays allocated rather than hang.
+                let _ = error;
             }
-            shared.process_ended(None);
+            return;
         }
-        drop(guard);
-        handle.pin().flush();
+        shut_down(&shared, threads, id);
     }
+}
+
+/// Stops the workers, ends every remaining process (running its destructors) and
+/// frees the runtime's id.
+fn shut_down(shared: &Shared, threads: Vec<JoinHandle<()>>, id: Option<RuntimeId>) {
+    // SeqCst: pairs with the SeqCst increment/check in `Shared::spawn`, so
+    // either a spawn sees the flag or the teardown sees it in flight.
+    shared.shutdown.store(true, Ordering::SeqCst);
+    for parker in &shared.scheduler.parkers {
+        parker.unpark();
+    }
+    drop(lock(&shared.watchdog_sleep));
+    shared.watchdog_wakeup.notify_all();
+    for thread in threads {
+        let _ = thread.join();
+    }
+    // SeqCst: see above.
+    while shared.spawns_in_flight.load(Ordering::SeqCst) != 0 {
+        std::thread::yield_now();
+    }
+    let handle = shared.collector.register();
+    let guard = handle.pin();
+    for entry in shared.table.drain_all(&guard) {
+        // SAFETY: drained entries are valid (the guard keeps them) and no
+        // worker runs any more, so this thread owns every process.
+        unsafe {
+            entry.deref().tear_down();
+            guard.defer_destroy(entry);
+        }
+        shared.process_ended(None);
+    }
+    drop(guard);
+    handle.pin().flush();
+    drop(id);
 }
 
 /// A clonable handle to a runtime, usable from any thread (and inside processes).
@@ -524,7 +548,7 @@ impl Shared {
 
     /// Arms a receive timer; wakes a parked worker if it is now the earliest, so
     /// that some worker sleeps no longer than the deadline.
-    pub(crate) fn arm_timer(&self, deadline: u64, pid: Pid, generation: u32) {
+    pub(crate) fn arm_timer(&self, deadline: u64, pid: Pid, generation: u64) {
         let earlier = self.timers.until_next().is_none_or(|next| {
             let now = self.timers.now();
             deadline < now.saturating_add(next.as_nanos() as u64)

@@ -45,6 +45,10 @@ pub struct Table<T: Entry> {
     fresh: AtomicU32,
     /// Freed slots not owned by a worker's list, oldest first.
     shared_free: Mutex<VecDeque<Pid>>,
+    /// A free list is used only once it holds more than this many slots (or no
+    /// fresh slot is left), so one slot's serial advances slowly even when
+    /// processes come and go one at a time.
+    reuse_after: usize,
 }
 
 /// A worker's private list of freed slots (no synchronisation on the hot path).
@@ -54,15 +58,29 @@ pub struct FreeSlots {
 }
 
 /// How many freed slots a worker keeps before handing half to the shared list.
-const LOCAL_FREE_MAX: usize = 1024;
+const LOCAL_FREE_MAX: usize = 4096;
+/// Default for `Table::reuse_after`.
+const REUSE_AFTER: usize = 1024;
 
 impl<T: Entry> Table<T> {
     /// A table for at most `capacity` entries of runtime `runtime`.
     pub fn new(runtime: u32, capacity: usize) -> Self {
+        Self::with_reuse_after(runtime, capacity, REUSE_AFTER)
+    }
+
+    /// A table that reuses freed slots only once more than `reuse_after` wait.
+    pub fn with_reuse_after(runtime: u32, capacity: usize, reuse_after: usize) -> Self {
         let capacity = capacity.min(crate::pid::MAX_PROCESSES) as u32;
         let chunk_count = (capacity as usize).div_ceil(CHUNK_SLOTS);
         let chunks = (0..chunk_count).map(|_| AtomicPtr::new(std::ptr::null_mut())).collect();
-        Table { runtime, capacity, chunks, fresh: AtomicU32::new(0), shared_free: Mutex::new(VecDeque::new()) }
+        Table {
+            runtime,
+            capacity,
+            chunks,
+            fresh: AtomicU32::new(0),
+            shared_free: Mutex::new(VecDeque::new()),
+            reuse_after,
+        }
     }
 
     /// The most entries this table can hold.
@@ -72,28 +90,37 @@ impl<T: Entry> Table<T> {
 
     /// Picks a slot for a new entry and returns its Pid, or `None` if all are taken.
     /// The slot stays empty (lookups miss) until [`Table::publish`].
-    pub fn reserve(&self, local: Option<&mut FreeSlots>) -> Option<Pid> {
+    pub fn reserve(&self, mut local: Option<&mut FreeSlots>) -> Option<Pid> {
+        if let Some(local) = local.as_deref_mut()
+            && local.slots.len() > self.reuse_after
+        {
+            return local.slots.pop_front().map(Pid::next_in_slot);
+        }
+        if local.is_none() {
+            let mut shared = lock(&self.shared_free);
+            if shared.len() > self.reuse_after {
+                return shared.pop_front().map(Pid::next_in_slot);
+            }
+        }
+        // Relaxed: `fresh` only hands out distinct numbers; the slot's contents are
+        // published by `publish` with Release.
+        if let Ok(index) =
+            self.fresh.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| (n < self.capacity).then_some(n + 1))
+        {
+            return Some(Pid::new(self.runtime, index, 0));
+        }
+        // No fresh slot left: any freed one will do.
         if let Some(local) = local {
             if let Some(old) = local.slots.pop_front() {
                 return Some(old.next_in_slot());
             }
             let mut shared = lock(&self.shared_free);
-            if !shared.is_empty() {
-                let take = shared.len().min(LOCAL_FREE_MAX / 2);
-                local.slots.extend(shared.drain(..take));
-                drop(shared);
-                return local.slots.pop_front().map(Pid::next_in_slot);
-            }
-        } else if let Some(old) = lock(&self.shared_free).pop_front() {
-            return Some(old.next_in_slot());
+            let take = shared.len().min(LOCAL_FREE_MAX / 2);
+            local.slots.extend(shared.drain(..take));
+            drop(shared);
+            return local.slots.pop_front().map(Pid::next_in_slot);
         }
-        // Relaxed: `fresh` only hands out distinct numbers; the slot's contents are
-        // published by `publish` with Release.
-        let index = self
-            .fresh
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| (n < self.capacity).then_some(n + 1))
-            .ok()?;
-        Some(Pid::new(self.runtime, index, 0))
+        lock(&self.shared_free).pop_front().map(Pid::next_in_slot)
     }
 
     /// Makes `entry` (inserted under `entry.pid()`, a reserved Pid) visible to lookups.
@@ -239,7 +266,7 @@ mod tests {
         let collector = Collector::new();
         let handle = collector.register();
         let guard = handle.pin();
-        let table = Table::<Item>::new(7, 16);
+        let table = Table::<Item>::with_reuse_after(7, 16, 0);
         let mut local = FreeSlots::default();
         let first = table.reserve(Some(&mut local)).unwrap();
         table.publish(Owned::new(Item(first)).into_shared(&guard));
@@ -277,6 +304,20 @@ mod tests {
     }
 
     #[test]
+    fn a_freed_slot_waits_behind_fresh_ones_until_enough_are_free() {
+        let table = Table::<Item>::with_reuse_after(0, 100, 3);
+        let mut local = FreeSlots::default();
+        let first = table.reserve(Some(&mut local)).unwrap();
+        table.release_slot(first, Some(&mut local));
+        let next: Vec<u32> = (0..3).map(|_| table.reserve(Some(&mut local)).unwrap().index()).collect();
+        assert!(!next.contains(&first.index()), "reused too soon: {next:?}");
+        for index in [5u32, 6, 7] {
+            table.release_slot(Pid::new(0, index, 0), Some(&mut local));
+        }
+        assert_eq!(table.reserve(Some(&mut local)).unwrap().index(), first.index(), "oldest first once 4 wait");
+    }
+
+    #[test]
     fn a_full_table_refuses_to_reserve() {
         let table = Table::<Item>::new(0, 3);
         let pids: Vec<_> = (0..3).map(|_| table.reserve(None).unwrap()).collect();
@@ -286,7 +327,7 @@ mod tests {
 
     #[test]
     fn slots_are_reused_oldest_first() {
-        let table = Table::<Item>::new(0, 8);
+        let table = Table::<Item>::with_reuse_after(0, 8, 0);
         let mut local = FreeSlots::default();
         let a = table.reserve(Some(&mut local)).unwrap();
         let b = table.reserve(Some(&mut local)).unwrap();

@@ -28,7 +28,7 @@ const NONE: u64 = u64::MAX;
 struct Entry {
     deadline: u64,
     pid: Pid,
-    generation: u32,
+    generation: u64,
 }
 
 /// Deadlines of one runtime, in nanoseconds since it started.
@@ -55,7 +55,7 @@ impl Timers {
     }
 
     /// Arms a timer for `pid`'s wait `generation`.
-    pub(crate) fn arm(&self, deadline: u64, pid: Pid, generation: u32) {
+    pub(crate) fn arm(&self, deadline: u64, pid: Pid, generation: u64) {
         let mut heap = lock(&self.heap);
         heap.push(Reverse(Entry { deadline, pid, generation }));
         // Relaxed: `earliest` is a hint read before taking the lock; the heap under
@@ -71,7 +71,7 @@ impl Timers {
     }
 
     /// Fires every entry due by now: `fire(pid, generation)` for each, outside the lock.
-    pub(crate) fn fire_due(&self, mut fire: impl FnMut(Pid, u32)) {
+    pub(crate) fn fire_due(&self, mut fire: impl FnMut(Pid, u64)) {
         // Relaxed: see `arm`; a miss here is caught at the next check.
         if self.earliest.load(Ordering::Relaxed) > self.now() {
             return;

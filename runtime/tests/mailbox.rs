@@ -323,3 +323,26 @@ mod randomised {
         }
     }
 }
+
+#[test]
+fn a_receive_loop_with_one_overall_deadline_times_out() {
+    // Timers of earlier waits fire late, in one batch with the current one: the
+    // current wait must still see its own timeout.
+    let runtime = common::runtime(2);
+    let rounds = runtime
+        .block_on(|cx| {
+            let deadline = std::time::Instant::now() + Duration::from_millis(30);
+            let mut rounds = 0u32;
+            loop {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                rounds += 1;
+                if cx.receive_timeout::<Seq>(left.min(Duration::from_micros(u64::from(rounds % 7) * 100)))?.is_none()
+                    && left.is_zero()
+                {
+                    return Ok::<_, Reason>(rounds);
+                }
+            }
+        })
+        .unwrap();
+    assert!(rounds > 1);
+}

@@ -163,3 +163,48 @@ fn sends_to_a_dead_pid_are_silently_dropped() {
         Ok(())
     );
 }
+
+#[test]
+fn a_body_that_catches_the_shutdown_unwind_does_not_abort_the_drop() {
+    let runtime = common::runtime(1);
+    let (tx, rx) = std::sync::mpsc::channel();
+    runtime
+        .spawn(move |cx| {
+            tx.send(()).unwrap();
+            loop {
+                let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cx.receive::<u8>()));
+                if let Ok(Err(reason)) = caught {
+                    return Err(reason);
+                }
+            }
+        })
+        .unwrap();
+    rx.recv().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(10));
+    drop(runtime);
+}
+
+#[test]
+fn a_runtime_dropped_by_one_of_its_own_processes_stops_cleanly() {
+    let runtime = Arc::new(common::runtime(2));
+    let handle = runtime.handle();
+    let inside = Arc::clone(&runtime);
+    let pid = runtime
+        .spawn(move |cx| {
+            cx.receive::<()>()?;
+            drop(inside);
+            Ok(())
+        })
+        .unwrap();
+    drop(runtime);
+    handle.send(pid, ());
+    let start = std::time::Instant::now();
+    while handle.spawn(|_| Ok(())) != Err(SpawnError::ShuttingDown) {
+        assert!(start.elapsed() < std::time::Duration::from_secs(10), "the runtime never stopped");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    while handle.live_processes() != 0 {
+        assert!(start.elapsed() < std::time::Duration::from_secs(10), "processes left after the stop");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}

@@ -55,7 +55,7 @@ pub struct Cx {
     mailbox: Mailbox,
     reductions_left: u32,
     reductions_total: u64,
-    wait_generation: u32,
+    wait_generation: u64,
     lowest_sp: usize,
     exit_reason: Option<Reason>,
     links: LinkTable,
@@ -319,6 +319,9 @@ impl Cx {
     /// Lets other processes run; this one is queued again at once.
     pub fn yield_now(&mut self) -> Result<(), Reason> {
         self.check_alive()?;
+        if std::thread::panicking() {
+            return Ok(());
+        }
         self.suspend(Suspend::Yield);
         self.check_alive()
     }
@@ -354,7 +357,7 @@ impl Cx {
             return Err(self.exit_reason.clone().unwrap_or(Reason::Shutdown));
         }
         let mut position = ScanPosition::default();
-        let mut armed: Option<u32> = None;
+        let mut armed: Option<u64> = None;
         loop {
             if self.mailbox.is_empty() {
                 let found = self.take_in_matching(&mut matcher);
@@ -382,10 +385,14 @@ impl Cx {
                     shared.arm_timer(shared.timers.deadline_after(timeout), self.pid(), self.wait_generation);
                 }
                 // Acquire pairs with the Release store of the worker that fired the timer.
-                (Some(_), Some(generation)) if self.pcb().fired_timer.load(Ordering::Acquire) == generation => {
+                (Some(_), Some(generation)) if self.pcb().fired_timer.load(Ordering::Acquire) >= generation => {
                     return Ok(None);
                 }
                 _ => {}
+            }
+            if std::thread::panicking() {
+                // A destructor waiting during an unwind would suspend mid-unwind.
+                return Err(Reason::error("a process cannot wait in receive while it is panicking"));
             }
             self.suspend(Suspend::Wait);
         }
@@ -481,17 +488,15 @@ impl Cx {
         }
     }
 
-    /// Unwinds a process that must end but called the runtime again (or is being
-    /// dropped at shutdown). While already unwinding (a destructor calling the
-    /// runtime) a second unwind would abort, so the call is refused instead.
+    /// Notes that the process is being dropped at shutdown (see `enter` and
+    /// `check_alive` for what runtime calls then do).
     fn check_unwinding(&mut self) {
         // Relaxed: set by the thread that now runs this coroutine, before resuming it.
         if self.pcb().force_unwinding.load(Ordering::Relaxed) {
-            if std::thread::panicking() {
-                self.exit_reason.get_or_insert(Reason::Shutdown);
-                return;
-            }
-            resume_unwind(Box::new(ExitUnwind));
+            // The shutdown's forced unwind was caught by the body: from now on
+            // blocking calls return `Err(Shutdown)` (leave with `?`) and other
+            // calls unwind again (see `enter`).
+            self.exit_reason.get_or_insert(Reason::Shutdown);
         }
     }
 
@@ -508,7 +513,9 @@ impl Cx {
             }
             resume_unwind(Box::new(ExitUnwind));
         }
-        if self.reductions_left <= cost {
+        // Never suspend while unwinding (a destructor calling the runtime): the
+        // unwind must finish on this thread.
+        if self.reductions_left <= cost && !std::thread::panicking() {
             self.suspend(Suspend::Yield);
             // A process that never receives can still be killed: control
             // signals are applied here, at every end of a time slice.
@@ -550,9 +557,12 @@ impl Cx {
 
     /// The last act on the process's own stack: drop what it owns, report how it ended.
     pub(crate) fn finish(mut self, reason: Reason) -> Outcome {
-        self.mailbox.clear();
-        self.locals.clear();
-        Outcome { reason, links: self.links.active().collect(), lowest_sp: self.lowest_sp }
+        let outcome = Outcome { reason, links: self.links.active().collect(), lowest_sp: self.lowest_sp };
+        // User destructors of messages and process-local values may panic: contain it.
+        let mailbox = std::mem::take(&mut self.mailbox);
+        let locals = std::mem::take(&mut self.locals);
+        crate::crash::contain(move || drop((mailbox, locals)));
+        outcome
     }
 }
 

@@ -11,7 +11,7 @@
 pub(crate) mod context;
 pub(crate) mod state;
 
-use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr::NonNull;
 use std::sync::Arc;
 
@@ -27,7 +27,7 @@ use crate::runtime::Shared;
 use crate::scheduler::worker::WorkerCore;
 use crate::signal::SignalQueue;
 use crate::stack::PooledStack;
-use crate::sync::{AtomicBool, AtomicU32, AtomicUsize, Condvar, Mutex, Ordering, UnsafeCell, lock};
+use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering, UnsafeCell, lock};
 use crate::table::Entry;
 
 /// A signal queued to a process: every kind goes through the one queue, so
@@ -136,8 +136,9 @@ pub(crate) struct Pcb {
     pub(crate) pid: Pid,
     pub(crate) state: StateWord,
     pub(crate) signals: SignalQueue<Signal>,
-    /// The wait generation of the last timer that fired for this process.
-    pub(crate) fired_timer: AtomicU32,
+    /// The highest wait generation whose timer has fired for this process
+    /// (timers of older waits may fire late, in any order: hence a maximum).
+    pub(crate) fired_timer: AtomicU64,
     /// Roughly where its stack pointer was when it last suspended: a waker
     /// prefetches around it so the resume finds those lines in cache.
     pub(crate) resume_hint: AtomicUsize,
@@ -200,7 +201,7 @@ impl Pcb {
             pid,
             state: StateWord::new_queued(),
             signals: SignalQueue::new(),
-            fired_timer: AtomicU32::new(0),
+            fired_timer: AtomicU64::new(0),
             resume_hint: AtomicUsize::new(0),
             force_unwinding: AtomicBool::new(false),
             run: UnsafeCell::new(RunState {
@@ -228,9 +229,9 @@ impl Pcb {
         let (coroutine, body, waiter) = self
             .run
             .with_mut(|run| unsafe { ((*run).coroutine.take(), (*run).body.take(), (*run).exit_waiter.take()) });
-        drop(body);
+        crate::crash::contain(move || drop(body));
         drop(coroutine);
-        drop(self.signals.seal());
+        crate::crash::contain(|| drop(self.signals.seal()));
         if let Some(waiter) = waiter {
             waiter.set(Reason::Shutdown);
         }
@@ -265,14 +266,20 @@ pub(crate) fn process_main(
         }),
         Err(payload) => {
             // Relaxed: set by this same thread before it started the forced unwind.
-            if pcb_ref.force_unwinding.load(Ordering::Relaxed) {
-                resume_unwind(payload);
-            }
-            match cx.take_exit_reason() {
-                Some(reason) => reason,
-                None if payload.is::<ExitUnwind>() => Reason::Killed,
-                None => Reason::Panic(crate::crash::panic_message(payload.as_ref()).into()),
-            }
+            let reason = if pcb_ref.force_unwinding.load(Ordering::Relaxed) {
+                // Torn down at shutdown. Returning (rather than re-raising, which
+                // corosensei would turn into an abort if the payload is not its
+                // own) ends the forced unwind just as well.
+                Reason::Shutdown
+            } else {
+                match cx.take_exit_reason() {
+                    Some(reason) => reason,
+                    None if payload.is::<ExitUnwind>() => Reason::Killed,
+                    None => Reason::Panic(crate::crash::panic_message(payload.as_ref()).into()),
+                }
+            };
+            crate::crash::contain(move || drop(payload));
+            reason
         }
     };
     // Step 1 of the exit: from here on the process is invisible to wakers.

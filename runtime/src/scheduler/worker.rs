@@ -180,7 +180,8 @@ impl WorkerCore {
             let guard = self.pin();
             if let Some(pcb) = shared.table.get(pid, &guard) {
                 // Release pairs with the Acquire load in the receive that armed it.
-                pcb.fired_timer.store(generation, Ordering::Release);
+                // A maximum: a late timer of an older wait must not hide this one.
+                pcb.fired_timer.fetch_max(generation, Ordering::Release);
                 if pcb.state.wake() {
                     self.push_spawned(ProcRef(NonNull::from(pcb)));
                 }
@@ -260,6 +261,8 @@ impl WorkerCore {
                 Ok(CoroutineResult::Yield(Suspend::Yield)) => {
                     pcb.state.yield_queued();
                     self.local.push(process);
+                    // Work is waiting here: an idle worker may take it.
+                    self.shared.scheduler.notify_one();
                     return;
                 }
                 Ok(CoroutineResult::Return(outcome)) => {
@@ -321,18 +324,19 @@ impl WorkerCore {
         }
         // Step 6: signals still queued are answered; messages are discarded.
         for signal in pcb.signals.seal() {
-            shared.answer_for_the_dead(pcb.pid, signal, Some(self));
+            // Dropping a message runs its destructor: contain a panic there.
+            crate::crash::contain(|| shared.answer_for_the_dead(pcb.pid, signal, Some(self)));
         }
         // SAFETY: the process has finished; this worker still owns its `run` part.
         let waiter = pcb.run.with_mut(|run| unsafe { (*run).exit_waiter.take() });
-        let reported = waiter.is_some();
-        if let Some(waiter) = waiter {
-            waiter.set(outcome.reason.clone());
-        }
-        if !reported && outcome.links.is_empty() {
-            crate::crash::report_exit(pcb.pid, &outcome.reason);
-        }
+        // Counted before the waiter hears of it: `live_processes()` right after
+        // `block_on` returns no longer includes this process.
         shared.process_ended(Some(self.index));
+        match waiter {
+            Some(waiter) => waiter.set(outcome.reason.clone()),
+            None if outcome.links.is_empty() => crate::crash::report_exit(pcb.pid, &outcome.reason),
+            None => {}
+        }
         if let Some(removed) = removed {
             // SAFETY: the pcb is out of the table; threads that found it before hold
             // guards, so destruction waits for them. Nothing else refers to it.

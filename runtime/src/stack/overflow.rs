@@ -83,20 +83,23 @@ static mut PREVIOUS_BUS: Option<libc::sigaction> = None;
 /// Installs the overflow handler once per OS process (it chains to the old one).
 pub(crate) fn install_handler() {
     INSTALL.call_once(|| {
-        // SAFETY: sigaction with a valid handler; the previous actions are written
-        // once, here, before our handler can run (it is installed after them).
+        // SAFETY: sigaction with valid pointers. The previous actions are read and
+        // stored first, and only then is our handler installed, so it never reads
+        // them before they are written (nothing writes them afterwards).
         unsafe {
             let mut action: libc::sigaction = std::mem::zeroed();
             action.sa_sigaction = handle_fault as *const () as usize;
             action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
             libc::sigemptyset(&mut action.sa_mask);
             let mut old: libc::sigaction = std::mem::zeroed();
-            if libc::sigaction(libc::SIGSEGV, &action, &mut old) == 0 {
+            if libc::sigaction(libc::SIGSEGV, std::ptr::null(), &mut old) == 0 {
                 PREVIOUS_SEGV = Some(old);
+                libc::sigaction(libc::SIGSEGV, &action, std::ptr::null_mut());
             }
             let mut old: libc::sigaction = std::mem::zeroed();
-            if libc::sigaction(libc::SIGBUS, &action, &mut old) == 0 {
+            if libc::sigaction(libc::SIGBUS, std::ptr::null(), &mut old) == 0 {
                 PREVIOUS_BUS = Some(old);
+                libc::sigaction(libc::SIGBUS, &action, std::ptr::null_mut());
             }
         }
     });
