@@ -38,6 +38,7 @@ mod crash;
 mod error;
 mod link;
 mod mailbox;
+mod monitor;
 mod pid;
 mod process;
 mod reason;
@@ -51,6 +52,7 @@ mod timer;
 
 pub use error::{BlockOnError, BuildError, SpawnError};
 pub use mailbox::Message;
+pub use monitor::Down;
 pub use pid::{MAX_PROCESSES, Pid, Ref};
 pub use process::{Cx, Exit, SpawnOptions, Status};
 pub use reason::Reason;

@@ -12,7 +12,7 @@ use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 
 use crate::error::{BlockOnError, BuildError, SpawnError};
-use crate::pid::{MAX_PROCESSES, Pid, RUNTIME_MASK};
+use crate::pid::{MAX_PROCESSES, Pid, RUNTIME_MASK, Ref};
 use crate::process::{Body, Cx, ExitWaiter, Pcb, Signal, SpawnOptions, Status};
 use crate::reason::Reason;
 use crate::scheduler::worker::WorkerCore;
@@ -21,7 +21,7 @@ use crate::stack::{self, StackPool};
 use crate::sync::epoch::{Collector, Guard, Owned};
 use crossbeam_utils::CachePadded;
 
-use crate::sync::{AtomicBool, AtomicUsize, Condvar, Mutex, Ordering, lock};
+use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering, lock};
 use crate::table::Table;
 use crate::timer::Timers;
 
@@ -98,6 +98,7 @@ impl Builder {
             collector: Collector::new(),
             shutdown: AtomicBool::new(false),
             spawns_in_flight: AtomicUsize::new(0),
+            next_ref: AtomicU64::new(1),
             watchdog_sleep: Mutex::new(()),
             watchdog_wakeup: Condvar::new(),
             counts: (0..=workers).map(|_| CachePadded::new(LiveCount::default())).collect(),
@@ -196,7 +197,7 @@ impl Runtime {
     where
         F: FnOnce(&mut Cx) -> Result<(), Reason> + Send + 'static,
     {
-        self.shared.spawn(Box::new(body), &SpawnOptions::default(), None, None, None)
+        self.shared.spawn(Box::new(body), &SpawnOptions::default(), None, None, None, None)
     }
 
     /// Sends an exit signal to `pid` from outside any process (Erlang's `exit/2`;
@@ -229,7 +230,7 @@ impl Runtime {
             Ok(())
         });
         self.shared
-            .spawn(body, &SpawnOptions::default(), None, Some(Arc::clone(&waiter)), None)
+            .spawn(body, &SpawnOptions::default(), None, Some(Arc::clone(&waiter)), None, None)
             .map_err(BlockOnError::Spawn)?;
         let reason = waiter.wait();
         let value = slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
@@ -325,7 +326,7 @@ impl Handle {
     where
         F: FnOnce(&mut Cx) -> Result<(), Reason> + Send + 'static,
     {
-        self.shared.spawn(Box::new(body), &SpawnOptions::default(), None, None, None)
+        self.shared.spawn(Box::new(body), &SpawnOptions::default(), None, None, None, None)
     }
 
     /// Sends an exit signal from outside any process (see [`Runtime::exit`]).
@@ -369,6 +370,7 @@ pub(crate) struct Shared {
     pub(crate) collector: Collector,
     pub(crate) shutdown: AtomicBool,
     spawns_in_flight: AtomicUsize,
+    next_ref: AtomicU64,
     watchdog_sleep: Mutex<()>,
     watchdog_wakeup: Condvar,
     /// Spawned and ended processes, counted per worker (the last entry for other
@@ -380,6 +382,12 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn handle(&self) -> Handle {
         Handle { shared: self.this.upgrade().expect("a runtime's Shared is alive while anything can call it") }
+    }
+
+    /// A reference unique in this runtime (Erlang's `make_ref()`).
+    pub(crate) fn make_ref(&self) -> Ref {
+        // Relaxed: only uniqueness matters, which the RMW gives.
+        Ref(self.next_ref.fetch_add(1, Ordering::Relaxed))
     }
 
     /// The pid signals from outside any process come from.
@@ -437,6 +445,7 @@ impl Shared {
         worker: Option<&WorkerCore>,
         exit_waiter: Option<Arc<ExitWaiter>>,
         link_to: Option<Pid>,
+        monitor_by: Option<(Ref, Pid)>,
     ) -> Result<Pid, SpawnError> {
         let stack_size = match options.stack_size {
             None => 0,
@@ -454,11 +463,11 @@ impl Shared {
         };
         if worker.is_some() {
             // Workers are joined before the teardown: no race with it.
-            return self.spawn_admitted(body, stack_size, worker, exit_waiter, link_to);
+            return self.spawn_admitted(body, stack_size, worker, exit_waiter, link_to, monitor_by);
         }
         // SeqCst: pairs with the SeqCst flag store and counter load in `Runtime::drop`.
         self.spawns_in_flight.fetch_add(1, Ordering::SeqCst);
-        let result = self.spawn_admitted(body, stack_size, worker, exit_waiter, link_to);
+        let result = self.spawn_admitted(body, stack_size, worker, exit_waiter, link_to, monitor_by);
         // Release: the teardown's SeqCst load sees the publication before the decrement.
         self.spawns_in_flight.fetch_sub(1, Ordering::Release);
         result
@@ -471,6 +480,7 @@ impl Shared {
         worker: Option<&WorkerCore>,
         exit_waiter: Option<Arc<ExitWaiter>>,
         link_to: Option<Pid>,
+        monitor_by: Option<(Ref, Pid)>,
     ) -> Result<Pid, SpawnError> {
         // SeqCst: see `spawn`.
         if self.shutdown.load(Ordering::SeqCst) {
@@ -485,7 +495,7 @@ impl Shared {
             Some(worker) => worker.pin(),
             None => self.external_guard(),
         };
-        let pcb = Owned::new(Pcb::new(pid, body, stack_size, exit_waiter, link_to)).into_shared(&guard);
+        let pcb = Owned::new(Pcb::new(pid, body, stack_size, exit_waiter, link_to, monitor_by)).into_shared(&guard);
         self.count(worker.map(|w| w.index), |count| &count.spawned);
         self.table.publish(pcb);
         let process = ProcRef(NonNull::new(pcb.as_raw().cast_mut()).expect("a fresh allocation is not null"));
@@ -534,7 +544,14 @@ impl Shared {
             Signal::Unlink { from, id } => {
                 self.deliver(from, Signal::UnlinkAck { from: dead, id }, worker);
             }
-            Signal::Message(_) | Signal::UnlinkAck { .. } | Signal::Exit { .. } => {}
+            Signal::Monitor { from, monitor } => {
+                self.deliver(from, Signal::Down { monitor, object: dead, reason: Reason::NoProc }, worker);
+            }
+            Signal::Message(_)
+            | Signal::UnlinkAck { .. }
+            | Signal::Exit { .. }
+            | Signal::Demonitor { .. }
+            | Signal::Down { .. } => {}
         }
     }
 

@@ -16,7 +16,9 @@ use super::{Exit, ExitUnwind, Outcome, Pcb, Signal, Suspend, WorkerPtr};
 use crate::error::SpawnError;
 use crate::link::{ExitAction, LinkTable, handle_exit_signal};
 use crate::mailbox::{Mailbox, Message, ScanPosition};
+use crate::monitor::{Down, Monitors};
 use crate::pid::Pid;
+use crate::pid::Ref;
 use crate::reason::Reason;
 use crate::runtime::{Handle, Shared};
 use crate::scheduler::worker::WorkerCore;
@@ -59,6 +61,7 @@ pub struct Cx {
     lowest_sp: usize,
     exit_reason: Option<Reason>,
     links: LinkTable,
+    monitors: Monitors,
     trap_exit: bool,
     locals: Vec<(TypeId, Box<dyn Any>)>,
 }
@@ -70,10 +73,15 @@ impl Cx {
         worker: WorkerPtr,
         yielder: &Yielder<WorkerPtr, Suspend>,
         initial_link: Option<Pid>,
+        initial_monitor: Option<(Ref, Pid)>,
     ) -> Cx {
         let mut links = LinkTable::default();
         if let Some(parent) = initial_link {
             links.link(parent);
+        }
+        let mut monitors = Monitors::default();
+        if let Some((monitor, watcher)) = initial_monitor {
+            monitors.on_monitor(monitor, watcher);
         }
         Cx {
             pcb,
@@ -87,6 +95,7 @@ impl Cx {
             lowest_sp: usize::MAX,
             exit_reason: None,
             links,
+            monitors,
             trap_exit: false,
             locals: Vec::new(),
         }
@@ -153,7 +162,7 @@ impl Cx {
         if !self.enter(4) {
             return Err(SpawnError::ShuttingDown);
         }
-        let pid = self.shared().spawn(Box::new(body), &options, Some(self.worker()), None, None)?;
+        let pid = self.shared().spawn(Box::new(body), &options, Some(self.worker()), None, None, None)?;
         Ok(pid)
     }
 
@@ -175,9 +184,78 @@ impl Cx {
             return Err(SpawnError::ShuttingDown);
         }
         let me = self.pid();
-        let child = self.shared().spawn(Box::new(body), &options, Some(self.worker()), None, Some(me))?;
+        let child = self.shared().spawn(Box::new(body), &options, Some(self.worker()), None, Some(me), None)?;
         self.links.link(child);
         Ok(child)
+    }
+
+    /// Spawns a process monitored by this one, atomically (a child that ends at
+    /// once still reports its real reason in the `Down`).
+    pub fn spawn_monitor<F>(&mut self, body: F) -> Result<(Pid, Ref), SpawnError>
+    where
+        F: FnOnce(&mut Cx) -> Result<(), Reason> + Send + 'static,
+    {
+        if !self.enter(4) {
+            return Err(SpawnError::ShuttingDown);
+        }
+        let me = self.pid();
+        let monitor = self.shared().make_ref();
+        let options = SpawnOptions::default();
+        let child =
+            self.shared().spawn(Box::new(body), &options, Some(self.worker()), None, None, Some((monitor, me)))?;
+        self.monitors.hold(monitor, child);
+        Ok((child, monitor))
+    }
+
+    /// Monitors `pid` (Erlang's `monitor(process, Pid)`): when it ends, this
+    /// process gets one [`Down`] message naming the returned ref. Every call is a
+    /// separate monitor. A pid that is already gone gives `Down` with `NoProc` at
+    /// once; monitoring oneself creates no monitor (no `Down` ever comes).
+    pub fn monitor(&mut self, pid: Pid) -> Ref {
+        let monitor = self.shared().make_ref();
+        if !self.enter(1) {
+            return monitor;
+        }
+        let me = self.pid();
+        if pid == me {
+            return monitor;
+        }
+        self.monitors.hold(monitor, pid);
+        if !self.shared().deliver(pid, Signal::Monitor { from: me, monitor }, Some(self.worker())) {
+            self.monitors.release(monitor);
+            self.mailbox.push(Message::new(Down { monitor, object: pid, reason: Reason::NoProc }));
+        }
+        monitor
+    }
+
+    /// Drops a monitor (Erlang's `demonitor/1`). Always succeeds; once it returns
+    /// no `Down` for it will be added (one may already be in the mailbox). Returns
+    /// whether the monitor was still active (`demonitor(Ref, [info])`).
+    pub fn demonitor(&mut self, monitor: Ref) -> bool {
+        if !self.enter(1) {
+            return false;
+        }
+        let Some(target) = self.monitors.release(monitor) else { return false };
+        self.shared().deliver(target, Signal::Demonitor { monitor }, Some(self.worker()));
+        true
+    }
+
+    /// [`Cx::demonitor`], and also removes its `Down` from the mailbox if one is
+    /// there (`demonitor(Ref, [flush, info])`).
+    pub fn demonitor_flush(&mut self, monitor: Ref) -> bool {
+        let active = self.demonitor(monitor);
+        self.take_in_signals();
+        let mut position = ScanPosition::default();
+        let _ = self.mailbox.take_first(&mut position, |message| {
+            message.downcast_ref::<Down>().filter(|down| down.monitor == monitor).map(|_| ())
+        });
+        active
+    }
+
+    /// The monitors this process holds now: (ref, monitored pid).
+    pub fn monitors(&mut self) -> Vec<(Ref, Pid)> {
+        self.take_in_signals();
+        self.monitors.held().collect()
     }
 
     /// Links this process to `pid` (Erlang's `link/1`): when one of them ends,
@@ -433,6 +511,13 @@ impl Cx {
                     ExitAction::Die(reason) => self.die(reason),
                 }
             }
+            Signal::Monitor { from, monitor } => self.monitors.on_monitor(monitor, from),
+            Signal::Demonitor { monitor } => self.monitors.on_demonitor(monitor),
+            Signal::Down { monitor, object, reason } => {
+                if self.monitors.on_down(monitor) {
+                    self.mailbox.push(Message::new(Down { monitor, object, reason }));
+                }
+            }
         }
     }
 
@@ -557,7 +642,13 @@ impl Cx {
 
     /// The last act on the process's own stack: drop what it owns, report how it ended.
     pub(crate) fn finish(mut self, reason: Reason) -> Outcome {
-        let outcome = Outcome { reason, links: self.links.active().collect(), lowest_sp: self.lowest_sp };
+        let outcome = Outcome {
+            reason,
+            links: self.links.active().collect(),
+            watchers: self.monitors.take_watchers(),
+            held: self.monitors.take_held(),
+            lowest_sp: self.lowest_sp,
+        };
         // User destructors of messages and process-local values may panic: contain it.
         let mailbox = std::mem::take(&mut self.mailbox);
         let locals = std::mem::take(&mut self.locals);

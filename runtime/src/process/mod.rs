@@ -21,7 +21,7 @@ pub use context::{Cx, SpawnOptions};
 pub use state::{StateWord, Status};
 
 use crate::mailbox::Message;
-use crate::pid::Pid;
+use crate::pid::{Pid, Ref};
 use crate::reason::Reason;
 use crate::runtime::Shared;
 use crate::scheduler::worker::WorkerCore;
@@ -54,6 +54,21 @@ pub(crate) enum Signal {
         reason: Reason,
         linked: bool,
     },
+    /// `from` monitors the receiver under `monitor`.
+    Monitor {
+        from: Pid,
+        monitor: Ref,
+    },
+    /// A watcher dropped its monitor `monitor` on the receiver.
+    Demonitor {
+        monitor: Ref,
+    },
+    /// The process the receiver monitors under `monitor` ended.
+    Down {
+        monitor: Ref,
+        object: Pid,
+        reason: Reason,
+    },
 }
 
 /// A trapped exit signal, delivered as a message to a process that traps exits
@@ -82,6 +97,10 @@ pub(crate) struct Outcome {
     pub(crate) reason: Reason,
     /// Its active links at the end, to send its exit signal to.
     pub(crate) links: Vec<Pid>,
+    /// The monitors on it, to send `Down` to.
+    pub(crate) watchers: Vec<(Ref, Pid)>,
+    /// The monitors it held, dropped at its exit.
+    pub(crate) held: Vec<(Ref, Pid)>,
     /// The lowest stack address seen, to decide whether to trim the stack.
     pub(crate) lowest_sp: usize,
 }
@@ -125,6 +144,8 @@ pub(crate) struct RunState {
     pub(crate) exit_waiter: Option<Arc<ExitWaiter>>,
     /// The parent of a `spawn_link`: linked before the process first runs.
     pub(crate) initial_link: Option<Pid>,
+    /// The parent of a `spawn_monitor` and its ref: watching before the first run.
+    pub(crate) initial_monitor: Option<(Ref, Pid)>,
     /// Where the coroutine's stack guard page starts, and its usable bytes (for
     /// the overflow report).
     pub(crate) stack_guard: usize,
@@ -196,6 +217,7 @@ impl Pcb {
         stack_size: usize,
         exit_waiter: Option<Arc<ExitWaiter>>,
         initial_link: Option<Pid>,
+        initial_monitor: Option<(Ref, Pid)>,
     ) -> Pcb {
         Pcb {
             pid,
@@ -210,6 +232,7 @@ impl Pcb {
                 stack_size,
                 exit_waiter,
                 initial_link,
+                initial_monitor,
                 stack_guard: 0,
                 stack_bytes: 0,
             }),
@@ -250,8 +273,9 @@ pub(crate) fn process_main(
     shared: NonNull<Shared>,
     body: Body,
     initial_link: Option<Pid>,
+    initial_monitor: Option<(Ref, Pid)>,
 ) -> Outcome {
-    let mut cx = Cx::new(pcb, shared, worker, yielder, initial_link);
+    let mut cx = Cx::new(pcb, shared, worker, yielder, initial_link, initial_monitor);
     // A process killed before it first ran never runs its body.
     let result = match cx.killed_before_start() {
         true => Ok(Ok(())),

@@ -248,8 +248,15 @@ impl WorkerCore {
                     // No stack could be had: the process ends without running.
                     pcb.state.exit();
                     // SAFETY: as above.
-                    let links = pcb.run.with_mut(|run| unsafe { (*run).initial_link.take() });
-                    let outcome = Outcome { reason, links: links.into_iter().collect(), lowest_sp: usize::MAX };
+                    let (link, monitor) =
+                        pcb.run.with_mut(|run| unsafe { ((*run).initial_link.take(), (*run).initial_monitor.take()) });
+                    let outcome = Outcome {
+                        reason,
+                        links: link.into_iter().collect(),
+                        watchers: monitor.into_iter().collect(),
+                        held: Vec::new(),
+                        lowest_sp: usize::MAX,
+                    };
                     self.finish(pcb, None, outcome, &guard);
                     return;
                 }
@@ -292,10 +299,11 @@ impl WorkerCore {
             run.stack_bytes = stack.size();
             let body = run.body.take().expect("a process without coroutine still has its body");
             let initial_link = run.initial_link.take();
+            let initial_monitor = run.initial_monitor.take();
             let pcb_ptr = NonNull::from(pcb);
             let shared = NonNull::from(&*self.shared);
             run.coroutine = Some(ProcessCoroutine::with_stack(stack, move |yielder, worker| {
-                process_main(yielder, worker, pcb_ptr, shared, body, initial_link)
+                process_main(yielder, worker, pcb_ptr, shared, body, initial_link, initial_monitor)
             }));
         }
         let coroutine = run.coroutine.as_mut().expect("created above");
@@ -322,6 +330,14 @@ impl WorkerCore {
             let signal = Signal::Exit { from: pcb.pid, reason: outcome.reason.clone(), linked: true };
             shared.deliver(*link, signal, Some(self));
         }
+        // ... a `Down` to every process monitoring it, and the monitors it held are dropped.
+        for (monitor, watcher) in &outcome.watchers {
+            let signal = Signal::Down { monitor: *monitor, object: pcb.pid, reason: outcome.reason.clone() };
+            shared.deliver(*watcher, signal, Some(self));
+        }
+        for (monitor, target) in &outcome.held {
+            shared.deliver(*target, Signal::Demonitor { monitor: *monitor }, Some(self));
+        }
         // Step 6: signals still queued are answered; messages are discarded.
         for signal in pcb.signals.seal() {
             // Dropping a message runs its destructor: contain a panic there.
@@ -334,7 +350,9 @@ impl WorkerCore {
         shared.process_ended(Some(self.index));
         match waiter {
             Some(waiter) => waiter.set(outcome.reason.clone()),
-            None if outcome.links.is_empty() => crate::crash::report_exit(pcb.pid, &outcome.reason),
+            None if outcome.links.is_empty() && outcome.watchers.is_empty() => {
+                crate::crash::report_exit(pcb.pid, &outcome.reason)
+            }
             None => {}
         }
         if let Some(removed) = removed {

@@ -1,0 +1,185 @@
+//! Monitors: the §9 rows M1, M4, M5 as named tests, spawn_monitor, demonitor
+//! with flush and info, and the demonitor-vs-exit race.
+
+mod common;
+
+use std::time::Duration;
+
+use lariat::{Down, Reason};
+
+struct Go;
+
+#[test]
+fn m1_monitoring_a_dead_process_gives_down_noproc_at_once() {
+    let runtime = common::runtime(2);
+    let (dead, monitor, down) = runtime
+        .block_on(|cx| {
+            let (dead, first) = cx.spawn_monitor(|_| Ok(()))?;
+            cx.receive::<Down>()?;
+            assert!(!cx.demonitor(first), "its Down was delivered: no longer active");
+            let monitor = cx.monitor(dead);
+            Ok::<_, Reason>((dead, monitor, cx.receive::<Down>()?))
+        })
+        .unwrap();
+    assert_eq!(down, Down { monitor, object: dead, reason: Reason::NoProc });
+}
+
+#[test]
+fn m4_two_monitors_on_one_process_give_two_downs() {
+    let runtime = common::runtime(2);
+    let (refs, downs) = runtime
+        .block_on(|cx| {
+            let p = cx.spawn(|cx| {
+                cx.receive::<Go>()?;
+                Err(Reason::error("bye"))
+            })?;
+            let first = cx.monitor(p);
+            let second = cx.monitor(p);
+            assert_ne!(first, second);
+            cx.send(p, Go);
+            let downs = [cx.receive::<Down>()?, cx.receive::<Down>()?];
+            assert_eq!(cx.receive_timeout::<Down>(Duration::from_millis(20))?, None);
+            Ok::<_, Reason>(([first, second], downs))
+        })
+        .unwrap();
+    let mut got: Vec<_> = downs.iter().map(|down| down.monitor).collect();
+    got.sort();
+    let mut want = refs.to_vec();
+    want.sort();
+    assert_eq!(got, want);
+    assert!(downs.iter().all(|down| down.reason == Reason::error("bye")));
+}
+
+#[test]
+fn m5_no_down_ever_comes_after_demonitor() {
+    let runtime = common::runtime(2);
+    let (active, late) = runtime
+        .block_on(|cx| {
+            let p = cx.spawn(|cx| {
+                cx.receive::<Go>()?;
+                Err(Reason::error("bye"))
+            })?;
+            let monitor = cx.monitor(p);
+            let active = cx.demonitor(monitor);
+            cx.send(p, Go);
+            Ok::<_, Reason>((active, cx.receive_timeout::<Down>(Duration::from_millis(30))?))
+        })
+        .unwrap();
+    assert!(active);
+    assert_eq!(late, None);
+}
+
+#[test]
+fn spawn_monitor_of_a_child_that_ends_at_once_reports_its_real_reason() {
+    let runtime = common::runtime(2);
+    runtime
+        .block_on(|cx| {
+            for _ in 0..1000 {
+                let (child, monitor) = cx.spawn_monitor(|_| Err(Reason::error("r")))?;
+                let down = cx.receive::<Down>()?;
+                assert_eq!(down, Down { monitor, object: child, reason: Reason::error("r") });
+            }
+            Ok::<_, Reason>(())
+        })
+        .unwrap();
+}
+
+#[test]
+fn monitoring_oneself_creates_no_monitor() {
+    let runtime = common::runtime(1);
+    let (held, down) = runtime
+        .block_on(|cx| {
+            let me = cx.pid();
+            let monitor = cx.monitor(me);
+            let held = cx.monitors();
+            assert!(!cx.demonitor(monitor));
+            Ok::<_, Reason>((held, cx.receive_timeout::<Down>(Duration::from_millis(10))?))
+        })
+        .unwrap();
+    assert!(held.is_empty());
+    assert_eq!(down, None);
+}
+
+#[test]
+fn demonitor_flush_removes_a_delivered_down() {
+    let runtime = common::runtime(2);
+    let (info, left) = runtime
+        .block_on(|cx| {
+            let (p, monitor) = cx.spawn_monitor(|_| Ok(()))?;
+            let handle = cx.handle();
+            while handle.is_alive(p) {
+                cx.sleep(Duration::from_millis(1))?;
+            }
+            cx.sleep(Duration::from_millis(5))?;
+            let info = cx.demonitor_flush(monitor);
+            Ok::<_, Reason>((info, cx.receive_timeout::<Down>(Duration::ZERO)?))
+        })
+        .unwrap();
+    assert!(!info, "the Down was already there: the monitor was no longer active");
+    assert_eq!(left, None);
+}
+
+#[test]
+fn a_dying_process_drops_the_monitors_it_held() {
+    let runtime = common::runtime(2);
+    let held_by_dead = runtime
+        .block_on(|cx| {
+            let me = cx.pid();
+            let watched = cx.spawn(|cx| {
+                cx.receive::<Go>()?;
+                Ok(())
+            })?;
+            let watcher = cx.spawn(move |cx| {
+                cx.monitor(watched);
+                cx.send(me, ());
+                Err(Reason::error("watcher gone"))
+            })?;
+            cx.receive::<()>()?;
+            let handle = cx.handle();
+            while handle.is_alive(watcher) {
+                cx.sleep(Duration::from_millis(1))?;
+            }
+            // The watched process ends later: nobody gets a Down, nothing breaks.
+            let mine = cx.monitor(watched);
+            cx.send(watched, Go);
+            let down = cx.receive::<Down>()?;
+            assert_eq!(down.monitor, mine);
+            cx.receive_timeout::<Down>(Duration::from_millis(20))
+        })
+        .unwrap();
+    assert_eq!(held_by_dead, None);
+}
+
+#[test]
+fn demonitor_racing_exit_never_adds_a_down_after_it_returned() {
+    let runtime = common::runtime(2);
+    let downs_before = runtime
+        .block_on(|cx| {
+            let mut downs_before = 0;
+            for round in 0..2000u32 {
+                let p = cx.spawn(move |cx| {
+                    if round % 2 == 0 {
+                        cx.yield_now()?;
+                    }
+                    Err(Reason::error("bye"))
+                })?;
+                let monitor = cx.monitor(p);
+                if round % 3 == 0 {
+                    cx.yield_now()?;
+                }
+                let active = cx.demonitor(monitor);
+                // What is in the mailbox now may hold its Down (if not active);
+                // nothing may be added later.
+                let before = cx.receive_timeout::<Down>(Duration::ZERO)?;
+                if before.is_some() {
+                    assert!(!active, "a Down already delivered means the monitor was not active");
+                }
+                downs_before += usize::from(before.is_some());
+                cx.sleep(Duration::from_micros(20))?;
+                assert_eq!(cx.receive_timeout::<Down>(Duration::ZERO)?, None, "a Down after demonitor returned");
+            }
+            Ok::<_, Reason>(downs_before)
+        })
+        .unwrap();
+    assert!(downs_before <= 2000);
+}
