@@ -42,6 +42,7 @@ mod monitor;
 mod pid;
 mod process;
 mod reason;
+mod registry;
 mod runtime;
 mod scheduler;
 mod signal;
@@ -56,6 +57,7 @@ pub use monitor::Down;
 pub use pid::{MAX_PROCESSES, Pid, Ref};
 pub use process::{Cx, Exit, SpawnOptions, Status};
 pub use reason::Reason;
+pub use registry::{Name, RegisterError};
 pub use runtime::{Builder, DEFAULT_MAX_PROCESSES, Handle, MAX_WORKERS, Runtime};
 pub use stack::{DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE};
 

@@ -21,7 +21,8 @@ use crate::stack::{self, StackPool};
 use crate::sync::epoch::{Collector, Guard, Owned};
 use crossbeam_utils::CachePadded;
 
-use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering, lock};
+use crate::registry::{Name, RegisterError, Registry};
+use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering, fence, lock};
 use crate::table::Table;
 use crate::timer::Timers;
 
@@ -99,6 +100,7 @@ impl Builder {
             shutdown: AtomicBool::new(false),
             spawns_in_flight: AtomicUsize::new(0),
             next_ref: AtomicU64::new(1),
+            registry: Registry::default(),
             watchdog_sleep: Mutex::new(()),
             watchdog_wakeup: Condvar::new(),
             counts: (0..=workers).map(|_| CachePadded::new(LiveCount::default())).collect(),
@@ -329,6 +331,28 @@ impl Handle {
         self.shared.spawn(Box::new(body), &SpawnOptions::default(), None, None, None, None)
     }
 
+    /// Registers `pid` under `name` (Erlang's `register/2`).
+    pub fn register(&self, name: impl Into<Name>, pid: Pid) -> Result<(), RegisterError> {
+        self.shared.register(name.into(), pid, None)
+    }
+
+    /// Removes a registered name (Erlang's `unregister/1`).
+    pub fn unregister(&self, name: &str) -> Result<(), RegisterError> {
+        self.shared.registry.unregister(name).map(|_| ())
+    }
+
+    /// The process registered as `name`, if any (Erlang's `whereis/1`).
+    pub fn whereis(&self, name: &str) -> Option<Pid> {
+        self.shared.registry.whereis(name)
+    }
+
+    /// Sends to the process registered as `name`; an error if nobody is.
+    pub fn send_named<T: Send + 'static>(&self, name: &str, message: T) -> Result<(), RegisterError> {
+        let pid = self.whereis(name).ok_or_else(|| RegisterError::NotRegistered { name: name.into() })?;
+        self.shared.send_from_outside(pid, message);
+        Ok(())
+    }
+
     /// Sends an exit signal from outside any process (see [`Runtime::exit`]).
     pub fn exit(&self, pid: Pid, reason: Reason) {
         self.shared.exit_from_outside(pid, reason)
@@ -371,6 +395,7 @@ pub(crate) struct Shared {
     pub(crate) shutdown: AtomicBool,
     spawns_in_flight: AtomicUsize,
     next_ref: AtomicU64,
+    pub(crate) registry: Registry,
     watchdog_sleep: Mutex<()>,
     watchdog_wakeup: Condvar,
     /// Spawned and ended processes, counted per worker (the last entry for other
@@ -382,6 +407,23 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn handle(&self) -> Handle {
         Handle { shared: self.this.upgrade().expect("a runtime's Shared is alive while anything can call it") }
+    }
+
+    /// Registers `pid` as `name` (semantics.md §7).
+    pub(crate) fn register(&self, name: Name, pid: Pid, worker: Option<&WorkerCore>) -> Result<(), RegisterError> {
+        let guard = match worker {
+            Some(worker) => worker.pin(),
+            None => self.external_guard(),
+        };
+        let pcb = self.table.get(pid, &guard);
+        self.registry.register(name, pid, || {
+            let Some(pcb) = pcb else { return false };
+            // SeqCst store and fence: pair with the fence before the exit's load
+            // of `named` in `WorkerCore::finish`.
+            pcb.named.store(true, Ordering::SeqCst);
+            fence(Ordering::SeqCst);
+            !pcb.state.is_exited()
+        })
     }
 
     /// A reference unique in this runtime (Erlang's `make_ref()`).

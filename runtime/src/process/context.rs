@@ -20,6 +20,7 @@ use crate::monitor::{Down, Monitors};
 use crate::pid::Pid;
 use crate::pid::Ref;
 use crate::reason::Reason;
+use crate::registry::{Name, RegisterError};
 use crate::runtime::{Handle, Shared};
 use crate::scheduler::worker::WorkerCore;
 use crate::sync::Ordering;
@@ -250,6 +251,34 @@ impl Cx {
             message.downcast_ref::<Down>().filter(|down| down.monitor == monitor).map(|_| ())
         });
         active
+    }
+
+    /// Registers `pid` (often `cx.pid()`) under `name` (Erlang's `register/2`).
+    /// Fails if the name is taken, the process already has a name, or it is not
+    /// alive. The name is freed when the process ends.
+    pub fn register(&mut self, name: impl Into<Name>, pid: Pid) -> Result<(), RegisterError> {
+        let _ = self.enter(1);
+        self.shared().register(name.into(), pid, Some(self.worker()))
+    }
+
+    /// Removes a registered name (Erlang's `unregister/1`); an error if nobody holds it.
+    pub fn unregister(&mut self, name: &str) -> Result<(), RegisterError> {
+        let _ = self.enter(1);
+        self.shared().registry.unregister(name).map(|_| ())
+    }
+
+    /// The process registered as `name`, if any (Erlang's `whereis/1`).
+    pub fn whereis(&mut self, name: &str) -> Option<Pid> {
+        let _ = self.enter(1);
+        self.shared().registry.whereis(name)
+    }
+
+    /// Sends to the process registered as `name` (Erlang's `Name ! Msg`): an
+    /// error if nobody holds the name.
+    pub fn send_named<T: Send + 'static>(&mut self, name: &str, message: T) -> Result<(), RegisterError> {
+        let pid = self.whereis(name).ok_or_else(|| RegisterError::NotRegistered { name: name.into() })?;
+        self.send(pid, message);
+        Ok(())
     }
 
     /// The monitors this process holds now: (ref, monitored pid).

@@ -166,6 +166,9 @@ pub(crate) struct Pcb {
     /// Set before the runtime drops a suspended coroutine at shutdown: every
     /// runtime call then re-raises the unwind instead of suspending.
     pub(crate) force_unwinding: AtomicBool,
+    /// Set (before checking it is alive) by whoever registers a name for it;
+    /// its exit then frees the name (see `registry`).
+    pub(crate) named: AtomicBool,
     pub(crate) run: UnsafeCell<RunState>,
 }
 
@@ -226,6 +229,7 @@ impl Pcb {
             fired_timer: AtomicU64::new(0),
             resume_hint: AtomicUsize::new(0),
             force_unwinding: AtomicBool::new(false),
+            named: AtomicBool::new(false),
             run: UnsafeCell::new(RunState {
                 body: Some(body),
                 coroutine: None,

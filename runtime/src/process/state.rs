@@ -104,7 +104,6 @@ impl StateWord {
     }
 
     /// Whether the process has begun exiting.
-    #[cfg_attr(not(loom), allow(dead_code))]
     pub fn is_exited(&self) -> bool {
         // Acquire pairs with the AcqRel of `exit`.
         self.0.load(Ordering::Acquire) & EXITED != 0
