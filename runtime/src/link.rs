@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
-use crate::pid::Pid;
+use crate::pid::{FixedHasher, Pid};
 use crate::reason::Reason;
 
 /// The state of one link, from its owner's side.
@@ -26,7 +26,7 @@ enum LinkState {
 /// The links of one process. Owner only.
 #[derive(Default)]
 pub(crate) struct LinkTable {
-    links: HashMap<Pid, LinkState>,
+    links: HashMap<Pid, LinkState, FixedHasher>,
     next_unlink_id: u64,
 }
 

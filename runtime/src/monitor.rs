@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use crate::pid::{Pid, Ref};
+use crate::pid::{FixedHasher, Pid, Ref};
 use crate::reason::Reason;
 
 /// A monitored process ended (Erlang's `{'DOWN', Ref, process, Object, Reason}`).
@@ -26,8 +26,8 @@ pub struct Down {
 /// The monitors of one process. Owner only.
 #[derive(Default)]
 pub(crate) struct Monitors {
-    held: HashMap<Ref, Pid>,
-    watchers: HashMap<Ref, Pid>,
+    held: HashMap<Ref, Pid, FixedHasher>,
+    watchers: HashMap<Ref, Pid, FixedHasher>,
 }
 
 impl Monitors {

@@ -7,6 +7,12 @@
 //! slot's serial wraps only after 2^25 reuses of that one slot.
 
 use std::fmt;
+use std::hash::{BuildHasherDefault, DefaultHasher};
+
+/// The hasher of the runtime's maps keyed by pids and refs. They are made by the
+/// runtime, not chosen by an attacker, so a fixed hasher serves, and it avoids
+/// seeding a `RandomState` (a thread-local read) for every process.
+pub(crate) type FixedHasher = BuildHasherDefault<DefaultHasher>;
 
 pub(crate) const SERIAL_BITS: u32 = 25;
 pub(crate) const INDEX_BITS: u32 = 27;
