@@ -1,5 +1,6 @@
-//! `cargo run --release`: the main job. Runs the bench-spec workloads at full
-//! size on lariat with a progress bar, then prints what it measured.
+//! `cargo run --release`: the main job. Shows the seed tutorial's link
+//! scenarios, then runs the bench-spec workloads at full size on lariat with a
+//! progress bar and prints what it measured.
 
 use std::time::Duration;
 
@@ -59,6 +60,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let runtime = builder.build()?;
     let wanted = |row: &str| args.only.as_deref().is_none_or(|only| only == row);
+    if args.only.is_none() && !args.json {
+        println!("The seed tutorial's link scenarios (docs/semantics.md):\n");
+        for transcript in lariat_bench::seed::all(&runtime) {
+            for line in transcript {
+                println!("  {line}");
+            }
+            println!();
+        }
+    }
     let mut rows = Vec::new();
     let n = args.processes;
 

@@ -1,0 +1,69 @@
+//! The seed tutorial's scenarios, as tests (semantics.md §2: the seed's `kill`
+//! picture is wrong; these assert what ERTS does).
+
+use lariat::Runtime;
+use lariat_bench::seed::{self, W2Ends};
+
+fn runtime() -> Runtime {
+    Runtime::builder().workers(2).build().unwrap()
+}
+
+#[test]
+fn with_spawn_process_3_fails_and_the_others_finish() {
+    let lines = seed::spawn_five(&runtime());
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with("process ") && l.ends_with("ended: normal")).count(),
+        4,
+        "{lines:#?}"
+    );
+    assert!(lines.iter().any(|l| l.starts_with("process 3 ") && l.ends_with("ended: some_reason")), "{lines:#?}");
+}
+
+#[test]
+fn with_spawn_link_everyone_dies_including_the_parent() {
+    let lines = seed::spawn_link_five(&runtime());
+    assert!(lines.iter().any(|l| l.starts_with("** (EXIT from parent) some_reason")), "{lines:#?}");
+}
+
+#[test]
+fn a_trapping_parent_gets_four_normal_exits_and_one_some_reason() {
+    let lines = seed::trapping_parent(&runtime());
+    assert_eq!(lines.iter().filter(|l| l.ends_with(":normal}")).count(), 4, "{lines:#?}");
+    assert_eq!(lines.iter().filter(|l| l.ends_with(":some_reason}")).count(), 1, "{lines:#?}");
+}
+
+fn fates(how: W2Ends) -> Vec<String> {
+    seed::chain(&runtime(), how).into_iter().skip(1).map(|l| l.trim().to_owned()).collect()
+}
+
+#[test]
+fn w2_ending_normally_affects_nobody_but_trapping_s4_hears_of_it() {
+    assert_eq!(
+        fates(W2Ends::Normal),
+        ["W1 lives", "W2 dies with :normal", "S4 lives; got {:EXIT, W2, :normal}", "W3 lives", "S5 lives"]
+    );
+}
+
+#[test]
+fn w2_ending_with_boom_kills_w1_and_s4_traps_it() {
+    assert_eq!(
+        fates(W2Ends::Boom),
+        ["W1 dies with :boom", "W2 dies with :boom", "S4 lives; got {:EXIT, W2, :boom}", "W3 lives", "S5 lives"]
+    );
+}
+
+#[test]
+fn w2_ending_itself_with_kill_kills_w1_with_kill_and_s4_survives_unlike_the_seed() {
+    assert_eq!(
+        fates(W2Ends::KillsItself),
+        ["W1 dies with :kill", "W2 dies with :kill", "S4 lives; got {:EXIT, W2, :kill}", "W3 lives", "S5 lives"]
+    );
+}
+
+#[test]
+fn exit_w2_kill_makes_w2_killed_and_that_spreads_as_killed() {
+    assert_eq!(
+        fates(W2Ends::KilledByExit),
+        ["W1 dies with :killed", "W2 dies with :killed", "S4 lives; got {:EXIT, W2, :killed}", "W3 lives", "S5 lives"]
+    );
+}
