@@ -48,10 +48,13 @@ fn an_old_pid_never_resolves_to_the_new_occupant_and_nothing_is_used_after_free(
             let guard = finder_handle.pin();
             let seen_new = finder_table.get(new, &guard).map(|item| {
                 assert_eq!(item.pid, new);
+                // SAFETY: the payload is written only before publication; loom
+                // checks that this read is ordered after that write.
                 item.payload.with(|p| unsafe { *p })
             });
             let seen_old = finder_table.get(old, &guard).map(|item| {
                 assert_eq!(item.pid, old, "a stale pid resolved to the new occupant");
+                // SAFETY: as above.
                 item.payload.with(|p| unsafe { *p })
             });
             (seen_old, seen_new)
@@ -60,6 +63,7 @@ fn an_old_pid_never_resolves_to_the_new_occupant_and_nothing_is_used_after_free(
             let guard = setup.pin();
             let mut slots = FreeSlots::default();
             let removed = table.remove(old, Some(&mut slots), &guard).unwrap();
+            // SAFETY: out of the table; readers hold guards, so destruction waits for them.
             unsafe { guard.defer_destroy(removed) };
             assert_eq!(table.reserve(Some(&mut slots)), Some(new), "the freed slot is reused first");
             table.publish(
@@ -71,6 +75,7 @@ fn an_old_pid_never_resolves_to_the_new_occupant_and_nothing_is_used_after_free(
         assert!(seen_new.is_none() || seen_new == Some(2), "the new pid saw {seen_new:?}");
         let guard = setup.pin();
         for entry in table.drain_all(&guard) {
+            // SAFETY: drained from the table; the finder has finished.
             unsafe { guard.defer_destroy(entry) };
         }
     });

@@ -22,6 +22,8 @@ fn run(process: &Process) -> usize {
     let mut taken = 0;
     loop {
         taken += process.signals.take_all().count();
+        // SAFETY: only the worker holding the process RUNNING touches it; loom
+        // checks exactly that (a second toucher would be a causality violation).
         process.owned.with_mut(|data| unsafe { *data += 1 });
         if process.state.try_wait() {
             process.waits.fetch_add(1, Ordering::Relaxed);

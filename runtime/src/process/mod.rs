@@ -252,10 +252,10 @@ impl Pcb {
         self.state.exit();
         // Relaxed: read back by the same thread while it unwinds the coroutine.
         self.force_unwinding.store(true, Ordering::Relaxed);
-        // SAFETY: the caller guarantees exclusive access to the owner part.
-        let (coroutine, body, waiter) = self
-            .run
-            .with_mut(|run| unsafe { ((*run).coroutine.take(), (*run).body.take(), (*run).exit_waiter.take()) });
+        let (coroutine, body, waiter) = self.run.with_mut(|run| {
+            // SAFETY: the caller guarantees exclusive access to the owner part.
+            unsafe { ((*run).coroutine.take(), (*run).body.take(), (*run).exit_waiter.take()) }
+        });
         crate::crash::contain(move || drop(body));
         drop(coroutine);
         crate::crash::contain(|| drop(self.signals.seal()));

@@ -247,9 +247,10 @@ impl WorkerCore {
                 Err(reason) => {
                     // No stack could be had: the process ends without running.
                     pcb.state.exit();
-                    // SAFETY: as above.
-                    let (link, monitor) =
-                        pcb.run.with_mut(|run| unsafe { ((*run).initial_link.take(), (*run).initial_monitor.take()) });
+                    let (link, monitor) = pcb.run.with_mut(|run| {
+                        // SAFETY: state RUNNING makes this worker the only one touching `run`.
+                        unsafe { ((*run).initial_link.take(), (*run).initial_monitor.take()) }
+                    });
                     let outcome = Outcome {
                         reason,
                         links: link.into_iter().collect(),
