@@ -6,9 +6,10 @@
 //! before the exit signals and `Down`s go out (semantics.md §3): whoever sees
 //! them already finds the name free.
 //!
-//! Register vs exit: `register` sets `named` and then checks the process is not
-//! exiting; the exit sets `EXITED` and then (SeqCst fence) reads `named`. One of
-//! them sees the other, so a name never outlives its process.
+//! Register vs exit: `register` sets `named` (SeqCst, then a SeqCst fence) and
+//! then checks the process is not exiting; the exit sets `EXITED` (a SeqCst RMW)
+//! and then reads `named` (SeqCst). One of them sees the other, so a name never
+//! outlives its process, and the exit path pays no extra fence.
 
 use std::collections::HashMap;
 use std::fmt;

@@ -375,8 +375,7 @@ impl Handle {
 
     /// Where `pid` is (running, runnable, waiting, exiting); `None` once it is gone.
     pub fn status(&self, pid: Pid) -> Option<Status> {
-        let handle = self.shared.collector.register();
-        let guard = handle.pin();
+        let guard = self.shared.pin(None);
         self.shared.table.get(pid, &guard).map(|pcb| pcb.state.status())
     }
 }
@@ -411,15 +410,12 @@ impl Shared {
 
     /// Registers `pid` as `name` (semantics.md §7).
     pub(crate) fn register(&self, name: Name, pid: Pid, worker: Option<&WorkerCore>) -> Result<(), RegisterError> {
-        let guard = match worker {
-            Some(worker) => worker.pin(),
-            None => self.external_guard(),
-        };
+        let guard = self.pin(worker);
         let pcb = self.table.get(pid, &guard);
         self.registry.register(name, pid, || {
             let Some(pcb) = pcb else { return false };
-            // SeqCst store and fence: pair with the fence before the exit's load
-            // of `named` in `WorkerCore::finish`.
+            // SeqCst store and fence: pair with the SeqCst EXITED RMW and the
+            // SeqCst load of `named` in `WorkerCore::finish`.
             pcb.named.store(true, Ordering::SeqCst);
             fence(Ordering::SeqCst);
             !pcb.state.is_exited()
@@ -476,8 +472,13 @@ impl Shared {
         pool
     }
 
-    fn external_guard(&self) -> Guard {
-        self.collector.register().pin()
+    /// An epoch pin: the worker's (cheap, nested in its slice's) or, from
+    /// another thread, a fresh registration with the runtime's collector.
+    fn pin(&self, worker: Option<&WorkerCore>) -> Guard {
+        match worker {
+            Some(worker) => worker.pin(),
+            None => self.collector.register().pin(),
+        }
     }
 
     pub(crate) fn spawn(
@@ -533,10 +534,7 @@ impl Shared {
             None => self.table.reserve(None),
         }
         .ok_or(SpawnError::TableFull { capacity: self.table.capacity() })?;
-        let guard = match worker {
-            Some(worker) => worker.pin(),
-            None => self.external_guard(),
-        };
+        let guard = self.pin(worker);
         let pcb = Owned::new(Pcb::new(pid, body, stack_size, exit_waiter, link_to, monitor_by)).into_shared(&guard);
         self.count(worker.map(|w| w.index), |count| &count.spawned);
         self.table.publish(pcb);
@@ -554,10 +552,7 @@ impl Shared {
     /// Pushes `signal` to `to` and wakes it. `false` if `to` is gone (not in the
     /// table, or its queue sealed at exit): the signal was dropped.
     pub(crate) fn deliver(&self, to: Pid, signal: Signal, worker: Option<&WorkerCore>) -> bool {
-        let guard = match worker {
-            Some(worker) => worker.pin(),
-            None => self.external_guard(),
-        };
+        let guard = self.pin(worker);
         let Some(pcb) = self.table.get(to, &guard) else { return false };
         if pcb.signals.push(signal).is_err() {
             return false;

@@ -160,11 +160,33 @@ impl Cx {
     where
         F: FnOnce(&mut Cx) -> Result<(), Reason> + Send + 'static,
     {
+        self.spawn_watched(options, Box::new(body), false, None)
+    }
+
+    /// Spawns on this worker; with `link`, the child starts linked to this
+    /// process, with `monitor`, monitored by it under that ref (atomically: both
+    /// exist before the child can run).
+    fn spawn_watched(
+        &mut self,
+        options: SpawnOptions,
+        body: super::Body,
+        link: bool,
+        monitor: Option<Ref>,
+    ) -> Result<Pid, SpawnError> {
         if !self.enter(4) {
             return Err(SpawnError::ShuttingDown);
         }
-        let pid = self.shared().spawn(Box::new(body), &options, Some(self.worker()), None, None, None)?;
-        Ok(pid)
+        let me = self.pid();
+        let link_to = link.then_some(me);
+        let monitor_by = monitor.map(|monitor| (monitor, me));
+        let child = self.shared().spawn(body, &options, Some(self.worker()), None, link_to, monitor_by)?;
+        if link {
+            self.links.link(child);
+        }
+        if let Some(monitor) = monitor {
+            self.monitors.hold(monitor, child);
+        }
+        Ok(child)
     }
 
     /// Spawns a process linked to this one, atomically: the link exists before
@@ -181,13 +203,7 @@ impl Cx {
     where
         F: FnOnce(&mut Cx) -> Result<(), Reason> + Send + 'static,
     {
-        if !self.enter(4) {
-            return Err(SpawnError::ShuttingDown);
-        }
-        let me = self.pid();
-        let child = self.shared().spawn(Box::new(body), &options, Some(self.worker()), None, Some(me), None)?;
-        self.links.link(child);
-        Ok(child)
+        self.spawn_watched(options, Box::new(body), true, None)
     }
 
     /// Spawns a process monitored by this one, atomically (a child that ends at
@@ -196,15 +212,8 @@ impl Cx {
     where
         F: FnOnce(&mut Cx) -> Result<(), Reason> + Send + 'static,
     {
-        if !self.enter(4) {
-            return Err(SpawnError::ShuttingDown);
-        }
-        let me = self.pid();
         let monitor = self.shared().make_ref();
-        let options = SpawnOptions::default();
-        let child =
-            self.shared().spawn(Box::new(body), &options, Some(self.worker()), None, None, Some((monitor, me)))?;
-        self.monitors.hold(monitor, child);
+        let child = self.spawn_watched(SpawnOptions::default(), Box::new(body), false, Some(monitor))?;
         Ok((child, monitor))
     }
 

@@ -99,8 +99,11 @@ impl StateWord {
 
     /// The process is exiting: wakers stop queuing it, for good.
     pub fn exit(&self) {
-        // AcqRel: an RMW so that every later fetch_or sees EXITED set.
-        self.0.fetch_or(EXITED, Ordering::AcqRel);
+        // An RMW so that every later fetch_or sees EXITED set. SeqCst (the same
+        // locked instruction as AcqRel on x86): with the SeqCst load of `named` at
+        // exit step 4 and the SeqCst store + fence in `Shared::register`, it forms
+        // the register-vs-exit protocol of `registry`, with no fence per exit.
+        self.0.fetch_or(EXITED, Ordering::SeqCst);
     }
 
     /// Whether the process has begun exiting.

@@ -13,8 +13,8 @@ use crate::process::{Outcome, Pcb, ProcessCoroutine, Signal, Suspend, WorkerPtr,
 use crate::reason::Reason;
 use crate::runtime::Shared;
 use crate::stack::{self, PooledStack, overflow};
+use crate::sync::Ordering;
 use crate::sync::epoch::{Guard, LocalHandle};
-use crate::sync::{Ordering, fence};
 use crate::table::FreeSlots;
 
 /// Runs from the LIFO slot in a row before the local queue gets a turn.
@@ -326,9 +326,8 @@ impl WorkerCore {
         // Timers are cancelled lazily: an entry for a gone pid finds nothing.
         let shared = &self.shared;
         // Step 4: its name is freed and its pid leaves the table.
-        // SeqCst fence: pairs with the one in `Shared::register` (the EXITED bit
-        // was set in step 1; one of the two sides sees the other).
-        fence(Ordering::SeqCst);
+        // SeqCst: after the SeqCst RMW that set EXITED in step 1, against the
+        // SeqCst store + fence in `Shared::register`: one side sees the other.
         if pcb.named.load(Ordering::SeqCst) {
             shared.registry.forget(pcb.pid);
         }
