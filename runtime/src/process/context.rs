@@ -439,6 +439,9 @@ impl Cx {
             return Ok(());
         }
         self.suspend(Suspend::Yield);
+        // Like the end of a slice: control signals take effect here, so a loop
+        // that only yields can still be killed.
+        self.take_in_signals();
         self.check_alive()
     }
 
