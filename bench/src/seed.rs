@@ -36,7 +36,7 @@ pub fn spawn_five(runtime: &Runtime) -> Transcript {
             }
             for _ in 0..5 {
                 let down = cx.receive::<Down>()?;
-                let id = monitors.iter().find(|(_, pid)| *pid == down.object).map_or(0, |(id, _)| *id);
+                let id = monitors.iter().find(|(_, pid)| down.object == *pid).map_or(0, |(id, _)| *id);
                 lines.push(format!("process {id} {} ended: {}", down.object, down.reason));
             }
             lines.push("the parent is still alive: a plain spawn does not link".to_owned());

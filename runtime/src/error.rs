@@ -140,3 +140,24 @@ impl fmt::Display for BlockOnError {
 }
 
 impl std::error::Error for BlockOnError {}
+
+/// A [`Handle`](crate::Handle) call that blocks its thread until a process
+/// answers was made on one of the runtime's worker threads (inside a process),
+/// where waiting would stall the worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InsideProcess {
+    /// The call.
+    pub call: &'static str,
+}
+
+impl fmt::Display for InsideProcess {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Handle::{0} blocks its thread, which would stall a worker inside a process; use Cx::{0} there",
+            self.call
+        )
+    }
+}
+
+impl std::error::Error for InsideProcess {}

@@ -51,11 +51,11 @@ mod sync;
 mod table;
 mod timer;
 
-pub use error::{BlockOnError, BuildError, SpawnError};
+pub use error::{BlockOnError, BuildError, InsideProcess, SpawnError};
 pub use mailbox::Message;
-pub use monitor::Down;
+pub use monitor::{Down, Monitored};
 pub use pid::{MAX_PROCESSES, Pid, Ref};
-pub use process::{Cx, Exit, SpawnOptions, Status};
+pub use process::{Cx, Exit, ProcessInfo, SpawnOptions, Status};
 pub use reason::Reason;
 pub use registry::{Name, RegisterError};
 pub use runtime::{Builder, DEFAULT_MAX_PROCESSES, Handle, MAX_WORKERS, Runtime};

@@ -6,43 +6,115 @@
 //! in. A `Down` is added to the mailbox only while the holder still holds that
 //! ref, so after `demonitor` returns none can be added; and the holder drops the
 //! ref when its `Down` arrives, so there is at most one per monitor.
+//!
+//! A monitor made by registered name is resolved once, when it is made; the
+//! holder remembers the name and puts it, not the pid, in the `Down`.
 
 use std::collections::HashMap;
+use std::fmt;
 
 use crate::pid::{FixedHasher, Pid, Ref};
 use crate::reason::Reason;
+use crate::registry::Name;
 
 /// A monitored process ended (Erlang's `{'DOWN', Ref, process, Object, Reason}`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Down {
     /// The monitor, as `monitor` returned it.
     pub monitor: Ref,
-    /// The process that was monitored.
-    pub object: Pid,
+    /// What was monitored: the pid, or the name for a monitor made by name.
+    pub object: Monitored,
     /// Why it ended (`NoProc` if it was gone when the monitor was made).
     pub reason: Reason,
+}
+
+/// What a monitor watches: a process by pid, or by the name it was registered
+/// under when the monitor was made (Erlang's `Pid` or `{Name, Node}`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Monitored {
+    /// Made with [`Cx::monitor`](crate::Cx::monitor).
+    Pid(Pid),
+    /// Made with [`Cx::monitor_named`](crate::Cx::monitor_named).
+    Name(Name),
+}
+
+impl Monitored {
+    /// The pid, for a monitor made by pid.
+    pub fn pid(&self) -> Option<Pid> {
+        match self {
+            Monitored::Pid(pid) => Some(*pid),
+            Monitored::Name(_) => None,
+        }
+    }
+
+    /// The name, for a monitor made by name.
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            Monitored::Pid(_) => None,
+            Monitored::Name(name) => Some(name),
+        }
+    }
+}
+
+impl From<Pid> for Monitored {
+    fn from(pid: Pid) -> Monitored {
+        Monitored::Pid(pid)
+    }
+}
+
+impl PartialEq<Pid> for Monitored {
+    fn eq(&self, pid: &Pid) -> bool {
+        self.pid() == Some(*pid)
+    }
+}
+
+impl fmt::Display for Monitored {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Monitored::Pid(pid) => write!(f, "{pid}"),
+            Monitored::Name(name) => write!(f, "{name}"),
+        }
+    }
+}
+
+/// A monitor this process holds.
+struct Held {
+    target: Pid,
+    /// Set for a monitor made by name.
+    name: Option<Name>,
+}
+
+impl Held {
+    fn object(self) -> Monitored {
+        match self.name {
+            Some(name) => Monitored::Name(name),
+            None => Monitored::Pid(self.target),
+        }
+    }
 }
 
 /// The monitors of one process. Owner only.
 #[derive(Default)]
 pub(crate) struct Monitors {
-    held: HashMap<Ref, Pid, FixedHasher>,
+    held: HashMap<Ref, Held, FixedHasher>,
     watchers: HashMap<Ref, Pid, FixedHasher>,
 }
 
 impl Monitors {
-    pub(crate) fn hold(&mut self, monitor: Ref, target: Pid) {
-        self.held.insert(monitor, target);
+    /// Holds `monitor` on `target`, made by `name` if given.
+    pub(crate) fn hold(&mut self, monitor: Ref, target: Pid, name: Option<Name>) {
+        self.held.insert(monitor, Held { target, name });
     }
 
     /// Stops holding `monitor`: its target, if it was still held.
     pub(crate) fn release(&mut self, monitor: Ref) -> Option<Pid> {
-        self.held.remove(&monitor)
+        self.held.remove(&monitor).map(|held| held.target)
     }
 
-    /// A `Down` for `monitor` arrived: `true` if it is to be delivered.
-    pub(crate) fn on_down(&mut self, monitor: Ref) -> bool {
-        self.held.remove(&monitor).is_some()
+    /// A `Down` for `monitor` arrived: what it names if it is to be delivered
+    /// (`None`: the monitor was dropped meanwhile, so is the `Down`).
+    pub(crate) fn on_down(&mut self, monitor: Ref) -> Option<Monitored> {
+        self.held.remove(&monitor).map(Held::object)
     }
 
     pub(crate) fn on_monitor(&mut self, monitor: Ref, watcher: Pid) {
@@ -60,12 +132,21 @@ impl Monitors {
 
     /// The monitors this process holds, dropped at its exit.
     pub(crate) fn take_held(&mut self) -> Vec<(Ref, Pid)> {
-        self.held.drain().collect()
+        self.held.drain().map(|(monitor, held)| (monitor, held.target)).collect()
     }
 
     /// Monitors held now (introspection).
-    pub(crate) fn held(&self) -> impl Iterator<Item = (Ref, Pid)> + '_ {
-        self.held.iter().map(|(r, p)| (*r, *p))
+    pub(crate) fn held(&self) -> Vec<(Ref, Monitored)> {
+        let object = |held: &Held| match &held.name {
+            Some(name) => Monitored::Name(name.clone()),
+            None => Monitored::Pid(held.target),
+        };
+        self.held.iter().map(|(monitor, held)| (*monitor, object(held))).collect()
+    }
+
+    /// Processes monitoring this one now (introspection).
+    pub(crate) fn watchers(&self) -> Vec<Pid> {
+        self.watchers.values().copied().collect()
     }
 }
 
@@ -77,11 +158,20 @@ mod tests {
     fn one_down_per_monitor_and_none_after_release() {
         let mut monitors = Monitors::default();
         let target = Pid::new(0, 3, 0);
-        monitors.hold(Ref(1), target);
-        monitors.hold(Ref(2), target);
-        assert!(monitors.on_down(Ref(1)));
-        assert!(!monitors.on_down(Ref(1)), "a second Down for one ref is dropped");
+        monitors.hold(Ref(1), target, None);
+        monitors.hold(Ref(2), target, None);
+        assert_eq!(monitors.on_down(Ref(1)), Some(Monitored::Pid(target)));
+        assert_eq!(monitors.on_down(Ref(1)), None, "a second Down for one ref is dropped");
         assert_eq!(monitors.release(Ref(2)), Some(target));
-        assert!(!monitors.on_down(Ref(2)), "no Down after demonitor");
+        assert_eq!(monitors.on_down(Ref(2)), None, "no Down after demonitor");
+    }
+
+    #[test]
+    fn a_monitor_made_by_name_reports_the_name() {
+        let mut monitors = Monitors::default();
+        let target = Pid::new(0, 3, 0);
+        monitors.hold(Ref(1), target, Some("db".into()));
+        assert_eq!(monitors.held(), vec![(Ref(1), Monitored::Name("db".into()))]);
+        assert_eq!(monitors.on_down(Ref(1)), Some(Monitored::Name("db".into())));
     }
 }

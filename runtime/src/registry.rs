@@ -116,6 +116,11 @@ impl Registry {
         lock(&self.names).by_name.get(name).copied()
     }
 
+    /// The name `pid` is registered as, if any.
+    pub(crate) fn name_of(&self, pid: Pid) -> Option<Name> {
+        lock(&self.names).by_pid.get(&pid).cloned()
+    }
+
     /// Frees the name of a process that is exiting (step 4).
     pub(crate) fn forget(&self, pid: Pid) {
         let mut names = lock(&self.names);

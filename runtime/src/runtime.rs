@@ -11,9 +11,11 @@ use std::ptr::NonNull;
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 
-use crate::error::{BlockOnError, BuildError, SpawnError};
+use crate::error::{BlockOnError, BuildError, InsideProcess, SpawnError};
 use crate::pid::{MAX_PROCESSES, Pid, RUNTIME_MASK, Ref};
-use crate::process::{Body, Cx, ExitWaiter, Pcb, Signal, SpawnOptions, Status};
+use crate::process::{
+    Body, Cx, ExitWaiter, InfoRequest, Pcb, ProcessInfo, ReplyTo, Signal, SpawnOptions, Status, Waiter,
+};
 use crate::reason::Reason;
 use crate::scheduler::worker::WorkerCore;
 use crate::scheduler::{ProcRef, Scheduler, idle, queue, watchdog};
@@ -375,8 +377,22 @@ impl Handle {
 
     /// Where `pid` is (running, runnable, waiting, exiting); `None` once it is gone.
     pub fn status(&self, pid: Pid) -> Option<Status> {
-        let guard = self.shared.pin(None);
-        self.shared.table.get(pid, &guard).map(|pcb| pcb.state.status())
+        self.shared.status(pid, None)
+    }
+
+    /// Asks `pid` for its [`ProcessInfo`] and blocks this thread until it answers
+    /// (see [`Cx::process_info`]); `Ok(None)` if it is gone or ends first.
+    /// Inside a process this would stall a worker: use `Cx::process_info` there.
+    pub fn process_info(&self, pid: Pid) -> Result<Option<ProcessInfo>, InsideProcess> {
+        if crate::crash::on_worker_thread() {
+            return Err(InsideProcess { call: "process_info" });
+        }
+        let waiter = Arc::new(Waiter::default());
+        let request = InfoRequest::new(ReplyTo::Thread(Arc::clone(&waiter)));
+        if !self.shared.deliver(pid, Signal::Info(Box::new(request)), None) {
+            return Ok(None);
+        }
+        Ok(waiter.wait())
     }
 }
 
@@ -408,6 +424,11 @@ impl Shared {
         Handle { shared: self.this.upgrade().expect("a runtime's Shared is alive while anything can call it") }
     }
 
+    pub(crate) fn status(&self, pid: Pid, worker: Option<&WorkerCore>) -> Option<Status> {
+        let guard = self.pin(worker);
+        self.table.get(pid, &guard).map(|pcb| pcb.state.status())
+    }
+
     /// Registers `pid` as `name` (semantics.md §7).
     pub(crate) fn register(&self, name: Name, pid: Pid, worker: Option<&WorkerCore>) -> Result<(), RegisterError> {
         let guard = self.pin(worker);
@@ -433,7 +454,7 @@ impl Shared {
         Pid::reserved(self.id)
     }
 
-    fn live_processes(&self) -> usize {
+    pub(crate) fn live_processes(&self) -> usize {
         // Relaxed: counts for display and tests; no data is published through them.
         // Ended first: a process counted as ended was spawned before, so reading
         // the spawned counts last never shows more ended than spawned.
@@ -582,7 +603,12 @@ impl Shared {
                 self.deliver(from, Signal::UnlinkAck { from: dead, id }, worker);
             }
             Signal::Monitor { from, monitor } => {
-                self.deliver(from, Signal::Down { monitor, object: dead, reason: Reason::NoProc }, worker);
+                self.deliver(from, Signal::Down { monitor, reason: Reason::NoProc }, worker);
+            }
+            Signal::Info(request) => {
+                if let Some((asker, answer)) = request.answer(None) {
+                    self.deliver(asker, Signal::Message(crate::mailbox::Message::new(answer)), worker);
+                }
             }
             Signal::Message(_)
             | Signal::UnlinkAck { .. }

@@ -1,11 +1,12 @@
 //! Monitors: the §9 rows M1, M4, M5 as named tests, spawn_monitor, demonitor
-//! with flush and info, and the demonitor-vs-exit race.
+//! with flush and info, monitors made by registered name, and the
+//! demonitor-vs-exit race.
 
 mod common;
 
 use std::time::Duration;
 
-use lariat::{Down, Reason};
+use lariat::{Down, Monitored, Reason};
 
 struct Go;
 
@@ -21,7 +22,7 @@ fn m1_monitoring_a_dead_process_gives_down_noproc_at_once() {
             Ok::<_, Reason>((dead, monitor, cx.receive::<Down>()?))
         })
         .unwrap();
-    assert_eq!(down, Down { monitor, object: dead, reason: Reason::NoProc });
+    assert_eq!(down, Down { monitor, object: dead.into(), reason: Reason::NoProc });
 }
 
 #[test]
@@ -77,7 +78,7 @@ fn spawn_monitor_of_a_child_that_ends_at_once_reports_its_real_reason() {
             for _ in 0..1000 {
                 let (child, monitor) = cx.spawn_monitor(|_| Err(Reason::error("r")))?;
                 let down = cx.receive::<Down>()?;
-                assert_eq!(down, Down { monitor, object: child, reason: Reason::error("r") });
+                assert_eq!(down, Down { monitor, object: child.into(), reason: Reason::error("r") });
             }
             Ok::<_, Reason>(())
         })
@@ -182,4 +183,81 @@ fn demonitor_racing_exit_never_adds_a_down_after_it_returned() {
         })
         .unwrap();
     assert!(downs_before <= 2000);
+}
+
+#[test]
+fn a_monitor_made_by_name_gives_a_down_naming_the_name() {
+    let runtime = common::runtime(2);
+    let (monitor, held, down) = runtime
+        .block_on(|cx| {
+            let server = cx.spawn(|cx| {
+                cx.receive::<Go>()?;
+                Err(Reason::error("bye"))
+            })?;
+            cx.register("server", server)?;
+            let monitor = cx.monitor_named("server");
+            let held = cx.monitors();
+            cx.send(server, Go);
+            Ok::<_, Reason>((monitor, held, cx.receive::<Down>()?))
+        })
+        .unwrap();
+    assert_eq!(held, vec![(monitor, Monitored::Name("server".into()))]);
+    assert_eq!(down, Down { monitor, object: Monitored::Name("server".into()), reason: Reason::error("bye") });
+    assert_eq!(down.object.name(), Some("server"));
+    assert_eq!(down.object.pid(), None);
+}
+
+#[test]
+fn a_monitor_by_a_name_nobody_holds_gives_down_noproc_at_once() {
+    let runtime = common::runtime(1);
+    let (monitor, down) = runtime
+        .block_on(|cx| {
+            let monitor = cx.monitor_named("nobody");
+            Ok::<_, Reason>((monitor, cx.receive_timeout::<Down>(Duration::ZERO)?))
+        })
+        .unwrap();
+    assert_eq!(down, Some(Down { monitor, object: Monitored::Name("nobody".into()), reason: Reason::NoProc }));
+}
+
+#[test]
+fn a_monitor_by_name_is_resolved_once_when_made() {
+    // The name moves to another process after the monitor is made: the monitor
+    // still watches the first holder, and its Down still names the name.
+    let runtime = common::runtime(2);
+    let (first, second_alive, down) = runtime
+        .block_on(|cx| {
+            let first = cx.spawn(|cx| cx.receive::<Go>().map(|_| ()))?;
+            let second = cx.spawn(|cx| cx.receive::<Go>().map(|_| ()))?;
+            cx.register("moving", first)?;
+            let monitor = cx.monitor_named("moving");
+            cx.unregister("moving")?;
+            cx.register("moving", second)?;
+            cx.send(first, Go);
+            let down = cx.receive::<Down>()?;
+            assert_eq!(down.monitor, monitor);
+            let second_alive = cx.is_alive(second);
+            cx.send(second, Go);
+            Ok::<_, Reason>((first, second_alive, down))
+        })
+        .unwrap();
+    assert!(second_alive, "the second holder was never watched");
+    assert_eq!(down.object, Monitored::Name("moving".into()));
+    assert_eq!(down.reason, Reason::Normal);
+    assert_ne!(down.object, first, "a Down of a monitor by name names the name, not the pid");
+}
+
+#[test]
+fn monitoring_ones_own_name_creates_no_monitor() {
+    let runtime = common::runtime(1);
+    let (held, down) = runtime
+        .block_on(|cx| {
+            let me = cx.pid();
+            cx.register("me", me)?;
+            cx.monitor_named("me");
+            let held = cx.monitors();
+            Ok::<_, Reason>((held, cx.receive_timeout::<Down>(Duration::from_millis(10))?))
+        })
+        .unwrap();
+    assert!(held.is_empty());
+    assert_eq!(down, None);
 }

@@ -12,11 +12,13 @@ use std::time::Duration;
 
 use corosensei::Yielder;
 
-use super::{Exit, ExitUnwind, Outcome, Pcb, Signal, Suspend, WorkerPtr};
+use super::{
+    Exit, ExitUnwind, InfoAnswer, InfoRequest, Outcome, Pcb, ProcessInfo, ReplyTo, Signal, Status, Suspend, WorkerPtr,
+};
 use crate::error::SpawnError;
 use crate::link::{ExitAction, LinkTable, handle_exit_signal};
 use crate::mailbox::{Mailbox, Message, ScanPosition};
-use crate::monitor::{Down, Monitors};
+use crate::monitor::{Down, Monitored, Monitors};
 use crate::pid::Pid;
 use crate::pid::Ref;
 use crate::reason::Reason;
@@ -184,7 +186,7 @@ impl Cx {
             self.links.link(child);
         }
         if let Some(monitor) = monitor {
-            self.monitors.hold(monitor, child);
+            self.monitors.hold(monitor, child, None);
         }
         Ok(child)
     }
@@ -222,19 +224,40 @@ impl Cx {
     /// separate monitor. A pid that is already gone gives `Down` with `NoProc` at
     /// once; monitoring oneself creates no monitor (no `Down` ever comes).
     pub fn monitor(&mut self, pid: Pid) -> Ref {
+        self.monitor_resolved(Some(pid), None)
+    }
+
+    /// Monitors the process registered as `name` (Erlang's `monitor(process,
+    /// Name)`). The name is resolved once, now; the [`Down`] names `name`, not the
+    /// pid. A name nobody holds gives `Down` with `NoProc` at once.
+    pub fn monitor_named(&mut self, name: impl Into<Name>) -> Ref {
+        let name = name.into();
+        let pid = self.shared().registry.whereis(&name);
+        self.monitor_resolved(pid, Some(name))
+    }
+
+    fn monitor_resolved(&mut self, pid: Option<Pid>, name: Option<Name>) -> Ref {
         let monitor = self.shared().make_ref();
         if !self.enter(1) {
             return monitor;
         }
         let me = self.pid();
-        if pid == me {
+        if pid == Some(me) {
             return monitor;
         }
-        self.monitors.hold(monitor, pid);
-        if !self.shared().deliver(pid, Signal::Monitor { from: me, monitor }, Some(self.worker())) {
+        let object = match (&name, pid) {
+            (Some(name), _) => Monitored::Name(name.clone()),
+            (None, Some(pid)) => Monitored::Pid(pid),
+            (None, None) => unreachable!("a monitor by pid always has its pid"),
+        };
+        if let Some(pid) = pid {
+            self.monitors.hold(monitor, pid, name);
+            if self.shared().deliver(pid, Signal::Monitor { from: me, monitor }, Some(self.worker())) {
+                return monitor;
+            }
             self.monitors.release(monitor);
-            self.mailbox.push(Message::new(Down { monitor, object: pid, reason: Reason::NoProc }));
         }
+        self.mailbox.push(Message::new(Down { monitor, object, reason: Reason::NoProc }));
         monitor
     }
 
@@ -290,10 +313,70 @@ impl Cx {
         Ok(())
     }
 
-    /// The monitors this process holds now: (ref, monitored pid).
-    pub fn monitors(&mut self) -> Vec<(Ref, Pid)> {
+    /// The monitors this process holds now: (ref, what it watches).
+    pub fn monitors(&mut self) -> Vec<(Ref, Monitored)> {
         self.take_in_signals();
-        self.monitors.held().collect()
+        self.monitors.held()
+    }
+
+    /// What `pid` is doing (running, runnable, waiting, exiting); `None` once it
+    /// is gone. Read at once, without asking the process.
+    pub fn status(&self, pid: Pid) -> Option<Status> {
+        self.shared().status(pid, Some(self.worker()))
+    }
+
+    /// Whether `pid` is a process that has not begun to exit (Erlang's `is_process_alive/1`).
+    pub fn is_alive(&self, pid: Pid) -> bool {
+        self.status(pid).is_some_and(|status| status != Status::Exiting)
+    }
+
+    /// Processes alive in this runtime now.
+    pub fn live_processes(&self) -> usize {
+        self.shared().live_processes()
+    }
+
+    /// Asks `pid` for its [`ProcessInfo`] (Erlang's `process_info/1`) and waits
+    /// for the answer; `Ok(None)` if it is gone or ends before answering.
+    ///
+    /// The target answers the next time it takes in signals (in a receive or at
+    /// the end of a time slice), so the answer reflects everything this process
+    /// sent it before asking. For this process itself it answers at once.
+    pub fn process_info(&mut self, pid: Pid) -> Result<Option<ProcessInfo>, Reason> {
+        self.check_alive()?;
+        if pid == self.pid() {
+            self.take_in_signals();
+            return Ok(Some(self.own_info()));
+        }
+        let request = self.shared().make_ref();
+        let signal = Signal::Info(Box::new(InfoRequest::new(ReplyTo::Process { pid: self.pid(), request })));
+        if !self.enter(1) {
+            return Err(self.exit_reason.clone().unwrap_or(Reason::Shutdown));
+        }
+        if !self.shared().deliver(pid, signal, Some(self.worker())) {
+            return Ok(None);
+        }
+        self.receive_map(|message| match message.downcast_mut::<InfoAnswer>() {
+            Some(answer) if answer.request == request => Some(answer.info.take()),
+            _ => None,
+        })
+    }
+
+    fn own_info(&self) -> ProcessInfo {
+        let pid = self.pid();
+        // Relaxed: only this process sets `named` for itself or reads it here;
+        // the registry's lock orders the rest.
+        let registered_name =
+            if self.pcb().named.load(Ordering::Relaxed) { self.shared().registry.name_of(pid) } else { None };
+        ProcessInfo {
+            pid,
+            registered_name,
+            links: self.links.active().collect(),
+            monitors: self.monitors.held(),
+            monitored_by: self.monitors.watchers(),
+            trap_exit: self.trap_exit,
+            mailbox_len: self.mailbox.len(),
+            reductions: self.reductions(),
+        }
     }
 
     /// Links this process to `pid` (Erlang's `link/1`): when one of them ends,
@@ -554,9 +637,15 @@ impl Cx {
             }
             Signal::Monitor { from, monitor } => self.monitors.on_monitor(monitor, from),
             Signal::Demonitor { monitor } => self.monitors.on_demonitor(monitor),
-            Signal::Down { monitor, object, reason } => {
-                if self.monitors.on_down(monitor) {
+            Signal::Down { monitor, reason } => {
+                if let Some(object) = self.monitors.on_down(monitor) {
                     self.mailbox.push(Message::new(Down { monitor, object, reason }));
+                }
+            }
+            Signal::Info(request) => {
+                let info = self.own_info();
+                if let Some((asker, answer)) = request.answer(Some(info)) {
+                    self.shared().deliver(asker, Signal::Message(Message::new(answer)), Some(self.worker()));
                 }
             }
         }

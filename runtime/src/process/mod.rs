@@ -9,6 +9,7 @@
 //! control block plus the stack pages it touched.
 
 pub(crate) mod context;
+mod info;
 pub(crate) mod state;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -18,6 +19,8 @@ use std::sync::Arc;
 use corosensei::{Coroutine, Yielder};
 
 pub use context::{Cx, SpawnOptions};
+pub use info::ProcessInfo;
+pub(crate) use info::{InfoAnswer, InfoRequest, ReplyTo};
 pub use state::{StateWord, Status};
 
 use crate::mailbox::Message;
@@ -66,9 +69,10 @@ pub(crate) enum Signal {
     /// The process the receiver monitors under `monitor` ended.
     Down {
         monitor: Ref,
-        object: Pid,
         reason: Reason,
     },
+    /// Someone asks for the receiver's [`ProcessInfo`].
+    Info(Box<InfoRequest>),
 }
 
 /// A trapped exit signal, delivered as a message to a process that traps exits
@@ -111,26 +115,35 @@ pub(crate) struct WorkerPtr(pub(crate) NonNull<WorkerCore>);
 
 pub(crate) type ProcessCoroutine = Coroutine<WorkerPtr, Suspend, Outcome, PooledStack>;
 
-/// Lets a thread outside the runtime wait for a process's exit reason.
-#[derive(Default)]
-pub(crate) struct ExitWaiter {
-    reason: Mutex<Option<Reason>>,
-    ended: Condvar,
+/// Lets a thread outside the runtime wait for one value from a process (its exit
+/// reason for `block_on`, an info answer for `Handle::process_info`).
+pub(crate) struct Waiter<T> {
+    value: Mutex<Option<T>>,
+    ready: Condvar,
 }
 
-impl ExitWaiter {
-    pub(crate) fn set(&self, reason: Reason) {
-        *lock(&self.reason) = Some(reason);
-        self.ended.notify_all();
+/// What `block_on` waits for.
+pub(crate) type ExitWaiter = Waiter<Reason>;
+
+impl<T> Default for Waiter<T> {
+    fn default() -> Self {
+        Waiter { value: Mutex::new(None), ready: Condvar::new() }
+    }
+}
+
+impl<T> Waiter<T> {
+    pub(crate) fn set(&self, value: T) {
+        *lock(&self.value) = Some(value);
+        self.ready.notify_all();
     }
 
-    pub(crate) fn wait(&self) -> Reason {
-        let mut reason = lock(&self.reason);
+    pub(crate) fn wait(&self) -> T {
+        let mut value = lock(&self.value);
         loop {
-            if let Some(reason) = reason.take() {
-                return reason;
+            if let Some(value) = value.take() {
+                return value;
             }
-            reason = self.ended.wait(reason).unwrap_or_else(std::sync::PoisonError::into_inner);
+            value = self.ready.wait(value).unwrap_or_else(std::sync::PoisonError::into_inner);
         }
     }
 }

@@ -339,7 +339,7 @@ impl WorkerCore {
         }
         // ... a `Down` to every process monitoring it, and the monitors it held are dropped.
         for (monitor, watcher) in &outcome.watchers {
-            let signal = Signal::Down { monitor: *monitor, object: pcb.pid, reason: outcome.reason.clone() };
+            let signal = Signal::Down { monitor: *monitor, reason: outcome.reason.clone() };
             shared.deliver(*watcher, signal, Some(self));
         }
         for (monitor, target) in &outcome.held {
