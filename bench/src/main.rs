@@ -16,7 +16,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser)]
 #[command(version, about)]
 struct Args {
-    /// Run only this row (spawn_exit, spawn_idle, ping_pong, ring).
+    /// Run only this row (spawn_exit, spawn_idle, ping_pong, ring, link_fanout,
+    /// trap_fanout, link_chain, link_fanout_1m).
     #[arg(long)]
     only: Option<String>,
     /// Print the figures as JSON lines instead of a table.
@@ -29,6 +30,9 @@ struct Args {
     #[arg(long, default_value_t = 1_000_000)]
     processes: u64,
 }
+
+const ROWS: [&str; 8] =
+    ["spawn_exit", "spawn_idle", "ping_pong", "ring", "link_fanout", "trap_fanout", "link_chain", "link_fanout_1m"];
 
 struct Row {
     name: &'static str,
@@ -140,8 +144,57 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             unit: "ns",
         });
     }
+    let links = 100_000;
+    if wanted("link_fanout") {
+        let figures = workloads::link_fanout(&runtime, links, &workloads::no_progress);
+        rows.push(Row {
+            name: "link_fanout",
+            figure: "ns per linked worker".into(),
+            value: per_op_ns(figures.run, links),
+            unit: "ns",
+        });
+    }
+    if wanted("trap_fanout") {
+        let figures = workloads::trap_fanout(&runtime, links);
+        rows.push(Row {
+            name: "trap_fanout",
+            figure: "ns per exit message".into(),
+            value: per_op_ns(figures.run, links),
+            unit: "ns",
+        });
+    }
+    if wanted("link_chain") {
+        let figures = workloads::link_chain(&runtime, links);
+        rows.push(Row {
+            name: "link_chain",
+            figure: "ns per hop".into(),
+            value: per_op_ns(figures.run, links),
+            unit: "ns",
+        });
+    }
+    if wanted("link_fanout_1m") {
+        let n = 1_000_000;
+        let bar = progress_bar(n, "fanout 1M");
+        let reporter = bar.clone();
+        let figures = workloads::link_fanout(&runtime, n, Box::leak(Box::new(move |done| reporter.set_position(done))));
+        bar.finish_and_clear();
+        rows.push(Row {
+            name: "link_fanout_1m",
+            figure: "seconds until all dead".into(),
+            value: figures.run.as_secs_f64(),
+            unit: "s",
+        });
+        let total: u64 = figures.ended_per_worker.iter().sum();
+        let busiest = figures.ended_per_worker.iter().copied().max().unwrap_or(0);
+        rows.push(Row {
+            name: "link_fanout_1m",
+            figure: "share ended on busiest worker".into(),
+            value: 100.0 * busiest as f64 / total.max(1) as f64,
+            unit: "%",
+        });
+    }
     if rows.is_empty() {
-        return Err(format!("unknown row {:?}: use spawn_exit, spawn_idle, ping_pong or ring", args.only).into());
+        return Err(format!("unknown row {:?}: use one of {}", args.only, ROWS.join(", ")).into());
     }
 
     if args.json {
@@ -153,9 +206,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     } else {
         println!("lariat {} on {} workers", env!("CARGO_PKG_VERSION"), runtime.workers());
-        println!("{:<12} {:<28} {:>14}", "row", "figure", "value");
+        println!("{:<15} {:<30} {:>14}", "row", "figure", "value");
         for row in &rows {
-            println!("{:<12} {:<28} {:>12.1} {}", row.name, row.figure, row.value, row.unit);
+            println!("{:<15} {:<30} {:>12.1} {}", row.name, row.figure, row.value, row.unit);
         }
     }
     Ok(())

@@ -249,6 +249,12 @@ impl Runtime {
         self.shared.live_processes()
     }
 
+    /// Per worker thread, in order: processes spawned and ended there (spawns
+    /// from outside the runtime are not in any worker's count).
+    pub fn worker_stats(&self) -> Vec<WorkerStats> {
+        self.shared.worker_stats()
+    }
+
     /// Worker threads of this runtime.
     pub fn workers(&self) -> usize {
         self.shared.workers
@@ -370,6 +376,11 @@ impl Handle {
         self.shared.live_processes()
     }
 
+    /// Per worker thread: processes spawned and ended there (see [`Runtime::worker_stats`]).
+    pub fn worker_stats(&self) -> Vec<WorkerStats> {
+        self.shared.worker_stats()
+    }
+
     /// Whether `pid` names a process of this runtime that has not begun to exit.
     pub fn is_alive(&self, pid: Pid) -> bool {
         self.status(pid).is_some_and(|status| status != Status::Exiting)
@@ -461,6 +472,17 @@ impl Shared {
         let ended: usize = self.counts.iter().map(|c| c.ended.load(Ordering::Relaxed)).sum();
         let spawned: usize = self.counts.iter().map(|c| c.spawned.load(Ordering::Relaxed)).sum();
         spawned.saturating_sub(ended)
+    }
+
+    pub(crate) fn worker_stats(&self) -> Vec<WorkerStats> {
+        // Relaxed: counts for display and tests, as in `live_processes`.
+        self.counts[..self.workers]
+            .iter()
+            .map(|count| WorkerStats {
+                spawned: count.spawned.load(Ordering::Relaxed) as u64,
+                ended: count.ended.load(Ordering::Relaxed) as u64,
+            })
+            .collect()
     }
 
     /// Counts an ended process on `worker`'s counter (or the shared one).
@@ -645,6 +667,15 @@ impl Shared {
 struct LiveCount {
     spawned: AtomicUsize,
     ended: AtomicUsize,
+}
+
+/// What one worker thread has done since the runtime started: where load went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WorkerStats {
+    /// Processes spawned by processes running on this worker.
+    pub spawned: u64,
+    /// Processes that ended on this worker (ran their exit there).
+    pub ended: u64,
 }
 
 /// This runtime's id among the live runtimes of the OS process.

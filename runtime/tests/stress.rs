@@ -135,3 +135,90 @@ fn dropping_a_runtime_with_a_million_suspended_processes_frees_them() {
         after >> 20
     );
 }
+
+struct Go;
+struct Member(lariat::Pid);
+struct Workers(Vec<lariat::Pid>);
+
+fn boom() -> Reason {
+    Reason::error("boom")
+}
+
+fn chain_member(cx: &mut lariat::Cx, left: u32, main: lariat::Pid) -> Result<(), Reason> {
+    if left == 0 {
+        cx.send(main, Member(cx.pid()));
+    } else {
+        cx.spawn_link(move |cx| chain_member(cx, left - 1, main))?;
+    }
+    cx.receive::<Go>().map(|_| ())
+}
+
+/// Exit signals travel one hop per process run, never by recursion: a recursive
+/// fan-out would overflow a worker thread's stack long before a million hops.
+#[test]
+#[ignore = "stress: run in CI's stress step"]
+fn a_chain_of_a_million_linked_processes_dies_from_one_exit_signal() {
+    let runtime = Runtime::builder().workers(2).build().unwrap();
+    let n = 1_000_000;
+    let down = runtime
+        .block_on(move |cx| {
+            let main = cx.pid();
+            let head = cx.spawn(move |cx| chain_member(cx, n - 1, main))?;
+            let Member(tail) = cx.receive()?;
+            let monitor = cx.monitor(tail);
+            cx.exit(head, boom())?;
+            cx.receive_if::<lariat::Down>(|down| down.monitor == monitor)
+        })
+        .unwrap();
+    assert_eq!(down.reason, boom());
+    let handle = runtime.handle();
+    while handle.live_processes() > 0 {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// One process with a million links: its exit signal reaches every one of them,
+/// and the woken work is spread over both workers (stealing, not one queue).
+#[test]
+#[ignore = "stress: run in CI's stress step"]
+fn a_process_with_a_million_links_sends_every_one_its_exit_signal() {
+    let runtime = Runtime::builder().workers(2).build().unwrap();
+    let handle = runtime.handle();
+    let n = 1_000_000;
+    let (reasons_ok, ended) = runtime
+        .block_on(move |cx| {
+            let main = cx.pid();
+            let p = cx.spawn(move |cx| {
+                let mut workers = Vec::with_capacity(n);
+                for _ in 0..n {
+                    workers.push(cx.spawn_link(|cx| cx.receive::<Go>().map(|_| ()))?);
+                }
+                cx.send(main, Workers(workers));
+                cx.receive::<Go>()?;
+                Err(boom())
+            })?;
+            let Workers(workers) = cx.receive()?;
+            for &worker in &workers {
+                cx.monitor(worker);
+            }
+            drop(workers);
+            let before = handle.worker_stats();
+            cx.send(p, Go);
+            let mut reasons_ok = 0;
+            for _ in 0..n {
+                if cx.receive::<lariat::Down>()?.reason == boom() {
+                    reasons_ok += 1;
+                }
+            }
+            let ended: Vec<u64> =
+                handle.worker_stats().iter().zip(&before).map(|(now, then)| now.ended - then.ended).collect();
+            Ok::<_, Reason>((reasons_ok, ended))
+        })
+        .unwrap();
+    assert_eq!(reasons_ok, n, "every linked worker died with P's reason");
+    let total: u64 = ended.iter().sum();
+    assert!(total > n as u64, "the workers and P ended during the fan-out: {ended:?}");
+    for (worker, &count) in ended.iter().enumerate() {
+        assert!(count * 20 >= total, "worker {worker} ended only {count} of {total}: {ended:?}");
+    }
+}

@@ -73,11 +73,17 @@ impl WorkerCore {
     /// since it likely works on what was just sent. A displaced occupant goes to
     /// the local queue, where others can steal it.
     pub(crate) fn push_woken(&self, process: ProcRef) {
-        // SAFETY: a process just queued by this thread is alive until it has run.
-        unsafe { process.pcb() }.prefetch_for_resume();
-        if let Some(previous) = self.lifo.replace(Some(process)) {
-            self.local.push(previous);
-            self.shared.scheduler.notify_one();
+        match self.lifo.replace(Some(process)) {
+            // The usual case (one process woken per slice: a message chain):
+            // it runs next, so start loading what its resume touches. When one
+            // process wakes many (a fan-out), the lines would be evicted long
+            // before most of them run: no prefetch then.
+            // SAFETY: a process just queued by this thread is alive until it has run.
+            None => unsafe { process.pcb() }.prefetch_for_resume(),
+            Some(previous) => {
+                self.local.push(previous);
+                self.shared.scheduler.notify_one();
+            }
         }
     }
 
@@ -225,11 +231,7 @@ impl WorkerCore {
         if stacks.len() > stack::LOCAL_MAX {
             let keep = stack::LOCAL_MAX / 2;
             let excess = stacks.len() - keep;
-            let cold: Vec<_> = stacks.drain(..excess).collect();
-            for stack in &cold {
-                stack.trim();
-            }
-            self.shared.stacks.give_back(cold);
+            self.shared.stacks.give_back(stacks.drain(..excess));
         }
     }
 

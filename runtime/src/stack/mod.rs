@@ -6,8 +6,11 @@
 //! `mprotect(PROT_NONE)` is the fallback, and its VMA limit is a typed error.
 //! A stack is taken when its process first runs and recycled warm through the
 //! worker's free list once the coroutine has finished. A recycled stack that was
-//! used deep gives its deep pages back (`MADV_DONTNEED`) so warm stacks do not
-//! keep high-water RSS. Slabs are unmapped when the pool is dropped, after every
+//! used deep (seen at a suspension, or unwound by a panic) gives its deep pages
+//! back (`MADV_DONTNEED`) so warm stacks do not keep high-water RSS; the rest are
+//! recycled without a system call (an `madvise` costs a TLB shootdown on every
+//! core: trimming each stack of a mass exit doubled its cost). A stack that went
+//! deep only between suspensions keeps those pages until it is reused. Slabs are unmapped when the pool is dropped, after every
 //! coroutine on them is gone (the runtime drops processes first).
 //!
 //! Overflow: see [`overflow`]; a guard-page hit aborts with a report naming the
