@@ -10,3 +10,16 @@ pub fn rss_bytes() -> u64 {
     let pages: u64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
     pages * 4096
 }
+
+/// Switches `perf record` on or off around a timed phase, so a profile shows
+/// only the work being measured. Does nothing unless `LARIAT_PERF_CTL` names
+/// perf's control FIFO: `mkfifo ctl; LARIAT_PERF_CTL=ctl perf record -D -1
+/// --control fifo:ctl -e cpu-clock -g -- target/fp/release/lariat --only ROW`.
+pub fn perf_switch(on: bool) {
+    if let Some(path) = std::env::var_os("LARIAT_PERF_CTL") {
+        use std::io::Write;
+        if let Ok(mut fifo) = std::fs::OpenOptions::new().write(true).open(path) {
+            let _ = fifo.write_all(if on { b"enable\n" } else { b"disable\n" });
+        }
+    }
+}

@@ -239,9 +239,11 @@ pub fn link_fanout(runtime: &Runtime, n: u64, progress: Progress<'static>) -> Li
             settle(cx, &workers)?;
             let setup = start.elapsed();
             let before = handle.worker_stats();
+            crate::perf_switch(true);
             cx.send(p, Go);
             let Exiting(exiting) = cx.receive()?;
             wait_downs(cx, n, progress)?;
+            crate::perf_switch(false);
             Ok::<_, Reason>((exiting.elapsed(), setup, before))
         })
         .expect("link_fanout main");
@@ -302,9 +304,11 @@ pub fn link_chain(runtime: &Runtime, n: u64) -> LinkFigures {
             drop(members);
             let setup = start.elapsed();
             let before = handle.worker_stats();
+            crate::perf_switch(true);
             let exit_at = Instant::now();
             cx.exit(head, boom())?;
             let down = cx.receive_if::<lariat::Down>(|down| down.monitor == monitor)?;
+            crate::perf_switch(false);
             assert_eq!(down.reason, boom(), "the tail died of the head's reason");
             Ok::<_, Reason>((exit_at.elapsed(), setup, before))
         })

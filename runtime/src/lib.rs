@@ -46,6 +46,7 @@ mod registry;
 mod runtime;
 mod scheduler;
 mod signal;
+mod small_map;
 mod stack;
 mod sync;
 mod table;

@@ -9,11 +9,9 @@
 //! `unlink` returns that link can no longer affect the caller; the peer's
 //! acknowledgement (sent before anything else it sends later) retires the entry.
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
-
-use crate::pid::{FixedHasher, Pid};
+use crate::pid::Pid;
 use crate::reason::Reason;
+use crate::small_map::SmallMap;
 
 /// The state of one link, from its owner's side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,7 +24,7 @@ enum LinkState {
 /// The links of one process. Owner only.
 #[derive(Default)]
 pub(crate) struct LinkTable {
-    links: HashMap<Pid, LinkState, FixedHasher>,
+    links: SmallMap<Pid, LinkState>,
     next_unlink_id: u64,
 }
 
@@ -55,25 +53,28 @@ impl LinkTable {
     /// A link signal from `from` arrived. While this side is unlinking, the
     /// link signal was sent before the peer saw our unlink: the unlink wins.
     pub(crate) fn on_link(&mut self, from: Pid) {
-        self.links.entry(from).or_insert(LinkState::Active);
+        if self.links.get(&from).is_none() {
+            self.links.insert(from, LinkState::Active);
+        }
     }
 
     /// An unlink signal from `from` arrived (the caller acknowledges it).
     pub(crate) fn on_unlink(&mut self, from: Pid) {
-        if let Entry::Occupied(entry) = self.links.entry(from)
-            && *entry.get() == LinkState::Active
-        {
-            entry.remove();
-        }
+        self.remove_if(from, LinkState::Active);
     }
 
     /// The peer acknowledged our unlink `id`.
     pub(crate) fn on_unlink_ack(&mut self, from: Pid, id: u64) {
-        if let Entry::Occupied(entry) = self.links.entry(from)
-            && *entry.get() == LinkState::Unlinking(id)
-        {
-            entry.remove();
+        self.remove_if(from, LinkState::Unlinking(id));
+    }
+
+    /// Removes the entry for `pid` if it is in `state`: whether it was.
+    fn remove_if(&mut self, pid: Pid, state: LinkState) -> bool {
+        let matches = self.links.get(&pid) == Some(&state);
+        if matches {
+            self.links.remove(&pid);
         }
+        matches
     }
 
     /// Whether there is an active link to `pid`.
@@ -84,13 +85,7 @@ impl LinkTable {
 
     /// Removes an active link (an exit signal came over it): `false` if there was none.
     fn take_active(&mut self, pid: Pid) -> bool {
-        match self.links.entry(pid) {
-            Entry::Occupied(entry) if *entry.get() == LinkState::Active => {
-                entry.remove();
-                true
-            }
-            _ => false,
-        }
+        self.remove_if(pid, LinkState::Active)
     }
 
     /// The active links, for introspection and for the exit fan-out.

@@ -10,12 +10,12 @@
 //! A monitor made by registered name is resolved once, when it is made; the
 //! holder remembers the name and puts it, not the pid, in the `Down`.
 
-use std::collections::HashMap;
 use std::fmt;
 
-use crate::pid::{FixedHasher, Pid, Ref};
+use crate::pid::{Pid, Ref};
 use crate::reason::Reason;
 use crate::registry::Name;
+use crate::small_map::SmallMap;
 
 /// A monitored process ended (Erlang's `{'DOWN', Ref, process, Object, Reason}`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,8 +96,8 @@ impl Held {
 /// The monitors of one process. Owner only.
 #[derive(Default)]
 pub(crate) struct Monitors {
-    held: HashMap<Ref, Held, FixedHasher>,
-    watchers: HashMap<Ref, Pid, FixedHasher>,
+    held: SmallMap<Ref, Held>,
+    watchers: SmallMap<Ref, Pid>,
 }
 
 impl Monitors {
@@ -127,12 +127,12 @@ impl Monitors {
 
     /// Who watches this process, for the `Down`s at its exit.
     pub(crate) fn take_watchers(&mut self) -> Vec<(Ref, Pid)> {
-        self.watchers.drain().collect()
+        self.watchers.take_all()
     }
 
     /// The monitors this process holds, dropped at its exit.
     pub(crate) fn take_held(&mut self) -> Vec<(Ref, Pid)> {
-        self.held.drain().map(|(monitor, held)| (monitor, held.target)).collect()
+        self.held.take_all().into_iter().map(|(monitor, held)| (monitor, held.target)).collect()
     }
 
     /// Monitors held now (introspection).
@@ -146,7 +146,7 @@ impl Monitors {
 
     /// Processes monitoring this one now (introspection).
     pub(crate) fn watchers(&self) -> Vec<Pid> {
-        self.watchers.values().copied().collect()
+        self.watchers.iter().map(|(_, watcher)| *watcher).collect()
     }
 }
 

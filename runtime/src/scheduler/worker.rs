@@ -30,6 +30,11 @@ pub(crate) struct WorkerCore {
     local: LocalQueue<ProcRef>,
     lifo: Cell<Option<ProcRef>>,
     lifo_streak: Cell<u32>,
+    /// The process to run after the current one, taken off the local queue
+    /// early so that its block and stack can be prefetched meanwhile (a mass
+    /// wake-up leaves thousands of cold processes queued; without this each
+    /// resume stalls on memory).
+    ahead: Cell<Option<ProcRef>>,
     epoch: LocalHandle,
     free_slots: RefCell<FreeSlots>,
     stacks: RefCell<Vec<PooledStack>>,
@@ -46,6 +51,7 @@ impl WorkerCore {
             local,
             lifo: Cell::new(None),
             lifo_streak: Cell::new(0),
+            ahead: Cell::new(None),
             epoch,
             free_slots: RefCell::new(FreeSlots::default()),
             stacks: RefCell::new(Vec::new()),
@@ -123,9 +129,10 @@ impl WorkerCore {
             self.park(searching);
             searching = true;
         }
-        // Leftover LIFO/local entries are still in the table; the runtime tears
-        // them down after every worker has stopped.
+        // Leftover LIFO/ahead/local entries are still in the table; the runtime
+        // tears them down after every worker has stopped.
         self.lifo.set(None);
+        self.ahead.set(None);
         self.shared.table.give_back(&mut self.free_slots.borrow_mut());
         self.shared.stacks.give_back(self.stacks.borrow_mut().drain(..));
         crate::crash::mark_worker_thread(false);
@@ -150,7 +157,13 @@ impl WorkerCore {
             self.local.push(process);
         }
         self.lifo_streak.set(0);
-        self.local.pop()
+        let process = self.ahead.take().or_else(|| self.local.pop())?;
+        if let Some(next) = self.local.pop() {
+            // SAFETY: a queued process is alive until it has run.
+            unsafe { next.pcb() }.prefetch_for_resume();
+            self.ahead.set(Some(next));
+        }
+        Some(process)
     }
 
     fn steal(&self) -> Option<ProcRef> {

@@ -123,7 +123,10 @@ struct Slab {
 
 struct PoolState {
     slabs: Vec<Slab>,
-    free: Vec<PooledStack>,
+    /// Free stacks in the batches they came back in: a mass exit returns a
+    /// million stacks, and one flat list would reallocate (and fault in fresh
+    /// pages) as it grows, on the exit path.
+    free: Vec<Vec<PooledStack>>,
     carve_next: usize,
     carve_end: usize,
     use_mprotect: bool,
@@ -160,9 +163,14 @@ impl StackPool {
     /// Moves up to `count` stacks into `out`; fails only if not even one can be had.
     pub(crate) fn take(&self, count: usize, out: &mut Vec<PooledStack>) -> Result<(), StackError> {
         let mut state = lock(&self.state);
-        let reuse = count.min(state.free.len());
-        let keep = state.free.len() - reuse;
-        out.extend(state.free.drain(keep..));
+        while out.len() < count {
+            let Some(batch) = state.free.last_mut() else { break };
+            let keep = batch.len().saturating_sub(count - out.len());
+            out.extend(batch.drain(keep..));
+            if batch.is_empty() {
+                state.free.pop();
+            }
+        }
         let mut first_error = None;
         while out.len() < count {
             match self.carve(&mut state) {
@@ -181,7 +189,10 @@ impl StackPool {
 
     /// Returns free stacks to the pool (cold: their deep pages were already trimmed).
     pub(crate) fn give_back(&self, stacks: impl IntoIterator<Item = PooledStack>) {
-        lock(&self.state).free.extend(stacks);
+        let batch: Vec<PooledStack> = stacks.into_iter().collect();
+        if !batch.is_empty() {
+            lock(&self.state).free.push(batch);
+        }
     }
 
     fn carve(&self, state: &mut PoolState) -> Result<PooledStack, StackError> {
