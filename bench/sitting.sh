@@ -43,6 +43,9 @@ pairs = [
     (("ping_pong", "ns per round trip"), "ping_pong"),
     (("ring", "ns per hop"), "ring"),
     (("ring", "build, ns per process"), "ring_build"),
+    (("link_fanout", "ns per linked worker"), "link_fanout"),
+    (("trap_fanout", "ns per exit message"), "trap_fanout"),
+    (("link_chain", "ns per hop"), "link_chain"),
 ]
 print(f"\n| row | figure | lariat (median of {runs}) | BEAM (median of {runs}) | lariat / BEAM |")
 print("|---|---|---|---|---|")
