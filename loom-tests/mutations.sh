@@ -6,6 +6,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 survived=0
 for entry in signal_push_relaxed:signal_queue wait_without_cas:wake_up try_wait_relaxed:wake_up \
+             signal_push_relaxed:link_vs_exit signal_push_relaxed:unlink_vs_exit \
+             signal_push_relaxed:monitor_vs_exit wake_relaxed:timer_vs_message \
              notify_without_fence:worker_parking table_publish_relaxed:process_table; do
     mutation=${entry%%:*}
     model=${entry##*:}
@@ -15,7 +17,7 @@ for entry in signal_push_relaxed:signal_queue wait_without_cas:wake_up try_wait_
         echo "SURVIVED: $mutation (model $model still passes)"
         survived=1
     else
-        why=$(printf '%s\n' "$log" | grep -m1 -E 'Causality violation|deadlock|lost wake-up|assertion' | sed 's/^ *//')
+        why=$(printf '%s\n' "$log" | grep -m1 -E 'Causality violation|deadlock|lost wake-up|never completed|assertion' | sed 's/^ *//')
         echo "killed:   $mutation by $model: $why"
     fi
 done

@@ -67,10 +67,23 @@ pub use stack::{DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE};
 #[cfg(loom)]
 #[doc(hidden)]
 pub mod loom_api {
+    pub use crate::link::{ExitAction, LinkTable, handle_exit_signal};
+    pub use crate::monitor::{Monitored, Monitors};
     pub use crate::process::StateWord;
     pub use crate::scheduler::idle::{Idle, Parker};
     pub use crate::signal::{Batch, SignalQueue};
     pub use crate::table::{Entry, FreeSlots, Table};
+    pub use crate::timer::FiredTimer;
+
+    /// A pid of runtime 0 for a model (`index` ≥ 1).
+    pub fn pid(index: u32) -> crate::Pid {
+        crate::Pid::new(0, index, 0)
+    }
+
+    /// A monitor ref for a model.
+    pub fn monitor_ref(n: u64) -> crate::Ref {
+        crate::Ref(n)
+    }
 
     /// The Pid the next occupant of `pid`'s slot gets.
     pub fn next_in_slot(pid: crate::Pid) -> crate::Pid {

@@ -23,14 +23,14 @@ enum LinkState {
 
 /// The links of one process. Owner only.
 #[derive(Default)]
-pub(crate) struct LinkTable {
+pub struct LinkTable {
     links: SmallMap<Pid, LinkState>,
     next_unlink_id: u64,
 }
 
 impl LinkTable {
     /// The owner links to `pid`. `true`: a link signal must be sent to it.
-    pub(crate) fn link(&mut self, pid: Pid) -> bool {
+    pub fn link(&mut self, pid: Pid) -> bool {
         match self.links.insert(pid, LinkState::Active) {
             Some(LinkState::Active) => false,
             Some(LinkState::Unlinking(_)) | None => true,
@@ -38,12 +38,12 @@ impl LinkTable {
     }
 
     /// Forgets a link the owner just made whose peer turned out to be gone.
-    pub(crate) fn forget(&mut self, pid: Pid) {
+    pub fn forget(&mut self, pid: Pid) {
         self.links.remove(&pid);
     }
 
     /// The owner unlinks `pid`: `Some(id)` of the unlink signal to send, if there was a link.
-    pub(crate) fn unlink(&mut self, pid: Pid) -> Option<u64> {
+    pub fn unlink(&mut self, pid: Pid) -> Option<u64> {
         let state = self.links.get_mut(&pid)?;
         self.next_unlink_id += 1;
         *state = LinkState::Unlinking(self.next_unlink_id);
@@ -52,19 +52,19 @@ impl LinkTable {
 
     /// A link signal from `from` arrived. While this side is unlinking, the
     /// link signal was sent before the peer saw our unlink: the unlink wins.
-    pub(crate) fn on_link(&mut self, from: Pid) {
+    pub fn on_link(&mut self, from: Pid) {
         if self.links.get(&from).is_none() {
             self.links.insert(from, LinkState::Active);
         }
     }
 
     /// An unlink signal from `from` arrived (the caller acknowledges it).
-    pub(crate) fn on_unlink(&mut self, from: Pid) {
+    pub fn on_unlink(&mut self, from: Pid) {
         self.remove_if(from, LinkState::Active);
     }
 
     /// The peer acknowledged our unlink `id`.
-    pub(crate) fn on_unlink_ack(&mut self, from: Pid, id: u64) {
+    pub fn on_unlink_ack(&mut self, from: Pid, id: u64) {
         self.remove_if(from, LinkState::Unlinking(id));
     }
 
@@ -89,20 +89,20 @@ impl LinkTable {
     }
 
     /// The active links, for introspection and for the exit fan-out.
-    pub(crate) fn active(&self) -> impl Iterator<Item = Pid> + '_ {
+    pub fn active(&self) -> impl Iterator<Item = Pid> + '_ {
         self.links.iter().filter(|(_, state)| **state == LinkState::Active).map(|(pid, _)| *pid)
     }
 
     /// Whether the table is empty (no link in any state).
-    #[cfg(test)]
-    pub(crate) fn is_empty(&self) -> bool {
+    #[cfg(any(test, loom))]
+    pub fn is_empty(&self) -> bool {
         self.links.is_empty()
     }
 }
 
 /// What handling an exit signal does to its receiver.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum ExitAction {
+pub enum ExitAction {
     /// Nothing (a normal exit, or over a link that is not active).
     Ignore,
     /// The receiver traps exits: this becomes an `Exit` message.
@@ -114,7 +114,7 @@ pub(crate) enum ExitAction {
 /// semantics.md §2 and §4: how process `me` (trapping exits or not) handles an
 /// exit signal from `from` with `reason`, which came over a link (`linked`: the
 /// sender died) or from `exit(pid, reason)`.
-pub(crate) fn handle_exit_signal(
+pub fn handle_exit_signal(
     links: &mut LinkTable,
     me: Pid,
     trapping: bool,

@@ -95,48 +95,50 @@ impl Held {
 
 /// The monitors of one process. Owner only.
 #[derive(Default)]
-pub(crate) struct Monitors {
+pub struct Monitors {
     held: SmallMap<Ref, Held>,
     watchers: SmallMap<Ref, Pid>,
 }
 
 impl Monitors {
     /// Holds `monitor` on `target`, made by `name` if given.
-    pub(crate) fn hold(&mut self, monitor: Ref, target: Pid, name: Option<Name>) {
+    pub fn hold(&mut self, monitor: Ref, target: Pid, name: Option<Name>) {
         self.held.insert(monitor, Held { target, name });
     }
 
     /// Stops holding `monitor`: its target, if it was still held.
-    pub(crate) fn release(&mut self, monitor: Ref) -> Option<Pid> {
+    pub fn release(&mut self, monitor: Ref) -> Option<Pid> {
         self.held.remove(&monitor).map(|held| held.target)
     }
 
     /// A `Down` for `monitor` arrived: what it names if it is to be delivered
     /// (`None`: the monitor was dropped meanwhile, so is the `Down`).
-    pub(crate) fn on_down(&mut self, monitor: Ref) -> Option<Monitored> {
+    pub fn on_down(&mut self, monitor: Ref) -> Option<Monitored> {
         self.held.remove(&monitor).map(Held::object)
     }
 
-    pub(crate) fn on_monitor(&mut self, monitor: Ref, watcher: Pid) {
+    /// `watcher` now monitors this process under `monitor`.
+    pub fn on_monitor(&mut self, monitor: Ref, watcher: Pid) {
         self.watchers.insert(monitor, watcher);
     }
 
-    pub(crate) fn on_demonitor(&mut self, monitor: Ref) {
+    /// The watcher of `monitor` dropped it.
+    pub fn on_demonitor(&mut self, monitor: Ref) {
         self.watchers.remove(&monitor);
     }
 
     /// Who watches this process, for the `Down`s at its exit.
-    pub(crate) fn take_watchers(&mut self) -> Vec<(Ref, Pid)> {
+    pub fn take_watchers(&mut self) -> Vec<(Ref, Pid)> {
         self.watchers.take_all()
     }
 
     /// The monitors this process holds, dropped at its exit.
-    pub(crate) fn take_held(&mut self) -> Vec<(Ref, Pid)> {
+    pub fn take_held(&mut self) -> Vec<(Ref, Pid)> {
         self.held.take_all().into_iter().map(|(monitor, held)| (monitor, held.target)).collect()
     }
 
     /// Monitors held now (introspection).
-    pub(crate) fn held(&self) -> Vec<(Ref, Monitored)> {
+    pub fn held(&self) -> Vec<(Ref, Monitored)> {
         let object = |held: &Held| match &held.name {
             Some(name) => Monitored::Name(name.clone()),
             None => Monitored::Pid(held.target),
@@ -145,7 +147,7 @@ impl Monitors {
     }
 
     /// Processes monitoring this one now (introspection).
-    pub(crate) fn watchers(&self) -> Vec<Pid> {
+    pub fn watchers(&self) -> Vec<Pid> {
         self.watchers.iter().map(|(_, watcher)| *watcher).collect()
     }
 }

@@ -91,7 +91,7 @@ impl<K: Copy + Eq + Hash, V> SmallMap<K, V> {
         }
     }
 
-    #[cfg(test)]
+    #[cfg(any(test, loom))]
     pub(crate) fn len(&self) -> usize {
         match self {
             SmallMap::Few(few) => few.len(),
@@ -99,7 +99,7 @@ impl<K: Copy + Eq + Hash, V> SmallMap<K, V> {
         }
     }
 
-    #[cfg(test)]
+    #[cfg(any(test, loom))]
     pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -24,6 +24,33 @@ use crate::sync::{AtomicU64, Mutex, Ordering, lock};
 /// No deadline pending.
 const NONE: u64 = u64::MAX;
 
+/// The highest wait generation whose timer has fired for one process (timers of
+/// older waits may fire late, in any order: hence a maximum).
+pub struct FiredTimer(AtomicU64);
+
+impl Default for FiredTimer {
+    fn default() -> Self {
+        FiredTimer(AtomicU64::new(0))
+    }
+}
+
+impl FiredTimer {
+    /// The timer of wait `generation` fired. The caller then wakes the process
+    /// (`StateWord::wake`), whose Release carries this store to the run it queues.
+    pub fn fire(&self, generation: u64) {
+        // Release pairs with the Acquire in `has_fired`, for a run that was not
+        // queued by this timer's wake-up (a message woke it) yet reads this value.
+        // A maximum: a late timer of an older wait must not hide this one.
+        self.0.fetch_max(generation, Ordering::Release);
+    }
+
+    /// Whether the timer of wait `generation` has fired.
+    pub fn has_fired(&self, generation: u64) -> bool {
+        // Acquire pairs with the Release of `fire`.
+        self.0.load(Ordering::Acquire) >= generation
+    }
+}
+
 #[derive(PartialEq, Eq, PartialOrd, Ord)]
 struct Entry {
     deadline: u64,

@@ -586,8 +586,7 @@ impl Cx {
                     let shared = self.shared();
                     shared.arm_timer(shared.timers.deadline_after(timeout), self.pid(), self.wait_generation);
                 }
-                // Acquire pairs with the Release store of the worker that fired the timer.
-                (Some(_), Some(generation)) if self.pcb().fired_timer.load(Ordering::Acquire) >= generation => {
+                (Some(_), Some(generation)) if self.pcb().fired_timer.has_fired(generation) => {
                     return Ok(None);
                 }
                 _ => {}

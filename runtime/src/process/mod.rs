@@ -30,8 +30,9 @@ use crate::runtime::Shared;
 use crate::scheduler::worker::WorkerCore;
 use crate::signal::SignalQueue;
 use crate::stack::PooledStack;
-use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering, UnsafeCell, lock};
+use crate::sync::{AtomicBool, AtomicUsize, Condvar, Mutex, Ordering, UnsafeCell, lock};
 use crate::table::Entry;
+use crate::timer::FiredTimer;
 
 /// A signal queued to a process: every kind goes through the one queue, so
 /// signals from one process to another keep their order (semantics.md §1).
@@ -170,9 +171,8 @@ pub(crate) struct Pcb {
     pub(crate) pid: Pid,
     pub(crate) state: StateWord,
     pub(crate) signals: SignalQueue<Signal>,
-    /// The highest wait generation whose timer has fired for this process
-    /// (timers of older waits may fire late, in any order: hence a maximum).
-    pub(crate) fired_timer: AtomicU64,
+    /// Which of its waits have timed out (see `timer`).
+    pub(crate) fired_timer: FiredTimer,
     /// Roughly where its stack pointer was when it last suspended: a waker
     /// prefetches around it so the resume finds those lines in cache.
     pub(crate) resume_hint: AtomicUsize,
@@ -239,7 +239,7 @@ impl Pcb {
             pid,
             state: StateWord::new_queued(),
             signals: SignalQueue::new(),
-            fired_timer: AtomicU64::new(0),
+            fired_timer: FiredTimer::default(),
             resume_hint: AtomicUsize::new(0),
             force_unwinding: AtomicBool::new(false),
             named: AtomicBool::new(false),

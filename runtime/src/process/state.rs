@@ -24,6 +24,10 @@ const RUNNING: u32 = 1;
 const NOTIFIED: u32 = 2;
 const EXITED: u32 = 4;
 
+/// Ordering of the wake-up RMW; `--cfg lariat_mutation="wake_relaxed"` weakens
+/// it to show the loom model `timer_vs_message` depends on it.
+const WAKE: Ordering = if cfg!(lariat_mutation = "wake_relaxed") { Ordering::Relaxed } else { Ordering::AcqRel };
+
 /// Success ordering of `try_wait`; `--cfg lariat_mutation="try_wait_relaxed"`
 /// weakens it for the loom model `wake_up` to show that it is needed.
 const WAIT_PUBLISH: Ordering =
@@ -57,7 +61,7 @@ impl StateWord {
         // RMW on this word reads it (`start_running` or the failing CAS of
         // `try_wait`). Acquire pairs with `try_wait`'s Release, so whoever queues
         // the process passes on everything its last run wrote.
-        self.0.fetch_or(NOTIFIED, Ordering::AcqRel) == 0
+        self.0.fetch_or(NOTIFIED, WAKE) == 0
     }
 
     /// A worker took the process from a queue and is about to resume it.

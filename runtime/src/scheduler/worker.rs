@@ -198,9 +198,7 @@ impl WorkerCore {
         shared.timers.fire_due(|pid, generation| {
             let guard = self.pin();
             if let Some(pcb) = shared.table.get(pid, &guard) {
-                // Release pairs with the Acquire load in the receive that armed it.
-                // A maximum: a late timer of an older wait must not hide this one.
-                pcb.fired_timer.fetch_max(generation, Ordering::Release);
+                pcb.fired_timer.fire(generation);
                 if pcb.state.wake() {
                     self.push_spawned(ProcRef(NonNull::from(pcb)));
                 }
