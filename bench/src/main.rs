@@ -144,7 +144,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             unit: "ns",
         });
     }
-    let links = 100_000;
+    let links: u64 = std::env::var("LINKS_N").ok().and_then(|n| n.parse().ok()).unwrap_or(100_000);
     if wanted("link_fanout") {
         let figures = workloads::link_fanout(&runtime, links, &workloads::no_progress);
         rows.push(Row {

@@ -64,7 +64,7 @@ fn link_racing_exit_gives_exactly_one_outcome() {
         dying.join().unwrap();
         for signal in a_queue.take_all() {
             if let Signal::Exit { from, reason } = signal {
-                match handle_exit_signal(&mut links, a, true, from, &reason, true) {
+                match handle_exit_signal(&mut links, a, true, from, reason, true) {
                     ExitAction::Message(reason) => outcomes.push(reason),
                     other => panic!("a trapping process got {other:?}"),
                 }

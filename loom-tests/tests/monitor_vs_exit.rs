@@ -25,7 +25,7 @@ fn exit_of_b(b_queue: &SignalQueue<Signal>, a_queue: &SignalQueue<Signal>) {
             Signal::Down { .. } => unreachable!(),
         }
     }
-    for (monitor, watcher) in monitors.take_watchers() {
+    for (monitor, watcher) in monitors.watching() {
         assert_eq!(watcher, pid(1));
         let _ = a_queue.push(Signal::Down { monitor, reason: Reason::error("bye") });
     }

@@ -64,7 +64,7 @@ fn unlink_racing_exit_never_affects_the_caller_after_unlink_returned() {
                 match signal {
                     Signal::UnlinkAck { from, id } => links.on_unlink_ack(from, id),
                     Signal::Exit { from, reason } => {
-                        let action = handle_exit_signal(links, a, false, from, &reason, true);
+                        let action = handle_exit_signal(links, a, false, from, reason, true);
                         assert_eq!(action, ExitAction::Ignore, "an exit signal counted after unlink returned");
                     }
                     Signal::Unlink { .. } => unreachable!(),

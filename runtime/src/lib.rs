@@ -57,7 +57,7 @@ pub use mailbox::Message;
 pub use monitor::{Down, Monitored};
 pub use pid::{MAX_PROCESSES, Pid, Ref};
 pub use process::{Cx, Exit, ProcessInfo, SpawnOptions, Status};
-pub use reason::Reason;
+pub use reason::{Reason, Text};
 pub use registry::{Name, RegisterError};
 pub use runtime::{Builder, DEFAULT_MAX_PROCESSES, Handle, MAX_WORKERS, Runtime, WorkerStats};
 pub use stack::{DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE};

@@ -119,21 +119,21 @@ pub fn handle_exit_signal(
     me: Pid,
     trapping: bool,
     from: Pid,
-    reason: &Reason,
+    reason: Reason,
     linked: bool,
 ) -> ExitAction {
     if linked && !links.take_active(from) {
         return ExitAction::Ignore;
     }
-    let untrappable = !linked && *reason == Reason::Kill;
+    let untrappable = !linked && reason == Reason::Kill;
     if trapping && !untrappable {
-        return ExitAction::Message(reason.clone());
+        return ExitAction::Message(reason);
     }
     if reason.is_normal() {
         // The legacy rule kept by ERTS: exit(self(), normal) kills a non-trapping caller.
         return if !linked && from == me { ExitAction::Die(Reason::Normal) } else { ExitAction::Ignore };
     }
-    ExitAction::Die(if untrappable { Reason::Killed } else { reason.clone() })
+    ExitAction::Die(if untrappable { Reason::Killed } else { reason })
 }
 
 #[cfg(test)]
@@ -164,7 +164,7 @@ mod tests {
         ];
         for (reason, trapping, expected) in cases {
             let mut links = linked_table();
-            let action = handle_exit_signal(&mut links, ME, trapping, PEER, &reason, true);
+            let action = handle_exit_signal(&mut links, ME, trapping, PEER, reason.clone(), true);
             assert_eq!(action, expected, "{reason:?} trapping={trapping}");
             assert!(!links.is_active(PEER), "the link is gone after its exit signal");
         }
@@ -176,7 +176,7 @@ mod tests {
         let r = Reason::error("r");
         let mut links = LinkTable::default();
         let mut handle =
-            |trapping, from, reason: &Reason| handle_exit_signal(&mut links, ME, trapping, from, reason, false);
+            |trapping, from, reason: &Reason| handle_exit_signal(&mut links, ME, trapping, from, reason.clone(), false);
         assert_eq!(handle(false, other, &Reason::Normal), ExitAction::Ignore);
         assert_eq!(handle(true, other, &Reason::Normal), ExitAction::Message(Reason::Normal));
         assert_eq!(handle(false, other, &r), ExitAction::Die(r.clone()));
@@ -192,10 +192,10 @@ mod tests {
     fn a_link_exit_without_an_active_link_is_dropped() {
         let mut links = LinkTable::default();
         let boom = Reason::error("boom");
-        assert_eq!(handle_exit_signal(&mut links, ME, false, PEER, &boom, true), ExitAction::Ignore);
+        assert_eq!(handle_exit_signal(&mut links, ME, false, PEER, boom.clone(), true), ExitAction::Ignore);
         let mut links = linked_table();
         let id = links.unlink(PEER).unwrap();
-        assert_eq!(handle_exit_signal(&mut links, ME, false, PEER, &boom, true), ExitAction::Ignore);
+        assert_eq!(handle_exit_signal(&mut links, ME, false, PEER, boom.clone(), true), ExitAction::Ignore);
         links.on_unlink_ack(PEER, id);
         assert!(links.is_empty());
     }

@@ -127,14 +127,14 @@ impl Monitors {
         self.watchers.remove(&monitor);
     }
 
-    /// Who watches this process, for the `Down`s at its exit.
-    pub fn take_watchers(&mut self) -> Vec<(Ref, Pid)> {
-        self.watchers.take_all()
+    /// Who watches this process (monitor, watcher): the `Down`s of its exit.
+    pub fn watching(&self) -> impl Iterator<Item = (Ref, Pid)> + '_ {
+        self.watchers.iter().map(|(monitor, watcher)| (*monitor, *watcher))
     }
 
-    /// The monitors this process holds, dropped at its exit.
-    pub fn take_held(&mut self) -> Vec<(Ref, Pid)> {
-        self.held.take_all().into_iter().map(|(monitor, held)| (monitor, held.target)).collect()
+    /// The monitors this process holds (monitor, target): dropped at its exit.
+    pub fn held_targets(&self) -> impl Iterator<Item = (Ref, Pid)> + '_ {
+        self.held.iter().map(|(monitor, held)| (*monitor, held.target))
     }
 
     /// Monitors held now (introspection).

@@ -7,12 +7,35 @@
 //! slot's serial wraps only after 2^25 reuses of that one slot.
 
 use std::fmt;
-use std::hash::{BuildHasherDefault, DefaultHasher};
+use std::hash::{BuildHasherDefault, Hasher};
 
-/// The hasher of the runtime's maps keyed by pids and refs. They are made by the
-/// runtime, not chosen by an attacker, so a fixed hasher serves, and it avoids
-/// seeding a `RandomState` (a thread-local read) for every process.
-pub(crate) type FixedHasher = BuildHasherDefault<DefaultHasher>;
+/// The hasher of the runtime's maps keyed by pids and refs. Their keys are made
+/// by the runtime, not chosen by an attacker, so no flooding-resistant hash is
+/// needed: one multiply per word (the Fx hash), not SipHash's dozen rounds, and
+/// no `RandomState` seeding (a thread-local read) for every process.
+pub(crate) type FixedHasher = BuildHasherDefault<WordHasher>;
+
+/// Fx-style hashing of whole words (what `Pid` and `Ref` are).
+#[derive(Default)]
+pub(crate) struct WordHasher(u64);
+
+impl Hasher for WordHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u64(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
 
 pub(crate) const SERIAL_BITS: u32 = 25;
 pub(crate) const INDEX_BITS: u32 = 27;

@@ -1,9 +1,14 @@
 //! Exit reasons: why a process ended, carried by exit signals and `Down` messages.
 //!
-//! Cloning a [`Reason`] is O(1) (text is behind an `Arc`), because a process with a
-//! million links clones its reason once per link.
+//! Cloning a [`Reason`] is O(1) and, for the usual reasons, touches no shared
+//! memory: the fixed ones are plain values, and text from a string literal is
+//! kept as a `&'static str`. Only text made at run time sits behind an `Arc`.
+//! This matters because an exit fans out: a process with a million links clones
+//! its reason once per link, and each receiver clones and drops it again, from
+//! every core; a shared reference count would bounce between them.
 
 use std::fmt;
+use std::ops::Deref;
 use std::sync::Arc;
 
 /// Why a process ended (Erlang's exit reason).
@@ -24,20 +29,104 @@ pub enum Reason {
     /// The process did not exist (or had ended) when a link or monitor reached it.
     NoProc,
     /// The process panicked; the panic message is kept.
-    Panic(Arc<str>),
+    Panic(Text),
     /// Any other reason, named by the user (`Reason::error("some_reason")`).
-    Error(Arc<str>),
+    Error(Text),
 }
 
 impl Reason {
-    /// A user reason with the given text: `Reason::error("boom")`.
-    pub fn error(text: impl Into<Arc<str>>) -> Reason {
+    /// A user reason with the given text: `Reason::error("boom")` (a literal is
+    /// kept as it is; a `String` goes behind an `Arc`).
+    pub fn error(text: impl Into<Text>) -> Reason {
         Reason::Error(text.into())
     }
 
     /// Whether this is `Normal`.
     pub fn is_normal(&self) -> bool {
         matches!(self, Reason::Normal)
+    }
+}
+
+/// The text of a reason: a string literal, or text made at run time, shared.
+/// Dereferences to `str`; compares by content.
+#[derive(Clone)]
+pub struct Text(TextRepr);
+
+#[derive(Clone)]
+enum TextRepr {
+    Static(&'static str),
+    Shared(Arc<str>),
+}
+
+impl Deref for Text {
+    type Target = str;
+    fn deref(&self) -> &str {
+        match &self.0 {
+            TextRepr::Static(text) => text,
+            TextRepr::Shared(text) => text,
+        }
+    }
+}
+
+impl From<&'static str> for Text {
+    fn from(text: &'static str) -> Text {
+        Text(TextRepr::Static(text))
+    }
+}
+
+impl From<String> for Text {
+    fn from(text: String) -> Text {
+        Text(TextRepr::Shared(text.into()))
+    }
+}
+
+impl From<Arc<str>> for Text {
+    fn from(text: Arc<str>) -> Text {
+        Text(TextRepr::Shared(text))
+    }
+}
+
+impl From<Box<str>> for Text {
+    fn from(text: Box<str>) -> Text {
+        Text(TextRepr::Shared(text.into()))
+    }
+}
+
+impl PartialEq for Text {
+    fn eq(&self, other: &Text) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for Text {}
+
+impl PartialEq<str> for Text {
+    fn eq(&self, other: &str) -> bool {
+        &**self == other
+    }
+}
+
+impl PartialEq<&str> for Text {
+    fn eq(&self, other: &&str) -> bool {
+        &**self == *other
+    }
+}
+
+impl std::hash::Hash for Text {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (**self).hash(state)
+    }
+}
+
+impl fmt::Display for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self)
+    }
+}
+
+impl fmt::Debug for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
     }
 }
 
@@ -72,13 +161,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn clones_share_their_text() {
-        let reason = Reason::error("some_reason");
-        let copy = reason.clone();
-        match (&reason, &copy) {
-            (Reason::Error(a), Reason::Error(b)) => assert!(Arc::ptr_eq(a, b)),
-            _ => unreachable!(),
+    fn clones_share_their_text_and_literals_are_not_counted() {
+        let made = Reason::error(format!("some_{}", "reason"));
+        let copy = made.clone();
+        match (&made, &copy) {
+            (Reason::Error(Text(TextRepr::Shared(a))), Reason::Error(Text(TextRepr::Shared(b)))) => {
+                assert!(Arc::ptr_eq(a, b))
+            }
+            _ => unreachable!("text made at run time is shared"),
         }
+        assert!(matches!(Reason::error("boom"), Reason::Error(Text(TextRepr::Static("boom")))));
+        assert_eq!(made, Reason::error("some_reason"), "equal by content, however kept");
     }
 
     #[test]

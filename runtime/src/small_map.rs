@@ -84,6 +84,7 @@ impl<K: Copy + Eq + Hash, V> SmallMap<K, V> {
     }
 
     /// Empties the map, returning its entries.
+    #[cfg(test)]
     pub(crate) fn take_all(&mut self) -> Vec<(K, V)> {
         match std::mem::take(self) {
             SmallMap::Few(few) => few.into_vec(),

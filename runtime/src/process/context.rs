@@ -628,7 +628,7 @@ impl Cx {
             Signal::UnlinkAck { from, id } => self.links.on_unlink_ack(from, id),
             Signal::Exit { from, reason, linked } => {
                 let me = self.pid();
-                match handle_exit_signal(&mut self.links, me, self.trap_exit, from, &reason, linked) {
+                match handle_exit_signal(&mut self.links, me, self.trap_exit, from, reason, linked) {
                     ExitAction::Ignore => {}
                     ExitAction::Message(reason) => self.mailbox.push(Message::new(Exit { from, reason })),
                     ExitAction::Die(reason) => self.die(reason),
@@ -773,9 +773,8 @@ impl Cx {
     pub(crate) fn finish(mut self, reason: Reason) -> Outcome {
         let outcome = Outcome {
             reason,
-            links: self.links.active().collect(),
-            watchers: self.monitors.take_watchers(),
-            held: self.monitors.take_held(),
+            links: std::mem::take(&mut self.links),
+            monitors: std::mem::take(&mut self.monitors),
             lowest_sp: self.lowest_sp,
         };
         // User destructors of messages and process-local values may panic: contain it.

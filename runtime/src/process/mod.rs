@@ -23,7 +23,9 @@ pub use info::ProcessInfo;
 pub(crate) use info::{InfoAnswer, InfoRequest, ReplyTo};
 pub use state::{StateWord, Status};
 
+use crate::link::LinkTable;
 use crate::mailbox::Message;
+use crate::monitor::Monitors;
 use crate::pid::{Pid, Ref};
 use crate::reason::Reason;
 use crate::runtime::Shared;
@@ -100,12 +102,11 @@ pub(crate) enum Suspend {
 /// How a process ended, handed to the worker that finishes it.
 pub(crate) struct Outcome {
     pub(crate) reason: Reason,
-    /// Its active links at the end, to send its exit signal to.
-    pub(crate) links: Vec<Pid>,
-    /// The monitors on it, to send `Down` to.
-    pub(crate) watchers: Vec<(Ref, Pid)>,
-    /// The monitors it held, dropped at its exit.
-    pub(crate) held: Vec<(Ref, Pid)>,
+    /// Its links at the end: its exit signal goes to the active ones. Moved
+    /// out whole (a process with a million links copies no list at its exit).
+    pub(crate) links: LinkTable,
+    /// The monitors on it (to send `Down` to) and those it held (dropped).
+    pub(crate) monitors: Monitors,
     /// The lowest stack address seen, to decide whether to trim the stack.
     pub(crate) lowest_sp: usize,
 }
@@ -204,29 +205,25 @@ impl Pcb {
     /// Asks the CPU to start loading what resuming this process will touch: its
     /// block and the stack lines around where it suspended (measured on ring:
     /// ~300 → ~210 ns per hop). Only a hint: a stale or unmapped address costs
-    /// nothing (prefetches never fault).
+    /// nothing (prefetches never fault). Reading where it suspended is a real
+    /// load of the block: when the block is cold, prefetch it first
+    /// ([`Pcb::prefetch_block`]) and call this a while later.
     #[inline]
     pub(crate) fn prefetch_for_resume(&self) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-            let block = self as *const Pcb as usize;
-            for line in (block..block + size_of::<Pcb>()).step_by(64) {
-                // SAFETY: prefetch is a hint that never faults and reads no memory
-                // architecturally; any address is allowed.
-                unsafe { _mm_prefetch(line as *const i8, _MM_HINT_T0) };
-            }
-            // Relaxed: a performance hint; any value is safe to prefetch.
-            let sp = self.resume_hint.load(Ordering::Relaxed);
-            if sp != 0 {
-                for line in (sp.saturating_sub(256)..sp + 768).step_by(64) {
-                    // SAFETY: as above.
-                    unsafe { _mm_prefetch(line as *const i8, _MM_HINT_T0) };
-                }
-            }
+        self.prefetch_block();
+        // Relaxed: a performance hint; any value is safe to prefetch.
+        let sp = self.resume_hint.load(Ordering::Relaxed);
+        if sp != 0 {
+            prefetch_range(sp.saturating_sub(256), sp + 768);
         }
     }
 
+    /// Asks the CPU to start loading this process's block (no load waits for it).
+    #[inline]
+    pub(crate) fn prefetch_block(&self) {
+        let block = self as *const Pcb as usize;
+        prefetch_range(block, block + size_of::<Pcb>());
+    }
     pub(crate) fn new(
         pid: Pid,
         body: Body,
@@ -276,6 +273,19 @@ impl Pcb {
             waiter.set(Reason::Shutdown);
         }
     }
+}
+
+/// Prefetches the cache lines of `[start, end)`.
+#[inline]
+fn prefetch_range(start: usize, end: usize) {
+    #[cfg(target_arch = "x86_64")]
+    for line in (start..end).step_by(64) {
+        // SAFETY: prefetch is a hint that never faults and reads no memory
+        // architecturally; any address is allowed.
+        unsafe { std::arch::x86_64::_mm_prefetch(line as *const i8, std::arch::x86_64::_MM_HINT_T0) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (start, end);
 }
 
 /// The panic payload that unwinds a process which must end but kept running

@@ -22,6 +22,9 @@ mod imp {
         pub fn pop(&self) -> Option<T> {
             self.0.pop()
         }
+        pub fn len(&self) -> usize {
+            self.0.len()
+        }
         pub fn stealer(&self) -> Stealer<T> {
             Stealer(self.0.stealer())
         }
@@ -93,6 +96,9 @@ mod imp {
         }
         pub fn pop(&self) -> Option<T> {
             self.0.lock().unwrap().pop_front()
+        }
+        pub fn len(&self) -> usize {
+            self.0.lock().unwrap().len()
         }
         pub fn stealer(&self) -> Stealer<T> {
             Stealer(Arc::clone(&self.0))

@@ -9,6 +9,8 @@ use corosensei::CoroutineResult;
 
 use super::ProcRef;
 use super::queue::LocalQueue;
+use crate::link::LinkTable;
+use crate::monitor::Monitors;
 use crate::process::{Outcome, Pcb, ProcessCoroutine, Signal, Suspend, WorkerPtr, process_main};
 use crate::reason::Reason;
 use crate::runtime::Shared;
@@ -21,6 +23,9 @@ use crate::table::FreeSlots;
 const LIFO_STREAK_MAX: u32 = 3;
 /// Every this many scheduling ticks the injector and timers are looked at first.
 const GLOBAL_CHECK_INTERVAL: u32 = 61;
+/// Processes in a local queue from which a woken process no longer takes the
+/// LIFO slot (see `push_woken`).
+const BUSY_QUEUE: usize = 32;
 
 /// The state of one worker, owned by its thread; processes running on it reach
 /// it through the `WorkerPtr` they are resumed with.
@@ -35,6 +40,9 @@ pub(crate) struct WorkerCore {
     /// wake-up leaves thousands of cold processes queued; without this each
     /// resume stalls on memory).
     ahead: Cell<Option<ProcRef>>,
+    /// The one after it: only its block is prefetched, because finding its
+    /// stack means reading the block (a load that would stall if still cold).
+    ahead_far: Cell<Option<ProcRef>>,
     epoch: LocalHandle,
     free_slots: RefCell<FreeSlots>,
     stacks: RefCell<Vec<PooledStack>>,
@@ -52,6 +60,7 @@ impl WorkerCore {
             lifo: Cell::new(None),
             lifo_streak: Cell::new(0),
             ahead: Cell::new(None),
+            ahead_far: Cell::new(None),
             epoch,
             free_slots: RefCell::new(FreeSlots::default()),
             stacks: RefCell::new(Vec::new()),
@@ -79,6 +88,15 @@ impl WorkerCore {
     /// since it likely works on what was just sent. A displaced occupant goes to
     /// the local queue, where others can steal it.
     pub(crate) fn push_woken(&self, process: ProcRef) {
+        if self.local.len() >= BUSY_QUEUE {
+            // Under load, a woken process queues behind the others (FIFO) rather
+            // than running next: a process woken once per message (a collector
+            // of replies, a monitor's Downs) then finds many in one run instead
+            // of running, and migrating, once per message.
+            self.local.push(process);
+            self.shared.scheduler.notify_one();
+            return;
+        }
         match self.lifo.replace(Some(process)) {
             // The usual case (one process woken per slice: a message chain):
             // it runs next, so start loading what its resume touches. When one
@@ -133,6 +151,7 @@ impl WorkerCore {
         // tears them down after every worker has stopped.
         self.lifo.set(None);
         self.ahead.set(None);
+        self.ahead_far.set(None);
         self.shared.table.give_back(&mut self.free_slots.borrow_mut());
         self.shared.stacks.give_back(self.stacks.borrow_mut().drain(..));
         crate::crash::mark_worker_thread(false);
@@ -158,10 +177,15 @@ impl WorkerCore {
         }
         self.lifo_streak.set(0);
         let process = self.ahead.take().or_else(|| self.local.pop())?;
-        if let Some(next) = self.local.pop() {
+        if let Some(next) = self.ahead_far.take().or_else(|| self.local.pop()) {
             // SAFETY: a queued process is alive until it has run.
             unsafe { next.pcb() }.prefetch_for_resume();
             self.ahead.set(Some(next));
+            if let Some(far) = self.local.pop() {
+                // SAFETY: as above.
+                unsafe { far.pcb() }.prefetch_block();
+                self.ahead_far.set(Some(far));
+            }
         }
         Some(process)
     }
@@ -264,13 +288,15 @@ impl WorkerCore {
                         // SAFETY: state RUNNING makes this worker the only one touching `run`.
                         unsafe { ((*run).initial_link.take(), (*run).initial_monitor.take()) }
                     });
-                    let outcome = Outcome {
-                        reason,
-                        links: link.into_iter().collect(),
-                        watchers: monitor.into_iter().collect(),
-                        held: Vec::new(),
-                        lowest_sp: usize::MAX,
-                    };
+                    let mut links = LinkTable::default();
+                    if let Some(parent) = link {
+                        links.link(parent);
+                    }
+                    let mut monitors = Monitors::default();
+                    if let Some((monitor, watcher)) = monitor {
+                        monitors.on_monitor(monitor, watcher);
+                    }
+                    let outcome = Outcome { reason, links, monitors, lowest_sp: usize::MAX };
                     self.finish(pcb, None, outcome, &guard);
                     return;
                 }
@@ -346,17 +372,17 @@ impl WorkerCore {
         }
         let removed = self.with_free_slots(|slots| shared.table.remove(pcb.pid, Some(slots), guard));
         // Step 5: its exit signal goes to every active link.
-        for link in &outcome.links {
+        for link in outcome.links.active() {
             let signal = Signal::Exit { from: pcb.pid, reason: outcome.reason.clone(), linked: true };
-            shared.deliver(*link, signal, Some(self));
+            shared.deliver(link, signal, Some(self));
         }
         // ... a `Down` to every process monitoring it, and the monitors it held are dropped.
-        for (monitor, watcher) in &outcome.watchers {
-            let signal = Signal::Down { monitor: *monitor, reason: outcome.reason.clone() };
-            shared.deliver(*watcher, signal, Some(self));
+        for (monitor, watcher) in outcome.monitors.watching() {
+            let signal = Signal::Down { monitor, reason: outcome.reason.clone() };
+            shared.deliver(watcher, signal, Some(self));
         }
-        for (monitor, target) in &outcome.held {
-            shared.deliver(*target, Signal::Demonitor { monitor: *monitor }, Some(self));
+        for (monitor, target) in outcome.monitors.held_targets() {
+            shared.deliver(target, Signal::Demonitor { monitor }, Some(self));
         }
         // Step 6: signals still queued are answered; messages are discarded.
         for signal in pcb.signals.seal() {
@@ -370,7 +396,7 @@ impl WorkerCore {
         shared.process_ended(Some(self.index));
         match waiter {
             Some(waiter) => waiter.set(outcome.reason.clone()),
-            None if outcome.links.is_empty() && outcome.watchers.is_empty() => {
+            None if outcome.links.active().next().is_none() && outcome.monitors.watching().next().is_none() => {
                 crate::crash::report_exit(pcb.pid, &outcome.reason)
             }
             None => {}
