@@ -25,16 +25,21 @@ for i in range(1, runs + 1):
         row = json.loads(line)
         lariat.setdefault((row["row"], row["figure"]), []).append(row["value"])
     for line in open(f"{out}/beam{i}.log"):
-        m = re.match(r"workload=(\S+) n=\S+ seconds=\S+ per_op_ns=(\S+) extra=(\S*)", line)
+        m = re.match(r"workload=(\S+) n=\S+ seconds=(\S+) per_op_ns=(\S+) extra=(\S*)", line)
         if not m:
             continue
-        name, per_op, extra = m.group(1), float(m.group(2)), dict(kv.split(":", 1) for kv in m.group(3).split(",") if ":" in kv)
+        name, seconds, per_op = m.group(1), float(m.group(2)), float(m.group(3))
+        extra = dict(kv.split(":", 1) for kv in m.group(4).split(",") if ":" in kv)
         beam.setdefault(name, []).append(per_op)
         if name == "spawn_idle":
             beam.setdefault("spawn_idle_rss", []).append(float(extra["rss_b_per_proc"]))
             beam.setdefault("spawn_idle_stop", []).append(float(extra["stop_ns_per_proc"]))
         if name == "ring":
             beam.setdefault("ring_build", []).append(float(extra["build_ns_per_proc"]))
+        if name == "skynet":
+            beam.setdefault("skynet_s", []).append(seconds)
+        if name == "selective_receive":
+            beam.setdefault("selective_skipped", []).append(float(extra["ns_per_skipped_msg"]))
 pairs = [
     (("spawn_exit", "ns per process"), "spawn_exit"),
     (("spawn_idle", "ns per spawn"), "spawn_idle"),
@@ -43,6 +48,10 @@ pairs = [
     (("ping_pong", "ns per round trip"), "ping_pong"),
     (("ring", "ns per hop"), "ring"),
     (("ring", "build, ns per process"), "ring_build"),
+    (("skynet", "seconds"), "skynet_s"),
+    (("mpsc", "ns per message"), "mpsc"),
+    (("selective_receive", "ns per receive"), "selective_receive"),
+    (("selective_receive", "ns per skipped message"), "selective_skipped"),
     (("link_fanout", "ns per linked worker"), "link_fanout"),
     (("trap_fanout", "ns per exit message"), "trap_fanout"),
     (("link_chain", "ns per hop"), "link_chain"),

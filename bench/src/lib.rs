@@ -1,6 +1,7 @@
 //! The bench-spec workloads on lariat, shared by the workload binary and the
 //! criterion benches. Each returns what it measured; none prints.
 
+pub mod links;
 pub mod seed;
 pub mod workloads;
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use lariat::Runtime;
-use lariat_bench::workloads;
+use lariat_bench::{links, workloads};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -16,8 +16,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser)]
 #[command(version, about)]
 struct Args {
-    /// Run only this row (spawn_exit, spawn_idle, ping_pong, ring, link_fanout,
-    /// trap_fanout, link_chain, link_fanout_1m).
+    /// Run only this row (spawn_exit, spawn_idle, ping_pong, ring, skynet, mpsc,
+    /// selective_receive, link_fanout, trap_fanout, link_chain, link_fanout_1m).
     #[arg(long)]
     only: Option<String>,
     /// Print the figures as JSON lines instead of a table.
@@ -29,10 +29,24 @@ struct Args {
     /// Processes for spawn_exit and spawn_idle.
     #[arg(long, default_value_t = 1_000_000)]
     processes: u64,
+    /// Linked processes for link_fanout, trap_fanout and link_chain.
+    #[arg(long, default_value_t = 100_000)]
+    linked: u64,
 }
 
-const ROWS: [&str; 8] =
-    ["spawn_exit", "spawn_idle", "ping_pong", "ring", "link_fanout", "trap_fanout", "link_chain", "link_fanout_1m"];
+const ROWS: [&str; 11] = [
+    "spawn_exit",
+    "spawn_idle",
+    "ping_pong",
+    "ring",
+    "skynet",
+    "mpsc",
+    "selective_receive",
+    "link_fanout",
+    "trap_fanout",
+    "link_chain",
+    "link_fanout_1m",
+];
 
 struct Row {
     name: &'static str,
@@ -144,31 +158,70 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             unit: "ns",
         });
     }
-    let links: u64 = std::env::var("LINKS_N").ok().and_then(|n| n.parse().ok()).unwrap_or(100_000);
+    if wanted("skynet") {
+        let (elapsed, sum) = workloads::skynet(&runtime, 1_000_000);
+        if sum != 499_999_500_000 {
+            return Err(format!("skynet summed to {sum}, not 499999500000").into());
+        }
+        rows.push(Row { name: "skynet", figure: "seconds".into(), value: elapsed.as_secs_f64(), unit: "s" });
+    }
+    if wanted("mpsc") {
+        let (senders, per_sender) = (4, 250_000);
+        let elapsed = workloads::mpsc(&runtime, senders, per_sender);
+        rows.push(Row {
+            name: "mpsc",
+            figure: "ns per message".into(),
+            value: per_op_ns(elapsed, senders * per_sender),
+            unit: "ns",
+        });
+    }
+    if wanted("selective_receive") {
+        let (queue, rounds) = (10_000, 1_000);
+        let figures = workloads::selective_receive(&runtime, queue, rounds);
+        rows.push(Row {
+            name: "selective_receive",
+            figure: "ns per receive".into(),
+            value: per_op_ns(figures.rounds, rounds),
+            unit: "ns",
+        });
+        rows.push(Row {
+            name: "selective_receive",
+            figure: "ns per skipped message".into(),
+            value: per_op_ns(figures.rounds, rounds * queue),
+            unit: "ns",
+        });
+        rows.push(Row {
+            name: "selective_receive",
+            figure: "first round, ns".into(),
+            value: figures.first.as_nanos() as f64,
+            unit: "ns",
+        });
+    }
+    let link_n = args.linked;
     if wanted("link_fanout") {
-        let figures = workloads::link_fanout(&runtime, links, &workloads::no_progress);
+        let figures = links::link_fanout(&runtime, link_n, &workloads::no_progress);
         rows.push(Row {
             name: "link_fanout",
             figure: "ns per linked worker".into(),
-            value: per_op_ns(figures.run, links),
+            value: per_op_ns(figures.run, link_n),
             unit: "ns",
         });
     }
     if wanted("trap_fanout") {
-        let figures = workloads::trap_fanout(&runtime, links);
+        let figures = links::trap_fanout(&runtime, link_n);
         rows.push(Row {
             name: "trap_fanout",
             figure: "ns per exit message".into(),
-            value: per_op_ns(figures.run, links),
+            value: per_op_ns(figures.run, link_n),
             unit: "ns",
         });
     }
     if wanted("link_chain") {
-        let figures = workloads::link_chain(&runtime, links);
+        let figures = links::link_chain(&runtime, link_n);
         rows.push(Row {
             name: "link_chain",
             figure: "ns per hop".into(),
-            value: per_op_ns(figures.run, links),
+            value: per_op_ns(figures.run, link_n),
             unit: "ns",
         });
     }
@@ -176,7 +229,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let n = 1_000_000;
         let bar = progress_bar(n, "fanout 1M");
         let reporter = bar.clone();
-        let figures = workloads::link_fanout(&runtime, n, Box::leak(Box::new(move |done| reporter.set_position(done))));
+        let figures = links::link_fanout(&runtime, n, Box::leak(Box::new(move |done| reporter.set_position(done))));
         bar.finish_and_clear();
         rows.push(Row {
             name: "link_fanout_1m",
@@ -206,9 +259,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     } else {
         println!("lariat {} on {} workers", env!("CARGO_PKG_VERSION"), runtime.workers());
-        println!("{:<15} {:<30} {:>14}", "row", "figure", "value");
+        println!("{:<18} {:<30} {:>14}", "row", "figure", "value");
         for row in &rows {
-            println!("{:<15} {:<30} {:>12.1} {}", row.name, row.figure, row.value, row.unit);
+            println!("{:<18} {:<30} {:>12.1} {}", row.name, row.figure, row.value, row.unit);
         }
     }
     Ok(())

@@ -164,154 +164,115 @@ pub fn ring(runtime: &Runtime, size: u64, laps: u64) -> RingFigures {
         .expect("ring parent")
 }
 
-/// What a link row measured.
-#[derive(Debug, Clone)]
-pub struct LinkFigures {
-    /// The timed part (see each row).
-    pub run: Duration,
-    /// The untimed set-up before it.
-    pub setup: Duration,
-    /// Processes that ended on each worker during the timed part.
-    pub ended_per_worker: Vec<u64>,
-}
+struct Sum(u64);
 
-struct Workers(Vec<Pid>);
-struct Go;
-struct Exiting(Instant);
-struct Tail(Pid);
-
-fn boom() -> Reason {
-    Reason::error("boom")
-}
-
-/// Waits until every process in `pids` is blocked in its receive (peerbench's
-/// `settle`: nothing left runnable from the set-up).
-fn settle(cx: &mut lariat::Cx, pids: &[Pid]) -> Result<(), Reason> {
-    let mut next = 0;
-    while next < pids.len() {
-        match cx.status(pids[next]) {
-            Some(lariat::Status::Waiting) | None => next += 1,
-            Some(_) => cx.sleep(Duration::from_millis(1))?,
-        }
+fn skynet_node(cx: &mut lariat::Cx, parent: Pid, num: u64, size: u64, div: u64) -> Result<(), Reason> {
+    if size == 1 {
+        cx.send(parent, Sum(num));
+        return Ok(());
     }
+    let me = cx.pid();
+    let sub = size / div;
+    for i in 0..div {
+        cx.spawn(move |cx| skynet_node(cx, me, num + i * sub, sub, div))?;
+    }
+    let mut sum = 0;
+    for _ in 0..div {
+        sum += cx.receive::<Sum>()?.0;
+    }
+    cx.send(parent, Sum(sum));
     Ok(())
 }
 
-fn ended_since(runtime: &Runtime, before: &[lariat::WorkerStats]) -> Vec<u64> {
-    runtime.worker_stats().iter().zip(before).map(|(now, then)| now.ended - then.ended).collect()
+/// skynet: a 10-ary tree of `leaves` leaf processes; leaves reply their index,
+/// parents sum. Returns the wall time and the sum (499999500000 for 1,000,000).
+pub fn skynet(runtime: &Runtime, leaves: u64) -> (Duration, u64) {
+    runtime
+        .block_on(move |cx| {
+            let me = cx.pid();
+            let start = Instant::now();
+            cx.spawn(move |cx| skynet_node(cx, me, 0, leaves, 10))?;
+            let Sum(sum) = cx.receive()?;
+            Ok::<_, Reason>((start.elapsed(), sum))
+        })
+        .expect("skynet root")
 }
 
-/// Waits for `n` `Down`s with reason `boom`.
-fn wait_downs(cx: &mut lariat::Cx, n: u64, progress: Progress<'_>) -> Result<(), Reason> {
-    for done in 1..=n {
-        let down = cx.receive::<lariat::Down>()?;
-        assert_eq!(down.reason, boom(), "a linked worker died of its link's reason");
-        if done % 65536 == 0 {
-            progress(done);
-        }
-    }
-    Ok(())
-}
+struct MpscGo;
+struct MpscDone;
 
-/// link_fanout: P spawn_links `n` idle workers and exits with `boom`; the main
-/// process monitors every worker. Timed from just before P's exit until all `n`
-/// `Down`s (reason `boom`) have arrived.
-pub fn link_fanout(runtime: &Runtime, n: u64, progress: Progress<'static>) -> LinkFigures {
-    let handle = runtime.handle();
-    let (run, setup, before) = runtime
+/// mpsc: `senders` processes each send `per_sender` small messages to one
+/// receiver. Timed from the `go` to the (spawned, idle) senders until the
+/// receiver has taken all of them.
+pub fn mpsc(runtime: &Runtime, senders: u64, per_sender: u64) -> Duration {
+    runtime
         .block_on(move |cx| {
             let main = cx.pid();
-            let start = Instant::now();
-            let p = cx.spawn(move |cx| {
-                let mut workers = Vec::with_capacity(n as usize);
-                for _ in 0..n {
-                    workers.push(cx.spawn_link(|cx| cx.receive::<Go>().map(|_| ()))?);
+            let receiver = cx.spawn(move |cx| {
+                for _ in 0..senders * per_sender {
+                    cx.receive::<u64>()?;
                 }
-                cx.send(main, Workers(workers));
-                cx.receive::<Go>()?;
-                cx.send(main, Exiting(Instant::now()));
-                Err(boom())
+                cx.send(main, MpscDone);
+                Ok(())
             })?;
-            let Workers(workers) = cx.receive()?;
-            for &worker in &workers {
-                cx.monitor(worker);
+            let mut all = Vec::new();
+            for _ in 0..senders {
+                all.push(cx.spawn(move |cx| {
+                    cx.receive::<MpscGo>()?;
+                    for i in 0..per_sender {
+                        cx.send(receiver, i);
+                    }
+                    Ok(())
+                })?);
             }
-            settle(cx, &workers)?;
-            let setup = start.elapsed();
-            let before = handle.worker_stats();
-            crate::perf_switch(true);
-            cx.send(p, Go);
-            let Exiting(exiting) = cx.receive()?;
-            wait_downs(cx, n, progress)?;
-            crate::perf_switch(false);
-            Ok::<_, Reason>((exiting.elapsed(), setup, before))
-        })
-        .expect("link_fanout main");
-    LinkFigures { run, setup, ended_per_worker: ended_since(runtime, &before) }
-}
-
-/// trap_fanout: a trapping process spawn_links `n` workers that each exit at
-/// once with `boom`. Timed from before the first spawn_link until it has
-/// received all `n` `Exit` messages (so the spawns are included, as in peerbench).
-pub fn trap_fanout(runtime: &Runtime, n: u64) -> LinkFigures {
-    let before = runtime.worker_stats();
-    let run = runtime
-        .block_on(move |cx| {
-            cx.trap_exit(true);
+            while all.iter().any(|&sender| cx.status(sender) != Some(lariat::Status::Waiting)) {
+                cx.sleep(Duration::from_millis(1))?;
+            }
             let start = Instant::now();
-            for _ in 0..n {
-                cx.spawn_link(|_| Err(boom()))?;
+            for &sender in &all {
+                cx.send(sender, MpscGo);
             }
-            for _ in 0..n {
-                let exit = cx.receive::<lariat::Exit>()?;
-                assert_eq!(exit.reason, boom(), "each worker's reason arrives");
-            }
+            cx.receive::<MpscDone>()?;
             Ok::<_, Reason>(start.elapsed())
         })
-        .expect("trap_fanout main");
-    LinkFigures { run, setup: Duration::ZERO, ended_per_worker: ended_since(runtime, &before) }
+        .expect("mpsc main")
 }
 
-struct Member(Pid);
-
-fn chain_member(cx: &mut lariat::Cx, left: u64, main: Pid) -> Result<(), Reason> {
-    cx.send(main, Member(cx.pid()));
-    if left == 0 {
-        cx.send(main, Tail(cx.pid()));
-    } else {
-        cx.spawn_link(move |cx| chain_member(cx, left - 1, main))?;
-    }
-    cx.receive::<Go>().map(|_| ())
+/// What selective_receive measured.
+#[derive(Debug, Clone, Copy)]
+pub struct SelectiveFigures {
+    /// The first round (cold), nanoseconds.
+    pub first: Duration,
+    /// The sum of the timed rounds.
+    pub rounds: Duration,
 }
 
-/// link_chain: `n` processes, each spawn_linking the next; the main process
-/// monitors the tail and calls `exit(head, boom)`. Timed until the tail's `Down`.
-pub fn link_chain(runtime: &Runtime, n: u64) -> LinkFigures {
-    let handle = runtime.handle();
-    let (run, setup, before) = runtime
+struct Filler(#[allow(dead_code)] u64);
+struct Wanted;
+
+/// selective_receive: a process holds `queue` non-matching messages; each round
+/// it sends itself a matching one and times the receive that must skip them all
+/// (as peerbench: round 1 apart, then `rounds` timed rounds, sends not timed).
+pub fn selective_receive(runtime: &Runtime, queue: u64, rounds: u64) -> SelectiveFigures {
+    runtime
         .block_on(move |cx| {
-            let main = cx.pid();
-            let start = Instant::now();
-            let head = cx.spawn(move |cx| chain_member(cx, n - 1, main))?;
-            let Tail(tail) = cx.receive()?;
-            let mut members = Vec::with_capacity(n as usize);
-            for _ in 0..n {
-                let Member(member) = cx.receive()?;
-                members.push(member);
+            let me = cx.pid();
+            for i in 0..queue {
+                cx.send(me, Filler(i));
             }
-            let monitor = cx.monitor(tail);
-            settle(cx, &members)?;
-            drop(members);
-            let setup = start.elapsed();
-            let before = handle.worker_stats();
-            crate::perf_switch(true);
-            let exit_at = Instant::now();
-            cx.exit(head, boom())?;
-            let down = cx.receive_if::<lariat::Down>(|down| down.monitor == monitor)?;
-            crate::perf_switch(false);
-            assert_eq!(down.reason, boom(), "the tail died of the head's reason");
-            Ok::<_, Reason>((exit_at.elapsed(), setup, before))
+            let round = |cx: &mut lariat::Cx| {
+                cx.send(me, Wanted);
+                let start = Instant::now();
+                cx.receive::<Wanted>()?;
+                Ok::<_, Reason>(start.elapsed())
+            };
+            let first = round(cx)?;
+            let mut total = Duration::ZERO;
+            for _ in 0..rounds {
+                total += round(cx)?;
+            }
+            assert_eq!(cx.mailbox_len(), queue as usize, "the fillers stay, in order");
+            Ok::<_, Reason>(SelectiveFigures { first, rounds: total })
         })
-        .expect("link_chain main");
-    LinkFigures { run, setup, ended_per_worker: ended_since(runtime, &before) }
+        .expect("selective_receive process")
 }
