@@ -15,7 +15,9 @@ use std::hash::{BuildHasherDefault, Hasher};
 /// no `RandomState` seeding (a thread-local read) for every process.
 pub(crate) type FixedHasher = BuildHasherDefault<WordHasher>;
 
-/// Fx-style hashing of whole words (what `Pid` and `Ref` are).
+/// Fx-style hashing of whole words (what `Pid` and `Ref` are). Keys that differ
+/// in their low bits land in different buckets (the multiplier is odd); a key
+/// type whose values differ elsewhere moves those bits down first (`Pid`).
 #[derive(Default)]
 pub(crate) struct WordHasher(u64);
 
@@ -54,8 +56,17 @@ pub const MAX_PROCESSES: usize = INDEX_MASK as usize;
 /// Pids are plain values: copy them, send them in messages, compare and hash them.
 /// A Pid whose process has ended stays harmless: sends to it are dropped, as in
 /// Erlang. It prints as `<runtime.index.serial>`, like Erlang's `<0.81.0>`.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Pid(u64);
+
+impl std::hash::Hash for Pid {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // Index and serial in the low bits: pids of sequential spawns differ in
+        // the index, successive occupants of one slot in the serial, and a word
+        // hash keeps keys that differ in their low bits apart (`WordHasher`).
+        state.write_u64(self.0.rotate_right(SERIAL_BITS) ^ (self.0 & SERIAL_MASK));
+    }
+}
 
 impl Pid {
     pub(crate) const fn new(runtime: u32, index: u32, serial: u32) -> Pid {
@@ -129,6 +140,25 @@ impl fmt::Display for Ref {
 
 #[cfg(test)]
 mod tests {
+    use std::hash::BuildHasher;
+
+    /// Sequential pids and refs (what a spawn loop or a monitor loop makes) must
+    /// spread over buckets: hash tables index by the low bits of the hash.
+    #[test]
+    fn sequential_pids_and_refs_spread_over_the_low_bits() {
+        let hasher = super::FixedHasher::default();
+        for keys in [
+            (0..4096u32).map(|index| hasher.hash_one(super::Pid::new(0, index, 0))).collect::<Vec<_>>(),
+            (0..4096u32).map(|serial| hasher.hash_one(super::Pid::new(0, 7, serial))).collect(),
+            (0..4096u64).map(|n| hasher.hash_one(super::Ref(n))).collect(),
+        ] {
+            let mut buckets: Vec<u64> = keys.iter().map(|hash| hash & 4095).collect();
+            buckets.sort();
+            buckets.dedup();
+            assert!(buckets.len() > 2048, "only {} of 4096 buckets used", buckets.len());
+        }
+    }
+
     use super::*;
 
     #[test]
