@@ -55,6 +55,13 @@ struct Row {
     unit: &'static str,
 }
 
+impl Row {
+    /// Seconds get milliseconds; everything else one decimal.
+    fn decimals(&self) -> usize {
+        if self.unit == "s" { 3 } else { 1 }
+    }
+}
+
 fn per_op_ns(elapsed: Duration, ops: u64) -> f64 {
     elapsed.as_nanos() as f64 / ops as f64
 }
@@ -253,15 +260,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if args.json {
         for row in &rows {
             println!(
-                r#"{{"row":"{}","figure":"{}","value":{:.1},"unit":"{}"}}"#,
-                row.name, row.figure, row.value, row.unit
+                r#"{{"row":"{}","figure":"{}","value":{:.*},"unit":"{}"}}"#,
+                row.name,
+                row.figure,
+                row.decimals(),
+                row.value,
+                row.unit
             );
         }
     } else {
         println!("lariat {} on {} workers", env!("CARGO_PKG_VERSION"), runtime.workers());
         println!("{:<18} {:<30} {:>14}", "row", "figure", "value");
         for row in &rows {
-            println!("{:<18} {:<30} {:>12.1} {}", row.name, row.figure, row.value, row.unit);
+            println!("{:<18} {:<30} {:>12.*} {}", row.name, row.figure, row.decimals(), row.value, row.unit);
         }
     }
     Ok(())
