@@ -61,5 +61,6 @@ print("|---|---|---|---|---|")
 for (row, figure), key in pairs:
     if (row, figure) in lariat and key in beam:
         l, b = statistics.median(lariat[(row, figure)]), statistics.median(beam[key])
-        print(f"| {row} | {figure} | {l:,.1f} | {b:,.1f} | {l / b:.2f} |")
+        fmt = ",.3f" if max(l, b) < 10 else ",.1f"
+        print(f"| {row} | {figure} | {l:{fmt}} | {b:{fmt}} | {l / b:.2f} |")
 PY

@@ -3,6 +3,7 @@
 
 pub mod links;
 pub mod seed;
+pub mod tokio_peer;
 pub mod workloads;
 
 /// Resident set size of this OS process, in bytes (Linux `/proc/self/statm`).

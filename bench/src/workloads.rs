@@ -16,6 +16,7 @@ pub fn spawn_exit(runtime: &Runtime, n: u64, progress: Progress<'static>) -> Dur
     runtime
         .block_on(move |cx| {
             let parent = cx.pid();
+            crate::perf_switch(true);
             let start = Instant::now();
             for _ in 0..n {
                 cx.spawn(move |cx| {
@@ -29,7 +30,9 @@ pub fn spawn_exit(runtime: &Runtime, n: u64, progress: Progress<'static>) -> Dur
                     progress(done);
                 }
             }
-            Ok::<_, Reason>(start.elapsed())
+            let elapsed = start.elapsed();
+            crate::perf_switch(false);
+            Ok::<_, Reason>(elapsed)
         })
         .expect("spawn_exit parent")
 }
@@ -100,12 +103,15 @@ pub fn ping_pong(runtime: &Runtime, rounds: u64) -> Duration {
                 Ok(())
             })?;
             let me = cx.pid();
+            crate::perf_switch(true);
             let start = Instant::now();
             for _ in 0..rounds {
                 cx.send(ponger, Ball(me));
                 cx.receive::<Ball>()?;
             }
-            Ok::<_, Reason>(start.elapsed())
+            let elapsed = start.elapsed();
+            crate::perf_switch(false);
+            Ok::<_, Reason>(elapsed)
         })
         .expect("ping_pong parent")
 }
@@ -190,10 +196,13 @@ pub fn skynet(runtime: &Runtime, leaves: u64) -> (Duration, u64) {
     runtime
         .block_on(move |cx| {
             let me = cx.pid();
+            crate::perf_switch(true);
             let start = Instant::now();
             cx.spawn(move |cx| skynet_node(cx, me, 0, leaves, 10))?;
             let Sum(sum) = cx.receive()?;
-            Ok::<_, Reason>((start.elapsed(), sum))
+            let elapsed = start.elapsed();
+            crate::perf_switch(false);
+            Ok::<_, Reason>((elapsed, sum))
         })
         .expect("skynet root")
 }
@@ -228,12 +237,15 @@ pub fn mpsc(runtime: &Runtime, senders: u64, per_sender: u64) -> Duration {
             while all.iter().any(|&sender| cx.status(sender) != Some(lariat::Status::Waiting)) {
                 cx.sleep(Duration::from_millis(1))?;
             }
+            crate::perf_switch(true);
             let start = Instant::now();
             for &sender in &all {
                 cx.send(sender, MpscGo);
             }
             cx.receive::<MpscDone>()?;
-            Ok::<_, Reason>(start.elapsed())
+            let elapsed = start.elapsed();
+            crate::perf_switch(false);
+            Ok::<_, Reason>(elapsed)
         })
         .expect("mpsc main")
 }
