@@ -19,6 +19,10 @@ for row in "${rows[@]}"; do
         -o "$work/perf.data" ./target/fp/release/lariat --only "$row" > "$work/$row.txt"
     perf script -i "$work/perf.data" 2>/dev/null | inferno-collapse-perf > "$work/$row.folded"
     inferno-flamegraph --title "lariat $row (timed phase, 2 workers)" < "$work/$row.folded" > "flamegraphs/$row.svg"
-    echo "flamegraphs/$row.svg: $(grep -v '^row\|^lariat' "$work/$row.txt" | head -1)"
+    { grep -v '^row\|^lariat' "$work/$row.txt" | head -1
+      echo "top self costs (perf report --no-children --sort sym):"
+      perf report -i "$work/perf.data" --no-children --sort sym --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -8 || true
+    } > "flamegraphs/$row.txt"
+    echo "flamegraphs/$row.svg: $(head -1 "flamegraphs/$row.txt")"
     rm -f "$work/ctl" "$work/perf.data"
 done

@@ -101,6 +101,7 @@ pub fn trap_fanout(runtime: &Runtime, n: u64) -> LinkFigures {
     let run = runtime
         .block_on(move |cx| {
             cx.trap_exit(true);
+            crate::perf_switch(true);
             let start = Instant::now();
             for _ in 0..n {
                 cx.spawn_link(|_| Err(boom()))?;
@@ -109,7 +110,9 @@ pub fn trap_fanout(runtime: &Runtime, n: u64) -> LinkFigures {
                 let exit = cx.receive::<lariat::Exit>()?;
                 assert_eq!(exit.reason, boom(), "each worker's reason arrives");
             }
-            Ok::<_, Reason>(start.elapsed())
+            let elapsed = start.elapsed();
+            crate::perf_switch(false);
+            Ok::<_, Reason>(elapsed)
         })
         .expect("trap_fanout main");
     LinkFigures { run, setup: Duration::ZERO, ended_per_worker: ended_since(runtime, &before) }

@@ -162,10 +162,13 @@ pub fn ring(runtime: &Runtime, size: u64, laps: u64) -> RingFigures {
             }
             cx.send(first, Next(next));
             let build = start.elapsed();
+            crate::perf_switch(true);
             let start = Instant::now();
             cx.send(first, Token(size * laps));
             cx.receive::<RingDone>()?;
-            Ok::<_, Reason>(RingFigures { build, run: start.elapsed() })
+            let run = start.elapsed();
+            crate::perf_switch(false);
+            Ok::<_, Reason>(RingFigures { build, run })
         })
         .expect("ring parent")
 }

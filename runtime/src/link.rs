@@ -94,7 +94,6 @@ impl LinkTable {
     }
 
     /// Whether the table is empty (no link in any state).
-    #[cfg(any(test, loom))]
     pub fn is_empty(&self) -> bool {
         self.links.is_empty()
     }

@@ -137,6 +137,11 @@ impl Monitors {
         self.held.iter().map(|(monitor, held)| (*monitor, held.target))
     }
 
+    /// Whether it holds no monitor and nobody monitors it.
+    pub fn is_empty(&self) -> bool {
+        self.held.is_empty() && self.watchers.is_empty()
+    }
+
     /// Monitors held now (introspection).
     pub fn held(&self) -> Vec<(Ref, Monitored)> {
         let object = |held: &Held| match &held.name {

@@ -92,7 +92,7 @@ impl<K: Copy + Eq + Hash, V> SmallMap<K, V> {
         }
     }
 
-    #[cfg(any(test, loom))]
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         match self {
             SmallMap::Few(few) => few.len(),
@@ -100,9 +100,11 @@ impl<K: Copy + Eq + Hash, V> SmallMap<K, V> {
         }
     }
 
-    #[cfg(any(test, loom))]
     pub(crate) fn is_empty(&self) -> bool {
-        self.len() == 0
+        match self {
+            SmallMap::Few(few) => few.is_empty(),
+            SmallMap::Many(many) => many.is_empty(),
+        }
     }
 }
 

@@ -13,7 +13,8 @@ use std::time::Duration;
 use corosensei::Yielder;
 
 use super::{
-    Exit, ExitUnwind, InfoAnswer, InfoRequest, Outcome, Pcb, ProcessInfo, ReplyTo, Signal, Status, Suspend, WorkerPtr,
+    Exit, ExitUnwind, InfoAnswer, InfoRequest, Outcome, Pcb, ProcessInfo, ReplyTo, Signal, Status, Suspend, Watched,
+    WorkerPtr,
 };
 use crate::error::SpawnError;
 use crate::link::{ExitAction, LinkTable, handle_exit_signal};
@@ -773,8 +774,12 @@ impl Cx {
     pub(crate) fn finish(mut self, reason: Reason) -> Outcome {
         let outcome = Outcome {
             reason,
-            links: std::mem::take(&mut self.links),
-            monitors: std::mem::take(&mut self.monitors),
+            watched: (!self.links.is_empty() || !self.monitors.is_empty()).then(|| {
+                Box::new(Watched {
+                    links: std::mem::take(&mut self.links),
+                    monitors: std::mem::take(&mut self.monitors),
+                })
+            }),
             lowest_sp: self.lowest_sp,
         };
         // User destructors of messages and process-local values may panic: contain it.

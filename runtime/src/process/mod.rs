@@ -102,13 +102,38 @@ pub(crate) enum Suspend {
 /// How a process ended, handed to the worker that finishes it.
 pub(crate) struct Outcome {
     pub(crate) reason: Reason,
-    /// Its links at the end: its exit signal goes to the active ones. Moved
-    /// out whole (a process with a million links copies no list at its exit).
+    /// Its links and monitors, if it had any (boxed: most processes have
+    /// none, and the outcome is copied out of the coroutine on a cold stack).
+    pub(crate) watched: Option<Box<Watched>>,
+    /// The lowest stack address seen, to decide whether to trim the stack.
+    pub(crate) lowest_sp: usize,
+}
+
+/// The links and monitors of an ended process, moved out whole (a process with
+/// a million links copies no list at its exit).
+#[derive(Default)]
+pub(crate) struct Watched {
+    /// Its exit signal goes to the active ones.
     pub(crate) links: LinkTable,
     /// The monitors on it (to send `Down` to) and those it held (dropped).
     pub(crate) monitors: Monitors,
-    /// The lowest stack address seen, to decide whether to trim the stack.
-    pub(crate) lowest_sp: usize,
+}
+
+impl Outcome {
+    /// The active links of the ended process.
+    pub(crate) fn links(&self) -> impl Iterator<Item = Pid> + '_ {
+        self.watched.iter().flat_map(|watched| watched.links.active())
+    }
+
+    /// Who monitored it: (monitor, watcher).
+    pub(crate) fn watchers(&self) -> impl Iterator<Item = (Ref, Pid)> + '_ {
+        self.watched.iter().flat_map(|watched| watched.monitors.watching())
+    }
+
+    /// The monitors it held: (monitor, target).
+    pub(crate) fn held(&self) -> impl Iterator<Item = (Ref, Pid)> + '_ {
+        self.watched.iter().flat_map(|watched| watched.monitors.held_targets())
+    }
 }
 
 /// The worker a process was resumed on (valid while it runs there).

@@ -9,9 +9,7 @@ use corosensei::CoroutineResult;
 
 use super::ProcRef;
 use super::queue::LocalQueue;
-use crate::link::LinkTable;
-use crate::monitor::Monitors;
-use crate::process::{Outcome, Pcb, ProcessCoroutine, Signal, Suspend, WorkerPtr, process_main};
+use crate::process::{Outcome, Pcb, ProcessCoroutine, Signal, Suspend, Watched, WorkerPtr, process_main};
 use crate::reason::Reason;
 use crate::runtime::Shared;
 use crate::stack::{self, PooledStack, overflow};
@@ -288,15 +286,14 @@ impl WorkerCore {
                         // SAFETY: state RUNNING makes this worker the only one touching `run`.
                         unsafe { ((*run).initial_link.take(), (*run).initial_monitor.take()) }
                     });
-                    let mut links = LinkTable::default();
+                    let mut watched = Watched::default();
                     if let Some(parent) = link {
-                        links.link(parent);
+                        watched.links.link(parent);
                     }
-                    let mut monitors = Monitors::default();
                     if let Some((monitor, watcher)) = monitor {
-                        monitors.on_monitor(monitor, watcher);
+                        watched.monitors.on_monitor(monitor, watcher);
                     }
-                    let outcome = Outcome { reason, links, monitors, lowest_sp: usize::MAX };
+                    let outcome = Outcome { reason, watched: Some(Box::new(watched)), lowest_sp: usize::MAX };
                     self.finish(pcb, None, outcome, &guard);
                     return;
                 }
@@ -372,16 +369,16 @@ impl WorkerCore {
         }
         let removed = self.with_free_slots(|slots| shared.table.remove(pcb.pid, Some(slots), guard));
         // Step 5: its exit signal goes to every active link.
-        for link in outcome.links.active() {
+        for link in outcome.links() {
             let signal = Signal::Exit { from: pcb.pid, reason: outcome.reason.clone(), linked: true };
             shared.deliver(link, signal, Some(self));
         }
         // ... a `Down` to every process monitoring it, and the monitors it held are dropped.
-        for (monitor, watcher) in outcome.monitors.watching() {
+        for (monitor, watcher) in outcome.watchers() {
             let signal = Signal::Down { monitor, reason: outcome.reason.clone() };
             shared.deliver(watcher, signal, Some(self));
         }
-        for (monitor, target) in outcome.monitors.held_targets() {
+        for (monitor, target) in outcome.held() {
             shared.deliver(target, Signal::Demonitor { monitor }, Some(self));
         }
         // Step 6: signals still queued are answered; messages are discarded.
@@ -396,7 +393,7 @@ impl WorkerCore {
         shared.process_ended(Some(self.index));
         match waiter {
             Some(waiter) => waiter.set(outcome.reason.clone()),
-            None if outcome.links.active().next().is_none() && outcome.monitors.watching().next().is_none() => {
+            None if outcome.links().next().is_none() && outcome.watchers().next().is_none() => {
                 crate::crash::report_exit(pcb.pid, &outcome.reason)
             }
             None => {}
