@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# One sitting: lariat's workload binary and the real BEAM (../shared/peers/erlang/run.sh),
-# alternating, RUNS times each, on this machine. Prints every raw line and then
-# the medians side by side. Needs erlang-base (installed here if missing).
+# One sitting: lariat's workload binary, its tokio peer (`--tokio`) and the real BEAM
+# (../shared/peers/erlang/run.sh), alternating, RUNS times each, on this machine.
+# Prints every raw line and then the medians side by side. Needs erlang-base (installed here if missing).
 # Usage: bench/sitting.sh [RUNS]   (default 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,17 +13,21 @@ out=$(mktemp -d)
 echo "# $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(uname -r), $(date -u +%FT%TZ)"
 for i in $(seq "$runs"); do
     ./target/release/lariat --json > "$out/lariat$i.json"
+    ./target/release/lariat --tokio --json > "$out/tokio$i.json"
     QUIET_MAX=${QUIET_MAX:-20} "$peer/run.sh" > "$out/beam$i.log" 2>&1 || true
 done
-cat "$out"/lariat*.json "$out"/beam*.log
+cat "$out"/lariat*.json "$out"/tokio*.json "$out"/beam*.log
 python3 - "$out" "$runs" <<'PY'
 import json, re, statistics, sys
 out, runs = sys.argv[1], int(sys.argv[2])
-lariat, beam = {}, {}
+lariat, tokio, beam = {}, {}, {}
 for i in range(1, runs + 1):
     for line in open(f"{out}/lariat{i}.json"):
         row = json.loads(line)
         lariat.setdefault((row["row"], row["figure"]), []).append(row["value"])
+    for line in open(f"{out}/tokio{i}.json"):
+        row = json.loads(line)
+        tokio.setdefault((row["row"], row["figure"]), []).append(row["value"])
     for line in open(f"{out}/beam{i}.log"):
         m = re.match(r"workload=(\S+) n=\S+ seconds=(\S+) per_op_ns=(\S+) extra=(\S*)", line)
         if not m:
@@ -56,11 +60,19 @@ pairs = [
     (("trap_fanout", "ns per exit message"), "trap_fanout"),
     (("link_chain", "ns per hop"), "link_chain"),
 ]
-print(f"\n| row | figure | lariat (median of {runs}) | BEAM (median of {runs}) | lariat / BEAM |")
-print("|---|---|---|---|---|")
+print(f"\n| row | figure | lariat | BEAM | tokio | lariat / BEAM | lariat / tokio |   (medians of {runs})")
+print("|---|---|---|---|---|---|---|")
+def show(value, fmt):
+    return "—" if value is None else f"{value:{fmt}}"
 for (row, figure), key in pairs:
-    if (row, figure) in lariat and key in beam:
-        l, b = statistics.median(lariat[(row, figure)]), statistics.median(beam[key])
-        fmt = ",.3f" if max(l, b) < 10 else ",.1f"
-        print(f"| {row} | {figure} | {l:{fmt}} | {b:{fmt}} | {l / b:.2f} |")
+    if (row, figure) not in lariat:
+        continue
+    l = statistics.median(lariat[(row, figure)])
+    b = statistics.median(beam[key]) if key in beam else None
+    t = statistics.median(tokio[(row, figure)]) if (row, figure) in tokio else None
+    fmt = ",.3f" if l < 10 else ",.1f"
+    print(f"| {row} | {figure} | {show(l, fmt)} | {show(b, fmt)} | {show(t, fmt)} | "
+          f"{show(b and l / b, '.2f')} | {show(t and l / t, '.2f')} |")
+for key in [k for k in lariat if k[0] == "link_fanout_1m"]:
+    print(f"| {key[0]} | {key[1]} | {statistics.median(lariat[key]):.3f} | — | — | — | — |")
 PY

@@ -32,6 +32,10 @@ struct Args {
     /// Linked processes for link_fanout, trap_fanout and link_chain.
     #[arg(long, default_value_t = 100_000)]
     linked: u64,
+    /// Run the rows on tokio instead (tasks and unbounded channels; see
+    /// `lariat_bench::tokio_peer` for what stands in for links).
+    #[arg(long)]
+    tokio: bool,
 }
 
 const ROWS: [&str; 11] = [
@@ -79,6 +83,19 @@ fn progress_bar(total: u64, label: &'static str) -> ProgressBar {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
+    if args.tokio {
+        let workers = args.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+        let wanted = |row: &str| args.only.as_deref().is_none_or(|only| only == row);
+        let rows: Vec<Row> = lariat_bench::tokio_peer::rows(workers, args.processes, args.linked, wanted)
+            .into_iter()
+            .map(|(name, figure, value, unit)| Row { name, figure: figure.into(), value, unit })
+            .collect();
+        if rows.is_empty() {
+            return Err(format!("no tokio peer for row {:?}", args.only).into());
+        }
+        print_rows(&rows, args.json, &format!("tokio on {workers} workers"));
+        return Ok(());
+    }
     let mut builder = Runtime::builder();
     if let Some(workers) = args.workers {
         builder = builder.workers(workers);
@@ -257,8 +274,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err(format!("unknown row {:?}: use one of {}", args.only, ROWS.join(", ")).into());
     }
 
-    if args.json {
-        for row in &rows {
+    print_rows(&rows, args.json, &format!("lariat {} on {} workers", env!("CARGO_PKG_VERSION"), runtime.workers()));
+    Ok(())
+}
+
+fn print_rows(rows: &[Row], json: bool, title: &str) {
+    if json {
+        for row in rows {
             println!(
                 r#"{{"row":"{}","figure":"{}","value":{:.*},"unit":"{}"}}"#,
                 row.name,
@@ -269,11 +291,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             );
         }
     } else {
-        println!("lariat {} on {} workers", env!("CARGO_PKG_VERSION"), runtime.workers());
+        println!("{title}");
         println!("{:<18} {:<30} {:>14}", "row", "figure", "value");
-        for row in &rows {
+        for row in rows {
             println!("{:<18} {:<30} {:>12.*} {}", row.name, row.figure, row.decimals(), row.value, row.unit);
         }
     }
-    Ok(())
 }

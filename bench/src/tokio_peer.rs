@@ -334,3 +334,50 @@ pub fn selective_receive(runtime: &Runtime, queue: u64, rounds: u64) -> Duration
         total
     })
 }
+
+/// One figure of a row: (row, figure, value, unit), as the workload binary prints it.
+pub type Figure = (&'static str, &'static str, f64, &'static str);
+
+/// Runs the tokio peer of every row `wanted` accepts, at the workload binary's
+/// sizes (`processes` for spawn_exit, `linked` for the link rows).
+pub fn rows(workers: usize, processes: u64, linked: u64, wanted: impl Fn(&str) -> bool) -> Vec<Figure> {
+    let runtime = runtime(workers);
+    let per_op = |elapsed: Duration, ops: u64| elapsed.as_nanos() as f64 / ops as f64;
+    let mut figures = Vec::new();
+    if wanted("spawn_exit") {
+        figures.push(("spawn_exit", "ns per process", per_op(spawn_exit(&runtime, processes), processes), "ns"));
+    }
+    if wanted("ping_pong") {
+        let rounds = 1_000_000;
+        figures.push(("ping_pong", "ns per round trip", per_op(ping_pong(&runtime, rounds), rounds), "ns"));
+    }
+    if wanted("ring") {
+        let (size, laps) = (10_000, 100);
+        figures.push(("ring", "ns per hop", per_op(ring(&runtime, size, laps), size * laps), "ns"));
+    }
+    if wanted("skynet") {
+        let (elapsed, sum) = skynet(&runtime, 1_000_000);
+        assert_eq!(sum, 499_999_500_000, "skynet's sum");
+        figures.push(("skynet", "seconds", elapsed.as_secs_f64(), "s"));
+    }
+    if wanted("mpsc") {
+        let (senders, per_sender) = (4, 250_000);
+        figures.push(("mpsc", "ns per message", per_op(mpsc(&runtime, senders, per_sender), senders * per_sender), "ns"));
+    }
+    if wanted("selective_receive") {
+        let (queue, rounds) = (10_000, 1_000);
+        let total = selective_receive(&runtime, queue, rounds);
+        figures.push(("selective_receive", "ns per receive", per_op(total, rounds), "ns"));
+        figures.push(("selective_receive", "ns per skipped message", per_op(total, rounds * queue), "ns"));
+    }
+    if wanted("link_fanout") {
+        figures.push(("link_fanout", "ns per linked worker", per_op(link_fanout(&runtime, linked), linked), "ns"));
+    }
+    if wanted("trap_fanout") {
+        figures.push(("trap_fanout", "ns per exit message", per_op(trap_fanout(&runtime, linked), linked), "ns"));
+    }
+    if wanted("link_chain") {
+        figures.push(("link_chain", "ns per hop", per_op(link_chain(&runtime, linked), linked), "ns"));
+    }
+    figures
+}
