@@ -13,6 +13,18 @@ pub fn rss_bytes() -> u64 {
     pages * 4096
 }
 
+/// Peak resident set size of this OS process so far, in bytes (`VmHWM`).
+pub fn peak_rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| value.split_whitespace().next())
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(0);
+    kib * 1024
+}
+
 /// Switches `perf record` on or off around a timed phase, so a profile shows
 /// only the work being measured. Does nothing unless `LARIAT_PERF_CTL` names
 /// perf's control FIFO: `mkfifo ctl; LARIAT_PERF_CTL=ctl perf record -D -1

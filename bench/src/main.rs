@@ -32,6 +32,10 @@ struct Args {
     /// Linked processes for link_fanout, trap_fanout and link_chain.
     #[arg(long, default_value_t = 100_000)]
     linked: u64,
+    /// Stress mode: 10,000,000 processes spawned and exited, 1,000,000 alive at
+    /// once, a 1,000,000-link fan-out; reports the peak RSS.
+    #[arg(long)]
+    stress: bool,
     /// Run the rows on tokio instead (tasks and unbounded channels; see
     /// `lariat_bench::tokio_peer` for what stands in for links).
     #[arg(long)]
@@ -101,6 +105,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         builder = builder.workers(workers);
     }
     let runtime = builder.build()?;
+    if args.stress {
+        return stress(&runtime, args.json);
+    }
     let wanted = |row: &str| args.only.as_deref().is_none_or(|only| only == row);
     if args.only.is_none() && !args.json {
         println!("The seed tutorial's link scenarios (docs/semantics.md):\n");
@@ -297,4 +304,53 @@ fn print_rows(rows: &[Row], json: bool, title: &str) {
             println!("{:<18} {:<30} {:>12.*} {}", row.name, row.figure, row.decimals(), row.value, row.unit);
         }
     }
+}
+
+/// `--stress`: the sizes bench-spec.md names for a stress run.
+fn stress(runtime: &Runtime, json: bool) -> Result<(), Box<dyn std::error::Error>> {
+    let mut rows = Vec::new();
+    let spawned = 10_000_000;
+    let bar = progress_bar(spawned, "spawn_exit");
+    let reporter = bar.clone();
+    let elapsed = workloads::spawn_exit(runtime, spawned, Box::leak(Box::new(move |done| reporter.set_position(done))));
+    bar.finish_and_clear();
+    rows.push(Row {
+        name: "stress",
+        figure: "spawn_exit 10M, ns per process".into(),
+        value: per_op_ns(elapsed, spawned),
+        unit: "ns",
+    });
+    let live = 1_000_000;
+    let bar = progress_bar(live, "1M live");
+    let reporter = bar.clone();
+    let idle = workloads::spawn_idle(runtime, live, Box::leak(Box::new(move |done| reporter.set_position(done))));
+    bar.finish_and_clear();
+    rows.push(Row {
+        name: "stress",
+        figure: "1M live, RSS bytes per process".into(),
+        value: idle.rss_per_process,
+        unit: "B",
+    });
+    let linked = 1_000_000;
+    let bar = progress_bar(linked, "1M links");
+    let reporter = bar.clone();
+    let fanout = links::link_fanout(runtime, linked, Box::leak(Box::new(move |done| reporter.set_position(done))));
+    bar.finish_and_clear();
+    rows.push(Row {
+        name: "stress",
+        figure: "1M-link fan-out, seconds".into(),
+        value: fanout.run.as_secs_f64(),
+        unit: "s",
+    });
+    rows.push(Row {
+        name: "stress",
+        figure: "peak RSS, MiB".into(),
+        value: lariat_bench::peak_rss_bytes() as f64 / (1024.0 * 1024.0),
+        unit: "MiB",
+    });
+    if runtime.live_processes() != 0 {
+        return Err(format!("{} processes still alive after the stress run", runtime.live_processes()).into());
+    }
+    print_rows(&rows, json, &format!("lariat {} stress on {} workers", env!("CARGO_PKG_VERSION"), runtime.workers()));
+    Ok(())
 }

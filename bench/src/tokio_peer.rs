@@ -362,7 +362,12 @@ pub fn rows(workers: usize, processes: u64, linked: u64, wanted: impl Fn(&str) -
     }
     if wanted("mpsc") {
         let (senders, per_sender) = (4, 250_000);
-        figures.push(("mpsc", "ns per message", per_op(mpsc(&runtime, senders, per_sender), senders * per_sender), "ns"));
+        figures.push((
+            "mpsc",
+            "ns per message",
+            per_op(mpsc(&runtime, senders, per_sender), senders * per_sender),
+            "ns",
+        ));
     }
     if wanted("selective_receive") {
         let (queue, rounds) = (10_000, 1_000);
