@@ -74,6 +74,37 @@ fn cpu_bound_processes_spread_over_both_workers() {
     assert_eq!(threads.len(), 2, "work ran on {threads:?}");
 }
 
+/// Two CPU-bound processes on two workers: both workers take part. (A worker
+/// must not hold runnable processes back from stealing when its queue is
+/// short; this checks the outcome, not every interleaving that could break it.)
+#[test]
+fn two_cpu_bound_processes_run_on_two_workers() {
+    let runtime = common::runtime(2);
+    let (first, second) = runtime
+        .block_on(|cx| {
+            let me = cx.pid();
+            for _ in 0..2 {
+                cx.spawn(move |cx| {
+                    let mut seen = HashSet::new();
+                    for _ in 0..2000 {
+                        let mut x = 1u64;
+                        for i in 0..5_000u64 {
+                            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+                        }
+                        seen.insert(format!("{:?}", std::thread::current().id()));
+                        cx.yield_now()?;
+                    }
+                    cx.send(me, seen);
+                    Ok(())
+                })?;
+            }
+            Ok::<_, Reason>((cx.receive::<HashSet<String>>()?, cx.receive::<HashSet<String>>()?))
+        })
+        .unwrap();
+    let all: HashSet<_> = first.union(&second).collect();
+    assert_eq!(all.len(), 2, "both processes ran only on {all:?}");
+}
+
 #[test]
 fn a_yielding_process_lets_the_others_run_in_turn() {
     let runtime = common::runtime(1);

@@ -721,6 +721,7 @@ impl Cx {
     /// slice is spent yields first.
     #[must_use]
     fn enter(&mut self, cost: u32) -> bool {
+        self.note_stack_depth();
         self.check_unwinding();
         if self.exit_reason.is_some() {
             if std::thread::panicking() {
@@ -741,6 +742,14 @@ impl Cx {
         }
         self.charge(cost);
         true
+    }
+
+    /// Records how deep the stack is now (its deepest point decides whether the
+    /// stack's deep pages are given back when the process ends).
+    #[inline(always)]
+    fn note_stack_depth(&mut self) {
+        let marker = 0u8;
+        self.lowest_sp = self.lowest_sp.min(&marker as *const u8 as usize);
     }
 
     fn charge(&mut self, cost: u32) {

@@ -175,11 +175,20 @@ impl WorkerCore {
         }
         self.lifo_streak.set(0);
         let process = self.ahead.take().or_else(|| self.local.pop())?;
-        if let Some(next) = self.ahead_far.take().or_else(|| self.local.pop()) {
+        // Run ahead only in a mass wake-up (a long queue): processes taken off
+        // the queue early cannot be stolen, and with a short queue an idle
+        // worker must be able to take what waits here.
+        let mass = self.local.len() >= BUSY_QUEUE;
+        let next = match self.ahead_far.take() {
+            Some(far) => Some(far),
+            None if mass => self.local.pop(),
+            None => None,
+        };
+        if let Some(next) = next {
             // SAFETY: a queued process is alive until it has run.
             unsafe { next.pcb() }.prefetch_for_resume();
             self.ahead.set(Some(next));
-            if let Some(far) = self.local.pop() {
+            if mass && let Some(far) = self.local.pop() {
                 // SAFETY: as above.
                 unsafe { far.pcb() }.prefetch_block();
                 self.ahead_far.set(Some(far));
@@ -252,10 +261,14 @@ impl WorkerCore {
     }
 
     fn return_stack(&self, stack: PooledStack, lowest_sp: usize, panicked: bool) {
-        if panicked || stack.is_deep(lowest_sp) {
+        let custom = stack.size() != self.shared.stacks.stack_size();
+        // The deepest point seen is sampled at runtime calls and suspensions
+        // only, so a custom (possibly huge) stack is always trimmed: its
+        // process may have gone deep in between.
+        if panicked || custom || stack.is_deep(lowest_sp) {
             stack.trim();
         }
-        if stack.size() != self.shared.stacks.stack_size() {
+        if custom {
             self.shared.stack_pool_for(stack.size()).give_back([stack]);
             return;
         }
