@@ -1,0 +1,148 @@
+#!/usr/bin/env escript
+%% The Erlang side of the differential conformance runner: runs one scenario
+%% (docs/conformance.md) on real OTP and prints its canonical trace.
+%% Usage: escript conformance/runner.escript SCENARIO_FILE
+-mode(compile).
+
+main([File]) ->
+    {ok, Bin} = file:read_file(File),
+    Steps = parse(binary_to_list(Bin)),
+    io:put_chars(run(Steps));
+main(_) ->
+    io:format(standard_error, "usage: runner.escript SCENARIO~n", []),
+    halt(2).
+
+%% ---- parsing: one step per line, `#` starts a comment
+parse(Text) ->
+    Lines = [string:trim(hd(string:split(L, "#"))) || L <- string:split(Text, "\n", all)],
+    [step(string:lexemes(L, " \t")) || L <- Lines, L =/= ""].
+
+step(["proc", Name | Opts]) -> {proc, Name, lists:member("trap", Opts)};
+step(["wait_dead", Name]) -> {wait_dead, Name};
+step(["settle", Name]) -> {settle, Name};
+step([Actor | Op]) ->
+    case lists:last(Actor) of
+        $: -> {op, lists:droplast(Actor), Op};
+        _ -> error({bad_step, [Actor | Op]})
+    end.
+
+%% ---- the driver (this process)
+run(Steps) ->
+    St0 = #{pids => #{}, names => #{}, order => [], mons => #{}, dead => #{}},
+    St = lists:foldl(fun do/2, St0, Steps),
+    trace(St).
+
+do({proc, Name, Trap}, St) ->
+    Driver = self(),
+    Pid = spawn(fun() -> init(Name, Trap, Driver) end),
+    add(Name, Pid, St);
+do({wait_dead, Name}, St) ->
+    Pid = pid(Name, St),
+    case maps:is_key(Name, maps:get(dead, St)) of
+        true -> St;
+        false ->
+            Ref = maps:get(Pid, maps:get(mons, St)),
+            receive {'DOWN', Ref, process, Pid, R} -> dead(Name, R, St) end
+    end;
+do({settle, Name}, St) -> command(Name, ping, St);
+do({op, Name, Op}, St) -> command(Name, {op, Op}, St).
+
+add(Name, Pid, St = #{pids := P, names := N, order := O, mons := M}) ->
+    Ref = erlang:monitor(process, Pid),
+    St#{pids := P#{Name => Pid}, names := N#{Pid => Name}, order := O ++ [Name], mons := M#{Pid => Ref}}.
+
+pid(Name, #{pids := P}) -> maps:get(Name, P).
+
+dead(Name, R, St = #{dead := D}) -> St#{dead := D#{Name => R}}.
+
+%% Sends a command and waits for its ack, or for the actor's death.
+command(Name, Cmd, St) ->
+    case maps:is_key(Name, maps:get(dead, St)) of
+        true -> St;
+        false ->
+            Pid = pid(Name, St),
+            Ref = maps:get(Pid, maps:get(mons, St)),
+            Pid ! {cmd, self(), Cmd, maps:get(pids, St)},
+            receive
+                {ack, Pid, Spawned} ->
+                    lists:foldl(fun({N, P}, Acc) -> add(N, P, Acc) end, St, Spawned);
+                {'DOWN', Ref, process, Pid, R} -> dead(Name, R, St)
+            end
+    end.
+
+trace(St = #{order := Order}) ->
+    [entry(Name, St) || Name <- Order].
+
+entry(Name, St = #{dead := D, names := Names}) ->
+    case maps:find(Name, D) of
+        {ok, R} -> [Name, ": dead ", reason(R), "\n"];
+        error ->
+            Pid = pid(Name, St),
+            Ref = maps:get(Pid, maps:get(mons, St)),
+            Pid ! {cmd, self(), dump, #{}},
+            receive
+                {dump, Pid, Msgs, MonNames} ->
+                    [Name, ": alive\n" | [["  ", message(M, Names, MonNames), "\n"] || M <- Msgs]];
+                {'DOWN', Ref, process, Pid, R} -> [Name, ": dead ", reason(R), "\n"]
+            end
+    end.
+
+message({'EXIT', From, R}, Names, _) -> ["EXIT ", name(From, Names), " ", reason(R)];
+message({'DOWN', Ref, process, Object, R}, Names, Mons) ->
+    Object1 = case Object of {Reg, _Node} -> atom_to_list(Reg); P -> name(P, Names) end,
+    ["DOWN ", maps:get(Ref, Mons, "?"), " ", Object1, " ", reason(R)];
+message({msg, Text}, _, _) -> ["MSG ", Text];
+message(Other, _, _) -> io_lib:format("OTHER ~p", [Other]).
+
+name(Pid, Names) -> maps:get(Pid, Names, "?").
+
+reason(R) when is_atom(R) -> atom_to_list(R);
+reason({crash, _Stack}) -> "crash";
+reason({R, _}) when is_atom(R) -> atom_to_list(R);
+reason(R) -> io_lib:format("~p", [R]).
+
+%% ---- a scenario process
+init(Name, Trap, Driver) ->
+    process_flag(trap_exit, Trap),
+    loop(Name, Driver, #{}).
+
+loop(Name, Driver, Mons) ->
+    receive
+        {cmd, Driver, ping, _} -> Driver ! {ack, self(), []}, loop(Name, Driver, Mons);
+        {cmd, Driver, dump, _} ->
+            Driver ! {dump, self(), drain([]), maps:fold(fun(K, V, A) -> A#{V => K} end, #{}, Mons)},
+            loop(Name, Driver, Mons);
+        {cmd, Driver, {op, Op}, Pids} ->
+            {Mons1, Spawned} = op(Op, {Driver, Pids}, Mons),
+            Driver ! {ack, self(), Spawned},
+            loop(Name, Driver, Mons1)
+    end.
+
+drain(Acc) -> receive M -> drain([M | Acc]) after 0 -> lists:reverse(Acc) end.
+
+op(["link", Other], D, Mons) -> link(whereis_name(Other, D)), {Mons, []};
+op(["unlink", Other], D, Mons) -> unlink(whereis_name(Other, D)), {Mons, []};
+op(["monitor", Other, M], D, Mons) -> {Mons#{M => erlang:monitor(process, whereis_name(Other, D))}, []};
+op(["monitor_name", Reg, M], _, Mons) -> {Mons#{M => erlang:monitor(process, list_to_atom(Reg))}, []};
+op(["demonitor", M], _, Mons) -> erlang:demonitor(maps:get(M, Mons)), {Mons, []};
+op(["demonitor_flush", M], _, Mons) -> erlang:demonitor(maps:get(M, Mons), [flush]), {Mons, []};
+op(["send", Other, Text], D, Mons) -> whereis_name(Other, D) ! {msg, Text}, {Mons, []};
+op(["send_name", Reg, Text], _, Mons) -> list_to_atom(Reg) ! {msg, Text}, {Mons, []};
+op(["exit_self", R], _, _) -> exit(list_to_atom(R));
+op(["crash"], _, _) -> erlang:error(crash);
+op(["exit", Other, R], D, Mons) -> exit(whereis_name(Other, D), list_to_atom(R)), {Mons, []};
+op(["trap", "on"], _, Mons) -> process_flag(trap_exit, true), {Mons, []};
+op(["trap", "off"], _, Mons) -> process_flag(trap_exit, false), {Mons, []};
+op(["register", Reg], _, Mons) -> register(list_to_atom(Reg), self()), {Mons, []};
+op(["unregister", Reg], _, Mons) -> unregister(list_to_atom(Reg)), {Mons, []};
+op(["spawn_link", New | Opts], {D, _}, Mons) ->
+    Trap = lists:member("trap", Opts),
+    Pid = spawn_link(fun() -> init(New, Trap, D) end),
+    {Mons, [{New, Pid}]};
+op(["spawn_monitor", New, M | Opts], {D, _}, Mons) ->
+    Trap = lists:member("trap", Opts),
+    {Pid, Ref} = spawn_monitor(fun() -> init(New, Trap, D) end),
+    {Mons#{M => Ref}, [{New, Pid}]}.
+
+%% Scenario processes name each other; each command carries the driver's map.
+whereis_name(Name, {_Driver, Pids}) -> maps:get(Name, Pids).

@@ -1,0 +1,374 @@
+//! Conformance against the real BEAM (issue #6, docs/conformance.md): every
+//! scenario in `conformance/scenarios/` is run on lariat and its canonical trace
+//! must equal, byte for byte, the golden trace recorded from Erlang/OTP by
+//! `conformance/runner.escript` (`conformance/goldens/`).
+
+mod common;
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use lariat::{Cx, Down, Exit, Message, Monitored, Pid, Reason, Ref};
+
+/// One line of a scenario.
+#[derive(Debug, Clone)]
+enum Step {
+    Proc { name: String, trap: bool },
+    WaitDead(String),
+    Settle(String),
+    Op { actor: String, words: Vec<String> },
+}
+
+fn parse(text: &str) -> Vec<Step> {
+    let mut steps = Vec::new();
+    for line in text.lines() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let words: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
+        steps.push(match words[0].as_str() {
+            "proc" => Step::Proc { name: words[1].clone(), trap: words[2..].iter().any(|w| w == "trap") },
+            "wait_dead" => Step::WaitDead(words[1].clone()),
+            "settle" => Step::Settle(words[1].clone()),
+            actor if actor.ends_with(':') => {
+                Step::Op { actor: actor.trim_end_matches(':').to_owned(), words: words[1..].to_vec() }
+            }
+            other => panic!("bad scenario line {other:?}"),
+        });
+    }
+    steps
+}
+
+type Pids = Arc<HashMap<String, Pid>>;
+
+enum Command {
+    Ping,
+    Dump,
+    Op(Vec<String>),
+}
+
+struct Cmd {
+    command: Command,
+    pids: Pids,
+}
+
+struct Ack {
+    from: Pid,
+    spawned: Vec<(String, Pid)>,
+}
+
+/// A message found in a process's mailbox at the end.
+enum Entry {
+    Exit(Exit),
+    Down { monitor: String, down: Down },
+    Msg(String),
+    Other,
+}
+
+struct Dumped {
+    from: Pid,
+    entries: Vec<Entry>,
+}
+
+struct UserMsg(String);
+
+fn reason_of(word: &str) -> Reason {
+    match word {
+        "normal" => Reason::Normal,
+        "kill" => Reason::Kill,
+        "killed" => Reason::Killed,
+        "shutdown" => Reason::Shutdown,
+        "noproc" => Reason::NoProc,
+        other => Reason::error(other.to_owned()),
+    }
+}
+
+/// The trace's spelling of a reason (a crash is `crash` on both sides).
+fn canonical(reason: &Reason) -> String {
+    match reason {
+        Reason::Panic(_) => "crash".to_owned(),
+        Reason::Error(text) => text.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// A scenario process: performs the commands the driver sends, in order.
+fn scenario_process(cx: &mut Cx, trap: bool, driver: Pid) -> Result<(), Reason> {
+    cx.trap_exit(trap);
+    let mut monitors: HashMap<String, Ref> = HashMap::new();
+    loop {
+        let Cmd { command, pids } = cx.receive::<Cmd>()?;
+        let me = cx.pid();
+        match command {
+            Command::Ping => cx.send(driver, Ack { from: me, spawned: Vec::new() }),
+            Command::Dump => {
+                let names: HashMap<Ref, String> = monitors.iter().map(|(name, r)| (*r, name.clone())).collect();
+                let mut entries = Vec::new();
+                while let Some(message) =
+                    cx.receive_map_timeout(Duration::ZERO, |m| Some(std::mem::replace(m, Message::new(()))))?
+                {
+                    entries.push(classify(message, &names));
+                }
+                cx.send(driver, Dumped { from: me, entries });
+            }
+            Command::Op(words) => match op(cx, &words, &pids, &mut monitors, driver)? {
+                Flow::Continue(spawned) => cx.send(driver, Ack { from: me, spawned }),
+                Flow::End => return Ok(()),
+            },
+        }
+    }
+}
+
+fn classify(message: Message, monitor_names: &HashMap<Ref, String>) -> Entry {
+    let message = match message.downcast::<Exit>() {
+        Ok(exit) => return Entry::Exit(exit),
+        Err(message) => message,
+    };
+    let message = match message.downcast::<Down>() {
+        Ok(down) => {
+            let monitor = monitor_names.get(&down.monitor).cloned().unwrap_or_else(|| "?".to_owned());
+            return Entry::Down { monitor, down };
+        }
+        Err(message) => message,
+    };
+    match message.downcast::<UserMsg>() {
+        Ok(UserMsg(text)) => Entry::Msg(text),
+        Err(_) => Entry::Other,
+    }
+}
+
+/// What a process does after an operation.
+enum Flow {
+    /// Goes on, having spawned these.
+    Continue(Vec<(String, Pid)>),
+    /// Ends normally (`exit_self normal`).
+    End,
+}
+
+fn op(
+    cx: &mut Cx,
+    words: &[String],
+    pids: &Pids,
+    monitors: &mut HashMap<String, Ref>,
+    driver: Pid,
+) -> Result<Flow, Reason> {
+    let pid = |name: &str| *pids.get(name).unwrap_or_else(|| panic!("no process {name}"));
+    let word = |i: usize| words[i].as_str();
+    match word(0) {
+        "link" => cx.link(pid(word(1)))?,
+        "unlink" => cx.unlink(pid(word(1))),
+        "monitor" => {
+            let monitor = cx.monitor(pid(word(1)));
+            monitors.insert(words[2].clone(), monitor);
+        }
+        "monitor_name" => {
+            let monitor = cx.monitor_named(word(1).to_owned());
+            monitors.insert(words[2].clone(), monitor);
+        }
+        "demonitor" => {
+            cx.demonitor(monitors[word(1)]);
+        }
+        "demonitor_flush" => {
+            cx.demonitor_flush(monitors[word(1)]);
+        }
+        "send" => cx.send(pid(word(1)), UserMsg(words[2].clone())),
+        "send_name" => cx.send_named(word(1), UserMsg(words[2].clone()))?,
+        "exit_self" => {
+            return match reason_of(word(1)) {
+                Reason::Normal => Ok(Flow::End),
+                reason => Err(reason),
+            };
+        }
+        "crash" => panic!("crash"),
+        "exit" => cx.exit(pid(word(1)), reason_of(word(2)))?,
+        "trap" => {
+            cx.trap_exit(word(1) == "on");
+        }
+        "register" => cx.register(word(1).to_owned(), cx.pid())?,
+        "unregister" => cx.unregister(word(1))?,
+        "spawn_link" => {
+            let trap = words[2..].iter().any(|w| w == "trap");
+            let child = cx.spawn_link(move |cx| scenario_process(cx, trap, driver)).expect("spawn");
+            return Ok(Flow::Continue(vec![(words[1].clone(), child)]));
+        }
+        "spawn_monitor" => {
+            let trap = words[3..].iter().any(|w| w == "trap");
+            let (child, monitor) = cx.spawn_monitor(move |cx| scenario_process(cx, trap, driver)).expect("spawn");
+            monitors.insert(words[2].clone(), monitor);
+            return Ok(Flow::Continue(vec![(words[1].clone(), child)]));
+        }
+        other => panic!("unknown operation {other:?}"),
+    }
+    Ok(Flow::Continue(Vec::new()))
+}
+
+/// The scenario's processes, as the driver knows them.
+#[derive(Default)]
+struct Procs {
+    pids: HashMap<String, Pid>,
+    names: HashMap<Pid, String>,
+    order: Vec<String>,
+    /// The driver's own monitor on each, to see it die.
+    watches: HashMap<Pid, Ref>,
+}
+
+impl Procs {
+    fn add(&mut self, cx: &mut Cx, name: String, pid: Pid) {
+        self.watches.insert(pid, cx.monitor(pid));
+        self.pids.insert(name.clone(), pid);
+        self.names.insert(pid, name.clone());
+        self.order.push(name);
+    }
+
+    fn shared(&self) -> Pids {
+        Arc::new(self.pids.clone())
+    }
+}
+
+/// Runs a scenario on lariat and returns its canonical trace.
+fn run(steps: Vec<Step>) -> String {
+    let runtime = common::runtime(2);
+    runtime
+        .block_on(move |cx| {
+            let driver = cx.pid();
+            let mut procs = Procs::default();
+            let mut dead: HashMap<String, Reason> = HashMap::new();
+            // Waits for `name`'s ack, or its death; returns what it spawned.
+            let await_ack = |cx: &mut Cx, pid: Pid, watch: Ref| {
+                cx.receive_map(|message| {
+                    if let Some(ack) = message.downcast_mut::<Ack>().filter(|ack| ack.from == pid) {
+                        return Some(Ok(std::mem::take(&mut ack.spawned)));
+                    }
+                    message
+                        .downcast_ref::<Down>()
+                        .filter(|down| down.monitor == watch)
+                        .map(|down| Err(down.reason.clone()))
+                })
+            };
+            for step in steps {
+                match step {
+                    Step::Proc { name, trap } => {
+                        let pid = cx.spawn(move |cx| scenario_process(cx, trap, driver))?;
+                        procs.add(cx, name, pid);
+                    }
+                    Step::WaitDead(name) => {
+                        if dead.contains_key(&name) {
+                            continue;
+                        }
+                        let watch = procs.watches[&procs.pids[&name]];
+                        let down = cx.receive_if::<Down>(|down| down.monitor == watch)?;
+                        dead.insert(name, down.reason);
+                    }
+                    Step::Settle(name) | Step::Op { actor: name, .. } if dead.contains_key(&name) => {}
+                    Step::Settle(name) => {
+                        let pid = procs.pids[&name];
+                        cx.send(pid, Cmd { command: Command::Ping, pids: procs.shared() });
+                        if let Err(reason) = await_ack(cx, pid, procs.watches[&pid])? {
+                            dead.insert(name, reason);
+                        }
+                    }
+                    Step::Op { actor, words } => {
+                        let pid = procs.pids[&actor];
+                        cx.send(pid, Cmd { command: Command::Op(words), pids: procs.shared() });
+                        match await_ack(cx, pid, procs.watches[&pid])? {
+                            Ok(spawned) => {
+                                for (name, child) in spawned {
+                                    procs.add(cx, name, child);
+                                }
+                            }
+                            Err(reason) => {
+                                dead.insert(actor, reason);
+                            }
+                        }
+                    }
+                }
+            }
+            let mut trace = String::new();
+            for name in &procs.order {
+                if let Some(reason) = dead.get(name) {
+                    writeln!(trace, "{name}: dead {}", canonical(reason)).unwrap();
+                    continue;
+                }
+                let pid = procs.pids[name];
+                cx.send(pid, Cmd { command: Command::Dump, pids: procs.shared() });
+                let watch = procs.watches[&pid];
+                let dumped = cx.receive_map(|message| {
+                    if let Some(dumped) = message.downcast_mut::<Dumped>().filter(|d| d.from == pid) {
+                        return Some(Ok(std::mem::take(&mut dumped.entries)));
+                    }
+                    message
+                        .downcast_ref::<Down>()
+                        .filter(|down| down.monitor == watch)
+                        .map(|down| Err(down.reason.clone()))
+                })?;
+                match dumped {
+                    Err(reason) => writeln!(trace, "{name}: dead {}", canonical(&reason)).unwrap(),
+                    Ok(entries) => {
+                        writeln!(trace, "{name}: alive").unwrap();
+                        for entry in entries {
+                            let line = match entry {
+                                Entry::Exit(exit) => {
+                                    format!("EXIT {} {}", name_of(&procs.names, exit.from), canonical(&exit.reason))
+                                }
+                                Entry::Down { monitor, down } => {
+                                    let object = match &down.object {
+                                        Monitored::Pid(pid) => name_of(&procs.names, *pid),
+                                        Monitored::Name(name) => name.to_string(),
+                                    };
+                                    format!("DOWN {monitor} {object} {}", canonical(&down.reason))
+                                }
+                                Entry::Msg(text) => format!("MSG {text}"),
+                                Entry::Other => "OTHER".to_owned(),
+                            };
+                            writeln!(trace, "  {line}").unwrap();
+                        }
+                    }
+                }
+            }
+            Ok::<_, Reason>(trace)
+        })
+        .expect("the scenario driver")
+}
+
+fn name_of(names: &HashMap<Pid, String>, pid: Pid) -> String {
+    names.get(&pid).cloned().unwrap_or_else(|| "?".to_owned())
+}
+
+fn corpus() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../conformance/scenarios");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|error| panic!("{}: {error}", dir.display()))
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "scn"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn every_scenario_gives_the_trace_recorded_from_real_otp() {
+    let mut failures = Vec::new();
+    let scenarios = corpus();
+    assert!(scenarios.len() >= 40, "the corpus is missing: {} scenarios", scenarios.len());
+    for scenario in &scenarios {
+        let name = scenario.file_stem().unwrap().to_string_lossy().into_owned();
+        let golden_path = scenario.parent().unwrap().join("../goldens").join(format!("{name}.trace"));
+        let golden = std::fs::read_to_string(&golden_path)
+            .unwrap_or_else(|error| panic!("{}: {error} (record it: see docs/conformance.md)", golden_path.display()));
+        let trace = run(parse(&std::fs::read_to_string(scenario).unwrap()));
+        if trace != golden {
+            failures.push(format!("{name}:\n--- OTP\n{golden}--- lariat\n{trace}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} scenarios differ from OTP:\n{}",
+        failures.len(),
+        scenarios.len(),
+        failures.join("\n")
+    );
+}
