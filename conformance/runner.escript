@@ -1,16 +1,24 @@
 #!/usr/bin/env escript
 %% The Erlang side of the differential conformance runner: runs one scenario
 %% (docs/conformance.md) on real OTP and prints its canonical trace.
-%% Usage: escript conformance/runner.escript SCENARIO_FILE
+%% Usage: escript conformance/runner.escript SCENARIO_FILE...
+%% With several files, each trace is followed by a line "%% end of trace".
 -mode(compile).
 
-main([File]) ->
+main([]) ->
+    io:format(standard_error, "usage: runner.escript SCENARIO...~n", []),
+    halt(2);
+main(Files) ->
+    %% Crash reports of scenario processes are not part of any trace.
+    logger:set_primary_config(level, none),
+    run_files(Files).
+
+run_files([File]) -> io:put_chars(run_file(File));
+run_files(Files) -> [io:put_chars([run_file(F), "%% end of trace\n"]) || F <- Files].
+
+run_file(File) ->
     {ok, Bin} = file:read_file(File),
-    Steps = parse(binary_to_list(Bin)),
-    io:put_chars(run(Steps));
-main(_) ->
-    io:format(standard_error, "usage: runner.escript SCENARIO~n", []),
-    halt(2).
+    run(parse(binary_to_list(Bin))).
 
 %% ---- parsing: one step per line, `#` starts a comment
 parse(Text) ->
@@ -20,6 +28,7 @@ parse(Text) ->
 step(["proc", Name | Opts]) -> {proc, Name, lists:member("trap", Opts)};
 step(["wait_dead", Name]) -> {wait_dead, Name};
 step(["settle", Name]) -> {settle, Name};
+step(["settle_all"]) -> settle_all;
 step([Actor | Op]) ->
     case lists:last(Actor) of
         $: -> {op, lists:droplast(Actor), Op};
@@ -30,11 +39,28 @@ step([Actor | Op]) ->
 run(Steps) ->
     St0 = #{pids => #{}, names => #{}, order => [], mons => #{}, dead => #{}},
     St = lists:foldl(fun do/2, St0, Steps),
-    trace(St).
+    Trace = trace(St),
+    cleanup(St),
+    Trace.
+
+%% Leaves nothing behind for the next scenario in this VM.
+cleanup(#{pids := Pids}) ->
+    [exit(Pid, kill) || Pid <- maps:values(Pids)],
+    wait_gone(maps:values(Pids)),
+    flush().
+
+wait_gone(Pids) ->
+    case [P || P <- Pids, is_process_alive(P)] of
+        [] -> ok;
+        Left -> timer:sleep(1), wait_gone(Left)
+    end.
+
+flush() -> receive _ -> flush() after 0 -> ok end.
 
 do({proc, Name, Trap}, St) ->
     Driver = self(),
-    Pid = spawn(fun() -> init(Name, Trap, Driver) end),
+    Pid = spawn(fun() -> init(Name, Trap, Driver, Driver) end),
+    receive {ready, Pid} -> ok end,
     add(Name, Pid, St);
 do({wait_dead, Name}, St) ->
     Pid = pid(Name, St),
@@ -45,6 +71,13 @@ do({wait_dead, Name}, St) ->
             receive {'DOWN', Ref, process, Pid, R} -> dead(Name, R, St) end
     end;
 do({settle, Name}, St) -> command(Name, ping, St);
+do(settle_all, St) ->
+    Before = maps:size(maps:get(dead, St)),
+    St1 = lists:foldl(fun(N, Acc) -> command(N, ping, Acc) end, St, maps:get(order, St)),
+    case maps:size(maps:get(dead, St1)) of
+        Before -> St1;
+        _ -> do(settle_all, St1)
+    end;
 do({op, Name, Op}, St) -> command(Name, {op, Op}, St).
 
 add(Name, Pid, St = #{pids := P, names := N, order := O, mons := M}) ->
@@ -102,8 +135,11 @@ reason({R, _}) when is_atom(R) -> atom_to_list(R);
 reason(R) -> io_lib:format("~p", [R]).
 
 %% ---- a scenario process
-init(Name, Trap, Driver) ->
+%% Sets the trap flag, then tells its creator it is ready: a scenario step never
+%% races a process's start.
+init(Name, Trap, Driver, Creator) ->
     process_flag(trap_exit, Trap),
+    Creator ! {ready, self()},
     loop(Name, Driver, #{}).
 
 loop(Name, Driver, Mons) ->
@@ -137,11 +173,15 @@ op(["register", Reg], _, Mons) -> register(list_to_atom(Reg), self()), {Mons, []
 op(["unregister", Reg], _, Mons) -> unregister(list_to_atom(Reg)), {Mons, []};
 op(["spawn_link", New | Opts], {D, _}, Mons) ->
     Trap = lists:member("trap", Opts),
-    Pid = spawn_link(fun() -> init(New, Trap, D) end),
+    Self = self(),
+    Pid = spawn_link(fun() -> init(New, Trap, D, Self) end),
+    receive {ready, Pid} -> ok end,
     {Mons, [{New, Pid}]};
 op(["spawn_monitor", New, M | Opts], {D, _}, Mons) ->
     Trap = lists:member("trap", Opts),
-    {Pid, Ref} = spawn_monitor(fun() -> init(New, Trap, D) end),
+    Self = self(),
+    {Pid, Ref} = spawn_monitor(fun() -> init(New, Trap, D, Self) end),
+    receive {ready, Pid} -> ok end,
     {Mons#{M => Ref}, [{New, Pid}]}.
 
 %% Scenario processes name each other; each command carries the driver's map.

@@ -1,0 +1,40 @@
+//! Differential conformance of lariat against real Erlang/OTP (issue #6,
+//! docs/conformance.md): a scenario format, the lariat runner (the Erlang one
+//! is `runner.escript` beside this crate), and a random scenario generator.
+
+mod generator;
+mod lariat_runner;
+
+pub use generator::{generate, same_up_to_sender_interleaving};
+pub use lariat_runner::run;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// This crate's directory (scenarios, goldens, the escript).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
+}
+
+/// The marker `runner.escript` prints between the traces of several scenarios.
+pub const TRACE_END: &str = "%% end of trace";
+
+/// Runs scenario files on real OTP in one VM (`escript runner.escript F...`);
+/// returns one trace per file. Needs `escript` on the PATH.
+pub fn run_on_otp(files: &[PathBuf]) -> Result<Vec<String>, String> {
+    let output = Command::new("escript")
+        .arg(root().join("runner.escript"))
+        .args(files)
+        .output()
+        .map_err(|error| format!("cannot run escript ({error}); install erlang-base"))?;
+    if !output.status.success() {
+        return Err(format!("runner.escript failed: {}", String::from_utf8_lossy(&output.stderr)));
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    let traces: Vec<String> =
+        text.split_inclusive(&format!("{TRACE_END}\n")).map(|t| t.replace(&format!("{TRACE_END}\n"), "")).collect();
+    if traces.len() != files.len() {
+        return Err(format!("runner.escript gave {} traces for {} scenarios", traces.len(), files.len()));
+    }
+    Ok(traces)
+}

@@ -1,0 +1,104 @@
+//! `lariat-conformance`: the differential runner's command line.
+//!
+//! - `random --seed S --count N`: N random scenarios from seed S, each run on
+//!   lariat and on real OTP (escript); prints every disagreement with the
+//!   command that reproduces it; exits non-zero if there is one.
+//! - `show --seed S --index I`: prints random scenario I of seed S, and its
+//!   lariat and OTP traces.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use lariat::Runtime;
+
+#[derive(Parser)]
+#[command(version, about = "Runs scenarios on lariat and on real Erlang/OTP and compares the traces")]
+struct Args {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Random scenarios through both runners.
+    Random {
+        /// The seed of the first scenario (scenario i uses seed + i).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// How many scenarios.
+        #[arg(long, default_value_t = 500)]
+        count: u64,
+    },
+    /// One random scenario and both traces.
+    Show {
+        /// The seed given to `random`.
+        #[arg(long)]
+        seed: u64,
+        /// The scenario's index in that run.
+        #[arg(long, default_value_t = 0)]
+        index: u64,
+    },
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let runtime = Runtime::builder().workers(2).build()?;
+    let dir = std::env::temp_dir().join(format!("lariat-conformance-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let result = match Args::parse().command {
+        Cmd::Random { seed, count } => random(&runtime, &dir, seed, count),
+        Cmd::Show { seed, index } => show(&runtime, &dir, seed, index),
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+fn write(dir: &std::path::Path, seed: u64) -> std::io::Result<(PathBuf, String)> {
+    let text = lariat_conformance::generate(seed);
+    let path = dir.join(format!("random-{seed}.scn"));
+    std::fs::write(&path, &text)?;
+    Ok((path, text))
+}
+
+fn random(runtime: &Runtime, dir: &std::path::Path, seed: u64, count: u64) -> Result<(), Box<dyn std::error::Error>> {
+    let mut files = Vec::new();
+    let mut texts = Vec::new();
+    for index in 0..count {
+        let (path, text) = write(dir, seed + index)?;
+        files.push(path);
+        texts.push(text);
+    }
+    let mut disagreements = 0;
+    let mut reordered = 0;
+    // One OTP VM per batch: VM start-up is most of an escript's time.
+    for (batch, chunk) in files.chunks(100).enumerate() {
+        let otp = lariat_conformance::run_on_otp(chunk)?;
+        for (offset, otp_trace) in otp.iter().enumerate() {
+            let index = batch * 100 + offset;
+            let lariat_trace = lariat_conformance::run(runtime, &texts[index])?;
+            if &lariat_trace != otp_trace
+                && lariat_conformance::same_up_to_sender_interleaving(otp_trace, &lariat_trace)
+            {
+                reordered += 1;
+            } else if &lariat_trace != otp_trace {
+                disagreements += 1;
+                println!(
+                    "DISAGREE: scenario {index} (reproduce: cargo run --release -p lariat-conformance -- show --seed {seed} --index {index})\n{}--- OTP\n{otp_trace}--- lariat\n{lariat_trace}",
+                    texts[index]
+                );
+            }
+        }
+    }
+    println!(
+        "random: {count} scenarios from seed {seed}, {disagreements} disagreements with OTP \
+         ({reordered} equal up to the order of messages from different senders, which ERTS leaves open)"
+    );
+    if disagreements > 0 { Err(format!("{disagreements} disagreements").into()) } else { Ok(()) }
+}
+
+fn show(runtime: &Runtime, dir: &std::path::Path, seed: u64, index: u64) -> Result<(), Box<dyn std::error::Error>> {
+    let (path, text) = write(dir, seed + index)?;
+    let otp = lariat_conformance::run_on_otp(&[path])?;
+    let lariat_trace = lariat_conformance::run(runtime, &text)?;
+    println!("{text}--- OTP\n{}--- lariat\n{lariat_trace}", otp[0]);
+    Ok(())
+}
