@@ -169,6 +169,13 @@ op(["crash"], _, _) -> erlang:error(crash);
 op(["exit", Other, R], D, Mons) -> exit(whereis_name(Other, D), list_to_atom(R)), {Mons, []};
 op(["trap", "on"], _, Mons) -> process_flag(trap_exit, true), {Mons, []};
 op(["trap", "off"], _, Mons) -> process_flag(trap_exit, false), {Mons, []};
+op(["whereis", Reg], {_, Pids}, Mons) ->
+    Holder = case whereis(list_to_atom(Reg)) of
+        undefined -> "undefined";
+        Pid -> hd([N || {N, P} <- maps:to_list(Pids), P =:= Pid] ++ ["?"])
+    end,
+    self() ! {msg, "whereis_" ++ Reg ++ "_" ++ Holder},
+    {Mons, []};
 op(["register", Reg], _, Mons) -> register(list_to_atom(Reg), self()), {Mons, []};
 op(["unregister", Reg], _, Mons) -> unregister(list_to_atom(Reg)), {Mons, []};
 op(["spawn_link", New | Opts], {D, _}, Mons) ->

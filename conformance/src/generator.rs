@@ -56,7 +56,7 @@ pub fn generate(seed: u64) -> String {
                 monitors.push((actor.to_owned(), monitor.clone()));
                 format!("monitor {other} {monitor}")
             }
-            8 => match monitors.iter().filter(|(holder, _)| holder == actor).last() {
+            8 => match monitors.iter().rfind(|(holder, _)| holder == actor) {
                 Some((_, monitor)) if rng.below(2) == 0 => format!("demonitor {monitor}"),
                 Some((_, monitor)) => format!("demonitor_flush {monitor}"),
                 None => format!("send {other} from_{actor}"),

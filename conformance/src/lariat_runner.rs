@@ -202,6 +202,14 @@ fn op(
         "trap" => {
             cx.trap_exit(word(1) == "on");
         }
+        "whereis" => {
+            let holder = match cx.whereis(word(1)) {
+                None => "undefined".to_owned(),
+                Some(holder) => pids.iter().find(|(_, pid)| **pid == holder).map_or("?".to_owned(), |(n, _)| n.clone()),
+            };
+            let me = cx.pid();
+            cx.send(me, UserMsg(format!("whereis_{}_{holder}", word(1))));
+        }
         "register" => cx.register(word(1).to_owned(), cx.pid())?,
         "unregister" => cx.unregister(word(1))?,
         "spawn_link" => {
