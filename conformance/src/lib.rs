@@ -16,6 +16,10 @@ pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
 }
 
+/// Separates the allowed traces of a golden whose scenario has a race that
+/// ERTS leaves open (lariat's trace must equal one of them; OTP's too).
+pub const ALTERNATIVE: &str = "%% or\n";
+
 /// The marker `runner.escript` prints between the traces of several scenarios.
 pub const TRACE_END: &str = "%% end of trace";
 

@@ -30,7 +30,8 @@ fn every_scenario_gives_the_trace_recorded_from_real_otp() {
         });
         let text = std::fs::read_to_string(scenario).expect("a readable scenario");
         let trace = lariat_conformance::run(&runtime, &text).expect("a valid scenario");
-        if trace != golden {
+        // A race ERTS leaves open is written as several allowed traces.
+        if !golden.split(lariat_conformance::ALTERNATIVE).any(|allowed| allowed == trace) {
             failures.push(format!("{name}:\n--- OTP\n{golden}--- lariat\n{trace}"));
         }
     }
