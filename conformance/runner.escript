@@ -162,6 +162,14 @@ op(["monitor", Other, M], D, Mons) -> {Mons#{M => erlang:monitor(process, wherei
 op(["monitor_name", Reg, M], _, Mons) -> {Mons#{M => erlang:monitor(process, list_to_atom(Reg))}, []};
 op(["demonitor", M], _, Mons) -> erlang:demonitor(maps:get(M, Mons)), {Mons, []};
 op(["demonitor_flush", M], _, Mons) -> erlang:demonitor(maps:get(M, Mons), [flush]), {Mons, []};
+op(["demonitor_info", M], _, Mons) ->
+    Active = erlang:demonitor(maps:get(M, Mons), [info]),
+    self() ! {msg, "demonitor_" ++ M ++ "_" ++ atom_to_list(Active)},
+    {Mons, []};
+op(["demonitor_flush_info", M], _, Mons) ->
+    Active = erlang:demonitor(maps:get(M, Mons), [flush, info]),
+    self() ! {msg, "demonitor_" ++ M ++ "_" ++ atom_to_list(Active)},
+    {Mons, []};
 op(["send", Other, Text], D, Mons) -> whereis_name(Other, D) ! {msg, Text}, {Mons, []};
 op(["send_name", Reg, Text], _, Mons) -> list_to_atom(Reg) ! {msg, Text}, {Mons, []};
 op(["exit_self", R], _, _) -> exit(list_to_atom(R));

@@ -189,6 +189,12 @@ fn op(
         "demonitor_flush" => {
             cx.demonitor_flush(monitors[word(1)]);
         }
+        "demonitor_info" | "demonitor_flush_info" => {
+            let monitor = monitors[word(1)];
+            let active = if word(0) == "demonitor_info" { cx.demonitor(monitor) } else { cx.demonitor_flush(monitor) };
+            let me = cx.pid();
+            cx.send(me, UserMsg(format!("demonitor_{}_{active}", word(1))));
+        }
         "send" => cx.send(pid(word(1)), UserMsg(words[2].clone())),
         "send_name" => cx.send_named(word(1), UserMsg(words[2].clone()))?,
         "exit_self" => {
