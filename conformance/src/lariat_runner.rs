@@ -256,8 +256,23 @@ impl Procs {
         self.order.push(name);
     }
 
-    fn shared(&self) -> Pids {
-        Arc::new(self.pids.clone())
+    /// Sends `command` to `pid` and waits for the answer `answer` picks out
+    /// (`Ok`), or for its death (`Err` with its reason).
+    fn ask<R>(
+        &self,
+        cx: &mut Cx,
+        pid: Pid,
+        command: Command,
+        mut answer: impl FnMut(&mut Message) -> Option<R>,
+    ) -> Result<Result<R, Reason>, Reason> {
+        cx.send(pid, Cmd { command, pids: Arc::new(self.pids.clone()) });
+        let watch = self.watches[&pid];
+        cx.receive_map(|message| {
+            if let Some(found) = answer(message) {
+                return Some(Ok(found));
+            }
+            message.downcast_ref::<Down>().filter(|down| down.monitor == watch).map(|down| Err(down.reason.clone()))
+        })
     }
 }
 
@@ -270,16 +285,13 @@ pub fn run(runtime: &Runtime, scenario: &str) -> Result<String, String> {
             let driver = cx.pid();
             let mut procs = Procs::default();
             let mut dead: HashMap<String, Reason> = HashMap::new();
-            // Waits for `name`'s ack, or its death; returns what it spawned.
-            let await_ack = |cx: &mut Cx, pid: Pid, watch: Ref| {
-                cx.receive_map(|message| {
-                    if let Some(ack) = message.downcast_mut::<Ack>().filter(|ack| ack.from == pid) {
-                        return Some(Ok(std::mem::take(&mut ack.spawned)));
-                    }
+            // Sends a command and waits for its ack (what it spawned), or its death.
+            let command = |cx: &mut Cx, procs: &Procs, pid: Pid, command: Command| {
+                procs.ask(cx, pid, command, |message| {
                     message
-                        .downcast_ref::<Down>()
-                        .filter(|down| down.monitor == watch)
-                        .map(|down| Err(down.reason.clone()))
+                        .downcast_mut::<Ack>()
+                        .filter(|ack| ack.from == pid)
+                        .map(|ack| std::mem::take(&mut ack.spawned))
                 })
             };
             for step in steps {
@@ -305,8 +317,7 @@ pub fn run(runtime: &Runtime, scenario: &str) -> Result<String, String> {
                                 continue;
                             }
                             let pid = procs.pids[&name];
-                            cx.send(pid, Cmd { command: Command::Ping, pids: procs.shared() });
-                            if let Err(reason) = await_ack(cx, pid, procs.watches[&pid])? {
+                            if let Err(reason) = command(cx, &procs, pid, Command::Ping)? {
                                 dead.insert(name, reason);
                             }
                         }
@@ -316,15 +327,13 @@ pub fn run(runtime: &Runtime, scenario: &str) -> Result<String, String> {
                     },
                     Step::Settle(name) => {
                         let pid = procs.pids[&name];
-                        cx.send(pid, Cmd { command: Command::Ping, pids: procs.shared() });
-                        if let Err(reason) = await_ack(cx, pid, procs.watches[&pid])? {
+                        if let Err(reason) = command(cx, &procs, pid, Command::Ping)? {
                             dead.insert(name, reason);
                         }
                     }
                     Step::Op { actor, words } => {
                         let pid = procs.pids[&actor];
-                        cx.send(pid, Cmd { command: Command::Op(words), pids: procs.shared() });
-                        match await_ack(cx, pid, procs.watches[&pid])? {
+                        match command(cx, &procs, pid, Command::Op(words))? {
                             Ok(spawned) => {
                                 for (name, child) in spawned {
                                     procs.add(cx, name, child);
@@ -344,16 +353,8 @@ pub fn run(runtime: &Runtime, scenario: &str) -> Result<String, String> {
                     continue;
                 }
                 let pid = procs.pids[name];
-                cx.send(pid, Cmd { command: Command::Dump, pids: procs.shared() });
-                let watch = procs.watches[&pid];
-                let dumped = cx.receive_map(|message| {
-                    if let Some(dumped) = message.downcast_mut::<Dumped>().filter(|d| d.from == pid) {
-                        return Some(Ok(std::mem::take(&mut dumped.entries)));
-                    }
-                    message
-                        .downcast_ref::<Down>()
-                        .filter(|down| down.monitor == watch)
-                        .map(|down| Err(down.reason.clone()))
+                let dumped = procs.ask(cx, pid, Command::Dump, |message| {
+                    message.downcast_mut::<Dumped>().filter(|d| d.from == pid).map(|d| std::mem::take(&mut d.entries))
                 })?;
                 match dumped {
                     Err(reason) => writeln!(trace, "{name}: dead {}", canonical(&reason)).unwrap(),
