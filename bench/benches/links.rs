@@ -3,20 +3,14 @@
 //! held by a drop guard, one-way and without a reason; a `JoinSet` for
 //! trap_fanout; see `lariat_bench::tokio_peer`).
 
-use std::time::Duration;
-
 use criterion::{Criterion, criterion_group, criterion_main};
 use lariat::Runtime;
-use lariat_bench::{links, tokio_peer, workloads};
+use lariat_bench::{links, sum_of_runs, tokio_peer, workloads};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const LINKED: u64 = 10_000;
-
-fn timed(iters: u64, mut run: impl FnMut() -> Duration) -> Duration {
-    (0..iters).map(|_| run()).sum()
-}
 
 fn link_rows(c: &mut Criterion) {
     let lariat = Runtime::builder().workers(2).build().expect("a lariat runtime");
@@ -25,26 +19,30 @@ fn link_rows(c: &mut Criterion) {
     let mut group = c.benchmark_group(format!("link_fanout/{LINKED}"));
     group.sample_size(10);
     group.bench_function("lariat", |b| {
-        b.iter_custom(|iters| timed(iters, || links::link_fanout(&lariat, LINKED, &workloads::no_progress).run))
+        b.iter_custom(|iters| sum_of_runs(iters, || links::link_fanout(&lariat, LINKED, &workloads::no_progress).run))
     });
     group.bench_function("tokio (cancellation token)", |b| {
-        b.iter_custom(|iters| timed(iters, || tokio_peer::link_fanout(&tokio, LINKED)))
+        b.iter_custom(|iters| sum_of_runs(iters, || tokio_peer::link_fanout(&tokio, LINKED)))
     });
     group.finish();
 
     let mut group = c.benchmark_group(format!("trap_fanout/{LINKED}"));
     group.sample_size(10);
-    group.bench_function("lariat", |b| b.iter_custom(|iters| timed(iters, || links::trap_fanout(&lariat, LINKED).run)));
+    group.bench_function("lariat", |b| {
+        b.iter_custom(|iters| sum_of_runs(iters, || links::trap_fanout(&lariat, LINKED).run))
+    });
     group.bench_function("tokio (JoinSet)", |b| {
-        b.iter_custom(|iters| timed(iters, || tokio_peer::trap_fanout(&tokio, LINKED)))
+        b.iter_custom(|iters| sum_of_runs(iters, || tokio_peer::trap_fanout(&tokio, LINKED)))
     });
     group.finish();
 
     let mut group = c.benchmark_group(format!("link_chain/{LINKED}"));
     group.sample_size(10);
-    group.bench_function("lariat", |b| b.iter_custom(|iters| timed(iters, || links::link_chain(&lariat, LINKED).run)));
+    group.bench_function("lariat", |b| {
+        b.iter_custom(|iters| sum_of_runs(iters, || links::link_chain(&lariat, LINKED).run))
+    });
     group.bench_function("tokio (cancellation tokens)", |b| {
-        b.iter_custom(|iters| timed(iters, || tokio_peer::link_chain(&tokio, LINKED)))
+        b.iter_custom(|iters| sum_of_runs(iters, || tokio_peer::link_chain(&tokio, LINKED)))
     });
     group.finish();
 }

@@ -2,11 +2,9 @@
 //! beside the tokio peer. Each iteration is the whole workload (a spawn bench
 //! waits until every process has run and exited); setup is outside the timing.
 
-use std::time::Duration;
-
 use criterion::{Criterion, criterion_group, criterion_main};
 use lariat::Runtime;
-use lariat_bench::{tokio_peer, workloads};
+use lariat_bench::{sum_of_runs, tokio_peer, workloads};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -15,10 +13,6 @@ const SPAWNED: u64 = 100_000;
 const IDLE: u64 = 100_000;
 const LEAVES: u64 = 100_000;
 
-fn timed(iters: u64, mut run: impl FnMut() -> Duration) -> Duration {
-    (0..iters).map(|_| run()).sum()
-}
-
 fn spawn(c: &mut Criterion) {
     let lariat = Runtime::builder().workers(2).build().expect("a lariat runtime");
     let tokio = tokio_peer::runtime(2);
@@ -26,9 +20,11 @@ fn spawn(c: &mut Criterion) {
     let mut group = c.benchmark_group(format!("spawn_exit/{SPAWNED}"));
     group.sample_size(10);
     group.bench_function("lariat", |b| {
-        b.iter_custom(|iters| timed(iters, || workloads::spawn_exit(&lariat, SPAWNED, &workloads::no_progress)))
+        b.iter_custom(|iters| sum_of_runs(iters, || workloads::spawn_exit(&lariat, SPAWNED, &workloads::no_progress)))
     });
-    group.bench_function("tokio", |b| b.iter_custom(|iters| timed(iters, || tokio_peer::spawn_exit(&tokio, SPAWNED))));
+    group.bench_function("tokio", |b| {
+        b.iter_custom(|iters| sum_of_runs(iters, || tokio_peer::spawn_exit(&tokio, SPAWNED)))
+    });
     group.finish();
 
     // lariat only: an idle tokio task is a different thing (no stack), and its
@@ -37,7 +33,7 @@ fn spawn(c: &mut Criterion) {
     group.sample_size(10);
     group.bench_function("lariat spawn and stop", |b| {
         b.iter_custom(|iters| {
-            timed(iters, || {
+            sum_of_runs(iters, || {
                 let figures = workloads::spawn_idle(&lariat, IDLE, &workloads::no_progress);
                 figures.spawn + figures.stop
             })
@@ -49,7 +45,7 @@ fn spawn(c: &mut Criterion) {
     group.sample_size(10);
     group.bench_function("lariat", |b| {
         b.iter_custom(|iters| {
-            timed(iters, || {
+            sum_of_runs(iters, || {
                 let (elapsed, sum) = workloads::skynet(&lariat, LEAVES);
                 assert_eq!(sum, LEAVES * (LEAVES - 1) / 2);
                 elapsed
@@ -58,7 +54,7 @@ fn spawn(c: &mut Criterion) {
     });
     group.bench_function("tokio", |b| {
         b.iter_custom(|iters| {
-            timed(iters, || {
+            sum_of_runs(iters, || {
                 let (elapsed, sum) = tokio_peer::skynet(&tokio, LEAVES);
                 assert_eq!(sum, LEAVES * (LEAVES - 1) / 2);
                 elapsed

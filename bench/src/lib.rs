@@ -25,6 +25,22 @@ pub fn peak_rss_bytes() -> u64 {
     kib * 1024
 }
 
+/// Runs `phase` and times it, with perf switched on around it (`perf_switch`):
+/// every workload's timed phase goes through here.
+pub fn timed_phase<R, E>(phase: impl FnOnce() -> Result<R, E>) -> Result<(R, std::time::Duration), E> {
+    perf_switch(true);
+    let start = std::time::Instant::now();
+    let result = phase();
+    let elapsed = start.elapsed();
+    perf_switch(false);
+    result.map(|value| (value, elapsed))
+}
+
+/// The total time of `iters` runs, each timing itself (criterion's `iter_custom`).
+pub fn sum_of_runs(iters: u64, mut run: impl FnMut() -> std::time::Duration) -> std::time::Duration {
+    (0..iters).map(|_| run()).sum()
+}
+
 /// Switches `perf record` on or off around a timed phase, so a profile shows
 /// only the work being measured. Does nothing unless `LARIAT_PERF_CTL` names
 /// perf's control FIFO: `mkfifo ctl; LARIAT_PERF_CTL=ctl perf record -D -1

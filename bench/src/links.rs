@@ -101,17 +101,16 @@ pub fn trap_fanout(runtime: &Runtime, n: u64) -> LinkFigures {
     let run = runtime
         .block_on(move |cx| {
             cx.trap_exit(true);
-            crate::perf_switch(true);
-            let start = Instant::now();
-            for _ in 0..n {
-                cx.spawn_link(|_| Err(boom()))?;
-            }
-            for _ in 0..n {
-                let exit = cx.receive::<lariat::Exit>()?;
-                assert_eq!(exit.reason, boom(), "each worker's reason arrives");
-            }
-            let elapsed = start.elapsed();
-            crate::perf_switch(false);
+            let ((), elapsed) = crate::timed_phase(|| {
+                for _ in 0..n {
+                    cx.spawn_link(|_| Err(boom()))?;
+                }
+                for _ in 0..n {
+                    let exit = cx.receive::<lariat::Exit>()?;
+                    assert_eq!(exit.reason, boom(), "each worker's reason arrives");
+                }
+                Ok::<_, Reason>(())
+            })?;
             Ok::<_, Reason>(elapsed)
         })
         .expect("trap_fanout main");
@@ -150,13 +149,12 @@ pub fn link_chain(runtime: &Runtime, n: u64) -> LinkFigures {
             drop(members);
             let setup = start.elapsed();
             let before = handle.worker_stats();
-            crate::perf_switch(true);
-            let exit_at = Instant::now();
-            cx.exit(head, boom())?;
-            let down = cx.receive_if::<lariat::Down>(|down| down.monitor == monitor)?;
-            crate::perf_switch(false);
+            let (down, run) = crate::timed_phase(|| {
+                cx.exit(head, boom())?;
+                cx.receive_if::<lariat::Down>(|down| down.monitor == monitor)
+            })?;
             assert_eq!(down.reason, boom(), "the tail died of the head's reason");
-            Ok::<_, Reason>((exit_at.elapsed(), setup, before))
+            Ok::<_, Reason>((run, setup, before))
         })
         .expect("link_chain main");
     LinkFigures { run, setup, ended_per_worker: ended_since(runtime, &before) }

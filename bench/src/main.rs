@@ -74,6 +74,15 @@ fn per_op_ns(elapsed: Duration, ops: u64) -> f64 {
     elapsed.as_nanos() as f64 / ops as f64
 }
 
+/// Runs `run` with a progress bar of `total` steps, cleared when it is done.
+fn with_bar<R>(total: u64, label: &'static str, run: impl FnOnce(workloads::Progress<'static>) -> R) -> R {
+    let bar = progress_bar(total, label);
+    let reporter = bar.clone();
+    let result = run(Box::leak(Box::new(move |done| reporter.set_position(done))));
+    bar.finish_and_clear();
+    result
+}
+
 fn progress_bar(total: u64, label: &'static str) -> ProgressBar {
     let bar = ProgressBar::new(total);
     bar.set_style(
@@ -122,10 +131,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n = args.processes;
 
     if wanted("spawn_exit") {
-        let bar = progress_bar(n, "spawn_exit");
-        let reporter = bar.clone();
-        let elapsed = workloads::spawn_exit(&runtime, n, Box::leak(Box::new(move |done| reporter.set_position(done))));
-        bar.finish_and_clear();
+        let elapsed = with_bar(n, "spawn_exit", |progress| workloads::spawn_exit(&runtime, n, progress));
         rows.push(Row {
             name: "spawn_exit",
             figure: "ns per process".into(),
@@ -140,10 +146,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         });
     }
     if wanted("spawn_idle") {
-        let bar = progress_bar(n, "spawn_idle");
-        let reporter = bar.clone();
-        let figures = workloads::spawn_idle(&runtime, n, Box::leak(Box::new(move |done| reporter.set_position(done))));
-        bar.finish_and_clear();
+        let figures = with_bar(n, "spawn_idle", |progress| workloads::spawn_idle(&runtime, n, progress));
         rows.push(Row {
             name: "spawn_idle",
             figure: "ns per spawn".into(),
@@ -258,10 +261,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     if wanted("link_fanout_1m") {
         let n = 1_000_000;
-        let bar = progress_bar(n, "fanout 1M");
-        let reporter = bar.clone();
-        let figures = links::link_fanout(&runtime, n, Box::leak(Box::new(move |done| reporter.set_position(done))));
-        bar.finish_and_clear();
+        let figures = with_bar(n, "fanout 1M", |progress| links::link_fanout(&runtime, n, progress));
         rows.push(Row {
             name: "link_fanout_1m",
             figure: "seconds until all dead".into(),
@@ -310,10 +310,7 @@ fn print_rows(rows: &[Row], json: bool, title: &str) {
 fn stress(runtime: &Runtime, json: bool) -> Result<(), Box<dyn std::error::Error>> {
     let mut rows = Vec::new();
     let spawned = 10_000_000;
-    let bar = progress_bar(spawned, "spawn_exit");
-    let reporter = bar.clone();
-    let elapsed = workloads::spawn_exit(runtime, spawned, Box::leak(Box::new(move |done| reporter.set_position(done))));
-    bar.finish_and_clear();
+    let elapsed = with_bar(spawned, "spawn_exit", |progress| workloads::spawn_exit(runtime, spawned, progress));
     rows.push(Row {
         name: "stress",
         figure: "spawn_exit 10M, ns per process".into(),
@@ -321,10 +318,7 @@ fn stress(runtime: &Runtime, json: bool) -> Result<(), Box<dyn std::error::Error
         unit: "ns",
     });
     let live = 1_000_000;
-    let bar = progress_bar(live, "1M live");
-    let reporter = bar.clone();
-    let idle = workloads::spawn_idle(runtime, live, Box::leak(Box::new(move |done| reporter.set_position(done))));
-    bar.finish_and_clear();
+    let idle = with_bar(live, "1M live", |progress| workloads::spawn_idle(runtime, live, progress));
     rows.push(Row {
         name: "stress",
         figure: "1M live, RSS bytes per process".into(),
@@ -332,10 +326,7 @@ fn stress(runtime: &Runtime, json: bool) -> Result<(), Box<dyn std::error::Error
         unit: "B",
     });
     let linked = 1_000_000;
-    let bar = progress_bar(linked, "1M links");
-    let reporter = bar.clone();
-    let fanout = links::link_fanout(runtime, linked, Box::leak(Box::new(move |done| reporter.set_position(done))));
-    bar.finish_and_clear();
+    let fanout = with_bar(linked, "1M links", |progress| links::link_fanout(runtime, linked, progress));
     rows.push(Row {
         name: "stress",
         figure: "1M-link fan-out, seconds".into(),

@@ -16,22 +16,21 @@ pub fn spawn_exit(runtime: &Runtime, n: u64, progress: Progress<'static>) -> Dur
     runtime
         .block_on(move |cx| {
             let parent = cx.pid();
-            crate::perf_switch(true);
-            let start = Instant::now();
-            for _ in 0..n {
-                cx.spawn(move |cx| {
-                    cx.send(parent, ());
-                    Ok(())
-                })?;
-            }
-            for done in 1..=n {
-                cx.receive::<()>()?;
-                if done % 65536 == 0 {
-                    progress(done);
+            let ((), elapsed) = crate::timed_phase(|| {
+                for _ in 0..n {
+                    cx.spawn(move |cx| {
+                        cx.send(parent, ());
+                        Ok(())
+                    })?;
                 }
-            }
-            let elapsed = start.elapsed();
-            crate::perf_switch(false);
+                for done in 1..=n {
+                    cx.receive::<()>()?;
+                    if done % 65536 == 0 {
+                        progress(done);
+                    }
+                }
+                Ok::<_, Reason>(())
+            })?;
             Ok::<_, Reason>(elapsed)
         })
         .expect("spawn_exit parent")
@@ -103,14 +102,13 @@ pub fn ping_pong(runtime: &Runtime, rounds: u64) -> Duration {
                 Ok(())
             })?;
             let me = cx.pid();
-            crate::perf_switch(true);
-            let start = Instant::now();
-            for _ in 0..rounds {
-                cx.send(ponger, Ball(me));
-                cx.receive::<Ball>()?;
-            }
-            let elapsed = start.elapsed();
-            crate::perf_switch(false);
+            let ((), elapsed) = crate::timed_phase(|| {
+                for _ in 0..rounds {
+                    cx.send(ponger, Ball(me));
+                    cx.receive::<Ball>()?;
+                }
+                Ok::<_, Reason>(())
+            })?;
             Ok::<_, Reason>(elapsed)
         })
         .expect("ping_pong parent")
@@ -162,12 +160,10 @@ pub fn ring(runtime: &Runtime, size: u64, laps: u64) -> RingFigures {
             }
             cx.send(first, Next(next));
             let build = start.elapsed();
-            crate::perf_switch(true);
-            let start = Instant::now();
-            cx.send(first, Token(size * laps));
-            cx.receive::<RingDone>()?;
-            let run = start.elapsed();
-            crate::perf_switch(false);
+            let (_, run) = crate::timed_phase(|| {
+                cx.send(first, Token(size * laps));
+                cx.receive::<RingDone>()
+            })?;
             Ok::<_, Reason>(RingFigures { build, run })
         })
         .expect("ring parent")
@@ -199,12 +195,10 @@ pub fn skynet(runtime: &Runtime, leaves: u64) -> (Duration, u64) {
     runtime
         .block_on(move |cx| {
             let me = cx.pid();
-            crate::perf_switch(true);
-            let start = Instant::now();
-            cx.spawn(move |cx| skynet_node(cx, me, 0, leaves, 10))?;
-            let Sum(sum) = cx.receive()?;
-            let elapsed = start.elapsed();
-            crate::perf_switch(false);
+            let (Sum(sum), elapsed) = crate::timed_phase(|| {
+                cx.spawn(move |cx| skynet_node(cx, me, 0, leaves, 10))?;
+                cx.receive::<Sum>()
+            })?;
             Ok::<_, Reason>((elapsed, sum))
         })
         .expect("skynet root")
@@ -240,14 +234,12 @@ pub fn mpsc(runtime: &Runtime, senders: u64, per_sender: u64) -> Duration {
             while all.iter().any(|&sender| cx.status(sender) != Some(lariat::Status::Waiting)) {
                 cx.sleep(Duration::from_millis(1))?;
             }
-            crate::perf_switch(true);
-            let start = Instant::now();
-            for &sender in &all {
-                cx.send(sender, MpscGo);
-            }
-            cx.receive::<MpscDone>()?;
-            let elapsed = start.elapsed();
-            crate::perf_switch(false);
+            let (_, elapsed) = crate::timed_phase(|| {
+                for &sender in &all {
+                    cx.send(sender, MpscGo);
+                }
+                cx.receive::<MpscDone>()
+            })?;
             Ok::<_, Reason>(elapsed)
         })
         .expect("mpsc main")
