@@ -42,19 +42,20 @@ fn a_process_spinning_on_send_to_itself_cannot_starve_another() {
     assert!(sends > 0);
 }
 
-#[test]
-fn cpu_bound_processes_spread_over_both_workers() {
+/// Runs `processes` CPU-bound processes, each doing `rounds` bursts of `work`
+/// steps with a yield after each, and returns the worker threads they ran on.
+fn threads_used_by_cpu_bound(processes: usize, rounds: usize, work: u64) -> HashSet<String> {
     let runtime = common::runtime(2);
-    let threads = runtime
-        .block_on(|cx| {
+    runtime
+        .block_on(move |cx| {
             let me = cx.pid();
-            for _ in 0..8 {
+            for _ in 0..processes {
                 cx.spawn(move |cx| {
                     let mut seen = HashSet::new();
-                    for _ in 0..200 {
+                    for _ in 0..rounds {
                         // Busy work between yields, like a real CPU-bound process.
                         let mut x = 1u64;
-                        for i in 0..20_000u64 {
+                        for i in 0..work {
                             x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
                         }
                         seen.insert(format!("{:?}", std::thread::current().id()));
@@ -65,12 +66,17 @@ fn cpu_bound_processes_spread_over_both_workers() {
                 })?;
             }
             let mut all = HashSet::new();
-            for _ in 0..8 {
+            for _ in 0..processes {
                 all.extend(cx.receive::<HashSet<String>>()?);
             }
             Ok::<_, Reason>(all)
         })
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn cpu_bound_processes_spread_over_both_workers() {
+    let threads = threads_used_by_cpu_bound(8, 200, 20_000);
     assert_eq!(threads.len(), 2, "work ran on {threads:?}");
 }
 
@@ -79,30 +85,8 @@ fn cpu_bound_processes_spread_over_both_workers() {
 /// short; this checks the outcome, not every interleaving that could break it.)
 #[test]
 fn two_cpu_bound_processes_run_on_two_workers() {
-    let runtime = common::runtime(2);
-    let (first, second) = runtime
-        .block_on(|cx| {
-            let me = cx.pid();
-            for _ in 0..2 {
-                cx.spawn(move |cx| {
-                    let mut seen = HashSet::new();
-                    for _ in 0..2000 {
-                        let mut x = 1u64;
-                        for i in 0..5_000u64 {
-                            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
-                        }
-                        seen.insert(format!("{:?}", std::thread::current().id()));
-                        cx.yield_now()?;
-                    }
-                    cx.send(me, seen);
-                    Ok(())
-                })?;
-            }
-            Ok::<_, Reason>((cx.receive::<HashSet<String>>()?, cx.receive::<HashSet<String>>()?))
-        })
-        .unwrap();
-    let all: HashSet<_> = first.union(&second).collect();
-    assert_eq!(all.len(), 2, "both processes ran only on {all:?}");
+    let threads = threads_used_by_cpu_bound(2, 2000, 5_000);
+    assert_eq!(threads.len(), 2, "both processes ran only on {threads:?}");
 }
 
 #[test]
