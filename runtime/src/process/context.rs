@@ -571,6 +571,14 @@ impl Cx {
                 // Everything now in the mailbox was just offered to the matcher.
                 position = ScanPosition::at(self.mailbox.len());
             } else {
+                // Messages already taken in are older than anything still
+                // queued: match among them first, and touch the queue (shared
+                // with the senders) only when none of them matches.
+                let (found, looked_at) = self.mailbox.take_first(&mut position, &mut matcher);
+                self.charge((looked_at / SCANNED_PER_REDUCTION) as u32);
+                if found.is_some() {
+                    return Ok(found);
+                }
                 self.take_in_signals();
                 self.check_alive()?;
             }
