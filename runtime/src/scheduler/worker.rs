@@ -24,6 +24,9 @@ const GLOBAL_CHECK_INTERVAL: u32 = 61;
 /// Processes in a local queue from which a woken process no longer takes the
 /// LIFO slot (see `push_woken`).
 const BUSY_QUEUE: usize = 32;
+/// Run-ahead starts at this local queue length: below a steal's batch (at most
+/// 32), so a worker that stole part of a mass wake-up prefetches too.
+const RUN_AHEAD_QUEUE: usize = 8;
 
 /// The state of one worker, owned by its thread; processes running on it reach
 /// it through the `WorkerPtr` they are resumed with.
@@ -178,7 +181,7 @@ impl WorkerCore {
         // Run ahead only in a mass wake-up (a long queue): processes taken off
         // the queue early cannot be stolen, and with a short queue an idle
         // worker must be able to take what waits here.
-        let mass = self.local.len() >= BUSY_QUEUE;
+        let mass = self.local.len() >= RUN_AHEAD_QUEUE;
         let next = match self.ahead_far.take() {
             Some(far) => Some(far),
             None if mass => self.local.pop(),
