@@ -6,6 +6,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 survived=0
 for entry in signal_push_relaxed:signal_queue wait_without_cas:wake_up try_wait_relaxed:wake_up \
+             push_first_from_stale_load:wake_up \
              signal_push_relaxed:link_vs_exit signal_push_relaxed:unlink_vs_exit \
              signal_push_relaxed:monitor_vs_exit wake_relaxed:timer_vs_message \
              notify_without_fence:worker_parking table_publish_relaxed:process_table; do

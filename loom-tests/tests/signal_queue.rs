@@ -17,8 +17,8 @@ fn concurrent_pushes_and_a_draining_owner_lose_nothing_and_keep_per_sender_order
             .map(|sender| {
                 let queue = Arc::clone(&queue);
                 thread::spawn(move || {
-                    queue.push((sender, 0u32)).unwrap();
-                    queue.push((sender, 1u32)).unwrap();
+                    assert!(queue.push((sender, 0u32)).is_ok(), "not sealed");
+                    assert!(queue.push((sender, 1u32)).is_ok(), "not sealed");
                 })
             })
             .collect();

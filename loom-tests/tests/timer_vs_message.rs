@@ -4,7 +4,7 @@
 //! receive (never lost).
 #![cfg(loom)]
 
-use lariat::loom_api::{FiredTimer, SignalQueue, StateWord};
+use lariat::loom_api::{FiredTimer, Pushed, SignalQueue, StateWord};
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
@@ -63,8 +63,8 @@ fn a_receive_with_timeout_gets_exactly_one_of_message_and_timeout() {
         let sender = {
             let process = Arc::clone(&process);
             thread::spawn(move || {
-                process.signals.push(7).unwrap();
-                if process.state.wake() { run(&process) } else { None }
+                let first = process.signals.push(7).unwrap() == Pushed::First;
+                if first && process.state.wake() { run(&process) } else { None }
             })
         };
         let timer = {

@@ -1,7 +1,7 @@
 //! Wake-up: a sender's push racing the owner going to wait.
 #![cfg(loom)]
 
-use lariat::loom_api::{SignalQueue, StateWord};
+use lariat::loom_api::{Pushed, SignalQueue, StateWord};
 use loom::cell::UnsafeCell;
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicUsize, Ordering};
@@ -39,6 +39,12 @@ fn run(process: &Process) -> usize {
 /// the CAS) fails: loom finds the interleaving where a message is pushed after
 /// the owner's last look and its sender sees RUNNING: "lost wake-up: 1 of 2 taken".
 ///
+/// Also depends on: a sender whose push landed behind queued signals skipping
+/// the wake-up, which is sound only because it judged by the value its own CAS
+/// replaced. Mutation `--cfg lariat_mutation="push_first_from_stale_load"`
+/// (judging by the head read before the CAS loop) fails: loom finds the owner
+/// taking everything between that read and the CAS: "lost wake-up: 1 of 2 taken".
+///
 /// Mutation `--cfg lariat_mutation="try_wait_relaxed"` (CAS success Relaxed)
 /// fails: "Causality violation: Concurrent write accesses to `UnsafeCell`." on
 /// `owned`, touched by the worker the sender hands the process to.
@@ -55,8 +61,9 @@ fn a_push_racing_the_owner_going_to_wait_is_never_lost_nor_scheduled_twice() {
             .map(|i| {
                 let process = Arc::clone(&process);
                 thread::spawn(move || {
-                    process.signals.push(i).unwrap();
-                    if process.state.wake() {
+                    // Only a push onto an empty queue wakes (see `Pushed`).
+                    let first = process.signals.push(i).unwrap() == Pushed::First;
+                    if first && process.state.wake() {
                         // This sender queued it; stand in for the worker that runs it.
                         return (run(&process), 1);
                     }

@@ -19,6 +19,7 @@ use crate::process::{
 use crate::reason::Reason;
 use crate::scheduler::worker::WorkerCore;
 use crate::scheduler::{ProcRef, Scheduler, idle, queue, watchdog};
+use crate::signal::Pushed;
 use crate::stack::{self, StackPool};
 use crate::sync::epoch::{Collector, Guard, Owned};
 use crossbeam_utils::CachePadded;
@@ -597,8 +598,10 @@ impl Shared {
     pub(crate) fn deliver(&self, to: Pid, signal: Signal, worker: Option<&WorkerCore>) -> bool {
         let guard = self.pin(worker);
         let Some(pcb) = self.table.get(to, &guard) else { return false };
-        if pcb.signals.push(signal).is_err() {
-            return false;
+        match pcb.signals.push(signal) {
+            Err(_) => return false,
+            Ok(Pushed::Behind) => return true,
+            Ok(Pushed::First) => {}
         }
         if pcb.state.wake() {
             let process = ProcRef(NonNull::from(pcb));

@@ -5,6 +5,14 @@
 //! CAS on one head linearises all pushes, hence per-sender FIFO (semantics.md §1:
 //! if A sends M and then exits, B sees M before A's exit signal).
 //!
+//! A push reports whether it found the queue empty. Only such a first push
+//! must wake the owner: a push that lands on queued signals is taken together
+//! with them, by the take that the first of them woke the owner for (a take
+//! swaps the whole list, so a node that was seen as the head is not yet taken,
+//! and its sender wakes the owner after pushing it). Under a burst of sends
+//! this saves the wake-up's read-modify-write on the owner's state word. The
+//! loom model `wake_up` checks it.
+//!
 //! At exit the owner *seals* the queue (swaps in a sentinel): it gets what was
 //! queued, to answer it, and every later push is refused and handed back to its
 //! sender. A push racing the seal therefore lands on exactly one side, never lost.
@@ -32,6 +40,22 @@ fn sealed<T>() -> *mut Node<T> {
     ptr::without_provenance_mut(1)
 }
 
+/// Where a push landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use = "a push onto an empty queue must wake its owner"]
+pub enum Pushed {
+    /// The queue was empty: the caller must make sure the owner looks (wake it).
+    First,
+    /// Behind signals still queued: whoever pushed the first of them wakes the
+    /// owner, and the owner takes this one with them.
+    Behind,
+}
+
+/// The mutation `--cfg lariat_mutation="push_first_from_stale_load"` decides
+/// `First`/`Behind` from the head read before the CAS loop instead of the value
+/// the successful CAS replaced; the loom model `wake_up` must catch it.
+const FIRST_FROM_STALE_LOAD: bool = cfg!(lariat_mutation = "push_first_from_stale_load");
+
 /// A multi-producer, single-consumer queue that can be sealed once.
 pub struct SignalQueue<T> {
     head: AtomicPtr<Node<T>>,
@@ -57,10 +81,11 @@ impl<T> SignalQueue<T> {
     }
 
     /// Appends `value`; `Err(value)` if the queue was sealed (its owner has exited).
-    pub fn push(&self, value: T) -> Result<(), T> {
+    pub fn push(&self, value: T) -> Result<Pushed, T> {
         let node = Box::into_raw(Box::new(Node { next: ptr::null_mut(), value: UnsafeCell::new(Some(value)) }));
         // Relaxed: the head is only compared here; what it points to is read by the owner.
         let mut head = self.head.load(Ordering::Relaxed);
+        let stale_head = head;
         loop {
             if head == sealed() {
                 // SAFETY: `node` came from Box::into_raw above and was never published.
@@ -72,7 +97,12 @@ impl<T> SignalQueue<T> {
             // Release pairs with the Acquire swap in `take_all`/`seal`: the owner
             // sees the node's contents (and everything the sender did before).
             match self.head.compare_exchange_weak(head, node, PUSH_PUBLISH, Ordering::Relaxed) {
-                Ok(_) => return Ok(()),
+                // `head` is what the CAS replaced: the queue's state at the instant
+                // this node joined it (a take in between would have failed the CAS).
+                Ok(_) => {
+                    let replaced = if FIRST_FROM_STALE_LOAD { stale_head } else { head };
+                    return Ok(if replaced.is_null() { Pushed::First } else { Pushed::Behind });
+                }
                 Err(current) => head = current,
             }
         }
@@ -194,18 +224,30 @@ mod tests {
     fn a_batch_comes_out_in_push_order() {
         let queue = SignalQueue::new();
         for i in 0..5 {
-            queue.push(i).unwrap();
+            assert!(queue.push(i).is_ok());
         }
         assert_eq!(queue.take_all().collect::<Vec<_>>(), vec![0, 1, 2, 3, 4]);
         assert!(queue.is_empty());
-        queue.push(9).unwrap();
+        assert!(queue.push(9).is_ok());
         assert_eq!(queue.take_all().collect::<Vec<_>>(), vec![9]);
+    }
+
+    #[test]
+    fn only_a_push_onto_an_empty_queue_is_first() {
+        let queue = SignalQueue::new();
+        assert_eq!(queue.push(1), Ok(Pushed::First));
+        assert_eq!(queue.push(2), Ok(Pushed::Behind));
+        assert_eq!(queue.push(3), Ok(Pushed::Behind));
+        assert_eq!(queue.take_all().count(), 3);
+        assert_eq!(queue.push(4), Ok(Pushed::First), "the queue was emptied by the take");
+        assert_eq!(queue.seal().count(), 1);
+        assert_eq!(queue.push(5), Err(5));
     }
 
     #[test]
     fn a_sealed_queue_refuses_pushes_and_hands_them_back() {
         let queue = SignalQueue::new();
-        queue.push("before").unwrap();
+        assert!(queue.push("before").is_ok());
         assert_eq!(queue.seal().collect::<Vec<_>>(), vec!["before"]);
         assert_eq!(queue.push("after"), Err("after"));
         assert!(queue.is_sealed());
@@ -219,7 +261,7 @@ mod tests {
                 let queue = Arc::clone(&queue);
                 std::thread::spawn(move || {
                     for seq in 0..10_000u64 {
-                        queue.push((sender, seq)).unwrap();
+                        assert!(queue.push((sender, seq)).is_ok());
                     }
                 })
             })
@@ -242,8 +284,8 @@ mod tests {
     fn dropping_a_queue_drops_what_it_holds() {
         let token = Arc::new(());
         let queue = SignalQueue::new();
-        queue.push(Arc::clone(&token)).unwrap();
-        queue.push(Arc::clone(&token)).unwrap();
+        assert!(queue.push(Arc::clone(&token)).is_ok());
+        assert!(queue.push(Arc::clone(&token)).is_ok());
         drop(queue);
         assert_eq!(Arc::strong_count(&token), 1);
     }
