@@ -14,7 +14,7 @@ use crate::reason::Reason;
 use crate::runtime::Shared;
 use crate::stack::{self, PooledStack, overflow};
 use crate::sync::Ordering;
-use crate::sync::epoch::{Guard, LocalHandle};
+use crate::sync::epoch::{Guard, LocalHandle, Owned};
 use crate::table::FreeSlots;
 
 /// Runs from the LIFO slot in a row before the local queue gets a turn.
@@ -47,6 +47,8 @@ pub(crate) struct WorkerCore {
     epoch: LocalHandle,
     free_slots: RefCell<FreeSlots>,
     stacks: RefCell<Vec<PooledStack>>,
+    /// Blocks of ended processes, out of the table, not yet handed to the epoch.
+    ended: RefCell<EndedBlocks>,
     rng: Cell<u64>,
     tick: Cell<u32>,
 }
@@ -65,6 +67,7 @@ impl WorkerCore {
             epoch,
             free_slots: RefCell::new(FreeSlots::default()),
             stacks: RefCell::new(Vec::new()),
+            ended: RefCell::new(EndedBlocks::default()),
             rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407)),
             tick: Cell::new(0),
         }
@@ -155,6 +158,7 @@ impl WorkerCore {
         self.ahead_far.set(None);
         self.shared.table.give_back(&mut self.free_slots.borrow_mut());
         self.shared.stacks.give_back(self.stacks.borrow_mut().drain(..));
+        self.ended.borrow_mut().defer_all(&self.pin());
         crate::crash::mark_worker_thread(false);
     }
 
@@ -415,9 +419,43 @@ impl WorkerCore {
             None => {}
         }
         if let Some(removed) = removed {
-            // SAFETY: the pcb is out of the table; threads that found it before hold
-            // guards, so destruction waits for them. Nothing else refers to it.
-            unsafe { guard.defer_destroy(removed) };
+            let mut ended = self.ended.borrow_mut();
+            ended.0.push(removed.as_raw());
+            if ended.0.len() >= ENDED_BATCH {
+                ended.defer_all(guard);
+            }
         }
+    }
+}
+
+/// Blocks to free once no thread can still be reading them. Handed to the
+/// epoch collector in batches: one deferred function per `ENDED_BATCH` blocks
+/// instead of one each (a mass exit otherwise fills a fresh 2 KiB garbage bag
+/// every 64 exits).
+#[derive(Default)]
+struct EndedBlocks(Vec<*const Pcb>);
+
+/// Ended blocks a worker gathers before handing them to the epoch collector.
+const ENDED_BATCH: usize = 64;
+
+impl EndedBlocks {
+    fn defer_all(&mut self, guard: &Guard) {
+        if self.0.is_empty() {
+            return;
+        }
+        let blocks = std::mem::take(&mut self.0);
+        // SAFETY: every block was removed from the table (`Table::remove`) before
+        // it was gathered here, so only threads that found it earlier can still
+        // read it, and they hold guards pinned before this call: the collector
+        // runs the function after all of those are released, on whichever thread
+        // collects (a `Pcb` is `Send`). Each block came from `Owned` when it was
+        // published and is freed exactly once, here.
+        unsafe {
+            guard.defer_unchecked(move || {
+                for block in blocks {
+                    drop(Owned::from_raw(block.cast_mut()));
+                }
+            })
+        };
     }
 }
