@@ -193,22 +193,27 @@ pub(crate) struct RunState {
 }
 
 /// The process control block.
+// `repr(C)`: the pid, which every sender reads to check it found the right
+// process, sits a whole owner-only `RunState` away from the signal queue head
+// and state word that senders write, so a busy receiver's sends do not bounce
+// the line holding the pid between cores.
+#[repr(C)]
 pub(crate) struct Pcb {
     pub(crate) pid: Pid,
-    pub(crate) state: StateWord,
-    pub(crate) signals: SignalQueue<Signal>,
-    /// Which of its waits have timed out (see `timer`).
-    pub(crate) fired_timer: FiredTimer,
+    pub(crate) run: UnsafeCell<RunState>,
     /// Roughly where its stack pointer was when it last suspended: a waker
     /// prefetches around it so the resume finds those lines in cache.
     pub(crate) resume_hint: AtomicUsize,
+    /// Which of its waits have timed out (see `timer`).
+    pub(crate) fired_timer: FiredTimer,
+    pub(crate) signals: SignalQueue<Signal>,
+    pub(crate) state: StateWord,
     /// Set before the runtime drops a suspended coroutine at shutdown: every
     /// runtime call then re-raises the unwind instead of suspending.
     pub(crate) force_unwinding: AtomicBool,
     /// Set (before checking it is alive) by whoever registers a name for it;
     /// its exit then frees the name (see `registry`).
     pub(crate) named: AtomicBool,
-    pub(crate) run: UnsafeCell<RunState>,
 }
 
 // SAFETY: the shared fields are atomics or the MPSC queue. `run` holds a coroutine
