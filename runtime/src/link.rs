@@ -93,6 +93,11 @@ impl LinkTable {
         self.links.iter().filter(|(_, state)| **state == LinkState::Active).map(|(pid, _)| *pid)
     }
 
+    /// Entries in any state (active or being unlinked).
+    pub fn len(&self) -> usize {
+        self.links.len()
+    }
+
     /// Whether the table is empty (no link in any state).
     pub fn is_empty(&self) -> bool {
         self.links.is_empty()

@@ -12,7 +12,7 @@
 
 use std::fmt;
 
-use crate::pid::{Pid, Ref};
+use crate::pid::{Pid, Ref, SequenceHasher};
 use crate::reason::Reason;
 use crate::registry::Name;
 use crate::small_map::SmallMap;
@@ -96,8 +96,8 @@ impl Held {
 /// The monitors of one process. Owner only.
 #[derive(Default)]
 pub struct Monitors {
-    held: SmallMap<Ref, Held>,
-    watchers: SmallMap<Ref, Pid>,
+    held: SmallMap<Ref, Held, SequenceHasher>,
+    watchers: SmallMap<Ref, Pid, SequenceHasher>,
 }
 
 impl Monitors {
@@ -130,6 +130,11 @@ impl Monitors {
     /// Who watches this process (monitor, watcher): the `Down`s of its exit.
     pub fn watching(&self) -> impl Iterator<Item = (Ref, Pid)> + '_ {
         self.watchers.iter().map(|(monitor, watcher)| (*monitor, *watcher))
+    }
+
+    /// How many watch this process.
+    pub fn watcher_count(&self) -> usize {
+        self.watchers.len()
     }
 
     /// The monitors this process holds (monitor, target): dropped at its exit.

@@ -8,7 +8,7 @@
 //! stay O(1) for the process with a million links. It never shrinks back.
 
 use std::collections::HashMap;
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash};
 
 use smallvec::SmallVec;
 
@@ -19,18 +19,19 @@ const INLINE: usize = 2;
 /// Entries beyond which the map becomes a hash map.
 const SPILL: usize = 16;
 
-pub(crate) enum SmallMap<K, V> {
+/// `S` hashes the keys once there are many (see `pid` for the two hashers).
+pub(crate) enum SmallMap<K, V, S = FixedHasher> {
     Few(SmallVec<[(K, V); INLINE]>),
-    Many(HashMap<K, V, FixedHasher>),
+    Many(HashMap<K, V, S>),
 }
 
-impl<K, V> Default for SmallMap<K, V> {
+impl<K, V, S> Default for SmallMap<K, V, S> {
     fn default() -> Self {
         SmallMap::Few(SmallVec::new())
     }
 }
 
-impl<K: Copy + Eq + Hash, V> SmallMap<K, V> {
+impl<K: Copy + Eq + Hash, V, S: BuildHasher + Default> SmallMap<K, V, S> {
     pub(crate) fn get(&self, key: &K) -> Option<&V> {
         match self {
             SmallMap::Few(few) => few.iter().find(|(k, _)| k == key).map(|(_, v)| v),
@@ -56,7 +57,7 @@ impl<K: Copy + Eq + Hash, V> SmallMap<K, V> {
                     few.push((key, value));
                     return None;
                 }
-                let mut many: HashMap<K, V, FixedHasher> = few.drain(..).collect();
+                let mut many: HashMap<K, V, S> = few.drain(..).collect();
                 many.insert(key, value);
                 *self = SmallMap::Many(many);
                 None
@@ -92,7 +93,6 @@ impl<K: Copy + Eq + Hash, V> SmallMap<K, V> {
         }
     }
 
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         match self {
             SmallMap::Few(few) => few.len(),
@@ -134,7 +134,7 @@ mod tests {
         /// Whatever the sequence, it behaves as a HashMap, across the spill.
         #[test]
         fn behaves_like_a_hash_map(ops in proptest::collection::vec(op(), 0..200)) {
-            let mut map = SmallMap::default();
+            let mut map: SmallMap<u8, u32> = SmallMap::default();
             let mut model = std::collections::HashMap::new();
             for op in ops {
                 match op {

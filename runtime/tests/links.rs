@@ -511,3 +511,46 @@ fn message_then_exit_keeps_its_order_under_load() {
         })
         .unwrap();
 }
+
+/// A receive takes messages already in the mailbox without looking at the
+/// signal queue; a kill queued meanwhile must still end the process at the end
+/// of its time slice, not after the whole mailbox (100,000 messages, 5 µs each).
+#[test]
+fn a_kill_ends_a_process_within_a_slice_while_its_mailbox_keeps_matching() {
+    struct Start;
+    struct Busy;
+    let runtime = common::runtime(2);
+    let received = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = std::sync::Arc::clone(&received);
+    let down = runtime
+        .block_on(move |cx| {
+            let me = cx.pid();
+            let (busy, monitor) = cx.spawn_monitor(move |cx| {
+                // Everything below is queued before `Start`, so this receive
+                // takes all of it into the mailbox at once.
+                cx.receive::<Start>()?;
+                loop {
+                    cx.receive::<u32>()?;
+                    if counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0 {
+                        cx.send(me, Busy);
+                    }
+                    let spin = std::time::Instant::now();
+                    while spin.elapsed() < Duration::from_micros(5) {
+                        std::hint::spin_loop();
+                    }
+                }
+            })?;
+            for i in 0..100_000u32 {
+                cx.send(busy, i);
+            }
+            cx.send(busy, Start);
+            cx.receive::<Busy>()?;
+            cx.exit(busy, Reason::Kill)?;
+            let down = cx.receive_if::<lariat::Down>(|down| down.monitor == monitor)?;
+            Ok::<_, Reason>(down)
+        })
+        .unwrap();
+    assert_eq!(down.reason, Reason::Killed);
+    let taken = received.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(taken < 10_000, "the killed process went on to take {taken} messages");
+}

@@ -610,6 +610,12 @@ impl Cx {
 
     /// Moves arrived signals into the mailbox, applying control signals.
     fn take_in_signals(&mut self) {
+        // Relaxed: set by the thread that now runs this coroutine, before resuming it.
+        if self.pcb().force_unwinding.load(Ordering::Relaxed) {
+            // Torn down at shutdown, after the workers stopped: a destructor that
+            // asks for its links must not reach a worker that no longer exists.
+            return;
+        }
         let batch = self.pcb().signals.take_all();
         self.mailbox.reserve(batch.len());
         for signal in batch {
@@ -676,6 +682,9 @@ impl Cx {
     /// Only the first few: a process with many links would only evict them.
     fn prefetch_links(&self) {
         const FEW: usize = 4;
+        if !cfg!(target_arch = "x86_64") {
+            return; // prefetching is a no-op elsewhere (see `process::prefetch_range`)
+        }
         let shared = self.shared();
         let guard = self.worker().pin();
         for pid in self.links.active().take(FEW) {

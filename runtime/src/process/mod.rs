@@ -125,6 +125,16 @@ impl Outcome {
         self.watched.iter().flat_map(|watched| watched.links.active())
     }
 
+    /// At least as many as `links` yields (its links in any state).
+    pub(crate) fn link_count(&self) -> usize {
+        self.watched.as_ref().map_or(0, |watched| watched.links.len())
+    }
+
+    /// As many as `watchers` yields.
+    pub(crate) fn watcher_count(&self) -> usize {
+        self.watched.as_ref().map_or(0, |watched| watched.monitors.watcher_count())
+    }
+
     /// Who monitored it: (monitor, watcher).
     pub(crate) fn watchers(&self) -> impl Iterator<Item = (Ref, Pid)> + '_ {
         self.watched.iter().flat_map(|watched| watched.monitors.watching())
@@ -176,27 +186,31 @@ impl<T> Waiter<T> {
 }
 
 /// The parts of a process only its current worker touches.
+// `repr(C)`: the fields written only at spawn and at the first run come first,
+// next to the pid (see `Pcb`); the coroutine, written at every switch, last.
+#[repr(C)]
 pub(crate) struct RunState {
-    pub(crate) body: Option<Body>,
-    pub(crate) coroutine: Option<ProcessCoroutine>,
     /// Usable stack bytes; 0 means the runtime's default.
     pub(crate) stack_size: usize,
-    pub(crate) exit_waiter: Option<Arc<ExitWaiter>>,
-    /// The parent of a `spawn_link`: linked before the process first runs.
-    pub(crate) initial_link: Option<Pid>,
-    /// The parent of a `spawn_monitor` and its ref: watching before the first run.
-    pub(crate) initial_monitor: Option<(Ref, Pid)>,
     /// Where the coroutine's stack guard page starts, and its usable bytes (for
     /// the overflow report).
     pub(crate) stack_guard: usize,
     pub(crate) stack_bytes: usize,
+    /// The parent of a `spawn_link`: linked before the process first runs.
+    pub(crate) initial_link: Option<Pid>,
+    /// The parent of a `spawn_monitor` and its ref: watching before the first run.
+    pub(crate) initial_monitor: Option<(Ref, Pid)>,
+    pub(crate) exit_waiter: Option<Arc<ExitWaiter>>,
+    pub(crate) body: Option<Body>,
+    pub(crate) coroutine: Option<ProcessCoroutine>,
 }
 
 /// The process control block.
 // `repr(C)`: the pid, which every sender reads to check it found the right
-// process, sits a whole owner-only `RunState` away from the signal queue head
-// and state word that senders write, so a busy receiver's sends do not bounce
-// the line holding the pid between cores.
+// process, is followed by the `RunState` fields that stop changing after the
+// first run, and sits a whole `RunState` away from the signal queue head and
+// state word that senders write: a busy receiver's senders keep the pid's line
+// in their caches instead of missing on it at every send.
 #[repr(C)]
 pub(crate) struct Pcb {
     pub(crate) pid: Pid,
