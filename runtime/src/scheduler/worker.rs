@@ -462,7 +462,8 @@ fn in_pid_order<T>(at_most: usize, targets: impl Iterator<Item = T>, pid: impl F
     if at_most < SORTED_FAN_OUT {
         return targets.for_each(visit);
     }
-    let mut sorted: Vec<T> = targets.collect();
+    let mut sorted = Vec::with_capacity(at_most);
+    sorted.extend(targets);
     sorted.sort_unstable_by_key(|target| pid(target).index());
     sorted.into_iter().for_each(visit);
 }
