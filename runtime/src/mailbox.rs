@@ -8,40 +8,128 @@
 //! message that does not match stays where it is, in order.
 
 use std::any::{Any, TypeId};
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::fmt;
+use std::marker::PhantomData;
+use std::mem::{ManuallyDrop, MaybeUninit};
 
 /// A message of any type in a mailbox; receives match on its type and content.
+///
+/// A value of at most one word (a number, a pid, a unit struct, a small enum)
+/// is stored in the message itself; a bigger one is boxed. Most messages of a
+/// message-heavy workload are small, and a box is an allocation by the sender
+/// and a free by the receiver, on another core.
 pub struct Message {
-    value: Box<dyn Any + Send>,
+    repr: Repr,
+    /// `Send` like the values it holds, not `Sync` (a `T: Send` need not be `Sync`).
+    _not_sync: PhantomData<Cell<()>>,
+}
+
+enum Repr {
+    /// A value that fits `data`: its type's `Small` describes it.
+    Small {
+        kind: &'static Small,
+        data: MaybeUninit<usize>,
+    },
+    Boxed(Box<dyn Any + Send>),
+}
+
+/// What a message needs to know about the type of a value stored inline.
+struct Small {
+    type_id: fn() -> TypeId,
+    /// Drops the value in `data`.
+    drop: unsafe fn(&mut MaybeUninit<usize>),
+}
+
+/// The `Small` of one type, as a constant (so `&Kind::<T>::SMALL` is `'static`).
+struct Kind<T>(PhantomData<T>);
+
+impl<T: 'static> Kind<T> {
+    const FITS: bool = size_of::<T>() <= size_of::<usize>() && align_of::<T>() <= align_of::<usize>();
+    const SMALL: Small = Small { type_id: TypeId::of::<T>, drop: drop_small::<T> };
+}
+
+/// # Safety
+/// `data` must hold a `T` written by `Message::new` and not yet moved out.
+unsafe fn drop_small<T>(data: &mut MaybeUninit<usize>) {
+    // SAFETY: the caller guarantees `data` holds a live `T`, which fits and is
+    // aligned (`Kind::FITS`); it is dropped once, here.
+    unsafe { std::ptr::drop_in_place(data.as_mut_ptr().cast::<T>()) }
 }
 
 impl Message {
     /// Wraps a value.
     pub fn new<T: Send + 'static>(value: T) -> Message {
-        Message { value: Box::new(value) }
+        let repr = if Kind::<T>::FITS {
+            let mut data = MaybeUninit::<usize>::uninit();
+            // SAFETY: `T` fits in a `usize` and is no more aligned (`Kind::FITS`).
+            unsafe { data.as_mut_ptr().cast::<T>().write(value) };
+            Repr::Small { kind: &Kind::<T>::SMALL, data }
+        } else {
+            Repr::Boxed(Box::new(value))
+        };
+        Message { repr, _not_sync: PhantomData }
     }
 
     /// Whether it holds a `T`.
     pub fn is<T: 'static>(&self) -> bool {
-        (*self.value).type_id() == TypeId::of::<T>()
+        match &self.repr {
+            Repr::Small { kind, .. } => (kind.type_id)() == TypeId::of::<T>(),
+            Repr::Boxed(value) => (**value).type_id() == TypeId::of::<T>(),
+        }
     }
 
     /// The `T` it holds, if it holds one.
     pub fn downcast_ref<T: 'static>(&self) -> Option<&T> {
-        self.value.downcast_ref()
+        match &self.repr {
+            // SAFETY: it holds a `T` (checked), stored inline by `new`.
+            Repr::Small { data, .. } if self.is::<T>() => Some(unsafe { &*data.as_ptr().cast::<T>() }),
+            Repr::Small { .. } => None,
+            Repr::Boxed(value) => value.downcast_ref(),
+        }
     }
 
     /// The `T` it holds, mutably, if it holds one.
     pub fn downcast_mut<T: 'static>(&mut self) -> Option<&mut T> {
-        self.value.downcast_mut()
+        let holds_t = self.is::<T>();
+        match &mut self.repr {
+            // SAFETY: it holds a `T` (checked), stored inline by `new`.
+            Repr::Small { data, .. } if holds_t => Some(unsafe { &mut *data.as_mut_ptr().cast::<T>() }),
+            Repr::Small { .. } => None,
+            Repr::Boxed(value) => value.downcast_mut(),
+        }
     }
 
     /// Unwraps the `T`, or gives the message back.
     pub fn downcast<T: 'static>(self) -> Result<T, Message> {
-        match self.value.downcast::<T>() {
-            Ok(value) => Ok(*value),
-            Err(value) => Err(Message { value }),
+        if !self.is::<T>() {
+            return Err(self);
+        }
+        let mut message = ManuallyDrop::new(self);
+        match &mut message.repr {
+            // SAFETY: it holds a `T` (checked), stored inline by `new`; the
+            // message is not dropped (`ManuallyDrop`), so the value moves out once.
+            Repr::Small { data, .. } => Ok(unsafe { data.as_ptr().cast::<T>().read() }),
+            Repr::Boxed(value) => {
+                // SAFETY: the box is taken out once and the message is never
+                // dropped or used again.
+                let value = unsafe { std::ptr::read(value) };
+                match value.downcast::<T>() {
+                    Ok(value) => Ok(*value),
+                    Err(value) => Err(Message { repr: Repr::Boxed(value), _not_sync: PhantomData }),
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Message {
+    fn drop(&mut self) {
+        if let Repr::Small { kind, data } = &mut self.repr {
+            // SAFETY: `data` holds the value `new` stored for this `kind`; a
+            // value moved out by `downcast` never reaches here (`ManuallyDrop`).
+            unsafe { (kind.drop)(data) }
         }
     }
 }
@@ -152,6 +240,37 @@ mod tests {
         let (found, looked_at) = mailbox.take_first(&mut position, |m| m.downcast_ref::<u32>().copied());
         assert_eq!((found, looked_at), (Some(5), 1));
         assert_eq!(mailbox.len(), 100);
+    }
+
+    #[test]
+    fn small_values_are_stored_inline_and_come_back_intact() {
+        let message = Message::new(0xDEAD_BEEF_u64);
+        assert!(matches!(message.repr, Repr::Small { .. }), "a u64 is stored inline");
+        assert!(message.is::<u64>() && !message.is::<u32>());
+        assert_eq!(message.downcast_ref::<u64>(), Some(&0xDEAD_BEEF));
+        let message = message.downcast::<u32>().unwrap_err();
+        assert_eq!(message.downcast::<u64>().unwrap(), 0xDEAD_BEEF);
+        let mut unit = Message::new(());
+        assert!(unit.downcast_mut::<()>().is_some());
+        let mut pair = Message::new((7u8, 9u16));
+        pair.downcast_mut::<(u8, u16)>().unwrap().1 = 10;
+        assert_eq!(pair.downcast::<(u8, u16)>().unwrap(), (7, 10));
+        assert!(matches!(Message::new(1u128).repr, Repr::Boxed(_)), "more aligned than a word: boxed");
+        assert!(matches!(Message::new([0u64; 2]).repr, Repr::Boxed(_)), "bigger than a word: boxed");
+    }
+
+    #[test]
+    fn an_inline_value_is_dropped_exactly_once() {
+        let token = std::sync::Arc::new(());
+        drop(Message::new(std::sync::Arc::clone(&token)));
+        assert_eq!(std::sync::Arc::strong_count(&token), 1, "dropped with its message");
+        let taken = Message::new(std::sync::Arc::clone(&token)).downcast::<std::sync::Arc<()>>().unwrap();
+        assert_eq!(std::sync::Arc::strong_count(&token), 2, "moved out, not dropped");
+        drop(taken);
+        let kept = Message::new(std::sync::Arc::clone(&token)).downcast::<u8>().unwrap_err();
+        assert_eq!(std::sync::Arc::strong_count(&token), 2, "given back whole on a mismatch");
+        drop(kept);
+        assert_eq!(std::sync::Arc::strong_count(&token), 1);
     }
 
     #[test]
