@@ -7,7 +7,7 @@
 //! arrive later are matched without rescanning the ones it already skipped. A
 //! message that does not match stays where it is, in order.
 
-use std::any::{Any, TypeId};
+use std::any::TypeId;
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::fmt;
@@ -16,89 +16,87 @@ use std::mem::{ManuallyDrop, MaybeUninit};
 
 /// A message of any type in a mailbox; receives match on its type and content.
 ///
-/// A value of at most one word (a number, a pid, a unit struct, a small enum)
-/// is stored in the message itself; a bigger one is boxed. Most messages of a
-/// message-heavy workload are small, and a box is an allocation by the sender
-/// and a free by the receiver, on another core.
+/// Two words: what type it holds, and either the value itself (a value of at
+/// most one word: a number, a pid, a unit struct, a small enum) or a pointer to
+/// the boxed value. Most messages of a message-heavy workload are small, and a
+/// box is an allocation by the sender and a free by the receiver, on another core.
 pub struct Message {
-    repr: Repr,
+    kind: &'static Kind,
+    /// The value (if `Layout::<T>::INLINE`) or a `Box<T>` from `Box::into_raw`.
+    data: MaybeUninit<usize>,
     /// `Send` like the values it holds, not `Sync` (a `T: Send` need not be `Sync`).
     _not_sync: PhantomData<Cell<()>>,
 }
 
-enum Repr {
-    /// A value that fits `data`: its type's `Small` describes it.
-    Small {
-        kind: &'static Small,
-        data: MaybeUninit<usize>,
-    },
-    Boxed(Box<dyn Any + Send>),
-}
-
-/// What a message needs to know about the type of a value stored inline.
-struct Small {
+/// What a message needs to know about the type `T` of the value it holds.
+struct Kind {
     type_id: fn() -> TypeId,
-    /// Drops the value in `data`.
+    /// Drops the value (inline, or the box) in `data`.
     drop: unsafe fn(&mut MaybeUninit<usize>),
 }
 
-/// The `Small` of one type, as a constant (so `&Kind::<T>::SMALL` is `'static`).
-struct Kind<T>(PhantomData<T>);
+/// Per type: whether its values are stored inline, and its `Kind` as a
+/// constant (so `&Layout::<T>::KIND` is `'static`).
+struct Layout<T>(PhantomData<T>);
 
-impl<T: 'static> Kind<T> {
-    const FITS: bool = size_of::<T>() <= size_of::<usize>() && align_of::<T>() <= align_of::<usize>();
-    const SMALL: Small = Small { type_id: TypeId::of::<T>, drop: drop_small::<T> };
+impl<T: 'static> Layout<T> {
+    const INLINE: bool = size_of::<T>() <= size_of::<usize>() && align_of::<T>() <= align_of::<usize>();
+    const KIND: Kind = Kind { type_id: TypeId::of::<T>, drop: drop_value::<T> };
 }
 
 /// # Safety
-/// `data` must hold a `T` written by `Message::new` and not yet moved out.
-unsafe fn drop_small<T>(data: &mut MaybeUninit<usize>) {
-    // SAFETY: the caller guarantees `data` holds a live `T`, which fits and is
-    // aligned (`Kind::FITS`); it is dropped once, here.
-    unsafe { std::ptr::drop_in_place(data.as_mut_ptr().cast::<T>()) }
+/// `data` must hold a `T` as `Message::new` stored it, not yet moved out.
+unsafe fn drop_value<T: 'static>(data: &mut MaybeUninit<usize>) {
+    if Layout::<T>::INLINE {
+        // SAFETY: the caller guarantees a live `T` stored inline (it fits and
+        // is no more aligned than a word); dropped once, here.
+        unsafe { std::ptr::drop_in_place(data.as_mut_ptr().cast::<T>()) }
+    } else {
+        // SAFETY: the caller guarantees `data` holds the pointer `Box::into_raw`
+        // made for this `T`; the box is rebuilt and dropped once, here.
+        drop(unsafe { Box::from_raw(data.assume_init() as *mut T) })
+    }
 }
 
 impl Message {
     /// Wraps a value.
     pub fn new<T: Send + 'static>(value: T) -> Message {
-        let repr = if Kind::<T>::FITS {
-            let mut data = MaybeUninit::<usize>::uninit();
-            // SAFETY: `T` fits in a `usize` and is no more aligned (`Kind::FITS`).
+        let mut data = MaybeUninit::<usize>::uninit();
+        if Layout::<T>::INLINE {
+            // SAFETY: `T` fits in a word and is no more aligned (`Layout::INLINE`).
             unsafe { data.as_mut_ptr().cast::<T>().write(value) };
-            Repr::Small { kind: &Kind::<T>::SMALL, data }
         } else {
-            Repr::Boxed(Box::new(value))
-        };
-        Message { repr, _not_sync: PhantomData }
+            data.write(Box::into_raw(Box::new(value)) as usize);
+        }
+        Message { kind: &Layout::<T>::KIND, data, _not_sync: PhantomData }
     }
 
     /// Whether it holds a `T`.
     pub fn is<T: 'static>(&self) -> bool {
-        match &self.repr {
-            Repr::Small { kind, .. } => (kind.type_id)() == TypeId::of::<T>(),
-            Repr::Boxed(value) => (**value).type_id() == TypeId::of::<T>(),
+        (self.kind.type_id)() == TypeId::of::<T>()
+    }
+
+    /// Where its `T` is. Only for a message that holds a `T`.
+    fn value_ptr<T: 'static>(&self) -> *mut T {
+        debug_assert!(self.is::<T>());
+        if Layout::<T>::INLINE {
+            self.data.as_ptr().cast::<T>().cast_mut()
+        } else {
+            // SAFETY: a boxed `T`'s message always initialises `data` (`new`).
+            unsafe { self.data.assume_init() as *mut T }
         }
     }
 
     /// The `T` it holds, if it holds one.
     pub fn downcast_ref<T: 'static>(&self) -> Option<&T> {
-        match &self.repr {
-            // SAFETY: it holds a `T` (checked), stored inline by `new`.
-            Repr::Small { data, .. } if self.is::<T>() => Some(unsafe { &*data.as_ptr().cast::<T>() }),
-            Repr::Small { .. } => None,
-            Repr::Boxed(value) => value.downcast_ref(),
-        }
+        // SAFETY: it holds a `T` (checked), at `value_ptr`, alive as long as `self`.
+        self.is::<T>().then(|| unsafe { &*self.value_ptr::<T>() })
     }
 
     /// The `T` it holds, mutably, if it holds one.
     pub fn downcast_mut<T: 'static>(&mut self) -> Option<&mut T> {
-        let holds_t = self.is::<T>();
-        match &mut self.repr {
-            // SAFETY: it holds a `T` (checked), stored inline by `new`.
-            Repr::Small { data, .. } if holds_t => Some(unsafe { &mut *data.as_mut_ptr().cast::<T>() }),
-            Repr::Small { .. } => None,
-            Repr::Boxed(value) => value.downcast_mut(),
-        }
+        // SAFETY: as above; `&mut self` makes the borrow unique.
+        self.is::<T>().then(|| unsafe { &mut *self.value_ptr::<T>() })
     }
 
     /// Unwraps the `T`, or gives the message back.
@@ -106,31 +104,25 @@ impl Message {
         if !self.is::<T>() {
             return Err(self);
         }
-        let mut message = ManuallyDrop::new(self);
-        match &mut message.repr {
-            // SAFETY: it holds a `T` (checked), stored inline by `new`; the
-            // message is not dropped (`ManuallyDrop`), so the value moves out once.
-            Repr::Small { data, .. } => Ok(unsafe { data.as_ptr().cast::<T>().read() }),
-            Repr::Boxed(value) => {
-                // SAFETY: the box is taken out once and the message is never
-                // dropped or used again.
-                let value = unsafe { std::ptr::read(value) };
-                match value.downcast::<T>() {
-                    Ok(value) => Ok(*value),
-                    Err(value) => Err(Message { repr: Repr::Boxed(value), _not_sync: PhantomData }),
-                }
-            }
+        let message = ManuallyDrop::new(self);
+        let value = message.value_ptr::<T>();
+        if Layout::<T>::INLINE {
+            // SAFETY: it holds a `T` inline; the message is never dropped
+            // (`ManuallyDrop`), so the value moves out exactly once.
+            Ok(unsafe { value.read() })
+        } else {
+            // SAFETY: `value` came from `Box::into_raw` in `new`; the message is
+            // never dropped, so the box is rebuilt exactly once.
+            Ok(*unsafe { Box::from_raw(value) })
         }
     }
 }
 
 impl Drop for Message {
     fn drop(&mut self) {
-        if let Repr::Small { kind, data } = &mut self.repr {
-            // SAFETY: `data` holds the value `new` stored for this `kind`; a
-            // value moved out by `downcast` never reaches here (`ManuallyDrop`).
-            unsafe { (kind.drop)(data) }
-        }
+        // SAFETY: `data` holds the value `new` stored for this `kind`; a value
+        // moved out by `downcast` never reaches here (`ManuallyDrop`).
+        unsafe { (self.kind.drop)(&mut self.data) }
     }
 }
 
@@ -245,7 +237,6 @@ mod tests {
     #[test]
     fn small_values_are_stored_inline_and_come_back_intact() {
         let message = Message::new(0xDEAD_BEEF_u64);
-        assert!(matches!(message.repr, Repr::Small { .. }), "a u64 is stored inline");
         assert!(message.is::<u64>() && !message.is::<u32>());
         assert_eq!(message.downcast_ref::<u64>(), Some(&0xDEAD_BEEF));
         let message = message.downcast::<u32>().unwrap_err();
@@ -255,8 +246,11 @@ mod tests {
         let mut pair = Message::new((7u8, 9u16));
         pair.downcast_mut::<(u8, u16)>().unwrap().1 = 10;
         assert_eq!(pair.downcast::<(u8, u16)>().unwrap(), (7, 10));
-        assert!(matches!(Message::new(1u128).repr, Repr::Boxed(_)), "more aligned than a word: boxed");
-        assert!(matches!(Message::new([0u64; 2]).repr, Repr::Boxed(_)), "bigger than a word: boxed");
+        assert!(Layout::<u64>::INLINE && Layout::<()>::INLINE && Layout::<std::sync::Arc<()>>::INLINE);
+        assert!(!Layout::<u128>::INLINE, "more aligned than a word: boxed");
+        assert!(!Layout::<[u64; 2]>::INLINE, "bigger than a word: boxed");
+        assert_eq!(Message::new(1u128).downcast::<u128>().unwrap(), 1);
+        assert_eq!(size_of::<Message>(), 2 * size_of::<usize>());
     }
 
     #[test]
@@ -270,6 +264,15 @@ mod tests {
         let kept = Message::new(std::sync::Arc::clone(&token)).downcast::<u8>().unwrap_err();
         assert_eq!(std::sync::Arc::strong_count(&token), 2, "given back whole on a mismatch");
         drop(kept);
+        assert_eq!(std::sync::Arc::strong_count(&token), 1);
+        // The same for a boxed value.
+        drop(Message::new((std::sync::Arc::clone(&token), [0u64; 4])));
+        assert_eq!(std::sync::Arc::strong_count(&token), 1, "a boxed value dropped with its message");
+        let (taken, _) = Message::new((std::sync::Arc::clone(&token), [0u64; 4]))
+            .downcast::<(std::sync::Arc<()>, [u64; 4])>()
+            .unwrap();
+        assert_eq!(std::sync::Arc::strong_count(&token), 2, "moved out of its box, not dropped");
+        drop(taken);
         assert_eq!(std::sync::Arc::strong_count(&token), 1);
     }
 
