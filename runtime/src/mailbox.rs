@@ -246,9 +246,11 @@ mod tests {
         let mut pair = Message::new((7u8, 9u16));
         pair.downcast_mut::<(u8, u16)>().unwrap().1 = 10;
         assert_eq!(pair.downcast::<(u8, u16)>().unwrap(), (7, 10));
-        assert!(Layout::<u64>::INLINE && Layout::<()>::INLINE && Layout::<std::sync::Arc<()>>::INLINE);
-        assert!(!Layout::<u128>::INLINE, "more aligned than a word: boxed");
-        assert!(!Layout::<[u64; 2]>::INLINE, "bigger than a word: boxed");
+        const {
+            assert!(Layout::<u64>::INLINE && Layout::<()>::INLINE && Layout::<std::sync::Arc<()>>::INLINE);
+            assert!(!Layout::<u128>::INLINE, "more aligned than a word: boxed");
+            assert!(!Layout::<[u64; 2]>::INLINE, "bigger than a word: boxed");
+        }
         assert_eq!(Message::new(1u128).downcast::<u128>().unwrap(), 1);
         assert_eq!(size_of::<Message>(), 2 * size_of::<usize>());
     }
