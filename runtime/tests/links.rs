@@ -554,3 +554,44 @@ fn a_kill_ends_a_process_within_a_slice_while_its_mailbox_keeps_matching() {
     let taken = received.load(std::sync::atomic::Ordering::Relaxed);
     assert!(taken < 10_000, "the killed process went on to take {taken} messages");
 }
+
+/// A big fan-out (enough links that the exit sorts them first) still reaches
+/// exactly the active links: the unlinked half lives on.
+#[test]
+fn a_process_with_many_links_kills_exactly_the_ones_still_linked() {
+    let runtime = common::runtime(2);
+    runtime
+        .block_on(|cx| {
+            let mut workers = Vec::new();
+            for _ in 0..200 {
+                workers.push(cx.spawn(|cx| cx.receive::<Go>().map(|_| ()))?);
+            }
+            let hub = cx.spawn({
+                let workers = workers.clone();
+                move |cx| {
+                    for &worker in &workers {
+                        cx.link(worker)?;
+                    }
+                    for &worker in workers.iter().step_by(2) {
+                        cx.unlink(worker);
+                    }
+                    Err(boom())
+                }
+            })?;
+            wait_gone(cx, hub)?;
+            for (i, &worker) in workers.iter().enumerate() {
+                if i % 2 == 1 {
+                    wait_gone(cx, worker)?;
+                }
+            }
+            let handle = cx.handle();
+            for (i, &worker) in workers.iter().enumerate() {
+                assert_eq!(handle.is_alive(worker), i % 2 == 0, "worker {i}");
+                if i % 2 == 0 {
+                    cx.send(worker, Go);
+                }
+            }
+            Ok::<_, Reason>(())
+        })
+        .unwrap();
+}
