@@ -512,9 +512,9 @@ fn message_then_exit_keeps_its_order_under_load() {
         .unwrap();
 }
 
-/// A receive takes messages already in the mailbox without looking at the
-/// signal queue; a kill queued meanwhile must still end the process at the end
-/// of its time slice, not after the whole mailbox (100,000 messages, 5 µs each).
+/// A process working through a big mailbox (100,000 messages, 5 µs each) must
+/// die soon after a kill arrives — at its next receive, at the latest at the
+/// end of its time slice — not after the whole mailbox.
 #[test]
 fn a_kill_ends_a_process_within_a_slice_while_its_mailbox_keeps_matching() {
     struct Start;
