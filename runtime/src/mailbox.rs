@@ -8,7 +8,7 @@
 //! message that does not match stays where it is, in order.
 
 use std::any::TypeId;
-use std::cell::Cell;
+use std::cell::UnsafeCell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::marker::PhantomData;
@@ -22,53 +22,64 @@ use std::mem::{ManuallyDrop, MaybeUninit};
 /// box is an allocation by the sender and a free by the receiver, on another core.
 pub struct Message {
     kind: &'static Kind,
-    /// The value (if `Layout::<T>::INLINE`) or a `Box<T>` from `Box::into_raw`.
-    data: MaybeUninit<usize>,
-    /// `Send` like the values it holds, not `Sync` (a `T: Send` need not be `Sync`).
-    _not_sync: PhantomData<Cell<()>>,
+    /// The value (if `Stored::<T>::INLINE`) or the `*mut T` of its box
+    /// (`Box::into_raw`, kept as a pointer so it keeps its provenance). In a
+    /// cell: `downcast_mut` writes through it, and a `&Message` may hand out a
+    /// `&T` that mutates (an atomic, a `Cell`). The cell also makes a `Message`
+    /// `!Sync` (a `T: Send` need not be `Sync`); it is `Send` like the values
+    /// `new` accepts.
+    data: UnsafeCell<MaybeUninit<usize>>,
 }
 
 /// What a message needs to know about the type `T` of the value it holds.
 struct Kind {
     type_id: fn() -> TypeId,
-    /// Drops the value (inline, or the box) in `data`.
-    drop: unsafe fn(&mut MaybeUninit<usize>),
+    /// Drops the value (inline, or the box) in a message's data word.
+    drop: unsafe fn(*mut MaybeUninit<usize>),
 }
 
 /// Per type: whether its values are stored inline, and its `Kind` as a
-/// constant (so `&Layout::<T>::KIND` is `'static`).
-struct Layout<T>(PhantomData<T>);
+/// constant (so `&Stored::<T>::KIND` is `'static`).
+struct Stored<T>(PhantomData<T>);
 
-impl<T: 'static> Layout<T> {
+impl<T: 'static> Stored<T> {
     const INLINE: bool = size_of::<T>() <= size_of::<usize>() && align_of::<T>() <= align_of::<usize>();
     const KIND: Kind = Kind { type_id: TypeId::of::<T>, drop: drop_value::<T> };
+    /// A boxed value's pointer must fit the data word.
+    const POINTER_FITS: () = assert!(
+        size_of::<*mut T>() == size_of::<usize>() && align_of::<*mut T>() <= align_of::<usize>()
+    );
 }
 
 /// # Safety
-/// `data` must hold a `T` as `Message::new` stored it, not yet moved out.
-unsafe fn drop_value<T: 'static>(data: &mut MaybeUninit<usize>) {
-    if Layout::<T>::INLINE {
+/// `data` must point to a message's data word holding a `T` as `Message::new`
+/// stored it, not yet moved out, and nothing else may use it afterwards.
+unsafe fn drop_value<T: 'static>(data: *mut MaybeUninit<usize>) {
+    if Stored::<T>::INLINE {
         // SAFETY: the caller guarantees a live `T` stored inline (it fits and
         // is no more aligned than a word); dropped once, here.
-        unsafe { std::ptr::drop_in_place(data.as_mut_ptr().cast::<T>()) }
+        unsafe { std::ptr::drop_in_place(data.cast::<T>()) }
     } else {
-        // SAFETY: the caller guarantees `data` holds the pointer `Box::into_raw`
-        // made for this `T`; the box is rebuilt and dropped once, here.
-        drop(unsafe { Box::from_raw(data.assume_init() as *mut T) })
+        // SAFETY: the caller guarantees the word holds the pointer
+        // `Box::into_raw` made for this `T`; the box is rebuilt and dropped once.
+        drop(unsafe { Box::from_raw(data.cast::<*mut T>().read()) })
     }
 }
 
 impl Message {
     /// Wraps a value.
     pub fn new<T: Send + 'static>(value: T) -> Message {
-        let mut data = MaybeUninit::<usize>::uninit();
-        if Layout::<T>::INLINE {
-            // SAFETY: `T` fits in a word and is no more aligned (`Layout::INLINE`).
-            unsafe { data.as_mut_ptr().cast::<T>().write(value) };
+        let data = UnsafeCell::new(MaybeUninit::<usize>::uninit());
+        let slot = data.get();
+        if Stored::<T>::INLINE {
+            // SAFETY: `T` fits in a word and is no more aligned (`Stored::INLINE`).
+            unsafe { slot.cast::<T>().write(value) };
         } else {
-            data.write(Box::into_raw(Box::new(value)) as usize);
+            let () = Stored::<T>::POINTER_FITS;
+            // SAFETY: a thin pointer fits the word and is no more aligned (`POINTER_FITS`).
+            unsafe { slot.cast::<*mut T>().write(Box::into_raw(Box::new(value))) };
         }
-        Message { kind: &Layout::<T>::KIND, data, _not_sync: PhantomData }
+        Message { kind: &Stored::<T>::KIND, data }
     }
 
     /// Whether it holds a `T`.
@@ -79,23 +90,26 @@ impl Message {
     /// Where its `T` is. Only for a message that holds a `T`.
     fn value_ptr<T: 'static>(&self) -> *mut T {
         debug_assert!(self.is::<T>());
-        if Layout::<T>::INLINE {
-            self.data.as_ptr().cast::<T>().cast_mut()
+        let slot = self.data.get();
+        if Stored::<T>::INLINE {
+            slot.cast::<T>()
         } else {
-            // SAFETY: a boxed `T`'s message always initialises `data` (`new`).
-            unsafe { self.data.assume_init() as *mut T }
+            // SAFETY: a boxed `T`'s message holds its box's pointer (`new`).
+            unsafe { slot.cast::<*mut T>().read() }
         }
     }
 
     /// The `T` it holds, if it holds one.
     pub fn downcast_ref<T: 'static>(&self) -> Option<&T> {
-        // SAFETY: it holds a `T` (checked), at `value_ptr`, alive as long as `self`.
+        // SAFETY: it holds a `T` (checked), at `value_ptr` (inside the cell, or
+        // in its box), alive as long as `self`.
         self.is::<T>().then(|| unsafe { &*self.value_ptr::<T>() })
     }
 
     /// The `T` it holds, mutably, if it holds one.
     pub fn downcast_mut<T: 'static>(&mut self) -> Option<&mut T> {
-        // SAFETY: as above; `&mut self` makes the borrow unique.
+        // SAFETY: as above; `&mut self` makes this the only borrow, and the
+        // pointer comes from the cell (or the box), so writing through it is allowed.
         self.is::<T>().then(|| unsafe { &mut *self.value_ptr::<T>() })
     }
 
@@ -106,7 +120,7 @@ impl Message {
         }
         let message = ManuallyDrop::new(self);
         let value = message.value_ptr::<T>();
-        if Layout::<T>::INLINE {
+        if Stored::<T>::INLINE {
             // SAFETY: it holds a `T` inline; the message is never dropped
             // (`ManuallyDrop`), so the value moves out exactly once.
             Ok(unsafe { value.read() })
@@ -120,9 +134,9 @@ impl Message {
 
 impl Drop for Message {
     fn drop(&mut self) {
-        // SAFETY: `data` holds the value `new` stored for this `kind`; a value
+        // SAFETY: the word holds the value `new` stored for this `kind`; a value
         // moved out by `downcast` never reaches here (`ManuallyDrop`).
-        unsafe { (self.kind.drop)(&mut self.data) }
+        unsafe { (self.kind.drop)(self.data.get()) }
     }
 }
 
@@ -247,12 +261,23 @@ mod tests {
         pair.downcast_mut::<(u8, u16)>().unwrap().1 = 10;
         assert_eq!(pair.downcast::<(u8, u16)>().unwrap(), (7, 10));
         const {
-            assert!(Layout::<u64>::INLINE && Layout::<()>::INLINE && Layout::<std::sync::Arc<()>>::INLINE);
-            assert!(!Layout::<u128>::INLINE, "more aligned than a word: boxed");
-            assert!(!Layout::<[u64; 2]>::INLINE, "bigger than a word: boxed");
+            assert!(Stored::<u64>::INLINE && Stored::<()>::INLINE && Stored::<std::sync::Arc<()>>::INLINE);
+            assert!(!Stored::<u128>::INLINE, "more aligned than a word: boxed");
+            assert!(!Stored::<[u64; 2]>::INLINE, "bigger than a word: boxed");
         }
         assert_eq!(Message::new(1u128).downcast::<u128>().unwrap(), 1);
         assert_eq!(size_of::<Message>(), 2 * size_of::<usize>());
+    }
+
+    #[test]
+    fn an_inline_value_may_mutate_through_a_shared_borrow_and_a_message_is_send() {
+        use crate::sync::{AtomicUsize, Ordering};
+        let message = Message::new(AtomicUsize::new(0));
+        // Relaxed: one thread.
+        message.downcast_ref::<AtomicUsize>().unwrap().fetch_add(1, Ordering::Relaxed);
+        assert_eq!(message.downcast::<AtomicUsize>().unwrap().into_inner(), 1);
+        fn send<T: Send>(_: &T) {}
+        send(&Message::new(std::cell::Cell::new(5u32)));
     }
 
     #[test]
