@@ -46,9 +46,8 @@ impl<T: 'static> Stored<T> {
     const INLINE: bool = size_of::<T>() <= size_of::<usize>() && align_of::<T>() <= align_of::<usize>();
     const KIND: Kind = Kind { type_id: TypeId::of::<T>, drop: drop_value::<T> };
     /// A boxed value's pointer must fit the data word.
-    const POINTER_FITS: () = assert!(
-        size_of::<*mut T>() == size_of::<usize>() && align_of::<*mut T>() <= align_of::<usize>()
-    );
+    const POINTER_FITS: () =
+        assert!(size_of::<*mut T>() == size_of::<usize>() && align_of::<*mut T>() <= align_of::<usize>());
 }
 
 /// # Safety
