@@ -33,7 +33,8 @@ pub struct Message {
 
 /// What a message needs to know about the type `T` of the value it holds.
 struct Kind {
-    type_id: fn() -> TypeId,
+    /// Kept as a value: a receive that skips messages compares it without a call.
+    type_id: TypeId,
     /// Drops the value (inline, or the box) in a message's data word.
     drop: unsafe fn(*mut MaybeUninit<usize>),
 }
@@ -44,7 +45,7 @@ struct Stored<T>(PhantomData<T>);
 
 impl<T: 'static> Stored<T> {
     const INLINE: bool = size_of::<T>() <= size_of::<usize>() && align_of::<T>() <= align_of::<usize>();
-    const KIND: Kind = Kind { type_id: TypeId::of::<T>, drop: drop_value::<T> };
+    const KIND: Kind = Kind { type_id: TypeId::of::<T>(), drop: drop_value::<T> };
     /// A boxed value's pointer must fit the data word.
     const POINTER_FITS: () =
         assert!(size_of::<*mut T>() == size_of::<usize>() && align_of::<*mut T>() <= align_of::<usize>());
@@ -83,7 +84,7 @@ impl Message {
 
     /// Whether it holds a `T`.
     pub fn is<T: 'static>(&self) -> bool {
-        (self.kind.type_id)() == TypeId::of::<T>()
+        self.kind.type_id == TypeId::of::<T>()
     }
 
     /// Where its `T` is. Only for a message that holds a `T`.
