@@ -100,7 +100,7 @@ impl<T: Entry> Table<T> {
         if let Some(local) = local.as_deref_mut() {
             // Relaxed: a hint; the lock in `with_shared` orders the list itself.
             if local.slots.len() <= self.reuse_after && self.shared_len.load(Ordering::Relaxed) > self.reuse_after {
-                self.with_shared(|shared| local.slots.extend(shared.drain(..shared.len().min(LOCAL_FREE_MAX / 2))));
+                self.refill(local);
             }
             if local.slots.len() > self.reuse_after {
                 return local.slots.pop_front().map(Pid::next_in_slot);
@@ -125,7 +125,7 @@ impl<T: Entry> Table<T> {
             if let Some(old) = local.slots.pop_front() {
                 return Some(old.next_in_slot());
             }
-            self.with_shared(|shared| local.slots.extend(shared.drain(..shared.len().min(LOCAL_FREE_MAX / 2))));
+            self.refill(local);
             return local.slots.pop_front().map(Pid::next_in_slot);
         }
         self.with_shared(|shared| shared.pop_front()).map(Pid::next_in_slot)
@@ -211,6 +211,11 @@ impl<T: Entry> Table<T> {
             }
             None => self.with_shared(|shared| shared.push_back(pid)),
         }
+    }
+
+    /// Moves up to half a local list's worth of the oldest shared free slots to `local`.
+    fn refill(&self, local: &mut FreeSlots) {
+        self.with_shared(|shared| local.slots.extend(shared.drain(..shared.len().min(LOCAL_FREE_MAX / 2))));
     }
 
     /// Runs `f` on the shared free list under its lock, keeping `shared_len` in step.
