@@ -686,7 +686,7 @@ impl Cx {
         let guard = self.worker().pin();
         for pid in self.links.active().take(FEW) {
             if let Some(pcb) = shared.table.get(pid, &guard) {
-                pcb.prefetch_for_resume();
+                pcb.prefetch_for_exit();
             }
         }
     }

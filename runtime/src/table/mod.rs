@@ -8,15 +8,16 @@
 //! is freed through the runtime's own epoch collector once no thread can hold it.
 //!
 //! Free slots are recycled FIFO through [`FreeSlots`] lists (one per worker, one
-//! shared), carrying the last Pid of the slot so the next occupant gets the next
+//! shared; segmented, see [`free_list`]), carrying the last Pid of the slot so the next occupant gets the next
 //! serial. Invariant: a slot index is owned by exactly one of: a live process,
 //! a free list, or the never-used range above `fresh`.
 
-use std::collections::VecDeque;
+mod free_list;
 
 use crate::pid::Pid;
 use crate::sync::epoch::{Atomic, Guard, Shared};
 use crate::sync::{AtomicPtr, AtomicU32, AtomicUsize, Mutex, Ordering, lock};
+use free_list::FreeList;
 
 const CHUNK_BITS: u32 = 12;
 
@@ -44,7 +45,7 @@ pub struct Table<T: Entry> {
     /// Indices below `fresh` have been handed out at least once.
     fresh: AtomicU32,
     /// Freed slots not owned by a worker's list, oldest first.
-    shared_free: Mutex<VecDeque<Pid>>,
+    shared_free: Mutex<FreeList>,
     /// `shared_free`'s length, readable without the lock: a worker whose own
     /// list runs short refills it from there before taking fresh slots (slots
     /// freed on the other worker would otherwise pile up there while the table
@@ -59,7 +60,7 @@ pub struct Table<T: Entry> {
 /// A worker's private list of freed slots (no synchronisation on the hot path).
 #[derive(Default)]
 pub struct FreeSlots {
-    slots: VecDeque<Pid>,
+    slots: FreeList,
 }
 
 /// How many freed slots a worker keeps before handing half to the shared list.
@@ -83,7 +84,7 @@ impl<T: Entry> Table<T> {
             capacity,
             chunks,
             fresh: AtomicU32::new(0),
-            shared_free: Mutex::new(VecDeque::new()),
+            shared_free: Mutex::new(FreeList::default()),
             shared_len: AtomicUsize::new(0),
             reuse_after,
         }
@@ -197,7 +198,7 @@ impl<T: Entry> Table<T> {
 
     /// Returns a worker's private free slots to the shared list (worker exit).
     pub fn give_back(&self, local: &mut FreeSlots) {
-        self.with_shared(|shared| shared.extend(local.slots.drain(..)));
+        self.with_shared(|shared| local.slots.move_oldest(usize::MAX, shared));
     }
 
     fn release_slot(&self, pid: Pid, local: Option<&mut FreeSlots>) {
@@ -205,21 +206,21 @@ impl<T: Entry> Table<T> {
             Some(local) => {
                 local.slots.push_back(pid);
                 if local.slots.len() > LOCAL_FREE_MAX {
-                    let half = local.slots.len() / 2;
-                    self.with_shared(|shared| shared.extend(local.slots.drain(..half)));
+                    self.with_shared(|shared| local.slots.move_oldest(LOCAL_FREE_MAX / 2, shared));
                 }
             }
             None => self.with_shared(|shared| shared.push_back(pid)),
         }
     }
 
-    /// Moves up to half a local list's worth of the oldest shared free slots to `local`.
+    /// Moves about half a local list's worth of the oldest shared free slots to
+    /// `local` (whole segments, so at most one segment more).
     fn refill(&self, local: &mut FreeSlots) {
-        self.with_shared(|shared| local.slots.extend(shared.drain(..shared.len().min(LOCAL_FREE_MAX / 2))));
+        self.with_shared(|shared| shared.move_oldest(LOCAL_FREE_MAX / 2, &mut local.slots));
     }
 
     /// Runs `f` on the shared free list under its lock, keeping `shared_len` in step.
-    fn with_shared<R>(&self, f: impl FnOnce(&mut VecDeque<Pid>) -> R) -> R {
+    fn with_shared<R>(&self, f: impl FnOnce(&mut FreeList) -> R) -> R {
         let mut shared = lock(&self.shared_free);
         let result = f(&mut shared);
         // Relaxed: only a hint for `reserve` (written under the lock, so in order).
