@@ -13,7 +13,7 @@ use crate::pid::Pid;
 use crate::process::{Outcome, Pcb, ProcessCoroutine, Signal, Suspend, Watched, WorkerPtr, process_main};
 use crate::reason::Reason;
 use crate::runtime::Shared;
-use crate::stack::{self, PooledStack, overflow};
+use crate::stack::{self, PooledStack, StackList, overflow};
 use crate::sync::Ordering;
 use crate::sync::epoch::{Guard, LocalHandle, Owned};
 use crate::table::FreeSlots;
@@ -47,7 +47,7 @@ pub(crate) struct WorkerCore {
     ahead_far: Cell<Option<ProcRef>>,
     epoch: LocalHandle,
     free_slots: RefCell<FreeSlots>,
-    stacks: RefCell<Vec<PooledStack>>,
+    stacks: RefCell<StackList>,
     /// Blocks of ended processes, out of the table, not yet handed to the epoch.
     ended: RefCell<EndedBlocks>,
     rng: Cell<u64>,
@@ -67,7 +67,7 @@ impl WorkerCore {
             ahead_far: Cell::new(None),
             epoch,
             free_slots: RefCell::new(FreeSlots::default()),
-            stacks: RefCell::new(Vec::new()),
+            stacks: RefCell::new(StackList::default()),
             ended: RefCell::new(EndedBlocks::default()),
             rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407)),
             tick: Cell::new(0),
@@ -158,7 +158,7 @@ impl WorkerCore {
         self.ahead.set(None);
         self.ahead_far.set(None);
         self.shared.table.give_back(&mut self.free_slots.borrow_mut());
-        self.shared.stacks.give_back(self.stacks.borrow_mut().drain(..));
+        self.shared.stacks.give_back(std::mem::take(&mut *self.stacks.borrow_mut()));
         self.ended.borrow_mut().defer_all(&self.pin());
         crate::crash::mark_worker_thread(false);
     }
@@ -263,13 +263,11 @@ impl WorkerCore {
 
     fn take_stack(&self, size: usize) -> Result<PooledStack, stack::StackError> {
         if size != self.shared.stacks.stack_size() {
-            let mut one = Vec::with_capacity(1);
-            self.shared.stack_pool_for(size).take(1, &mut one)?;
-            return Ok(one.pop().expect("take succeeded with at least one stack"));
+            return self.shared.stack_pool_for(size).take_one();
         }
         let mut stacks = self.stacks.borrow_mut();
         if stacks.is_empty() {
-            self.shared.stacks.take(stack::BATCH, &mut stacks)?;
+            *stacks = self.shared.stacks.take_batch()?;
         }
         Ok(stacks.pop().expect("the pool gave at least one stack"))
     }
@@ -283,16 +281,14 @@ impl WorkerCore {
             stack.trim();
         }
         if custom {
-            self.shared.stack_pool_for(stack.size()).give_back([stack]);
+            self.shared.stack_pool_for(stack.size()).give_back_one(stack);
             return;
         }
         let mut stacks = self.stacks.borrow_mut();
-        stacks.push(stack);
-        if stacks.len() > stack::LOCAL_MAX {
-            let keep = stack::LOCAL_MAX / 2;
-            let excess = stacks.len() - keep;
-            self.shared.stacks.give_back(stacks.drain(..excess));
+        if stacks.len() >= stack::LOCAL_MAX {
+            self.shared.stacks.give_back(std::mem::take(&mut *stacks));
         }
+        stacks.push(stack);
     }
 
     /// Runs one process for one time slice.

@@ -16,7 +16,10 @@
 //! Overflow: see [`overflow`]; a guard-page hit aborts with a report naming the
 //! process, never corrupting a neighbour.
 
+mod free_list;
 pub(crate) mod overflow;
+
+pub(crate) use free_list::StackList;
 
 use std::fmt;
 
@@ -33,9 +36,9 @@ pub const MIN_STACK_SIZE: usize = 16 * 1024;
 pub const MAX_STACK_SIZE: usize = 64 * 1024 * 1024;
 /// Pages at the top of a stack that stay resident when it is recycled.
 const WARM_BYTES: usize = 2 * PAGE;
-/// Stacks handed to or taken from a worker's free list at a time.
+/// Stacks carved at a time for a worker whose list ran empty.
 pub(crate) const BATCH: usize = 32;
-/// A worker keeps at most this many free stacks; the rest go back to the pool.
+/// A worker keeps at most this many free stacks, then hands its list to the pool.
 pub(crate) const LOCAL_MAX: usize = 256;
 /// Virtual size of one slab (reserved, not committed: `MAP_NORESERVE`).
 const SLAB_BYTES: usize = 64 * 1024 * 1024;
@@ -123,10 +126,9 @@ struct Slab {
 
 struct PoolState {
     slabs: Vec<Slab>,
-    /// Free stacks in the batches they came back in: a mass exit returns a
-    /// million stacks, and one flat list would reallocate (and fault in fresh
-    /// pages) as it grows, on the exit path.
-    free: Vec<Vec<PooledStack>>,
+    /// Free stacks in the lists they came back in (one entry per up to
+    /// `LOCAL_MAX` stacks: a mass exit grows this by a few words per worker list).
+    free: Vec<StackList>,
     carve_next: usize,
     carve_end: usize,
     use_mprotect: bool,
@@ -160,38 +162,53 @@ impl StackPool {
         self.slot_bytes - PAGE
     }
 
-    /// Moves up to `count` stacks into `out`; fails only if not even one can be had.
-    pub(crate) fn take(&self, count: usize, out: &mut Vec<PooledStack>) -> Result<(), StackError> {
+    /// A whole list of free stacks for a worker: the last one given back, or
+    /// `BATCH` freshly carved ones. Fails only if not even one can be had.
+    pub(crate) fn take_batch(&self) -> Result<StackList, StackError> {
         let mut state = lock(&self.state);
-        while out.len() < count {
-            let Some(batch) = state.free.last_mut() else { break };
-            let keep = batch.len().saturating_sub(count - out.len());
-            out.extend(batch.drain(keep..));
-            if batch.is_empty() {
-                state.free.pop();
-            }
+        if let Some(batch) = state.free.pop() {
+            return Ok(batch);
         }
-        let mut first_error = None;
-        while out.len() < count {
+        let mut batch = StackList::default();
+        while batch.len() < BATCH {
             match self.carve(&mut state) {
-                Ok(stack) => out.push(stack),
-                Err(error) => {
-                    first_error = Some(error);
-                    break;
-                }
+                Ok(stack) => batch.push(stack),
+                Err(error) if batch.is_empty() => return Err(error),
+                Err(_) => break,
             }
         }
-        match first_error {
-            Some(error) if out.is_empty() => Err(error),
-            _ => Ok(()),
+        Ok(batch)
+    }
+
+    /// Takes back a list of free stacks whole (no memory is allocated for it).
+    pub(crate) fn give_back(&self, batch: StackList) {
+        if !batch.is_empty() {
+            lock(&self.state).free.push(batch);
         }
     }
 
-    /// Returns free stacks to the pool (cold: their deep pages were already trimmed).
-    pub(crate) fn give_back(&self, stacks: impl IntoIterator<Item = PooledStack>) {
-        let batch: Vec<PooledStack> = stacks.into_iter().collect();
-        if !batch.is_empty() {
-            lock(&self.state).free.push(batch);
+    /// One stack (pools of custom sizes, used one at a time).
+    pub(crate) fn take_one(&self) -> Result<PooledStack, StackError> {
+        let mut state = lock(&self.state);
+        while let Some(batch) = state.free.last_mut() {
+            match batch.pop() {
+                Some(stack) => return Ok(stack),
+                None => drop(state.free.pop()),
+            }
+        }
+        self.carve(&mut state)
+    }
+
+    /// Takes back one stack (pools of custom sizes).
+    pub(crate) fn give_back_one(&self, stack: PooledStack) {
+        let mut state = lock(&self.state);
+        match state.free.last_mut() {
+            Some(batch) if batch.len() < LOCAL_MAX => batch.push(stack),
+            _ => {
+                let mut batch = StackList::default();
+                batch.push(stack);
+                state.free.push(batch);
+            }
         }
     }
 
@@ -264,37 +281,66 @@ mod tests {
     #[test]
     fn stacks_are_distinct_page_aligned_and_sized() {
         let pool = StackPool::new(DEFAULT_STACK_SIZE);
-        let mut stacks = Vec::new();
-        pool.take(40, &mut stacks).unwrap();
-        assert_eq!(stacks.len(), 40);
+        let (mut first, mut second) = (pool.take_batch().unwrap(), pool.take_batch().unwrap());
+        assert_eq!(first.len() + second.len(), 2 * BATCH);
+        let stacks: Vec<PooledStack> = std::iter::from_fn(|| first.pop().or_else(|| second.pop())).collect();
+        assert_eq!(stacks.len(), 2 * BATCH);
         let mut bottoms: Vec<_> = stacks.iter().map(|s| s.bottom).collect();
         bottoms.sort();
         bottoms.dedup();
-        assert_eq!(bottoms.len(), 40);
+        assert_eq!(bottoms.len(), 2 * BATCH);
         for stack in &stacks {
             assert_eq!(stack.bottom % PAGE, 0);
             assert_eq!(stack.size(), DEFAULT_STACK_SIZE);
         }
-        pool.give_back(stacks);
+        for stack in stacks {
+            pool.give_back_one(stack);
+        }
     }
 
     #[test]
     fn a_returned_stack_is_taken_again() {
         let pool = StackPool::new(DEFAULT_STACK_SIZE);
-        let mut stacks = Vec::new();
-        pool.take(1, &mut stacks).unwrap();
-        let bottom = stacks[0].bottom;
-        pool.give_back(stacks.drain(..));
-        pool.take(1, &mut stacks).unwrap();
-        assert_eq!(stacks[0].bottom, bottom);
+        let stack = pool.take_one().unwrap();
+        let bottom = stack.bottom;
+        pool.give_back_one(stack);
+        assert_eq!(pool.take_one().unwrap().bottom, bottom);
+    }
+
+    /// The list's records live in the stacks themselves: a list handed back
+    /// whole gives the same stacks out again, most recently pushed first, with
+    /// their bounds intact.
+    #[test]
+    fn a_list_given_back_whole_gives_out_the_same_stacks() {
+        let pool = StackPool::new(MIN_STACK_SIZE);
+        let mut batch = pool.take_batch().unwrap();
+        let mut taken = Vec::new();
+        while let Some(stack) = batch.pop() {
+            taken.push((stack.bottom, stack.top));
+            // SAFETY: the stack is free and owned here; the whole usable area is writable.
+            unsafe { std::ptr::write_bytes((stack.bottom + PAGE) as *mut u8, 0xAB, stack.size()) };
+            batch.push(stack);
+            let again = batch.pop().unwrap();
+            assert_eq!((again.bottom, again.top), *taken.last().unwrap());
+        }
+        let mut returned = StackList::default();
+        for &(bottom, top) in &taken {
+            returned.push(PooledStack { bottom, top });
+        }
+        pool.give_back(returned);
+        let mut again = pool.take_batch().unwrap();
+        assert_eq!(again.len(), taken.len());
+        for &(bottom, top) in taken.iter().rev() {
+            let stack = again.pop().unwrap();
+            assert_eq!((stack.bottom, stack.top), (bottom, top));
+        }
+        assert!(again.pop().is_none());
     }
 
     #[test]
     fn trimming_zeroes_the_deep_pages_and_keeps_the_warm_top() {
         let pool = StackPool::new(DEFAULT_STACK_SIZE);
-        let mut stacks = Vec::new();
-        pool.take(1, &mut stacks).unwrap();
-        let stack = &stacks[0];
+        let stack = &pool.take_one().unwrap();
         let deep = (stack.bottom + PAGE) as *mut u8;
         let warm = (stack.top - 8) as *mut u8;
         // SAFETY: both addresses are inside the usable part of a free stack.
