@@ -598,12 +598,15 @@ impl Shared {
     pub(crate) fn deliver(&self, to: Pid, signal: Signal, worker: Option<&WorkerCore>) -> bool {
         let guard = self.pin(worker);
         let Some(pcb) = self.table.get(to, &guard) else { return false };
+        let exit = matches!(signal, Signal::Exit { .. });
         match pcb.signals.push(signal) {
             Err(_) => return false,
             Ok(Pushed::Behind) => return true,
             Ok(Pushed::First) => {}
         }
         if pcb.state.wake() {
+            // Relaxed: a prefetch hint for whoever runs it (see `Pcb::prefetch_for_wake`).
+            pcb.woken_to_exit.store(exit, Ordering::Relaxed);
             let process = ProcRef(NonNull::from(pcb));
             match worker {
                 Some(worker) => worker.push_woken(process),

@@ -221,6 +221,9 @@ pub(crate) struct Pcb {
     /// The top of its stack once it has one (0 before): its exit returns through
     /// the frames up there, which a waker prefetches when it kills it.
     pub(crate) stack_top_hint: AtomicUsize,
+    /// Set by whoever woke it with an exit signal: it will most likely end in
+    /// its next run, so whoever queues it prefetches for an exit.
+    pub(crate) woken_to_exit: AtomicBool,
     /// Which of its waits have timed out (see `timer`).
     pub(crate) fired_timer: FiredTimer,
     pub(crate) signals: SignalQueue<Signal>,
@@ -265,6 +268,19 @@ impl Pcb {
         }
     }
 
+    /// [`Pcb::prefetch_for_exit`] if an exit signal woke it, else
+    /// [`Pcb::prefetch_for_resume`] (the same caveat about a cold block holds).
+    #[inline]
+    pub(crate) fn prefetch_for_wake(&self) {
+        // Relaxed: a performance hint, written by the waker before it queued
+        // this process (so usually seen, and harmless when not).
+        if self.woken_to_exit.load(Ordering::Relaxed) {
+            self.prefetch_for_exit();
+        } else {
+            self.prefetch_for_resume();
+        }
+    }
+
     /// Like [`Pcb::prefetch_for_resume`], for a resume that will end the process:
     /// its exit returns through every frame between where it suspended and the
     /// top of its stack (`process_main`'s, with the `Cx`), and those lines are
@@ -302,6 +318,7 @@ impl Pcb {
             fired_timer: FiredTimer::default(),
             resume_hint: AtomicUsize::new(0),
             stack_top_hint: AtomicUsize::new(0),
+            woken_to_exit: AtomicBool::new(false),
             force_unwinding: AtomicBool::new(false),
             named: AtomicBool::new(false),
             run: UnsafeCell::new(RunState {

@@ -194,7 +194,7 @@ impl WorkerCore {
         };
         if let Some(next) = next {
             // SAFETY: a queued process is alive until it has run.
-            unsafe { next.pcb() }.prefetch_for_resume();
+            unsafe { next.pcb() }.prefetch_for_wake();
             self.ahead.set(Some(next));
             if mass && let Some(far) = self.local.pop() {
                 // SAFETY: as above.
