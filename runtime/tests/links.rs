@@ -595,3 +595,76 @@ fn a_process_with_many_links_kills_exactly_the_ones_still_linked() {
         })
         .unwrap();
 }
+
+/// An exit with thousands of links is sent a chunk at a time between process
+/// runs (as ERTS's exit yields); the steps keep their order all the same: a
+/// process both linked to it and monitoring it sees the `Exit` before the
+/// `Down`, every linked worker dies, and `block_on`'s waiter on a process with
+/// such a fan-out only hears of its end after the last signal went out.
+#[test]
+fn a_chunked_fan_out_sends_every_exit_signal_before_the_down() {
+    const WORKERS: usize = 5_000;
+    let runtime = common::runtime(2);
+    runtime
+        .block_on(|cx| {
+            cx.trap_exit(true);
+            let observer = cx.pid();
+            let mut workers = Vec::new();
+            for _ in 0..WORKERS {
+                workers.push(cx.spawn(|cx| cx.receive::<Go>().map(|_| ()))?);
+            }
+            let hub = cx.spawn({
+                let workers = workers.clone();
+                move |cx| {
+                    for &worker in &workers {
+                        cx.link(worker)?;
+                    }
+                    cx.link(observer)?;
+                    cx.receive::<Go>()?;
+                    Err(boom())
+                }
+            })?;
+            // The observer's pid is older than every worker's: its exit signal
+            // goes out in the first chunk, the `Down` after the last one.
+            let monitor = cx.monitor(hub);
+            while cx.process_info(hub)?.is_none_or(|info| info.links.len() < WORKERS + 1) {
+                cx.sleep(Duration::from_millis(1))?;
+            }
+            cx.send(hub, Go);
+            let first = cx.receive_any()?;
+            let exit = first.downcast::<Exit>().unwrap_or_else(|_| panic!("the Down came before the Exit"));
+            assert_eq!((exit.from, exit.reason), (hub, boom()));
+            let down = cx.receive_any()?.downcast::<lariat::Down>().unwrap_or_else(|_| panic!("not a Down"));
+            assert_eq!((down.monitor, down.reason), (monitor, boom()));
+            for &worker in &workers {
+                wait_gone(cx, worker)?;
+            }
+            Ok::<_, Reason>(())
+        })
+        .unwrap();
+}
+
+#[test]
+fn block_on_returns_after_its_process_sent_a_chunked_fan_out() {
+    const WORKERS: usize = 20_000;
+    let runtime = common::runtime(2);
+    let workers = runtime
+        .block_on(|cx| {
+            let mut workers = Vec::new();
+            for _ in 0..WORKERS {
+                let worker = cx.spawn(|cx| cx.receive::<Go>().map(|_| ()))?;
+                cx.link(worker)?;
+                workers.push(worker);
+            }
+            Ok::<_, Reason>(workers)
+        })
+        .unwrap();
+    // Its body returned `Ok` (normal): the links carried `normal`, which does
+    // not kill; every worker is alive and must have its link to it gone.
+    // The last in pid order get their signal last: ask them first.
+    let handle = runtime.handle();
+    for &worker in workers.iter().rev() {
+        let info = handle.process_info(worker).expect("asked from outside").expect("a worker outlives a normal exit");
+        assert!(info.links.is_empty(), "{worker} still linked to the ended process");
+    }
+}

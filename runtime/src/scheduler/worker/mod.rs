@@ -7,15 +7,18 @@ use std::sync::Arc;
 
 use corosensei::CoroutineResult;
 
+mod exit;
+
+use exit::{EndedBlocks, PendingExits};
+
 use super::ProcRef;
 use super::queue::LocalQueue;
-use crate::pid::Pid;
-use crate::process::{Outcome, Pcb, ProcessCoroutine, Signal, Suspend, Watched, WorkerPtr, process_main};
+use crate::process::{Outcome, Pcb, ProcessCoroutine, Suspend, Watched, WorkerPtr, process_main};
 use crate::reason::Reason;
 use crate::runtime::Shared;
 use crate::stack::{self, PooledStack, StackList, overflow};
 use crate::sync::Ordering;
-use crate::sync::epoch::{Guard, LocalHandle, Owned};
+use crate::sync::epoch::{Guard, LocalHandle};
 use crate::table::FreeSlots;
 
 /// Runs from the LIFO slot in a row before the local queue gets a turn.
@@ -50,6 +53,10 @@ pub(crate) struct WorkerCore {
     stacks: RefCell<StackList>,
     /// Blocks of ended processes, out of the table, not yet handed to the epoch.
     ended: RefCell<EndedBlocks>,
+    /// Exits whose big fan-out is being sent a chunk at a time (see `exit`).
+    exits: RefCell<PendingExits>,
+    /// Whether `exits` holds any (read at every scheduling round).
+    exits_pending: Cell<bool>,
     rng: Cell<u64>,
     tick: Cell<u32>,
 }
@@ -69,6 +76,8 @@ impl WorkerCore {
             free_slots: RefCell::new(FreeSlots::default()),
             stacks: RefCell::new(StackList::default()),
             ended: RefCell::new(EndedBlocks::default()),
+            exits: RefCell::new(PendingExits::new()),
+            exits_pending: Cell::new(false),
             rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407)),
             tick: Cell::new(0),
         }
@@ -127,6 +136,9 @@ impl WorkerCore {
             if self.shared.shutdown.load(Ordering::Relaxed) {
                 break;
             }
+            if self.exits_pending.get() {
+                self.advance_exits(false);
+            }
             if let Some(process) = self.next_local() {
                 if searching {
                     searching = false;
@@ -149,9 +161,13 @@ impl WorkerCore {
                 self.run_process(process);
                 continue;
             }
+            if self.exits_pending.get() {
+                continue; // sending a pending exit's next chunk is work too
+            }
             self.park(searching);
             searching = true;
         }
+        self.complete_exits();
         // Leftover LIFO/ahead/local entries are still in the table; the runtime
         // tears them down after every worker has stopped.
         self.lifo.set(None);
@@ -380,141 +396,5 @@ impl WorkerCore {
         beat.leave();
         overflow::set_running(None, 0, 0);
         Ok(result)
-    }
-
-    /// Steps 2–7 of the exit, on the worker's stack (semantics.md §3).
-    fn finish(&self, pcb: &Pcb, coroutine: Option<ProcessCoroutine>, outcome: Outcome, guard: &Guard) {
-        let panicked = matches!(outcome.reason, Reason::Panic(_));
-        if let Some(coroutine) = coroutine {
-            self.return_stack(coroutine.into_stack(), outcome.lowest_sp, panicked);
-        }
-        // Timers are cancelled lazily: an entry for a gone pid finds nothing.
-        let shared = &self.shared;
-        // Step 4: its name is freed and its pid leaves the table.
-        // SeqCst: after the SeqCst RMW that set EXITED in step 1, against the
-        // SeqCst store + fence in `Shared::register`: one side sees the other.
-        if pcb.named.load(Ordering::SeqCst) {
-            shared.registry.forget(pcb.pid);
-        }
-        let removed = self.with_free_slots(|slots| shared.table.remove(pcb.pid, Some(slots), guard));
-        // Step 5: its exit signal goes to every active link.
-        in_pid_order(
-            outcome.link_count(),
-            outcome.links(),
-            |&link| link,
-            |link| {
-                let signal = Signal::Exit { from: pcb.pid, reason: outcome.reason.clone(), linked: true };
-                shared.deliver(link, signal, Some(self));
-            },
-        );
-        // ... a `Down` to every process monitoring it, and the monitors it held are dropped.
-        in_pid_order(
-            outcome.watcher_count(),
-            outcome.watchers(),
-            |&(_, watcher)| watcher,
-            |(monitor, watcher)| {
-                let signal = Signal::Down { monitor, reason: outcome.reason.clone() };
-                shared.deliver(watcher, signal, Some(self));
-            },
-        );
-        for (monitor, target) in outcome.held() {
-            shared.deliver(target, Signal::Demonitor { monitor }, Some(self));
-        }
-        // Step 6: signals still queued are answered; messages are discarded.
-        for signal in pcb.signals.seal() {
-            // Dropping a message runs its destructor: contain a panic there.
-            crate::crash::contain(|| shared.answer_for_the_dead(pcb.pid, signal, Some(self)));
-        }
-        // SAFETY: the process has finished; this worker still owns its `run` part.
-        let waiter = pcb.run.with_mut(|run| unsafe { (*run).exit_waiter.take() });
-        // Counted before the waiter hears of it: `live_processes()` right after
-        // `block_on` returns no longer includes this process.
-        shared.process_ended(Some(self.index));
-        match waiter {
-            Some(waiter) => waiter.set(outcome.reason.clone()),
-            None if outcome.links().next().is_none() && outcome.watchers().next().is_none() => {
-                crate::crash::report_exit(pcb.pid, &outcome.reason)
-            }
-            None => {}
-        }
-        if let Some(removed) = removed {
-            let mut ended = self.ended.borrow_mut();
-            ended.0.push(removed.as_raw());
-            if ended.0.len() >= ENDED_BATCH {
-                ended.defer_all(guard);
-            }
-        }
-    }
-}
-
-/// Targets of a fan-out this many or more are signalled in pid order.
-const SORTED_FAN_OUT: usize = 64;
-
-/// Visits the targets of a fan-out; many of them in the order of their pids'
-/// table slots, which is mostly the order their blocks and stacks were made in
-/// memory. A big link table iterates in hash order, and waking 100,000
-/// processes in that order made every resume a jump to another page: sorting
-/// first (about 10 ns a target) made link_fanout ~35 % faster.
-/// `at_most`: an upper bound on how many `targets` yields.
-fn in_pid_order<T>(at_most: usize, targets: impl Iterator<Item = T>, pid: impl Fn(&T) -> Pid, visit: impl FnMut(T)) {
-    if at_most < SORTED_FAN_OUT {
-        return targets.for_each(visit);
-    }
-    let mut sorted = Vec::with_capacity(at_most);
-    sorted.extend(targets);
-    sorted.sort_unstable_by_key(|target| pid(target).index());
-    sorted.into_iter().for_each(visit);
-}
-
-/// Blocks to free once no thread can still be reading them. Handed to the
-/// epoch collector in batches: one deferred function per `ENDED_BATCH` blocks
-/// instead of one each (a mass exit otherwise fills a fresh 2 KiB garbage bag
-/// every 64 exits).
-#[derive(Default)]
-struct EndedBlocks(Vec<*const Pcb>);
-
-/// Ended blocks a worker gathers before handing them to the epoch collector.
-const ENDED_BATCH: usize = 64;
-
-impl EndedBlocks {
-    fn defer_all(&mut self, guard: &Guard) {
-        if self.0.is_empty() {
-            return;
-        }
-        let blocks = std::mem::take(&mut self.0);
-        // SAFETY: every block was removed from the table (`Table::remove`) before
-        // it was gathered here, so only threads that found it earlier can still
-        // read it, and they hold guards pinned before this call: the collector
-        // runs the function after all of those are released, on whichever thread
-        // collects (a `Pcb` is `Send`). Each block came from `Owned` when it was
-        // published and is freed exactly once, here.
-        unsafe {
-            guard.defer_unchecked(move || {
-                for block in blocks {
-                    drop(Owned::from_raw(block.cast_mut()));
-                }
-            })
-        };
-    }
-}
-
-#[cfg(all(test, not(loom)))]
-mod tests {
-    use super::*;
-
-    fn visited(pids: &[Pid]) -> Vec<u32> {
-        let mut order = Vec::new();
-        in_pid_order(pids.len(), pids.iter().copied(), |&pid| pid, |pid| order.push(pid.index()));
-        order
-    }
-
-    #[test]
-    fn a_big_fan_out_goes_in_pid_order_and_a_small_one_as_given() {
-        let scrambled: Vec<Pid> = (0..1000u32).map(|i| Pid::new(0, (i * 7919) % 1000 + 1, 0)).collect();
-        let order = visited(&scrambled);
-        assert_eq!(order.len(), 1000);
-        assert!(order.windows(2).all(|pair| pair[0] < pair[1]), "not in pid order");
-        let few: Vec<Pid> = [5u32, 3, 9].iter().map(|&i| Pid::new(0, i, 0)).collect();
-        assert_eq!(visited(&few), vec![5, 3, 9]);
     }
 }
