@@ -4,17 +4,17 @@
 # median of RUNS runs of the workload binary. Usage: bench/curves.sh [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-runs=${1:-3}
+runs=${1:-5}
 cargo build --release -q -p lariat-bench
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 value() { python3 -c 'import json, sys; print(json.loads(sys.stdin.readline())["value"])'; }
 echo "| row | N | ns per op (median of $runs) |"
 echo "|---|---|---|"
 for n in 10000 100000 1000000 10000000; do
-    m=$(for _ in $(seq "$runs"); do ./target/release/lariat --only spawn_exit --processes "$n" --json | value; done | median)
+    m=$(for _ in $(seq "$runs"); do ./target/release/lariat --only spawn_exit --processes "$n" --warm-up --json | value; done | median)
     echo "| spawn_exit | $n | $m |"
 done
 for n in 1000 10000 100000 1000000; do
-    m=$(for _ in $(seq "$runs"); do ./target/release/lariat --only link_fanout --linked "$n" --json | value; done | median)
+    m=$(for _ in $(seq "$runs"); do ./target/release/lariat --only link_fanout --linked "$n" --warm-up --json | value; done | median)
     echo "| link_fanout | $n | $m |"
 done

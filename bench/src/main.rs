@@ -36,6 +36,11 @@ struct Args {
     /// once, a 1,000,000-link fan-out; reports the peak RSS.
     #[arg(long)]
     stress: bool,
+    /// Run the selected rows once untimed first, in the same runtime (cost
+    /// curves: a small N otherwise mostly measures the first touch of the
+    /// allocator's and the stack pool's fresh memory).
+    #[arg(long)]
+    warm_up: bool,
     /// Run the rows on tokio instead (tasks and unbounded channels; see
     /// `lariat_bench::tokio_peer` for what stands in for links).
     #[arg(long)]
@@ -127,11 +132,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             println!();
         }
     }
+    if args.warm_up {
+        run_rows(&runtime, &args, &wanted)?;
+    }
+    let rows = run_rows(&runtime, &args, &wanted)?;
+    if rows.is_empty() {
+        return Err(format!("unknown row {:?}: use one of {}", args.only, ROWS.join(", ")).into());
+    }
+
+    print_rows(&rows, args.json, &format!("lariat {} on {} workers", env!("CARGO_PKG_VERSION"), runtime.workers()));
+    Ok(())
+}
+
+/// Runs the rows `wanted` selects, in the order of `ROWS`.
+fn run_rows(
+    runtime: &Runtime,
+    args: &Args,
+    wanted: &dyn Fn(&str) -> bool,
+) -> Result<Vec<Row>, Box<dyn std::error::Error>> {
     let mut rows = Vec::new();
     let n = args.processes;
 
     if wanted("spawn_exit") {
-        let elapsed = with_bar(n, "spawn_exit", |progress| workloads::spawn_exit(&runtime, n, progress));
+        let elapsed = with_bar(n, "spawn_exit", |progress| workloads::spawn_exit(runtime, n, progress));
         rows.push(Row {
             name: "spawn_exit",
             figure: "ns per process".into(),
@@ -146,7 +169,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         });
     }
     if wanted("spawn_idle") {
-        let figures = with_bar(n, "spawn_idle", |progress| workloads::spawn_idle(&runtime, n, progress));
+        let figures = with_bar(n, "spawn_idle", |progress| workloads::spawn_idle(runtime, n, progress));
         rows.push(Row {
             name: "spawn_idle",
             figure: "ns per spawn".into(),
@@ -168,7 +191,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     if wanted("ping_pong") {
         let rounds = 1_000_000;
-        let elapsed = workloads::ping_pong(&runtime, rounds);
+        let elapsed = workloads::ping_pong(runtime, rounds);
         rows.push(Row {
             name: "ping_pong",
             figure: "ns per round trip".into(),
@@ -178,7 +201,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     if wanted("ring") {
         let (size, laps) = (10_000, 100);
-        let figures = workloads::ring(&runtime, size, laps);
+        let figures = workloads::ring(runtime, size, laps);
         rows.push(Row {
             name: "ring",
             figure: "ns per hop".into(),
@@ -193,7 +216,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         });
     }
     if wanted("skynet") {
-        let (elapsed, sum) = workloads::skynet(&runtime, 1_000_000);
+        let (elapsed, sum) = workloads::skynet(runtime, 1_000_000);
         if sum != 499_999_500_000 {
             return Err(format!("skynet summed to {sum}, not 499999500000").into());
         }
@@ -201,7 +224,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     if wanted("mpsc") {
         let (senders, per_sender) = (4, 250_000);
-        let elapsed = workloads::mpsc(&runtime, senders, per_sender);
+        let elapsed = workloads::mpsc(runtime, senders, per_sender);
         rows.push(Row {
             name: "mpsc",
             figure: "ns per message".into(),
@@ -211,7 +234,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     if wanted("selective_receive") {
         let (queue, rounds) = (10_000, 1_000);
-        let figures = workloads::selective_receive(&runtime, queue, rounds);
+        let figures = workloads::selective_receive(runtime, queue, rounds);
         rows.push(Row {
             name: "selective_receive",
             figure: "ns per receive".into(),
@@ -233,7 +256,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let link_n = args.linked;
     if wanted("link_fanout") {
-        let figures = links::link_fanout(&runtime, link_n, &workloads::no_progress);
+        let figures = links::link_fanout(runtime, link_n, &workloads::no_progress);
         rows.push(Row {
             name: "link_fanout",
             figure: "ns per linked worker".into(),
@@ -242,7 +265,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         });
     }
     if wanted("trap_fanout") {
-        let figures = links::trap_fanout(&runtime, link_n);
+        let figures = links::trap_fanout(runtime, link_n);
         rows.push(Row {
             name: "trap_fanout",
             figure: "ns per exit message".into(),
@@ -251,7 +274,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         });
     }
     if wanted("link_chain") {
-        let figures = links::link_chain(&runtime, link_n);
+        let figures = links::link_chain(runtime, link_n);
         rows.push(Row {
             name: "link_chain",
             figure: "ns per hop".into(),
@@ -261,7 +284,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     if wanted("link_fanout_1m") {
         let n = 1_000_000;
-        let figures = with_bar(n, "fanout 1M", |progress| links::link_fanout(&runtime, n, progress));
+        let figures = with_bar(n, "fanout 1M", |progress| links::link_fanout(runtime, n, progress));
         rows.push(Row {
             name: "link_fanout_1m",
             figure: "seconds until all dead".into(),
@@ -277,33 +300,41 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             unit: "%",
         });
     }
-    if rows.is_empty() {
-        return Err(format!("unknown row {:?}: use one of {}", args.only, ROWS.join(", ")).into());
-    }
-
-    print_rows(&rows, args.json, &format!("lariat {} on {} workers", env!("CARGO_PKG_VERSION"), runtime.workers()));
-    Ok(())
+    Ok(rows)
 }
 
+/// Prints the figures; a reader that closed the pipe early (`| head -1`) just
+/// ends the output (no panic on `EPIPE`).
 fn print_rows(rows: &[Row], json: bool, title: &str) {
+    let result = write_rows(&mut std::io::stdout().lock(), rows, json, title);
+    if let Err(error) = result
+        && error.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        eprintln!("lariat: writing the figures failed: {error}");
+    }
+}
+
+fn write_rows(out: &mut impl std::io::Write, rows: &[Row], json: bool, title: &str) -> std::io::Result<()> {
     if json {
         for row in rows {
-            println!(
+            writeln!(
+                out,
                 r#"{{"row":"{}","figure":"{}","value":{:.*},"unit":"{}"}}"#,
                 row.name,
                 row.figure,
                 row.decimals(),
                 row.value,
                 row.unit
-            );
+            )?;
         }
     } else {
-        println!("{title}");
-        println!("{:<18} {:<30} {:>14}", "row", "figure", "value");
+        writeln!(out, "{title}")?;
+        writeln!(out, "{:<18} {:<30} {:>14}", "row", "figure", "value")?;
         for row in rows {
-            println!("{:<18} {:<30} {:>12.*} {}", row.name, row.figure, row.decimals(), row.value, row.unit);
+            writeln!(out, "{:<18} {:<30} {:>12.*} {}", row.name, row.figure, row.decimals(), row.value, row.unit)?;
         }
     }
+    Ok(())
 }
 
 /// `--stress`: the sizes bench-spec.md names for a stress run.
