@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Cost curves (issue #5): ns per op across sizes, to show where it stays flat.
 # spawn_exit at N = 10^4 … 10^7 and link_fanout at N = 10^3 … 10^6, each the
-# median of RUNS runs of the workload binary. Usage: bench/curves.sh [RUNS]
+# median of RUNS runs (default 5) of the workload binary, each after an untimed
+# warm-up run in the same runtime. Usage: bench/curves.sh [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-5}
