@@ -9,16 +9,24 @@ use loom::thread;
 /// `take_all`/`seal` (the owner reads a node's value only after that Acquire),
 /// and on one CAS per push on one head (a total order of pushes).
 /// (The Release is shown needed by the next model, where the owner seals.)
+/// Sender 0 pushes the small form (a node of the other type, tagged pointers),
+/// sender 1 the full one, so the two kinds of node interleave in one list.
 #[test]
 fn concurrent_pushes_and_a_draining_owner_lose_nothing_and_keep_per_sender_order() {
     loom::model(|| {
-        let queue = Arc::new(SignalQueue::new());
+        let queue: Arc<SignalQueue<(u32, u32), (u32, u32)>> = Arc::new(SignalQueue::with_small_form());
         let senders: Vec<_> = (0..2u32)
             .map(|sender| {
                 let queue = Arc::clone(&queue);
                 thread::spawn(move || {
-                    assert!(queue.push((sender, 0u32)).is_ok(), "not sealed");
-                    assert!(queue.push((sender, 1u32)).is_ok(), "not sealed");
+                    for seq in 0..2u32 {
+                        let pushed = if sender == 0 {
+                            queue.push_small((sender, seq)).is_ok()
+                        } else {
+                            queue.push((sender, seq)).is_ok()
+                        };
+                        assert!(pushed, "not sealed");
+                    }
                 })
             })
             .collect();

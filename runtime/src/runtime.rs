@@ -599,8 +599,13 @@ impl Shared {
         let guard = self.pin(worker);
         let Some(pcb) = self.table.get(to, &guard) else { return false };
         let exit = matches!(signal, Signal::Exit { .. });
-        match pcb.signals.push(signal) {
-            Err(_) => return false,
+        let pushed = match signal {
+            // A message takes a node of its own size (see `SignalQueue`).
+            Signal::Message(message) => pcb.signals.push_small(message).map_err(drop),
+            signal => pcb.signals.push(signal).map_err(drop),
+        };
+        match pushed {
+            Err(()) => return false,
             Ok(Pushed::Behind) => return true,
             Ok(Pushed::First) => {}
         }

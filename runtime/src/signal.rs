@@ -26,11 +26,38 @@ use std::ptr;
 
 use crate::sync::{AtomicPtr, Ordering, UnsafeCell};
 
-struct Node<T> {
-    next: *mut Node<T>,
+/// The part every node starts with. A pointer to a node (the queue head, a
+/// `next`) carries a tag bit saying which of the two node types it points to.
+#[repr(C)]
+struct Link {
+    next: *mut Link,
+}
+
+#[repr(C)]
+struct Node<V> {
+    link: Link,
     /// In a (loom-checkable) cell: the owner reads it only after the Acquire
     /// that pairs with the push's Release, and loom verifies exactly that.
-    value: UnsafeCell<Option<T>>,
+    value: UnsafeCell<Option<V>>,
+}
+
+/// Ownership of nodes of both kinds (for drop check and auto traits).
+type OwnsNodes<T, S> = PhantomData<(Box<Node<T>>, Box<Node<S>>)>;
+
+/// The tag bit of a pointer to a node holding the small form (`S`). Nodes are
+/// 8-aligned, so the low bits of their addresses are free.
+const SMALL: usize = 2;
+
+fn tagged<V>(node: *mut Node<V>, small: bool) -> *mut Link {
+    node.cast::<Link>().map_addr(|address| if small { address | SMALL } else { address })
+}
+
+fn untagged(link: *mut Link) -> *mut Link {
+    link.map_addr(|address| address & !SMALL)
+}
+
+fn is_small(link: *mut Link) -> bool {
+    link.addr() & SMALL != 0
 }
 
 /// The success ordering of the push CAS. `--cfg lariat_mutation="signal_push_relaxed"`
@@ -39,7 +66,7 @@ const PUSH_PUBLISH: Ordering =
     if cfg!(lariat_mutation = "signal_push_relaxed") { Ordering::Relaxed } else { Ordering::Release };
 
 /// The sentinel head of a sealed queue. Nodes are 8-aligned, so address 1 is none.
-fn sealed<T>() -> *mut Node<T> {
+fn sealed() -> *mut Link {
     ptr::without_provenance_mut(1)
 }
 
@@ -59,33 +86,57 @@ pub enum Pushed {
 /// the successful CAS replaced; the loom model `wake_up` must catch it.
 const FIRST_FROM_STALE_LOAD: bool = cfg!(lariat_mutation = "push_first_from_stale_load");
 
-/// A multi-producer, single-consumer queue that can be sealed once.
-pub struct SignalQueue<T> {
-    head: AtomicPtr<Node<T>>,
-    _owns: PhantomData<Box<Node<T>>>,
+/// A multi-producer, single-consumer queue of `T` that can be sealed once.
+///
+/// `S` is a small form of `T` (a process's queue: a message, of all its
+/// signals): pushed with [`SignalQueue::push_small`], it takes a node of its own
+/// size (24 bytes for a message instead of 56; a backlog of messages is that
+/// much less fresh memory), and comes out as a `T`.
+pub struct SignalQueue<T, S = T> {
+    head: AtomicPtr<Link>,
+    _owns: OwnsNodes<T, S>,
 }
 
 // SAFETY: values move from senders to the owner; the queue hands each value to
-// exactly one thread, so `T: Send` suffices for both.
-unsafe impl<T: Send> Send for SignalQueue<T> {}
+// exactly one thread, so `Send` values suffice for both.
+unsafe impl<T: Send, S: Send> Send for SignalQueue<T, S> {}
 // SAFETY: shared access only pushes (any thread) or takes (the owner); see above.
-unsafe impl<T: Send> Sync for SignalQueue<T> {}
+unsafe impl<T: Send, S: Send> Sync for SignalQueue<T, S> {}
 
-impl<T> Default for SignalQueue<T> {
+impl<T, S> Default for SignalQueue<T, S> {
     fn default() -> Self {
-        Self::new()
+        Self::with_small_form()
     }
 }
 
 impl<T> SignalQueue<T> {
-    /// An empty, open queue.
+    /// An empty, open queue (no small form; the tests and loom models use it).
+    #[cfg_attr(not(any(test, loom)), allow(dead_code))]
     pub fn new() -> Self {
+        Self::with_small_form()
+    }
+}
+
+impl<T, S> SignalQueue<T, S> {
+    /// An empty, open queue whose values can also be pushed in the small form `S`.
+    pub fn with_small_form() -> Self {
         SignalQueue { head: AtomicPtr::new(ptr::null_mut()), _owns: PhantomData }
     }
 
     /// Appends `value`; `Err(value)` if the queue was sealed (its owner has exited).
     pub fn push(&self, value: T) -> Result<Pushed, T> {
-        let node = Box::into_raw(Box::new(Node { next: ptr::null_mut(), value: UnsafeCell::new(Some(value)) }));
+        self.push_node(value, false)
+    }
+
+    /// Appends the small form of a value, in a node of its size.
+    pub fn push_small(&self, value: S) -> Result<Pushed, S> {
+        self.push_node(value, true)
+    }
+
+    fn push_node<V>(&self, value: V, small: bool) -> Result<Pushed, V> {
+        let node =
+            Box::into_raw(Box::new(Node { link: Link { next: ptr::null_mut() }, value: UnsafeCell::new(Some(value)) }));
+        let link = tagged(node, small);
         // Relaxed: the head is only compared here; what it points to is read by the owner.
         let mut head = self.head.load(Ordering::Relaxed);
         let stale_head = head;
@@ -96,10 +147,10 @@ impl<T> SignalQueue<T> {
                 return Err(node.value.into_inner().expect("a node holds its value until taken"));
             }
             // SAFETY: `node` is still private to this thread until the CAS publishes it.
-            unsafe { (*node).next = head };
+            unsafe { (*node).link.next = head };
             // Release pairs with the Acquire swap in `take_all`/`seal`: the owner
             // sees the node's contents (and everything the sender did before).
-            match self.head.compare_exchange_weak(head, node, PUSH_PUBLISH, Ordering::Relaxed) {
+            match self.head.compare_exchange_weak(head, link, PUSH_PUBLISH, Ordering::Relaxed) {
                 // `head` is what the CAS replaced: the queue's state at the instant
                 // this node joined it (a take in between would have failed the CAS).
                 Ok(_) => {
@@ -112,7 +163,7 @@ impl<T> SignalQueue<T> {
     }
 
     /// Takes everything queued so far, oldest first. Owner only.
-    pub fn take_all(&self) -> Batch<T> {
+    pub fn take_all(&self) -> Batch<T, S> {
         // Relaxed pre-check keeps the empty case free of a read-modify-write.
         let head = self.head.load(Ordering::Relaxed);
         if head.is_null() || head == sealed() {
@@ -125,7 +176,7 @@ impl<T> SignalQueue<T> {
     }
 
     /// Seals the queue for good and returns what was still queued, oldest first.
-    pub fn seal(&self) -> Batch<T> {
+    pub fn seal(&self) -> Batch<T, S> {
         // Acquire pairs with the Release CAS of every push in the taken list.
         let head = self.head.swap(sealed(), Ordering::Acquire);
         if head == sealed() {
@@ -152,48 +203,91 @@ impl<T> SignalQueue<T> {
     }
 }
 
-impl<T> Drop for SignalQueue<T> {
+impl<T, S> Drop for SignalQueue<T, S> {
     fn drop(&mut self) {
         // Relaxed: `&mut self` rules out other threads; what handed this thread
         // the queue (the epoch collector, a join) ordered their pushes before.
         // A queue sealed at exit (the usual case) needs no read-modify-write.
         if self.head.load(Ordering::Relaxed) != sealed() {
-            drop(self.seal());
+            // Frees the nodes (and drops their values) without converting them.
+            let mut batch = self.seal();
+            while batch.free_next() {}
         }
     }
 }
 
 /// Signals taken from a queue, oldest first; dropping it drops the rest.
-pub struct Batch<T> {
-    next: *mut Node<T>,
+pub struct Batch<T, S = T> {
+    /// Tagged (see `SMALL`).
+    next: *mut Link,
     remaining: usize,
+    _owns: OwnsNodes<T, S>,
 }
 
-impl<T> Batch<T> {
+impl<T, S> Batch<T, S> {
     fn empty() -> Self {
-        Batch { next: ptr::null_mut(), remaining: 0 }
+        Batch { next: ptr::null_mut(), remaining: 0, _owns: PhantomData }
     }
 
     /// # Safety
-    /// `head` must be a null-terminated list of nodes from `Box::into_raw` that the
-    /// caller owns exclusively.
-    unsafe fn reversed(mut head: *mut Node<T>) -> Self {
+    /// `head` must be a null-terminated list of tagged node pointers from
+    /// `Box::into_raw` that the caller owns exclusively.
+    unsafe fn reversed(mut head: *mut Link) -> Self {
         let mut reversed = ptr::null_mut();
         let mut count = 0;
         while !head.is_null() {
             count += 1;
+            let link = untagged(head);
             // SAFETY: the caller owns every node of the list.
-            let next = unsafe { (*head).next };
-            // SAFETY: as above; relinking nodes this thread owns.
-            unsafe { (*head).next = reversed };
+            let next = unsafe { (*link).next };
+            // SAFETY: as above; relinking nodes this thread owns (each pointer
+            // keeps the tag of the node it points to).
+            unsafe { (*link).next = reversed };
             reversed = head;
             head = next;
         }
-        Batch { next: reversed, remaining: count }
+        Batch { next: reversed, remaining: count, _owns: PhantomData }
+    }
+
+    /// Takes the first node off the batch: its value, in whichever form it
+    /// was pushed (`Err` for the small one).
+    fn take_next(&mut self) -> Option<Result<T, S>> {
+        if self.next.is_null() {
+            return None;
+        }
+        let small = is_small(self.next);
+        let link = untagged(self.next);
+        // SAFETY: every node in a batch is exclusively owned by it.
+        self.next = unsafe { (*link).next };
+        self.remaining -= 1;
+        Some(if small {
+            // SAFETY: the tag says this node is a `Node<S>` from Box::into_raw;
+            // taking it out of the list made this the last use.
+            Err(unsafe { take_value(link.cast::<Node<S>>()) })
+        } else {
+            // SAFETY: as above, a `Node<T>`.
+            Ok(unsafe { take_value(link.cast::<Node<T>>()) })
+        })
+    }
+
+    /// Drops the first value and frees its node; `false` once empty.
+    fn free_next(&mut self) -> bool {
+        self.take_next().is_some()
     }
 }
 
-impl<T> Iterator for Batch<T> {
+/// # Safety
+/// `node` came from `Box::into_raw`, was published by a push whose Release the
+/// caller has acquired, and is owned by the caller alone.
+unsafe fn take_value<V>(node: *mut Node<V>) -> V {
+    // SAFETY: see the function's contract.
+    let node = unsafe { Box::from_raw(node) };
+    // SAFETY: this batch owns the node; reading through the cell lets loom check
+    // that the read is ordered after the sender's write (the push's Release).
+    node.value.with_mut(|value| unsafe { (*value).take() }).expect("a node holds its value until taken")
+}
+
+impl<T, S: Into<T>> Iterator for Batch<T, S> {
     type Item = T;
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -201,25 +295,15 @@ impl<T> Iterator for Batch<T> {
     }
 
     fn next(&mut self) -> Option<T> {
-        if self.next.is_null() {
-            return None;
-        }
-        // SAFETY: every node in a batch is exclusively owned by it and came from
-        // Box::into_raw; taking it out of the list makes this the last use.
-        let node = unsafe { Box::from_raw(self.next) };
-        self.next = node.next;
-        self.remaining -= 1;
-        // SAFETY: this batch owns the node; reading through the cell lets loom check
-        // that the read is ordered after the sender's write (the push's Release).
-        node.value.with_mut(|value| unsafe { (*value).take() })
+        self.take_next().map(|value| value.unwrap_or_else(Into::into))
     }
 }
 
-impl<T> ExactSizeIterator for Batch<T> {}
+impl<T, S: Into<T>> ExactSizeIterator for Batch<T, S> {}
 
-impl<T> Drop for Batch<T> {
+impl<T, S> Drop for Batch<T, S> {
     fn drop(&mut self) {
-        for _ in self.by_ref() {}
+        while self.free_next() {}
     }
 }
 
@@ -238,6 +322,43 @@ mod tests {
         assert!(queue.is_empty());
         assert!(queue.push(9).is_ok());
         assert_eq!(queue.take_all().collect::<Vec<_>>(), vec![9]);
+    }
+
+    #[derive(Debug, PartialEq)]
+    enum Form {
+        Small(u16),
+        Big(String, [u64; 4]),
+    }
+
+    impl From<u16> for Form {
+        fn from(small: u16) -> Form {
+            Form::Small(small)
+        }
+    }
+
+    /// Small and big nodes mixed in one queue come out in push order, the
+    /// small ones as the big type; sealing and dropping free both kinds (Miri
+    /// checks the node types and the tag arithmetic).
+    #[test]
+    fn a_batch_of_small_and_big_nodes_comes_out_in_push_order() {
+        let queue: SignalQueue<Form, u16> = SignalQueue::with_small_form();
+        let big = |i: u64| Form::Big(format!("big {i}"), [i; 4]);
+        assert_eq!(queue.push_small(1), Ok(Pushed::First));
+        assert!(queue.push(big(2)).is_ok());
+        assert!(queue.push_small(3).is_ok());
+        assert!(queue.push(big(4)).is_ok());
+        assert_eq!(queue.take_all().collect::<Vec<_>>(), vec![Form::Small(1), big(2), Form::Small(3), big(4)]);
+        assert!(queue.push(big(5)).is_ok());
+        assert!(queue.push_small(6).is_ok());
+        let mut sealed = queue.seal();
+        assert_eq!(sealed.next(), Some(big(5)));
+        drop(sealed);
+        assert_eq!(queue.push_small(7), Err(7));
+        assert_eq!(queue.push(big(8)), Err(big(8)));
+        let unsealed: SignalQueue<Form, u16> = SignalQueue::with_small_form();
+        assert!(unsealed.push(big(9)).is_ok());
+        assert!(unsealed.push_small(10).is_ok());
+        drop(unsealed);
     }
 
     #[test]

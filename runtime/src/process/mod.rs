@@ -78,6 +78,12 @@ pub(crate) enum Signal {
     Info(Box<InfoRequest>),
 }
 
+impl From<Message> for Signal {
+    fn from(message: Message) -> Signal {
+        Signal::Message(message)
+    }
+}
+
 /// A trapped exit signal, delivered as a message to a process that traps exits
 /// (Erlang's `{'EXIT', From, Reason}`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -226,7 +232,7 @@ pub(crate) struct Pcb {
     pub(crate) woken_to_exit: AtomicBool,
     /// Which of its waits have timed out (see `timer`).
     pub(crate) fired_timer: FiredTimer,
-    pub(crate) signals: SignalQueue<Signal>,
+    pub(crate) signals: SignalQueue<Signal, Message>,
     pub(crate) state: StateWord,
     /// Set before the runtime drops a suspended coroutine at shutdown: every
     /// runtime call then re-raises the unwind instead of suspending.
@@ -314,7 +320,7 @@ impl Pcb {
         Pcb {
             pid,
             state: StateWord::new_queued(),
-            signals: SignalQueue::new(),
+            signals: SignalQueue::with_small_form(),
             fired_timer: FiredTimer::default(),
             resume_hint: AtomicUsize::new(0),
             stack_top_hint: AtomicUsize::new(0),
