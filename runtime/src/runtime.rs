@@ -598,7 +598,9 @@ impl Shared {
     pub(crate) fn deliver(&self, to: Pid, signal: Signal, worker: Option<&WorkerCore>) -> bool {
         let guard = self.pin(worker);
         let Some(pcb) = self.table.get(to, &guard) else { return false };
-        let exit = matches!(signal, Signal::Exit { .. });
+        // An exit signal with a `normal` reason kills nobody (§2): not worth
+        // the deeper prefetch.
+        let exit = matches!(&signal, Signal::Exit { reason, .. } if !reason.is_normal());
         let pushed = match signal {
             // A message takes a node of its own size (see `SignalQueue`).
             Signal::Message(message) => pcb.signals.push_small(message).map_err(drop),

@@ -668,3 +668,57 @@ fn block_on_returns_after_its_process_sent_a_chunked_fan_out() {
         assert!(info.links.is_empty(), "{worker} still linked to the ended process");
     }
 }
+
+/// A chunked fan-out still progresses when both workers are kept busy by
+/// processes that only yield (their local queues never run short): the
+/// worker sends the next chunk on its periodic look beyond its queue.
+#[test]
+fn a_chunked_fan_out_progresses_while_every_worker_is_busy_yielding() {
+    const YIELDERS: usize = 600;
+    const WORKERS: usize = 2_000;
+    let runtime = common::runtime(2);
+    runtime
+        .block_on(|cx| {
+            let mut yielders = Vec::new();
+            for _ in 0..YIELDERS {
+                yielders.push(cx.spawn(|cx| {
+                    loop {
+                        if cx.receive_timeout::<Go>(Duration::ZERO)?.is_some() {
+                            return Ok(());
+                        }
+                        cx.yield_now()?;
+                    }
+                })?);
+            }
+            let mut workers = Vec::new();
+            for _ in 0..WORKERS {
+                let worker = cx.spawn(|cx| cx.receive::<Go>().map(|_| ()))?;
+                cx.monitor(worker);
+                workers.push(worker);
+            }
+            let hub = cx.spawn({
+                let workers = workers.clone();
+                move |cx| {
+                    for &worker in &workers {
+                        cx.link(worker)?;
+                    }
+                    Err(boom())
+                }
+            })?;
+            // Generous: this checks progress, not speed (without the periodic
+            // turn the fan-out stalled after its first chunk).
+            for _ in 0..WORKERS {
+                let down = cx.receive_timeout::<lariat::Down>(Duration::from_secs(60))?;
+                assert_eq!(down.expect("every linked worker dies").reason, boom());
+            }
+            assert!(!cx.is_alive(hub));
+            for &yielder in &yielders {
+                cx.send(yielder, Go);
+            }
+            for &yielder in &yielders {
+                wait_gone(cx, yielder)?;
+            }
+            Ok::<_, Reason>(())
+        })
+        .unwrap();
+}

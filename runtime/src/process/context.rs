@@ -416,7 +416,9 @@ impl Cx {
         let Some(id) = self.links.unlink(pid) else { return };
         let me = self.pid();
         if !self.shared().deliver(pid, Signal::Unlink { from: me, id }, Some(self.worker())) {
-            // Gone: nobody will acknowledge; nothing can come over the link either.
+            // Gone: nobody will acknowledge. Its exit signal may still be on
+            // its way (a big fan-out is sent in chunks); with the entry gone
+            // here it is ignored.
             self.links.on_unlink_ack(pid, id);
         }
     }
@@ -666,9 +668,12 @@ impl Cx {
     /// get `noproc`, sends are dropped) and its blocking calls return `Err`.
     fn die(&mut self, reason: Reason) {
         if self.exit_reason.is_none() {
+            // A `normal` exit signal kills no non-trapping link: no prefetch.
+            if !reason.is_normal() {
+                self.prefetch_links();
+            }
             self.exit_reason = Some(reason);
             self.pcb().state.exit();
-            self.prefetch_links();
         }
     }
 

@@ -34,11 +34,12 @@ impl StackList {
     }
 
     pub(crate) fn push(&mut self, stack: PooledStack) {
-        let record = (stack.top - RECORD) as *mut [usize; 2];
-        // SAFETY: `stack` is free and owned by this call; its top RECORD bytes lie
-        // in its mapped, writable usable area (stacks are at least 16 KiB), which
-        // no coroutine uses while it is free; the address is usize-aligned
-        // (`top` is page-aligned).
+        // The slab's addresses were exposed when the pool mapped it.
+        let record = std::ptr::with_exposed_provenance_mut::<[usize; 2]>(stack.top - RECORD);
+        // SAFETY: `stack` is free and owned by this call; the RECORD bytes below
+        // its top lie in its mapped, writable usable area (which is far larger),
+        // and no coroutine uses them while it is free; the address is
+        // usize-aligned (`top` is page-aligned).
         unsafe { record.write([self.head, stack.bottom]) };
         self.head = stack.top;
         self.len += 1;
@@ -51,7 +52,7 @@ impl StackList {
         let top = self.head;
         // SAFETY: `head` is the top of a free stack this list owns; `push` wrote
         // its record there and nothing has written to it since.
-        let [next, bottom] = unsafe { ((top - RECORD) as *const [usize; 2]).read() };
+        let [next, bottom] = unsafe { std::ptr::with_exposed_provenance::<[usize; 2]>(top - RECORD).read() };
         self.head = next;
         self.len -= 1;
         Some(PooledStack { bottom, top })

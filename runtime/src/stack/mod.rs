@@ -38,7 +38,8 @@ pub const MAX_STACK_SIZE: usize = 64 * 1024 * 1024;
 const WARM_BYTES: usize = 2 * PAGE;
 /// Stacks carved at a time for a worker whose list ran empty.
 pub(crate) const BATCH: usize = 32;
-/// A worker keeps at most this many free stacks, then hands its list to the pool.
+/// A worker's list of free stacks holds at most this many; a full one is set
+/// aside (the worker keeps one such spare) or handed to the pool.
 pub(crate) const LOCAL_MAX: usize = 256;
 /// Virtual size of one slab (reserved, not committed: `MAP_NORESERVE`).
 const SLAB_BYTES: usize = 64 * 1024 * 1024;
@@ -127,7 +128,8 @@ struct Slab {
 struct PoolState {
     slabs: Vec<Slab>,
     /// Free stacks in the lists they came back in (one entry per up to
-    /// `LOCAL_MAX` stacks: a mass exit grows this by a few words per worker list).
+    /// `LOCAL_MAX` stacks: a mass exit grows this by a few words per worker
+    /// list). Invariant: no list here is empty.
     free: Vec<StackList>,
     carve_next: usize,
     carve_end: usize,
@@ -163,7 +165,8 @@ impl StackPool {
     }
 
     /// A whole list of free stacks for a worker: the last one given back, or
-    /// `BATCH` freshly carved ones. Fails only if not even one can be had.
+    /// `BATCH` freshly carved ones. Never empty; fails only if not even one
+    /// stack can be had.
     pub(crate) fn take_batch(&self) -> Result<StackList, StackError> {
         let mut state = lock(&self.state);
         if let Some(batch) = state.free.pop() {
@@ -180,7 +183,8 @@ impl StackPool {
         Ok(batch)
     }
 
-    /// Takes back a list of free stacks whole (no memory is allocated for it).
+    /// Takes back a list of free stacks whole: no per-stack memory is allocated
+    /// for it (the pool's list of lists grows by one entry).
     pub(crate) fn give_back(&self, batch: StackList) {
         if !batch.is_empty() {
             lock(&self.state).free.push(batch);
@@ -190,13 +194,12 @@ impl StackPool {
     /// One stack (pools of custom sizes, used one at a time).
     pub(crate) fn take_one(&self) -> Result<PooledStack, StackError> {
         let mut state = lock(&self.state);
-        while let Some(batch) = state.free.last_mut() {
-            match batch.pop() {
-                Some(stack) => return Ok(stack),
-                None => drop(state.free.pop()),
-            }
+        let Some(batch) = state.free.last_mut() else { return self.carve(&mut state) };
+        let stack = batch.pop().expect("lists in the pool are never empty");
+        if batch.is_empty() {
+            state.free.pop();
         }
-        self.carve(&mut state)
+        Ok(stack)
     }
 
     /// Takes back one stack (pools of custom sizes).

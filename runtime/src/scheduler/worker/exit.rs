@@ -1,5 +1,6 @@
-//! Steps 2–7 of a process's exit (semantics.md §3), run by the worker that
-//! resumed it, on the worker's own stack.
+//! The end of a process's exit (semantics.md §3: its stack back to the pool,
+//! then steps 4–7; step 3 is lazy), run by the worker that resumed it, on the
+//! worker's own stack.
 //!
 //! A big fan-out (a process with thousands of links or monitors) is sent a
 //! chunk at a time between process runs, as ERTS's `erts_continue_exit_process`
@@ -13,7 +14,9 @@
 //! which a signal in flight never promised.
 //!
 //! Invariant: a worker with pending exits advances them whenever its local queue
-//! runs short, and completes them before it stops, so none is left half-sent.
+//! runs short and at least once every `GLOBAL_CHECK_INTERVAL` scheduling ticks,
+//! never parks while it has one, and completes them before it stops, so none is
+//! left half-sent.
 
 use std::collections::VecDeque;
 use std::ptr::NonNull;
@@ -29,6 +32,8 @@ use crate::sync::epoch::{Guard, Owned};
 const EXIT_CHUNK: usize = 512;
 /// A pending exit sends its next chunk once the local queue holds fewer than this.
 const RESUME_BELOW: usize = EXIT_CHUNK / 4;
+/// What a pending exit sends on a worker's periodic turn while its queue is long.
+const TURN_CHUNK: usize = 32;
 /// Targets of a fan-out this many or more are signalled in pid order.
 const SORTED_FAN_OUT: usize = 64;
 /// Ended blocks a worker gathers before handing them to the epoch collector.
@@ -47,7 +52,8 @@ pub(super) struct PendingExit {
 }
 
 impl WorkerCore {
-    /// Steps 2–7 of the exit of `pcb`, whose body has returned `outcome`.
+    /// The rest of the exit of `pcb`, whose body has returned `outcome` (see
+    /// the module's doc).
     pub(super) fn finish(&self, pcb: &Pcb, coroutine: Option<ProcessCoroutine>, outcome: Outcome, guard: &Guard) {
         let panicked = matches!(outcome.reason, Reason::Panic(_));
         if let Some(coroutine) = coroutine {
@@ -65,13 +71,23 @@ impl WorkerCore {
         let removed = removed.map(|removed| removed.as_raw());
         // Step 5: its exit signal goes to every active link, a `Down` to every
         // process monitoring it.
+        // (The counts include links being unlinked: only what is collected counts.)
         if outcome.link_count() + outcome.watcher_count() >= EXIT_CHUNK {
             let links = sorted_by_pid(outcome.link_count(), outcome.links(), |&link| link);
             let watchers = sorted_by_pid(outcome.watcher_count(), outcome.watchers(), |&(_, watcher)| watcher);
-            let pending = PendingExit { pcb: NonNull::from(pcb), removed, outcome, links, watchers, sent: 0 };
-            self.exits.borrow_mut().push_back(pending);
-            self.exits_pending.set(true);
-            return;
+            if links.len() + watchers.len() >= EXIT_CHUNK {
+                let pending = PendingExit { pcb: NonNull::from(pcb), removed, outcome, links, watchers, sent: 0 };
+                self.exits.borrow_mut().push_back(pending);
+                self.exits_pending.set(true);
+                // The first chunk goes now; the rest as the woken processes run.
+                self.advance_exits(true);
+                return;
+            }
+            links.into_iter().for_each(|link| self.send_exit(pcb.pid, &outcome.reason, link));
+            for (monitor, watcher) in watchers {
+                self.send_down(&outcome.reason, monitor, watcher);
+            }
+            return self.end_exit(pcb, &outcome, removed, guard);
         }
         in_pid_order(
             outcome.link_count(),
@@ -89,18 +105,27 @@ impl WorkerCore {
     }
 
     /// Sends the next chunk of the oldest pending exit if the local queue is
-    /// short (or `force`), completing that exit when nothing is left to send.
+    /// short or `force`, a small one if it is this worker's turn to look beyond
+    /// its queue anyway (so a worker kept busy by processes that only yield
+    /// still makes progress); completes that exit when nothing is left to send.
     pub(super) fn advance_exits(&self, force: bool) {
-        if !force && self.local.len() >= RESUME_BELOW {
+        let budget = if force || self.local.len() < RESUME_BELOW {
+            EXIT_CHUNK
+        } else if self.tick.get().is_multiple_of(super::GLOBAL_CHECK_INTERVAL) {
+            // Fewer than run in the meantime: a long queue still drains.
+            TURN_CHUNK
+        } else {
             return;
-        }
+        };
+        // One pin for the whole chunk (each delivery pins again, cheaply, inside it).
+        let guard = self.pin();
         let mut exits = self.exits.borrow_mut();
         let Some(pending) = exits.front_mut() else { return };
         // SAFETY: the block of a process whose exit is pending is freed only by
         // `end_exit` below, after which the entry is gone.
         let pcb = unsafe { pending.pcb.as_ref() };
         let (links, watchers) = (pending.links.len(), pending.watchers.len());
-        let end = (pending.sent + EXIT_CHUNK).min(links + watchers);
+        let end = (pending.sent + budget).min(links + watchers);
         for index in pending.sent..end {
             if index < links {
                 self.send_exit(pcb.pid, &pending.outcome.reason, pending.links[index]);
@@ -114,7 +139,7 @@ impl WorkerCore {
             let done = exits.pop_front().expect("the front entry was just advanced");
             self.exits_pending.set(!exits.is_empty());
             drop(exits);
-            self.end_exit(pcb, &done.outcome, done.removed, &self.pin());
+            self.end_exit(pcb, &done.outcome, done.removed, &guard);
         }
     }
 

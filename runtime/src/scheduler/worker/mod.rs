@@ -51,6 +51,9 @@ pub(crate) struct WorkerCore {
     epoch: LocalHandle,
     free_slots: RefCell<FreeSlots>,
     stacks: RefCell<StackList>,
+    /// A full list set aside: a worker that returns and takes stacks around
+    /// the limit trades with the pool a whole list at a time, not per stack.
+    spare_stacks: RefCell<StackList>,
     /// Blocks of ended processes, out of the table, not yet handed to the epoch.
     ended: RefCell<EndedBlocks>,
     /// Exits whose big fan-out is being sent a chunk at a time (see `exit`).
@@ -75,6 +78,7 @@ impl WorkerCore {
             epoch,
             free_slots: RefCell::new(FreeSlots::default()),
             stacks: RefCell::new(StackList::default()),
+            spare_stacks: RefCell::new(StackList::default()),
             ended: RefCell::new(EndedBlocks::default()),
             exits: RefCell::new(PendingExits::new()),
             exits_pending: Cell::new(false),
@@ -175,6 +179,7 @@ impl WorkerCore {
         self.ahead_far.set(None);
         self.shared.table.give_back(&mut self.free_slots.borrow_mut());
         self.shared.stacks.give_back(std::mem::take(&mut *self.stacks.borrow_mut()));
+        self.shared.stacks.give_back(std::mem::take(&mut *self.spare_stacks.borrow_mut()));
         self.ended.borrow_mut().defer_all(&self.pin());
         crate::crash::mark_worker_thread(false);
     }
@@ -283,7 +288,8 @@ impl WorkerCore {
         }
         let mut stacks = self.stacks.borrow_mut();
         if stacks.is_empty() {
-            *stacks = self.shared.stacks.take_batch()?;
+            let mut spare = self.spare_stacks.borrow_mut();
+            *stacks = if spare.is_empty() { self.shared.stacks.take_batch()? } else { std::mem::take(&mut *spare) };
         }
         Ok(stacks.pop().expect("the pool gave at least one stack"))
     }
@@ -302,7 +308,9 @@ impl WorkerCore {
         }
         let mut stacks = self.stacks.borrow_mut();
         if stacks.len() >= stack::LOCAL_MAX {
-            self.shared.stacks.give_back(std::mem::take(&mut *stacks));
+            let mut spare = self.spare_stacks.borrow_mut();
+            let full = std::mem::replace(&mut *spare, std::mem::take(&mut *stacks));
+            self.shared.stacks.give_back(full);
         }
         stacks.push(stack);
     }
