@@ -16,7 +16,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser)]
 #[command(version, about)]
 struct Args {
-    /// Run only this row (spawn_exit, spawn_idle, ping_pong, ring, skynet, mpsc,
+    /// Run only these rows, comma-separated, in their usual order (spawn_exit, spawn_idle, ping_pong, ring, skynet, mpsc,
     /// selective_receive, link_fanout, trap_fanout, link_chain, link_fanout_1m).
     #[arg(long)]
     only: Option<String>,
@@ -45,6 +45,12 @@ struct Args {
     /// `lariat_bench::tokio_peer` for what stands in for links).
     #[arg(long)]
     tokio: bool,
+}
+
+impl Args {
+    fn wants(&self, row: &str) -> bool {
+        self.only.as_deref().is_none_or(|only| only.split(',').any(|wanted| wanted.trim() == row))
+    }
 }
 
 const ROWS: [&str; 11] = [
@@ -103,7 +109,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     if args.tokio {
         let workers = args.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-        let wanted = |row: &str| args.only.as_deref().is_none_or(|only| only == row);
+        let wanted = |row: &str| args.wants(row);
         let rows: Vec<Row> = lariat_bench::tokio_peer::rows(workers, args.processes, args.linked, wanted)
             .into_iter()
             .map(|(name, figure, value, unit)| Row { name, figure: figure.into(), value, unit })
@@ -122,7 +128,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if args.stress {
         return stress(&runtime, args.json);
     }
-    let wanted = |row: &str| args.only.as_deref().is_none_or(|only| only == row);
+    let wanted = |row: &str| args.wants(row);
     if args.only.is_none() && !args.json {
         println!("The seed tutorial's link scenarios (docs/semantics.md):\n");
         for transcript in lariat_bench::seed::all(&runtime) {
