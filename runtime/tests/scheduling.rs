@@ -21,6 +21,7 @@ fn a_process_spinning_on_send_to_itself_cannot_starve_another() {
             let me = cx.pid();
             cx.spawn(move |cx| {
                 let myself = cx.pid();
+                cx.send(me, "spinning");
                 let mut sent = 0u64;
                 while !spinner_stop.load(Ordering::Relaxed) {
                     cx.send(myself, Tick);
@@ -29,6 +30,9 @@ fn a_process_spinning_on_send_to_itself_cannot_starve_another() {
                 cx.send(me, sent);
                 Ok(())
             })?;
+            // The spinner is running (a new process takes the LIFO slot: it runs
+            // as soon as its parent waits).
+            assert_eq!(cx.receive::<&str>()?, "spinning");
             cx.spawn(move |cx| {
                 cx.send(me, "other ran");
                 Ok(())

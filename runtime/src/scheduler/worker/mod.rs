@@ -96,10 +96,16 @@ impl WorkerCore {
         f(&mut self.free_slots.borrow_mut())
     }
 
-    /// Queues a newly spawned process here (an idle worker may steal it).
+    /// Queues a newly spawned process here: it runs next (LIFO slot; the one
+    /// it displaces goes to the local queue, where an idle worker may steal it).
     pub(crate) fn push_spawned(&self, process: ProcRef) {
-        self.local.push(process);
-        self.shared.scheduler.notify_one();
+        match self.lifo.replace(Some(process)) {
+            None => {}
+            Some(previous) => {
+                self.local.push(previous);
+                self.shared.scheduler.notify_one();
+            }
+        }
     }
 
     /// Queues a process woken by the one running here: it runs next (LIFO slot),
@@ -266,7 +272,11 @@ impl WorkerCore {
             if let Some(pcb) = shared.table.get(pid, &guard) {
                 pcb.fired_timer.fire(generation);
                 if pcb.state.wake() {
-                    self.push_spawned(ProcRef(NonNull::from(pcb)));
+                    // The local queue, not the LIFO slot: this runs when the
+                    // worker is about to look for work or park, and a parking
+                    // worker's re-check sees only the queues.
+                    self.local.push(ProcRef(NonNull::from(pcb)));
+                    self.shared.scheduler.notify_one();
                 }
             }
         });
