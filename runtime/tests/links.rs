@@ -22,6 +22,11 @@ fn boom() -> Reason {
     Reason::error("boom")
 }
 
+/// Spawns `count` processes that wait for a `Go` and then end normally.
+fn idle_workers(cx: &mut Cx, count: usize) -> Result<Vec<Pid>, Reason> {
+    (0..count).map(|_| cx.spawn(|cx| cx.receive::<Go>().map(|_| ()))).collect::<Result<_, _>>().map_err(Reason::from)
+}
+
 #[test]
 fn l1_a_linked_process_that_returns_leaves_a_non_trapping_peer_alive_and_unlinked() {
     let runtime = common::runtime(2);
@@ -562,10 +567,7 @@ fn a_process_with_many_links_kills_exactly_the_ones_still_linked() {
     let runtime = common::runtime(2);
     runtime
         .block_on(|cx| {
-            let mut workers = Vec::new();
-            for _ in 0..200 {
-                workers.push(cx.spawn(|cx| cx.receive::<Go>().map(|_| ()))?);
-            }
+            let workers = idle_workers(cx, 200)?;
             let hub = cx.spawn({
                 let workers = workers.clone();
                 move |cx| {
@@ -609,10 +611,7 @@ fn a_chunked_fan_out_sends_every_exit_signal_before_the_down() {
         .block_on(|cx| {
             cx.trap_exit(true);
             let observer = cx.pid();
-            let mut workers = Vec::new();
-            for _ in 0..WORKERS {
-                workers.push(cx.spawn(|cx| cx.receive::<Go>().map(|_| ()))?);
-            }
+            let workers = idle_workers(cx, WORKERS)?;
             let hub = cx.spawn({
                 let workers = workers.clone();
                 move |cx| {
@@ -650,11 +649,9 @@ fn block_on_returns_after_its_process_sent_a_chunked_fan_out() {
     let runtime = common::runtime(2);
     let workers = runtime
         .block_on(|cx| {
-            let mut workers = Vec::new();
-            for _ in 0..WORKERS {
-                let worker = cx.spawn(|cx| cx.receive::<Go>().map(|_| ()))?;
+            let workers = idle_workers(cx, WORKERS)?;
+            for &worker in &workers {
                 cx.link(worker)?;
-                workers.push(worker);
             }
             Ok::<_, Reason>(workers)
         })
@@ -690,11 +687,9 @@ fn a_chunked_fan_out_progresses_while_every_worker_is_busy_yielding() {
                     }
                 })?);
             }
-            let mut workers = Vec::new();
-            for _ in 0..WORKERS {
-                let worker = cx.spawn(|cx| cx.receive::<Go>().map(|_| ()))?;
+            let workers = idle_workers(cx, WORKERS)?;
+            for &worker in &workers {
                 cx.monitor(worker);
-                workers.push(worker);
             }
             let hub = cx.spawn({
                 let workers = workers.clone();
