@@ -227,8 +227,9 @@ pub(crate) struct Pcb {
     /// The top of its stack once it has one (0 before): its exit returns through
     /// the frames up there, which a waker prefetches when it kills it.
     pub(crate) stack_top_hint: AtomicUsize,
-    /// Set by whoever woke it with an exit signal: it will most likely end in
-    /// its next run, so whoever queues it prefetches for an exit.
+    /// Set by whoever woke it with an abnormal exit signal (it ends in its next
+    /// run unless it traps exits), so whoever runs it ahead prefetches for an
+    /// exit; a hint only (a timer wake-up leaves it as it was).
     pub(crate) woken_to_exit: AtomicBool,
     /// Which of its waits have timed out (see `timer`).
     pub(crate) fired_timer: FiredTimer,
