@@ -42,8 +42,9 @@ const ENDED_BATCH: usize = 64;
 /// The rest of an exit whose fan-out is sent in chunks.
 pub(super) struct PendingExit {
     pcb: NonNull<Pcb>,
-    /// Its block, out of the table, freed once the exit is complete.
-    removed: Option<*const Pcb>,
+    /// Whether its block left the table here (then this worker frees it once
+    /// the exit is complete).
+    removed: bool,
     outcome: Outcome,
     /// In pid order (see `sorted_by_pid`), with how many were sent.
     links: Vec<Pid>,
@@ -67,27 +68,19 @@ impl WorkerCore {
         if pcb.named.load(Ordering::SeqCst) {
             shared.registry.forget(pcb.pid);
         }
-        let removed = self.with_free_slots(|slots| shared.table.remove(pcb.pid, Some(slots), guard));
-        let removed = removed.map(|removed| removed.as_raw());
+        let removed = self.with_free_slots(|slots| shared.table.remove(pcb.pid, Some(slots), guard)).is_some();
         // Step 5: its exit signal goes to every active link, a `Down` to every
         // process monitoring it.
-        // (The counts include links being unlinked: only what is collected counts.)
         if outcome.link_count() + outcome.watcher_count() >= EXIT_CHUNK {
             let links = sorted_by_pid(outcome.link_count(), outcome.links(), |&link| link);
             let watchers = sorted_by_pid(outcome.watcher_count(), outcome.watchers(), |&(_, watcher)| watcher);
-            if links.len() + watchers.len() >= EXIT_CHUNK {
-                let pending = PendingExit { pcb: NonNull::from(pcb), removed, outcome, links, watchers, sent: 0 };
-                self.exits.borrow_mut().push_back(pending);
-                self.exits_pending.set(true);
-                // The first chunk goes now; the rest as the woken processes run.
-                self.advance_exits(true);
-                return;
-            }
-            links.into_iter().for_each(|link| self.send_exit(pcb.pid, &outcome.reason, link));
-            for (monitor, watcher) in watchers {
-                self.send_down(&outcome.reason, monitor, watcher);
-            }
-            return self.end_exit(pcb, &outcome, removed, guard);
+            let pending = PendingExit { pcb: NonNull::from(pcb), removed, outcome, links, watchers, sent: 0 };
+            self.exits.borrow_mut().push_back(pending);
+            // The first chunk goes now (all of it, and the exit ends, if the
+            // counts included links being unlinked and fewer are active); the
+            // rest as the woken processes run.
+            self.advance_exits(true);
+            return;
         }
         in_pid_order(
             outcome.link_count(),
@@ -137,15 +130,19 @@ impl WorkerCore {
         pending.sent = end;
         if end == links + watchers {
             let done = exits.pop_front().expect("the front entry was just advanced");
-            self.exits_pending.set(!exits.is_empty());
             drop(exits);
             self.end_exit(pcb, &done.outcome, done.removed, &guard);
         }
     }
 
+    /// Whether an exit is still being sent a chunk at a time.
+    pub(super) fn has_pending_exits(&self) -> bool {
+        !self.exits.borrow().is_empty()
+    }
+
     /// Sends every pending exit's remaining signals (a worker that stops).
     pub(super) fn complete_exits(&self) {
-        while self.exits_pending.get() {
+        while self.has_pending_exits() {
             self.advance_exits(true);
         }
     }
@@ -161,7 +158,7 @@ impl WorkerCore {
     }
 
     /// The end of step 5 and steps 6–7, once every exit signal and `Down` is out.
-    fn end_exit(&self, pcb: &Pcb, outcome: &Outcome, removed: Option<*const Pcb>, guard: &Guard) {
+    fn end_exit(&self, pcb: &Pcb, outcome: &Outcome, removed: bool, guard: &Guard) {
         let shared = &self.shared;
         // ... the monitors it held are dropped.
         for (monitor, target) in outcome.held() {
@@ -185,9 +182,9 @@ impl WorkerCore {
             None => {}
         }
         // Step 7, once no thread can still be reading the block.
-        if let Some(removed) = removed {
+        if removed {
             let mut ended = self.ended.borrow_mut();
-            ended.0.push(removed);
+            ended.0.push(pcb);
             if ended.0.len() >= ENDED_BATCH {
                 ended.defer_all(guard);
             }

@@ -58,8 +58,6 @@ pub(crate) struct WorkerCore {
     ended: RefCell<EndedBlocks>,
     /// Exits whose big fan-out is being sent a chunk at a time (see `exit`).
     exits: RefCell<PendingExits>,
-    /// Whether `exits` holds any (read at every scheduling round).
-    exits_pending: Cell<bool>,
     rng: Cell<u64>,
     tick: Cell<u32>,
 }
@@ -81,7 +79,6 @@ impl WorkerCore {
             spare_stacks: RefCell::new(StackList::default()),
             ended: RefCell::new(EndedBlocks::default()),
             exits: RefCell::new(PendingExits::new()),
-            exits_pending: Cell::new(false),
             rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407)),
             tick: Cell::new(0),
         }
@@ -99,13 +96,16 @@ impl WorkerCore {
     /// Queues a newly spawned process here: it runs next (LIFO slot; the one
     /// it displaces goes to the local queue, where an idle worker may steal it).
     pub(crate) fn push_spawned(&self, process: ProcRef) {
-        match self.lifo.replace(Some(process)) {
-            None => {}
-            Some(previous) => {
-                self.local.push(previous);
-                self.shared.scheduler.notify_one();
-            }
-        }
+        self.take_lifo_slot(process);
+    }
+
+    /// Puts `process` in the LIFO slot; the one it displaces goes to the local
+    /// queue (and an idle worker is told). `true` if the slot was empty.
+    fn take_lifo_slot(&self, process: ProcRef) -> bool {
+        let Some(previous) = self.lifo.replace(Some(process)) else { return true };
+        self.local.push(previous);
+        self.shared.scheduler.notify_one();
+        false
     }
 
     /// Queues a process woken by the one running here: it runs next (LIFO slot),
@@ -121,17 +121,13 @@ impl WorkerCore {
             self.shared.scheduler.notify_one();
             return;
         }
-        match self.lifo.replace(Some(process)) {
-            // The usual case (one process woken per slice: a message chain):
-            // it runs next, so start loading what its resume touches. When one
-            // process wakes many (a fan-out), the lines would be evicted long
-            // before most of them run: no prefetch then.
+        // The usual case (one process woken per slice: a message chain): it
+        // runs next, so start loading what its resume touches. When one process
+        // wakes many (a fan-out), the lines would be evicted long before most of
+        // them run: no prefetch for the ones that displace another.
+        if self.take_lifo_slot(process) {
             // SAFETY: a process just queued by this thread is alive until it has run.
-            None => unsafe { process.pcb() }.prefetch_for_resume(),
-            Some(previous) => {
-                self.local.push(previous);
-                self.shared.scheduler.notify_one();
-            }
+            unsafe { process.pcb() }.prefetch_for_resume();
         }
     }
 
@@ -146,7 +142,7 @@ impl WorkerCore {
             if self.shared.shutdown.load(Ordering::Relaxed) {
                 break;
             }
-            if self.exits_pending.get() {
+            if self.has_pending_exits() {
                 self.advance_exits(false);
             }
             if let Some(process) = self.next_local() {
@@ -171,7 +167,7 @@ impl WorkerCore {
                 self.run_process(process);
                 continue;
             }
-            if self.exits_pending.get() {
+            if self.has_pending_exits() {
                 continue; // sending a pending exit's next chunk is work too
             }
             self.park(searching);
