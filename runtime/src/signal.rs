@@ -220,23 +220,41 @@ impl<T, S> Drop for SignalQueue<T, S> {
 pub struct Batch<T, S = T> {
     /// Tagged (see `SMALL`).
     next: *mut Link,
+    /// The newest node (tagged), or null when empty: where a batch taken later goes on.
+    last: *mut Link,
     remaining: usize,
+    /// How many of the nodes hold the full form `T`.
+    full_form: usize,
     _owns: OwnsNodes<T, S>,
 }
 
 impl<T, S> Batch<T, S> {
     fn empty() -> Self {
-        Batch { next: ptr::null_mut(), remaining: 0, _owns: PhantomData }
+        Batch { next: ptr::null_mut(), last: ptr::null_mut(), remaining: 0, full_form: 0, _owns: PhantomData }
+    }
+
+    /// The batch as a list of small forms, if every value in it was pushed as
+    /// one (no full-form node): the values then stay in their nodes until
+    /// taken. `Err(self)` otherwise.
+    pub fn into_small_only(self) -> Result<SmallList<S>, Self> {
+        if self.full_form != 0 {
+            return Err(self);
+        }
+        let batch = std::mem::ManuallyDrop::new(self);
+        Ok(SmallList { next: batch.next, last: batch.last, len: batch.remaining, _owns: PhantomData })
     }
 
     /// # Safety
     /// `head` must be a null-terminated list of tagged node pointers from
     /// `Box::into_raw` that the caller owns exclusively.
     unsafe fn reversed(mut head: *mut Link) -> Self {
+        let last = head;
         let mut reversed = ptr::null_mut();
         let mut count = 0;
+        let mut full_form = 0;
         while !head.is_null() {
             count += 1;
+            full_form += usize::from(!is_small(head));
             let link = untagged(head);
             // SAFETY: the caller owns every node of the list.
             let next = unsafe { (*link).next };
@@ -246,7 +264,7 @@ impl<T, S> Batch<T, S> {
             reversed = head;
             head = next;
         }
-        Batch { next: reversed, remaining: count, _owns: PhantomData }
+        Batch { next: reversed, last, remaining: count, full_form, _owns: PhantomData }
     }
 
     /// Takes the first node off the batch: its value, in whichever form it
@@ -260,6 +278,9 @@ impl<T, S> Batch<T, S> {
         // SAFETY: every node in a batch is exclusively owned by it.
         self.next = unsafe { (*link).next };
         self.remaining -= 1;
+        if !small {
+            self.full_form -= 1;
+        }
         Some(if small {
             // SAFETY: the tag says this node is a `Node<S>` from Box::into_raw;
             // taking it out of the list made this the last use.
@@ -273,6 +294,77 @@ impl<T, S> Batch<T, S> {
     /// Drops the first value and frees its node; `false` once empty.
     fn free_next(&mut self) -> bool {
         self.take_next().is_some()
+    }
+}
+
+/// Values taken from a queue that were all pushed in the small form, oldest
+/// first, still in their queue nodes: a backlog costs no memory beyond the
+/// nodes it already has, and taking a value frees its node. Dropping the list
+/// drops the rest.
+pub struct SmallList<S> {
+    /// Tagged small (see `SMALL`), or null.
+    next: *mut Link,
+    /// The newest node, meaningful only while `len > 0`.
+    last: *mut Link,
+    len: usize,
+    _owns: PhantomData<Box<Node<S>>>,
+}
+
+// SAFETY: the list owns its nodes and their values outright (no other thread
+// keeps a pointer to a taken node), like a `Vec<S>`.
+unsafe impl<S: Send> Send for SmallList<S> {}
+
+impl<S> Default for SmallList<S> {
+    fn default() -> Self {
+        SmallList { next: ptr::null_mut(), last: ptr::null_mut(), len: 0, _owns: PhantomData }
+    }
+}
+
+impl<S> SmallList<S> {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Puts `later` (taken after everything in this list) behind it.
+    pub fn append(&mut self, later: SmallList<S>) {
+        let later = std::mem::ManuallyDrop::new(later);
+        if later.len == 0 {
+            return;
+        }
+        if self.len == 0 {
+            self.next = later.next;
+        } else {
+            // SAFETY: `last` is the newest node of this non-empty list, which
+            // owns it; its `next` is null until linked here.
+            unsafe { (*untagged(self.last)).next = later.next };
+        }
+        self.last = later.last;
+        self.len += later.len;
+    }
+
+    /// Takes the oldest value out and frees its node.
+    pub fn pop_front(&mut self) -> Option<S> {
+        if self.len == 0 {
+            return None;
+        }
+        let link = untagged(self.next);
+        // SAFETY: every node in the list is exclusively owned by it.
+        self.next = unsafe { (*link).next };
+        self.len -= 1;
+        // SAFETY: the list holds only `Node<S>`s from Box::into_raw (checked by
+        // `into_small_only`, published by pushes the taking swap acquired);
+        // unlinking it made this the last use.
+        Some(unsafe { take_value(link.cast::<Node<S>>()) })
+    }
+}
+
+impl<S> Drop for SmallList<S> {
+    fn drop(&mut self) {
+        while self.pop_front().is_some() {}
     }
 }
 
@@ -359,6 +451,50 @@ mod tests {
         assert!(unsealed.push(big(9)).is_ok());
         assert!(unsealed.push_small(10).is_ok());
         drop(unsealed);
+    }
+
+    /// A batch of small forms only stays in its nodes; later batches go on
+    /// behind it in order; what is left is freed with the list (Miri checks the
+    /// relinking and that every node is freed once). A batch holding a big
+    /// node is refused whole.
+    #[test]
+    fn a_batch_of_small_values_only_becomes_a_list_that_appends_in_order() {
+        let token = Arc::new(());
+        let queue: SignalQueue<Form, Arc<()>> = SignalQueue::with_small_form();
+        let mut list = SmallList::default();
+        for batch in 0..3 {
+            for _ in 0..=batch {
+                assert!(queue.push_small(Arc::clone(&token)).is_ok());
+            }
+            list.append(queue.take_all().into_small_only().ok().expect("only small values were pushed"));
+        }
+        assert_eq!(list.len(), 6);
+        assert_eq!(Arc::strong_count(&token), 7);
+        drop(list.pop_front());
+        drop(list.pop_front());
+        assert_eq!((list.len(), Arc::strong_count(&token)), (4, 5));
+        list.append(SmallList::default());
+        assert!(queue.push_small(Arc::clone(&token)).is_ok());
+        list.append(queue.take_all().into_small_only().ok().unwrap());
+        drop(list);
+        assert_eq!(Arc::strong_count(&token), 1, "every value dropped with the list");
+
+        let mut emptied = SmallList::default();
+        assert!(queue.push_small(Arc::clone(&token)).is_ok());
+        emptied.append(queue.take_all().into_small_only().ok().unwrap());
+        assert!(emptied.pop_front().is_some() && emptied.is_empty());
+        assert!(queue.push_small(Arc::clone(&token)).is_ok());
+        emptied.append(queue.take_all().into_small_only().ok().unwrap());
+        assert_eq!(emptied.len(), 1, "an emptied list takes a new batch as its head");
+        drop(emptied);
+
+        let mixed: SignalQueue<Form, u16> = SignalQueue::with_small_form();
+        assert!(mixed.push_small(1).is_ok());
+        assert!(mixed.push(Form::Big("big".into(), [2; 4])).is_ok());
+        assert!(mixed.push_small(3).is_ok());
+        let refused = mixed.take_all().into_small_only().err().expect("a big node is in it");
+        assert_eq!(refused.collect::<Vec<_>>(), vec![Form::Small(1), Form::Big("big".into(), [2; 4]), Form::Small(3)]);
+        assert_eq!(Arc::strong_count(&token), 1);
     }
 
     #[test]
