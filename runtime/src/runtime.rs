@@ -22,6 +22,7 @@ use crate::scheduler::{ProcRef, Scheduler, idle, queue, watchdog};
 use crate::signal::Pushed;
 use crate::stack::{self, StackPool};
 use crate::sync::epoch::{Collector, Guard, Owned};
+use crate::timer::TimerKey;
 use crossbeam_utils::CachePadded;
 
 use crate::registry::{Name, RegisterError, Registry};
@@ -250,6 +251,12 @@ impl Runtime {
         self.shared.live_processes()
     }
 
+    /// Receive timeouts and sleeps armed now: one per process waiting with a
+    /// timeout (a receive that ends early disarms its timer).
+    pub fn pending_timers(&self) -> usize {
+        self.shared.timers.pending()
+    }
+
     /// Per worker thread, in order: processes spawned and ended there (spawns
     /// from outside the runtime are not in any worker's count).
     pub fn worker_stats(&self) -> Vec<WorkerStats> {
@@ -375,6 +382,11 @@ impl Handle {
     /// Processes alive now.
     pub fn live_processes(&self) -> usize {
         self.shared.live_processes()
+    }
+
+    /// Receive timeouts and sleeps armed now (see [`Runtime::pending_timers`]).
+    pub fn pending_timers(&self) -> usize {
+        self.shared.timers.pending()
     }
 
     /// Per worker thread: processes spawned and ended there (see [`Runtime::worker_stats`]).
@@ -663,15 +675,16 @@ impl Shared {
 
     /// Arms a receive timer; wakes a parked worker if it is now the earliest, so
     /// that some worker sleeps no longer than the deadline.
-    pub(crate) fn arm_timer(&self, deadline: u64, pid: Pid, generation: u64) {
+    pub(crate) fn arm_timer(&self, deadline: u64, pid: Pid, generation: u64) -> TimerKey {
         let earlier = self.timers.until_next().is_none_or(|next| {
             let now = self.timers.now();
             deadline < now.saturating_add(next.as_nanos() as u64)
         });
-        self.timers.arm(deadline, pid, generation);
+        let key = self.timers.arm(deadline, pid, generation);
         if earlier && let Some(worker) = self.scheduler.idle.any_sleeper() {
             self.scheduler.parkers[worker].unpark();
         }
+        key
     }
 }
 

@@ -8,14 +8,16 @@
 //! A receive matches the mailbox once more after the timeout fired, so a message
 //! racing the timer is never lost (the loom model `timer_vs_message`).
 //!
-//! Cancelling is lazy (the generation check); entries of finished receives drop
-//! out when due. Any worker fires every due entry (a parked worker sleeps until
-//! the earliest deadline), so one busy worker cannot stall another's timeouts.
-//! A binary heap behind a mutex: receives with a timeout are not the hot path of
-//! any workload; timing wheels would cut the lock if they become one.
+//! A receive that ends before its timer fires (a message matched, or it was
+//! told to die) cancels the entry, so a loop of long timeouts that are met
+//! early keeps one entry per waiting process, not one per receive. The
+//! generation check stays for the entry that fires while its receive is ending.
+//! Any worker fires every due entry (a parked worker sleeps until the earliest
+//! deadline), so one busy worker cannot stall another's timeouts. An indexed
+//! binary heap behind a mutex (removal by key in O(log n)): receives with a
+//! timeout are not the hot path of any workload; timing wheels would cut the
+//! lock if they become one.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
 
 use crate::pid::Pid;
@@ -51,24 +53,143 @@ impl FiredTimer {
     }
 }
 
-#[derive(PartialEq, Eq, PartialOrd, Ord)]
 struct Entry {
     deadline: u64,
     pid: Pid,
     generation: u64,
+    /// Its slot in `TimerHeap::positions` (stable while the entry moves).
+    slot: u32,
+}
+
+/// What [`Timers::cancel`] needs to find an armed timer again. A key whose
+/// timer has fired or was cancelled finds nothing (its slot may hold another
+/// timer by then: the pid and wait generation tell them apart).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TimerKey {
+    slot: u32,
+    pid: Pid,
+    generation: u64,
+}
+
+/// `positions` entry of a slot that holds no timer.
+const VACANT: u32 = u32::MAX;
+
+/// A binary min-heap by deadline whose entries can be removed by key: every
+/// entry has a slot, and `positions[slot]` follows it as it moves.
+#[derive(Default)]
+struct TimerHeap {
+    entries: Vec<Entry>,
+    positions: Vec<u32>,
+    free_slots: Vec<u32>,
+}
+
+impl TimerHeap {
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    fn earliest(&self) -> u64 {
+        self.entries.first().map_or(NONE, |entry| entry.deadline)
+    }
+
+    fn push(&mut self, deadline: u64, pid: Pid, generation: u64) -> TimerKey {
+        let slot = self.free_slots.pop().unwrap_or_else(|| {
+            self.positions.push(VACANT);
+            u32::try_from(self.positions.len() - 1).expect("fewer than 2^32 timers armed at once")
+        });
+        self.entries.push(Entry { deadline, pid, generation, slot });
+        let last = self.entries.len() - 1;
+        self.positions[slot as usize] = last as u32;
+        self.sift_up(last);
+        TimerKey { slot, pid, generation }
+    }
+
+    /// Takes the earliest entry if it is due by `now`.
+    fn pop_due(&mut self, now: u64) -> Option<(Pid, u64)> {
+        if self.entries.first()?.deadline > now {
+            return None;
+        }
+        let entry = self.remove_at(0);
+        Some((entry.pid, entry.generation))
+    }
+
+    /// Removes the timer `key` names; `false` if it is no longer armed.
+    fn remove(&mut self, key: TimerKey) -> bool {
+        let Some(&position) = self.positions.get(key.slot as usize) else { return false };
+        if position == VACANT {
+            return false;
+        }
+        let entry = &self.entries[position as usize];
+        if entry.pid != key.pid || entry.generation != key.generation {
+            return false;
+        }
+        self.remove_at(position as usize);
+        true
+    }
+
+    fn remove_at(&mut self, index: usize) -> Entry {
+        let last = self.entries.len() - 1;
+        self.swap(index, last);
+        let entry = self.entries.pop().expect("index is in the heap");
+        self.positions[entry.slot as usize] = VACANT;
+        self.free_slots.push(entry.slot);
+        if index < self.entries.len() {
+            // The entry moved into `index` came from the bottom: it may belong
+            // higher (removal from another branch) or lower.
+            self.sift_up(index);
+            self.sift_down(index);
+        }
+        entry
+    }
+
+    fn sift_up(&mut self, mut index: usize) {
+        while index > 0 {
+            let parent = (index - 1) / 2;
+            if self.entries[parent].deadline <= self.entries[index].deadline {
+                break;
+            }
+            self.swap(parent, index);
+            index = parent;
+        }
+    }
+
+    fn sift_down(&mut self, mut index: usize) {
+        loop {
+            let left = 2 * index + 1;
+            let right = left + 1;
+            let mut smallest = index;
+            if left < self.entries.len() && self.entries[left].deadline < self.entries[smallest].deadline {
+                smallest = left;
+            }
+            if right < self.entries.len() && self.entries[right].deadline < self.entries[smallest].deadline {
+                smallest = right;
+            }
+            if smallest == index {
+                return;
+            }
+            self.swap(index, smallest);
+            index = smallest;
+        }
+    }
+
+    fn swap(&mut self, a: usize, b: usize) {
+        self.entries.swap(a, b);
+        self.positions[self.entries[a].slot as usize] = a as u32;
+        self.positions[self.entries[b].slot as usize] = b as u32;
+    }
 }
 
 /// Deadlines of one runtime, in nanoseconds since it started.
 pub(crate) struct Timers {
     origin: Instant,
-    heap: Mutex<BinaryHeap<Reverse<Entry>>>,
+    heap: Mutex<TimerHeap>,
     /// The earliest deadline in the heap, for a lock-free "anything due?" check.
     earliest: AtomicU64,
 }
 
 impl Timers {
     pub(crate) fn new() -> Self {
-        Timers { origin: Instant::now(), heap: Mutex::new(BinaryHeap::new()), earliest: AtomicU64::new(NONE) }
+        Timers { origin: Instant::now(), heap: Mutex::new(TimerHeap::default()), earliest: AtomicU64::new(NONE) }
     }
 
     /// Now, on this runtime's clock.
@@ -82,12 +203,29 @@ impl Timers {
     }
 
     /// Arms a timer for `pid`'s wait `generation`.
-    pub(crate) fn arm(&self, deadline: u64, pid: Pid, generation: u64) {
+    pub(crate) fn arm(&self, deadline: u64, pid: Pid, generation: u64) -> TimerKey {
         let mut heap = lock(&self.heap);
-        heap.push(Reverse(Entry { deadline, pid, generation }));
+        let key = heap.push(deadline, pid, generation);
         // Relaxed: `earliest` is a hint read before taking the lock; the heap under
         // the mutex is the truth, and a worker about to park re-reads it locked.
         self.earliest.fetch_min(deadline, Ordering::Relaxed);
+        key
+    }
+
+    /// Disarms a timer whose wait has ended; nothing if it already fired.
+    pub(crate) fn cancel(&self, key: TimerKey) {
+        let mut heap = lock(&self.heap);
+        if heap.remove(key) {
+            // Relaxed: written under the lock; see `arm`. A later deadline than
+            // before, never an earlier one: a worker that read the old value
+            // only wakes early and finds nothing due.
+            self.earliest.store(heap.earliest(), Ordering::Relaxed);
+        }
+    }
+
+    /// Timers armed and neither fired nor cancelled.
+    pub(crate) fn pending(&self) -> usize {
+        lock(&self.heap).len()
     }
 
     /// How long until the earliest deadline (`None`: no timer pending).
@@ -107,16 +245,11 @@ impl Timers {
         let mut due = Vec::new();
         {
             let mut heap = lock(&self.heap);
-            while let Some(Reverse(entry)) = heap.peek() {
-                if entry.deadline > now {
-                    break;
-                }
-                let Some(Reverse(entry)) = heap.pop() else { break };
-                due.push((entry.pid, entry.generation));
+            while let Some(entry) = heap.pop_due(now) {
+                due.push(entry);
             }
-            let next = heap.peek().map_or(NONE, |Reverse(entry)| entry.deadline);
             // Relaxed: written under the lock; see `arm`.
-            self.earliest.store(next, Ordering::Relaxed);
+            self.earliest.store(heap.earliest(), Ordering::Relaxed);
         }
         for (pid, generation) in due {
             fire(pid, generation);
@@ -142,5 +275,79 @@ mod tests {
         timers.fire_due(|pid, generation| fired.push((pid, generation)));
         assert_eq!(fired, vec![(a, 3), (b, 7)]);
         assert!(timers.until_next().unwrap() > Duration::from_secs(50));
+    }
+
+    #[test]
+    fn a_cancelled_timer_never_fires_and_a_stale_key_removes_nothing() {
+        let timers = Timers::new();
+        let a = Pid::new(0, 1, 0);
+        let now = timers.now();
+        let first = timers.arm(now + 1, a, 1);
+        timers.cancel(first);
+        assert_eq!(timers.pending(), 0);
+        assert_eq!(timers.until_next(), None, "nothing left to wake a worker for");
+        // The slot is reused by the next wait's timer; the old key must not remove it.
+        let second = timers.arm(now + 2, a, 2);
+        assert_eq!(second.slot, first.slot);
+        timers.cancel(first);
+        assert_eq!(timers.pending(), 1);
+        std::thread::sleep(Duration::from_millis(1));
+        let mut fired = Vec::new();
+        timers.fire_due(|pid, generation| fired.push((pid, generation)));
+        assert_eq!(fired, vec![(a, 2)]);
+        timers.cancel(second);
+        assert_eq!(timers.pending(), 0, "cancelling a fired timer is a no-op");
+    }
+
+    proptest::proptest! {
+        /// Any mix of arming, cancelling and firing leaves exactly the timers
+        /// armed and not yet cancelled or fired, and fires them in deadline order.
+        #[test]
+        fn the_heap_agrees_with_a_sorted_model(
+            operations in proptest::collection::vec((0u8..3, 0u64..50, 0usize..64), 1..300)
+        ) {
+            let mut heap = TimerHeap::default();
+            let mut model: Vec<(u64, u64)> = Vec::new();
+            let mut keys: Vec<(TimerKey, u64)> = Vec::new();
+            let mut generation = 0;
+            for (operation, deadline, pick) in operations {
+                match operation {
+                    0 => {
+                        generation += 1;
+                        let key = heap.push(deadline, Pid::new(0, 1, 0), generation);
+                        keys.push((key, deadline));
+                        model.push((deadline, generation));
+                    }
+                    1 if !keys.is_empty() => {
+                        let (key, _) = keys.swap_remove(pick % keys.len());
+                        let armed = model.iter().position(|&(_, g)| g == key.generation);
+                        proptest::prop_assert_eq!(heap.remove(key), armed.is_some());
+                        if let Some(index) = armed {
+                            model.swap_remove(index);
+                        }
+                    }
+                    _ => {
+                        let now = deadline;
+                        let mut fired = Vec::new();
+                        while let Some((_, generation)) = heap.pop_due(now) {
+                            fired.push(generation);
+                        }
+                        let deadlines: Vec<u64> = fired
+                            .iter()
+                            .map(|g| model.iter().find(|&&(_, mg)| mg == *g).expect("fired an armed timer").0)
+                            .collect();
+                        proptest::prop_assert!(deadlines.windows(2).all(|pair| pair[0] <= pair[1]), "deadline order");
+                        proptest::prop_assert!(deadlines.iter().all(|&d| d <= now));
+                        model.retain(|&(d, g)| {
+                            let was_fired = fired.contains(&g);
+                            assert!(was_fired || d > now, "a due timer was left armed");
+                            !was_fired
+                        });
+                    }
+                }
+                proptest::prop_assert_eq!(heap.len(), model.len());
+                proptest::prop_assert_eq!(heap.earliest(), model.iter().map(|&(d, _)| d).min().unwrap_or(NONE));
+            }
+        }
     }
 }

@@ -188,6 +188,41 @@ fn a_message_racing_a_receive_timeout_is_never_lost() {
     assert_eq!(by_receive + after_timeout, 2000);
 }
 
+/// A receive that is answered (or killed) long before its timeout disarms its
+/// timer: a server loop with a long timeout keeps no timer per message it got.
+#[test]
+fn receive_timeouts_met_early_leave_no_timer_armed() {
+    let runtime = common::runtime(2);
+    let hour = Duration::from_secs(3600);
+    runtime
+        .block_on(move |cx| {
+            let me = cx.pid();
+            let echo = cx.spawn(move |cx| {
+                loop {
+                    let Seq(n) = cx.receive::<Seq>()?;
+                    cx.send(me, Seq(n));
+                }
+            })?;
+            for round in 0..10_000 {
+                cx.send(echo, Seq(round));
+                assert_eq!(cx.receive_timeout::<Seq>(hour)?, Some(Seq(round)));
+            }
+            let sleeper = cx.spawn(move |cx| cx.sleep(hour))?;
+            let waiter = cx.spawn(move |cx| cx.receive_timeout::<Seq>(hour).map(drop))?;
+            cx.yield_now()?;
+            for pid in [echo, sleeper, waiter] {
+                cx.exit(pid, Reason::Kill)?;
+            }
+            Ok::<_, Reason>(())
+        })
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while runtime.live_processes() > 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(runtime.pending_timers(), 0);
+}
+
 #[test]
 fn sleep_waits_and_keeps_messages_for_later() {
     let runtime = common::runtime(2);

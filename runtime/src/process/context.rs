@@ -27,6 +27,7 @@ use crate::registry::{Name, RegisterError};
 use crate::runtime::{Handle, Shared};
 use crate::scheduler::worker::WorkerCore;
 use crate::sync::Ordering;
+use crate::timer::TimerKey;
 
 /// Reductions in one time slice (ERTS uses 4000 function calls; ours are coarser).
 pub(crate) const SLICE_REDUCTIONS: u32 = 2000;
@@ -555,14 +556,32 @@ impl Cx {
     fn receive_inner<R>(
         &mut self,
         timeout: Option<Duration>,
-        mut matcher: impl FnMut(&mut Message) -> Option<R>,
+        matcher: impl FnMut(&mut Message) -> Option<R>,
     ) -> Result<Option<R>, Reason> {
         self.check_alive()?;
         if !self.enter(1) {
             return Err(self.exit_reason.clone().unwrap_or(Reason::Shutdown));
         }
+        let mut armed = None;
+        let result = self.match_or_wait(timeout, &mut armed, matcher);
+        if let Some(key) = armed
+            && !matches!(result, Ok(None))
+        {
+            // Ended before its timer fired (a match, or told to die): disarm it,
+            // or a loop of long timeouts met early would pile up one per receive.
+            self.shared().timers.cancel(key);
+        }
+        result
+    }
+
+    /// The body of [`Cx::receive_inner`]; `armed` is set to the timer it arms.
+    fn match_or_wait<R>(
+        &mut self,
+        timeout: Option<Duration>,
+        armed: &mut Option<TimerKey>,
+        mut matcher: impl FnMut(&mut Message) -> Option<R>,
+    ) -> Result<Option<R>, Reason> {
         let mut position = ScanPosition::default();
-        let mut armed: Option<u64> = None;
         loop {
             // What was taken in earlier first: a burst of messages is then
             // taken from the signal queue once per batch, not at every receive
@@ -578,15 +597,15 @@ impl Cx {
             if took_any {
                 continue;
             }
-            match (timeout, armed) {
+            match (timeout, *armed) {
                 (Some(timeout), None) if timeout.is_zero() => return Ok(None),
                 (Some(timeout), None) => {
                     self.wait_generation = self.wait_generation.wrapping_add(1);
-                    armed = Some(self.wait_generation);
                     let shared = self.shared();
-                    shared.arm_timer(shared.timers.deadline_after(timeout), self.pid(), self.wait_generation);
+                    *armed =
+                        Some(shared.arm_timer(shared.timers.deadline_after(timeout), self.pid(), self.wait_generation));
                 }
-                (Some(_), Some(generation)) if self.pcb().fired_timer.has_fired(generation) => {
+                (Some(_), Some(_)) if self.pcb().fired_timer.has_fired(self.wait_generation) => {
                     return Ok(None);
                 }
                 _ => {}

@@ -60,7 +60,8 @@ impl WorkerCore {
         if let Some(coroutine) = coroutine {
             self.return_stack(coroutine.into_stack(), outcome.lowest_sp, panicked);
         }
-        // Timers are cancelled lazily: an entry for a gone pid finds nothing.
+        // Step 3: a timer it was waiting with was disarmed when that receive
+        // returned; one firing meanwhile finds no process (or a stale generation).
         let shared = &self.shared;
         // Step 4: its name is freed and its pid leaves the table.
         // SeqCst: after the SeqCst RMW that set EXITED in step 1, against the
