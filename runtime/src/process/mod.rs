@@ -229,7 +229,7 @@ pub(crate) struct Pcb {
     pub(crate) stack_top_hint: AtomicUsize,
     /// Set by whoever woke it with an abnormal exit signal (it ends in its next
     /// run unless it traps exits), so whoever runs it ahead prefetches for an
-    /// exit; a hint only (a timer wake-up leaves it as it was).
+    /// exit; a hint only (a timer wake-up clears it).
     pub(crate) woken_to_exit: AtomicBool,
     /// Which of its waits have timed out (see `timer`).
     pub(crate) fired_timer: FiredTimer,

@@ -268,6 +268,9 @@ impl WorkerCore {
             if let Some(pcb) = shared.table.get(pid, &guard) {
                 pcb.fired_timer.fire(generation);
                 if pcb.state.wake() {
+                    // Relaxed: a prefetch hint (see `Pcb::prefetch_for_wake`);
+                    // a timeout resumes it in its receive, not into an exit.
+                    pcb.woken_to_exit.store(false, Ordering::Relaxed);
                     // The local queue, not the LIFO slot: this runs when the
                     // worker is about to look for work or park, and a parking
                     // worker's re-check sees only the queues.
