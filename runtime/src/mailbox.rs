@@ -168,6 +168,21 @@ pub(crate) struct Mailbox {
     arrived: SmallList<Message>,
 }
 
+/// A message taken from `arrived` while a matcher looks at it: buffered when
+/// this is dropped, unless taken out first.
+struct PassedOver<'a> {
+    message: Option<Message>,
+    into: &'a mut VecDeque<Message>,
+}
+
+impl Drop for PassedOver<'_> {
+    fn drop(&mut self) {
+        if let Some(message) = self.message.take() {
+            self.into.push_back(message);
+        }
+    }
+}
+
 impl Mailbox {
     /// Puts messages just taken from the signal queue behind all others.
     pub(crate) fn append_arrived(&mut self, messages: SmallList<Message>) {
@@ -201,6 +216,18 @@ impl Mailbox {
         self.looked_at.len() + self.arrived.len()
     }
 
+    /// Removes the first buffered message `matcher` accepts (the arrived ones,
+    /// which no control signal made, are not looked at).
+    pub(crate) fn take_first_buffered<R>(&mut self, mut matcher: impl FnMut(&mut Message) -> Option<R>) -> Option<R> {
+        for index in 0..self.looked_at.len() {
+            if let Some(result) = matcher(&mut self.looked_at[index]) {
+                self.looked_at.remove(index);
+                return Some(result);
+            }
+        }
+        None
+    }
+
     /// Scans from `position` (updated to the end on a miss) for the first message
     /// `matcher` accepts, removes it and returns what the matcher made of it.
     /// Also returns how many messages were looked at, for reduction accounting.
@@ -218,13 +245,19 @@ impl Mailbox {
             }
         }
         let mut looked = self.looked_at.len() - start;
-        while let Some(mut message) = self.arrived.pop_front() {
+        while let Some(message) = self.arrived.pop_front() {
             looked += 1;
-            if let Some(result) = matcher(&mut message) {
+            // Buffered unless it matches, also when the matcher panics: it is
+            // the process's message, not the matcher's.
+            let mut passed_over = PassedOver { message: Some(message), into: &mut self.looked_at };
+            let message = passed_over.message.as_mut().expect("just put there");
+            if let Some(result) = matcher(message) {
+                // Matched: what the matcher left of it (if anything) is dropped.
+                passed_over.message = None;
+                drop(passed_over);
                 position.0 = self.looked_at.len();
                 return (Some(result), looked);
             }
-            self.looked_at.push_back(message);
         }
         position.0 = self.looked_at.len();
         (None, looked)

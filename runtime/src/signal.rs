@@ -220,7 +220,8 @@ impl<T, S> Drop for SignalQueue<T, S> {
 pub struct Batch<T, S = T> {
     /// Tagged (see `SMALL`).
     next: *mut Link,
-    /// The newest node (tagged), or null when empty: where a batch taken later goes on.
+    /// The newest node (tagged) as taken, null for an empty batch; only
+    /// meaningful while nothing has been taken off.
     last: *mut Link,
     remaining: usize,
     /// How many of the nodes hold the full form `T`.
@@ -364,7 +365,16 @@ impl<S> SmallList<S> {
 
 impl<S> Drop for SmallList<S> {
     fn drop(&mut self) {
-        while self.pop_front().is_some() {}
+        // If a value's destructor panics, the rest are still freed (and
+        // dropped) while unwinding, as a `Vec` does.
+        struct Rest<'a, S>(&'a mut SmallList<S>);
+        impl<S> Drop for Rest<'_, S> {
+            fn drop(&mut self) {
+                while self.0.pop_front().is_some() {}
+            }
+        }
+        let rest = Rest(self);
+        while rest.0.pop_front().is_some() {}
     }
 }
 
@@ -395,7 +405,15 @@ impl<T, S: Into<T>> ExactSizeIterator for Batch<T, S> {}
 
 impl<T, S> Drop for Batch<T, S> {
     fn drop(&mut self) {
-        while self.free_next() {}
+        // As `SmallList`'s: a panicking destructor does not leak the rest.
+        struct Rest<'a, T, S>(&'a mut Batch<T, S>);
+        impl<T, S> Drop for Rest<'_, T, S> {
+            fn drop(&mut self) {
+                while self.0.free_next() {}
+            }
+        }
+        let rest = Rest(self);
+        while rest.0.free_next() {}
     }
 }
 
@@ -495,6 +513,39 @@ mod tests {
         let refused = mixed.take_all().into_small_only().err().expect("a big node is in it");
         assert_eq!(refused.collect::<Vec<_>>(), vec![Form::Small(1), Form::Big("big".into(), [2; 4]), Form::Small(3)]);
         assert_eq!(Arc::strong_count(&token), 1);
+    }
+
+    /// A value whose destructor panics does not keep the rest of a list (or
+    /// batch) from being dropped.
+    #[test]
+    fn a_batch_or_list_dropped_past_a_panicking_destructor_drops_the_rest() {
+        struct Explosive(Option<Arc<()>>);
+        impl Drop for Explosive {
+            fn drop(&mut self) {
+                if self.0.is_none() {
+                    panic!("a destructor that panics");
+                }
+            }
+        }
+        let token = Arc::new(());
+        for small_only in [true, false] {
+            let queue: SignalQueue<Explosive, Explosive> = SignalQueue::with_small_form();
+            assert!(queue.push_small(Explosive(Some(Arc::clone(&token)))).is_ok());
+            assert!(queue.push_small(Explosive(None)).is_ok());
+            for _ in 0..3 {
+                assert!(queue.push_small(Explosive(Some(Arc::clone(&token)))).is_ok());
+            }
+            let batch = queue.take_all();
+            let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+                if small_only {
+                    drop(batch.into_small_only().ok().unwrap());
+                } else {
+                    drop(batch);
+                }
+            }));
+            assert!(dropped.is_err());
+            assert_eq!(Arc::strong_count(&token), 1, "all four others dropped");
+        }
     }
 
     #[test]

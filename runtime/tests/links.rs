@@ -518,8 +518,9 @@ fn message_then_exit_keeps_its_order_under_load() {
 }
 
 /// A process working through a big mailbox (100,000 messages, 5 µs each) must
-/// die soon after a kill arrives — at its next receive, at the latest at the
-/// end of its time slice — not after the whole mailbox.
+/// die soon after a kill arrives — at the end of its time slice at the latest
+/// (its receives match what it already holds without looking at the signal
+/// queue) — not after the whole mailbox.
 #[test]
 fn a_kill_ends_a_process_within_a_slice_while_its_mailbox_keeps_matching() {
     struct Start;
@@ -558,6 +559,55 @@ fn a_kill_ends_a_process_within_a_slice_while_its_mailbox_keeps_matching() {
     assert_eq!(down.reason, Reason::Killed);
     let taken = received.load(std::sync::atomic::Ordering::Relaxed);
     assert!(taken < 10_000, "the killed process went on to take {taken} messages");
+}
+
+/// The same with an abnormal exit signal: the busy process learns it from its
+/// receive (`Err(reason)`, its body then leaves with `?`), not by being unwound
+/// at the end of its slice, although its receives keep matching.
+#[test]
+fn a_busy_receiver_told_to_die_gets_the_reason_from_its_receive() {
+    struct Start;
+    struct Busy;
+    let runtime = common::runtime(2);
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let seen_by_busy = std::sync::Arc::clone(&seen);
+    let down = runtime
+        .block_on(move |cx| {
+            let me = cx.pid();
+            let (busy, monitor) = cx.spawn_monitor(move |cx| {
+                cx.receive::<Start>()?;
+                let mut told = false;
+                loop {
+                    match cx.receive::<u32>() {
+                        Ok(_) => {
+                            if !told {
+                                told = true;
+                                cx.send(me, Busy);
+                            }
+                            let spin = std::time::Instant::now();
+                            while spin.elapsed() < Duration::from_micros(5) {
+                                std::hint::spin_loop();
+                            }
+                        }
+                        Err(reason) => {
+                            *seen_by_busy.lock().unwrap() = Some(reason.clone());
+                            return Err(reason);
+                        }
+                    }
+                }
+            })?;
+            for i in 0..100_000u32 {
+                cx.send(busy, i);
+            }
+            cx.send(busy, Start);
+            cx.receive::<Busy>()?;
+            cx.exit(busy, boom())?;
+            let down = cx.receive_if::<lariat::Down>(|down| down.monitor == monitor)?;
+            Ok::<_, Reason>(down)
+        })
+        .unwrap();
+    assert_eq!(down.reason, boom());
+    assert_eq!(*seen.lock().unwrap(), Some(boom()), "the receive returned the reason");
 }
 
 /// A big fan-out (enough links that the exit sorts them first) still reaches

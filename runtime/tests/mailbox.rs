@@ -223,6 +223,33 @@ fn receive_timeouts_met_early_leave_no_timer_armed() {
     assert_eq!(runtime.pending_timers(), 0);
 }
 
+/// A matcher that panics on a message (the process catches the panic) leaves
+/// that message in the mailbox and the receive's timer disarmed.
+#[test]
+fn a_panicking_matcher_keeps_the_message_and_disarms_the_timer() {
+    let runtime = common::runtime(2);
+    let outcome = runtime
+        .block_on(|cx| {
+            let me = cx.pid();
+            cx.spawn(move |cx| {
+                cx.sleep(Duration::from_millis(5))?;
+                cx.send(me, Other("explosive"));
+                Ok(())
+            })?;
+            let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                cx.receive_map_timeout(Duration::from_secs(3600), |message| -> Option<()> {
+                    assert!(!message.is::<Other>(), "a matcher that panics");
+                    None
+                })
+            }));
+            let pending = cx.handle().pending_timers();
+            let kept = cx.receive_timeout::<Other>(Duration::ZERO)?;
+            Ok::<_, Reason>((caught.is_err(), pending, kept))
+        })
+        .unwrap();
+    assert_eq!(outcome, (true, 0, Some(Other("explosive"))));
+}
+
 #[test]
 fn sleep_waits_and_keeps_messages_for_later() {
     let runtime = common::runtime(2);

@@ -280,8 +280,9 @@ impl Cx {
     pub fn demonitor_flush(&mut self, monitor: Ref) -> bool {
         let active = self.demonitor(monitor);
         self.take_in_signals();
-        let mut position = ScanPosition::default();
-        let _ = self.mailbox.take_first(&mut position, |message| {
+        // A `Down` is made by taking in its signal, so it is in the buffered
+        // part: no need to look through (and buffer) a backlog that arrived.
+        let _ = self.mailbox.take_first_buffered(|message| {
             message.downcast_ref::<Down>().filter(|down| down.monitor == monitor).map(|_| ())
         });
         active
@@ -340,9 +341,10 @@ impl Cx {
     /// Asks `pid` for its [`ProcessInfo`] (Erlang's `process_info/1`) and waits
     /// for the answer; `Ok(None)` if it is gone or ends before answering.
     ///
-    /// The target answers the next time it takes in signals (in a receive or at
-    /// the end of a time slice), so the answer reflects everything this process
-    /// sent it before asking. For this process itself it answers at once.
+    /// The target answers the next time it takes in signals (in a receive that
+    /// finds no match among the messages it already has, or at the end of a
+    /// time slice), so the answer reflects everything this process sent it
+    /// before asking. For this process itself it answers at once.
     pub fn process_info(&mut self, pid: Pid) -> Result<Option<ProcessInfo>, Reason> {
         self.check_alive()?;
         if pid == self.pid() {
@@ -559,18 +561,15 @@ impl Cx {
         matcher: impl FnMut(&mut Message) -> Option<R>,
     ) -> Result<Option<R>, Reason> {
         self.check_alive()?;
-        if !self.enter(1) {
-            return Err(self.exit_reason.clone().unwrap_or(Reason::Shutdown));
+        self.enter_blocking(1)?;
+        let mut armed = ArmedTimer { shared: self.shared, key: None };
+        let result = self.match_or_wait(timeout, &mut armed.key, matcher);
+        if matches!(result, Ok(None)) {
+            // Timed out: the timer fired and left the heap (a zero timeout arms none).
+            armed.key = None;
         }
-        let mut armed = None;
-        let result = self.match_or_wait(timeout, &mut armed, matcher);
-        if let Some(key) = armed
-            && !matches!(result, Ok(None))
-        {
-            // Ended before its timer fired (a match, or told to die): disarm it,
-            // or a loop of long timeouts met early would pile up one per receive.
-            self.shared().timers.cancel(key);
-        }
+        // Otherwise dropping `armed` disarms the timer (also when the matcher
+        // panics): a loop of long timeouts met early must not pile up one per receive.
         result
     }
 
@@ -595,6 +594,9 @@ impl Cx {
             let took_any = self.take_in_signals();
             self.check_alive()?;
             if took_any {
+                // A receive that keeps finding no match in a stream of arrivals
+                // still yields when its slice is spent.
+                self.enter_blocking(1)?;
                 continue;
             }
             match (timeout, *armed) {
@@ -632,8 +634,10 @@ impl Cx {
             return false;
         }
         match batch.into_small_only() {
-            // Nothing to apply: the messages join the mailbox in their nodes.
-            Ok(messages) => self.mailbox.append_arrived(messages),
+            // Nothing to apply: the messages join the mailbox in their nodes
+            // (or, once it is ending, are dropped as the dead do).
+            Ok(messages) if self.exit_reason.is_none() => self.mailbox.append_arrived(messages),
+            Ok(messages) => drop(messages),
             Err(batch) => {
                 self.mailbox.reserve(batch.len());
                 for signal in batch {
@@ -768,6 +772,21 @@ impl Cx {
         true
     }
 
+    /// Entry of a blocking call: like [`Cx::enter`], but a process told to die
+    /// at the end of its slice gets `Err(reason)` back instead of being unwound
+    /// (a receive that keeps matching buffered messages takes in the signal
+    /// queue only there).
+    fn enter_blocking(&mut self, cost: u32) -> Result<(), Reason> {
+        self.note_stack_depth();
+        self.check_unwinding();
+        if self.reductions_left <= cost && !std::thread::panicking() {
+            self.suspend(Suspend::Yield);
+            self.take_in_signals();
+        }
+        self.charge(cost);
+        self.check_alive()
+    }
+
     /// Records how deep the stack is now (its deepest point decides whether the
     /// stack's deep pages are given back when the process ends).
     #[inline(always)]
@@ -828,4 +847,21 @@ fn take<T: Send + 'static>(message: &mut Message) -> Option<T> {
         return None;
     }
     std::mem::replace(message, Message::new(())).downcast::<T>().ok()
+}
+
+/// The timer a receive armed, disarmed when the receive ends unless it fired
+/// (also when a matcher panics: the key would otherwise be lost with the frame).
+struct ArmedTimer {
+    shared: NonNull<Shared>,
+    key: Option<TimerKey>,
+}
+
+impl Drop for ArmedTimer {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            // SAFETY: the runtime drops every process before its `Shared`, and
+            // this guard lives in a receive of a running process.
+            unsafe { self.shared.as_ref() }.timers.cancel(key);
+        }
+    }
 }
