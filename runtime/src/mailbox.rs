@@ -168,21 +168,6 @@ pub(crate) struct Mailbox {
     arrived: SmallList<Message>,
 }
 
-/// A message taken from `arrived` while a matcher looks at it: buffered when
-/// this is dropped, unless taken out first.
-struct PassedOver<'a> {
-    message: Option<Message>,
-    into: &'a mut VecDeque<Message>,
-}
-
-impl Drop for PassedOver<'_> {
-    fn drop(&mut self) {
-        if let Some(message) = self.message.take() {
-            self.into.push_back(message);
-        }
-    }
-}
-
 impl Mailbox {
     /// Puts messages just taken from the signal queue behind all others.
     pub(crate) fn append_arrived(&mut self, messages: SmallList<Message>) {
@@ -245,19 +230,17 @@ impl Mailbox {
             }
         }
         let mut looked = self.looked_at.len() - start;
-        while let Some(message) = self.arrived.pop_front() {
+        // Matched in place: a matcher that panics leaves the message where it was.
+        while let Some(message) = self.arrived.front_mut() {
             looked += 1;
-            // Buffered unless it matches, also when the matcher panics: it is
-            // the process's message, not the matcher's.
-            let mut passed_over = PassedOver { message: Some(message), into: &mut self.looked_at };
-            let message = passed_over.message.as_mut().expect("just put there");
             if let Some(result) = matcher(message) {
-                // Matched: what the matcher left of it (if anything) is dropped.
-                passed_over.message = None;
-                drop(passed_over);
+                // What the matcher left of it (if anything) is dropped with its node.
+                drop(self.arrived.pop_front());
                 position.0 = self.looked_at.len();
                 return (Some(result), looked);
             }
+            let passed_over = self.arrived.pop_front().expect("the front message is there");
+            self.looked_at.push_back(passed_over);
         }
         position.0 = self.looked_at.len();
         (None, looked)

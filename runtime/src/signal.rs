@@ -347,6 +347,20 @@ impl<S> SmallList<S> {
         self.len += later.len;
     }
 
+    /// The oldest value, in place (it stays in the list).
+    pub fn front_mut(&mut self) -> Option<&mut S> {
+        if self.len == 0 {
+            return None;
+        }
+        let node = untagged(self.next).cast::<Node<S>>();
+        // SAFETY: the list owns its nodes exclusively, the first one holds a
+        // value until popped, and `&mut self` keeps the list (and so the node)
+        // unchanged for as long as the returned borrow lives.
+        let value = unsafe { (*node).value.with_mut(|value| value) };
+        // SAFETY: as above; the pointer is to the node's `Option<S>`.
+        unsafe { (*value).as_mut() }
+    }
+
     /// Takes the oldest value out and frees its node.
     pub fn pop_front(&mut self) -> Option<S> {
         if self.len == 0 {

@@ -26,6 +26,7 @@ use crate::reason::Reason;
 use crate::registry::{Name, RegisterError};
 use crate::runtime::{Handle, Shared};
 use crate::scheduler::worker::WorkerCore;
+use crate::signal::Batch;
 use crate::sync::Ordering;
 use crate::timer::TimerKey;
 
@@ -63,6 +64,9 @@ pub struct Cx {
     reductions_left: u32,
     reductions_total: u64,
     wait_generation: u64,
+    /// The timer of the receive in progress (or of one whose matcher panicked,
+    /// disarmed by the next receive or at exit).
+    armed_timer: Option<TimerKey>,
     lowest_sp: usize,
     exit_reason: Option<Reason>,
     links: LinkTable,
@@ -97,6 +101,7 @@ impl Cx {
             reductions_left: SLICE_REDUCTIONS,
             reductions_total: 0,
             wait_generation: 0,
+            armed_timer: None,
             lowest_sp: usize::MAX,
             exit_reason: None,
             links,
@@ -560,24 +565,51 @@ impl Cx {
         timeout: Option<Duration>,
         matcher: impl FnMut(&mut Message) -> Option<R>,
     ) -> Result<Option<R>, Reason> {
+        if self.armed_timer.is_some() {
+            // Left armed by a receive whose matcher panicked.
+            self.disarm_timer();
+        }
         self.check_alive()?;
         self.enter_blocking(1)?;
-        let mut armed = ArmedTimer { shared: self.shared, key: None };
-        let result = self.match_or_wait(timeout, &mut armed.key, matcher);
-        if matches!(result, Ok(None)) {
-            // Timed out: the timer fired and left the heap (a zero timeout arms none).
-            armed.key = None;
+        let result = self.match_or_wait(timeout, matcher);
+        if self.armed_timer.is_some() {
+            if matches!(result, Ok(None)) {
+                // Timed out: the timer fired and left the heap.
+                self.armed_timer = None;
+            } else {
+                // Ended before its timer fired (a match, or told to die): disarm
+                // it, or a loop of long timeouts met early would pile up one per receive.
+                self.disarm_timer();
+            }
         }
-        // Otherwise dropping `armed` disarms the timer (also when the matcher
-        // panics): a loop of long timeouts met early must not pile up one per receive.
         result
     }
 
-    /// The body of [`Cx::receive_inner`]; `armed` is set to the timer it arms.
+    /// Out of line: the receive's frame stays small (see `match_or_wait`).
+    #[cold]
+    #[inline(never)]
+    fn disarm_timer(&mut self) {
+        if let Some(key) = self.armed_timer.take() {
+            self.shared().timers.cancel(key);
+        }
+    }
+
+    /// Arms the timer of a receive that waits with a timeout.
+    #[inline(never)]
+    fn arm_timer(&mut self, timeout: Duration) {
+        self.wait_generation = self.wait_generation.wrapping_add(1);
+        let shared = self.shared();
+        let key = shared.arm_timer(shared.timers.deadline_after(timeout), self.pid(), self.wait_generation);
+        self.armed_timer = Some(key);
+    }
+
+    /// The body of [`Cx::receive_inner`]; the timer it arms is kept in
+    /// `armed_timer` (in the `Cx`, not in this frame: every byte of a waiting
+    /// process's frames is a cold line again when it is resumed).
+    #[inline(always)]
     fn match_or_wait<R>(
         &mut self,
         timeout: Option<Duration>,
-        armed: &mut Option<TimerKey>,
         mut matcher: impl FnMut(&mut Message) -> Option<R>,
     ) -> Result<Option<R>, Reason> {
         let mut position = ScanPosition::default();
@@ -599,14 +631,9 @@ impl Cx {
                 self.enter_blocking(1)?;
                 continue;
             }
-            match (timeout, *armed) {
+            match (timeout, self.armed_timer) {
                 (Some(timeout), None) if timeout.is_zero() => return Ok(None),
-                (Some(timeout), None) => {
-                    self.wait_generation = self.wait_generation.wrapping_add(1);
-                    let shared = self.shared();
-                    *armed =
-                        Some(shared.arm_timer(shared.timers.deadline_after(timeout), self.pid(), self.wait_generation));
-                }
+                (Some(timeout), None) => self.arm_timer(timeout),
                 (Some(_), Some(_)) if self.pcb().fired_timer.has_fired(self.wait_generation) => {
                     return Ok(None);
                 }
@@ -638,14 +665,21 @@ impl Cx {
             // (or, once it is ending, are dropped as the dead do).
             Ok(messages) if self.exit_reason.is_none() => self.mailbox.append_arrived(messages),
             Ok(messages) => drop(messages),
-            Err(batch) => {
-                self.mailbox.reserve(batch.len());
-                for signal in batch {
-                    self.take_in(signal);
-                }
-            }
+            Err(batch) => self.apply_batch(batch),
         }
         true
+    }
+
+    /// Applies a batch holding control signals, in order. Out of line: its
+    /// frame is big (every kind of signal is handled in it), and the common
+    /// take-in (nothing or only messages) must not reach that deep into the
+    /// stack, whose lines are cold each time a process is resumed.
+    #[inline(never)]
+    fn apply_batch(&mut self, batch: Batch<Signal, Message>) {
+        self.mailbox.reserve(batch.len());
+        for signal in batch {
+            self.take_in(signal);
+        }
     }
 
     /// Applies one signal, in arrival order (semantics.md §2, §5).
@@ -824,6 +858,8 @@ impl Cx {
 
     /// The last act on the process's own stack: drop what it owns, report how it ended.
     pub(crate) fn finish(mut self, reason: Reason) -> Outcome {
+        // Left by a receive whose matcher panicked (the panic ended the process).
+        self.disarm_timer();
         let outcome = Outcome {
             reason,
             watched: (!self.links.is_empty() || !self.monitors.is_empty()).then(|| {
@@ -847,21 +883,4 @@ fn take<T: Send + 'static>(message: &mut Message) -> Option<T> {
         return None;
     }
     std::mem::replace(message, Message::new(())).downcast::<T>().ok()
-}
-
-/// The timer a receive armed, disarmed when the receive ends unless it fired
-/// (also when a matcher panics: the key would otherwise be lost with the frame).
-struct ArmedTimer {
-    shared: NonNull<Shared>,
-    key: Option<TimerKey>,
-}
-
-impl Drop for ArmedTimer {
-    fn drop(&mut self) {
-        if let Some(key) = self.key.take() {
-            // SAFETY: the runtime drops every process before its `Shared`, and
-            // this guard lives in a receive of a running process.
-            unsafe { self.shared.as_ref() }.timers.cancel(key);
-        }
-    }
 }
