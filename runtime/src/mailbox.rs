@@ -204,13 +204,24 @@ impl Mailbox {
     /// Removes the first buffered message `matcher` accepts (the arrived ones,
     /// which no control signal made, are not looked at).
     pub(crate) fn take_first_buffered<R>(&mut self, mut matcher: impl FnMut(&mut Message) -> Option<R>) -> Option<R> {
-        for index in 0..self.looked_at.len() {
+        self.take_buffered_from(0, &mut matcher).0
+    }
+
+    /// The first buffered message from `start` on that `matcher` accepts
+    /// (removed), and how many were looked at.
+    #[inline(always)]
+    fn take_buffered_from<R>(
+        &mut self,
+        start: usize,
+        matcher: &mut impl FnMut(&mut Message) -> Option<R>,
+    ) -> (Option<R>, usize) {
+        for index in start..self.looked_at.len() {
             if let Some(result) = matcher(&mut self.looked_at[index]) {
                 self.looked_at.remove(index);
-                return Some(result);
+                return (Some(result), index - start + 1);
             }
         }
-        None
+        (None, self.looked_at.len() - start)
     }
 
     /// Scans from `position` (updated to the end on a miss) for the first message
@@ -223,13 +234,10 @@ impl Mailbox {
         mut matcher: impl FnMut(&mut Message) -> Option<R>,
     ) -> (Option<R>, usize) {
         let start = position.0.min(self.looked_at.len());
-        for index in start..self.looked_at.len() {
-            if let Some(result) = matcher(&mut self.looked_at[index]) {
-                self.looked_at.remove(index);
-                return (Some(result), index - start + 1);
-            }
+        let (found, mut looked) = self.take_buffered_from(start, &mut matcher);
+        if found.is_some() {
+            return (found, looked);
         }
-        let mut looked = self.looked_at.len() - start;
         // Matched in place: a matcher that panics leaves the message where it was.
         while let Some(message) = self.arrived.front_mut() {
             looked += 1;

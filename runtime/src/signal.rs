@@ -379,17 +379,21 @@ impl<S> SmallList<S> {
 
 impl<S> Drop for SmallList<S> {
     fn drop(&mut self) {
-        // If a value's destructor panics, the rest are still freed (and
-        // dropped) while unwinding, as a `Vec` does.
-        struct Rest<'a, S>(&'a mut SmallList<S>);
-        impl<S> Drop for Rest<'_, S> {
-            fn drop(&mut self) {
-                while self.0.pop_front().is_some() {}
-            }
-        }
-        let rest = Rest(self);
-        while rest.0.pop_front().is_some() {}
+        drain(self, |list| list.pop_front().is_some());
     }
+}
+
+/// Calls `free_one` until it returns `false`, and goes on with the rest if a
+/// value's destructor panics (as dropping a `Vec` does), so nothing leaks.
+fn drain<L>(list: &mut L, free_one: fn(&mut L) -> bool) {
+    struct Rest<'a, L>(&'a mut L, fn(&mut L) -> bool);
+    impl<L> Drop for Rest<'_, L> {
+        fn drop(&mut self) {
+            while (self.1)(self.0) {}
+        }
+    }
+    let rest = Rest(list, free_one);
+    while (rest.1)(rest.0) {}
 }
 
 /// # Safety
@@ -419,15 +423,7 @@ impl<T, S: Into<T>> ExactSizeIterator for Batch<T, S> {}
 
 impl<T, S> Drop for Batch<T, S> {
     fn drop(&mut self) {
-        // As `SmallList`'s: a panicking destructor does not leak the rest.
-        struct Rest<'a, T, S>(&'a mut Batch<T, S>);
-        impl<T, S> Drop for Rest<'_, T, S> {
-            fn drop(&mut self) {
-                while self.0.free_next() {}
-            }
-        }
-        let rest = Rest(self);
-        while rest.0.free_next() {}
+        drain(self, Batch::free_next);
     }
 }
 

@@ -791,18 +791,25 @@ impl Cx {
             }
             resume_unwind(Box::new(ExitUnwind));
         }
-        // Never suspend while unwinding (a destructor calling the runtime): the
-        // unwind must finish on this thread.
-        if self.reductions_left <= cost && !std::thread::panicking() {
-            self.suspend(Suspend::Yield);
-            // A process that never receives can still be killed: control
-            // signals are applied here, at every end of a time slice.
-            self.take_in_signals();
-            if self.exit_reason.is_some() {
-                resume_unwind(Box::new(ExitUnwind));
-            }
+        if self.yield_if_spent(cost) && self.exit_reason.is_some() {
+            resume_unwind(Box::new(ExitUnwind));
         }
         self.charge(cost);
+        true
+    }
+
+    /// Ends the time slice if `cost` would overdraw it: queues this process
+    /// behind the others and, back, takes in its signals (so a process that
+    /// never receives can still be killed: control signals apply at every end
+    /// of a slice). `true` if it yielded. Never while unwinding (a destructor
+    /// calling the runtime): the unwind must finish on this thread.
+    #[inline(always)]
+    fn yield_if_spent(&mut self, cost: u32) -> bool {
+        if self.reductions_left > cost || std::thread::panicking() {
+            return false;
+        }
+        self.suspend(Suspend::Yield);
+        self.take_in_signals();
         true
     }
 
@@ -813,10 +820,7 @@ impl Cx {
     fn enter_blocking(&mut self, cost: u32) -> Result<(), Reason> {
         self.note_stack_depth();
         self.check_unwinding();
-        if self.reductions_left <= cost && !std::thread::panicking() {
-            self.suspend(Suspend::Yield);
-            self.take_in_signals();
-        }
+        self.yield_if_spent(cost);
         self.charge(cost);
         self.check_alive()
     }
