@@ -45,7 +45,18 @@ pub fn sum_of_runs(iters: u64, mut run: impl FnMut() -> std::time::Duration) -> 
 /// only the work being measured. Does nothing unless `LARIAT_PERF_CTL` names
 /// perf's control FIFO: `mkfifo ctl; LARIAT_PERF_CTL=ctl perf record -D -1
 /// --control fifo:ctl -e cpu-clock -g -- target/fp/release/lariat --only ROW`.
+/// `LARIAT_PERF_SKIP=N` leaves the first `N` timed phases out (profile the last
+/// row of `--only a,b` to see what running `a` first changed in `b`).
 pub fn perf_switch(on: bool) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static PHASES_STARTED: AtomicU64 = AtomicU64::new(0);
+    let skip = std::env::var("LARIAT_PERF_SKIP").ok().and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
+    // Relaxed: timed phases start and stop on one thread, one after another.
+    let started =
+        if on { PHASES_STARTED.fetch_add(1, Ordering::Relaxed) + 1 } else { PHASES_STARTED.load(Ordering::Relaxed) };
+    if started <= skip {
+        return;
+    }
     if let Some(path) = std::env::var_os("LARIAT_PERF_CTL") {
         use std::io::Write;
         if let Ok(mut fifo) = std::fs::OpenOptions::new().write(true).open(path) {

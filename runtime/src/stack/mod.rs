@@ -5,7 +5,9 @@
 //! so a million stacks stay far below `vm.max_map_count`); on older kernels
 //! `mprotect(PROT_NONE)` is the fallback, and its VMA limit is a typed error.
 //! A stack is taken when its process first runs and recycled warm through the
-//! worker's free list once the coroutine has finished. A recycled stack that was
+//! worker's free list once the coroutine has finished; lists that overflow go
+//! back to the pool, which gives its free stacks out lowest address first (see
+//! [`free_slots`]). A recycled stack that was
 //! used deep (seen at a suspension, or unwound by a panic) gives its deep pages
 //! back (`MADV_DONTNEED`) so warm stacks do not keep high-water RSS; the rest are
 //! recycled without a system call (an `madvise` costs a TLB shootdown on every
@@ -17,6 +19,7 @@
 //! process, never corrupting a neighbour.
 
 mod free_list;
+mod free_slots;
 pub(crate) mod overflow;
 
 pub(crate) use free_list::StackList;
@@ -25,6 +28,7 @@ use std::fmt;
 
 use corosensei::stack::{Stack, StackPointer};
 
+use self::free_slots::FreeSlots;
 use crate::sync::{Mutex, lock};
 
 pub(crate) const PAGE: usize = 4096;
@@ -36,7 +40,7 @@ pub const MIN_STACK_SIZE: usize = 16 * 1024;
 pub const MAX_STACK_SIZE: usize = 64 * 1024 * 1024;
 /// Pages at the top of a stack that stay resident when it is recycled.
 const WARM_BYTES: usize = 2 * PAGE;
-/// Stacks carved at a time for a worker whose list ran empty.
+/// Stacks the pool gives a worker whose list ran empty.
 pub(crate) const BATCH: usize = 32;
 /// A worker's list of free stacks holds at most this many; a full one is set
 /// aside (the worker keeps one such spare) or handed to the pool.
@@ -127,10 +131,8 @@ struct Slab {
 
 struct PoolState {
     slabs: Vec<Slab>,
-    /// Free stacks in the lists they came back in (one entry per up to
-    /// `LOCAL_MAX` stacks: a mass exit grows this by a few words per worker
-    /// list). Invariant: no list here is empty.
-    free: Vec<StackList>,
+    /// Free stacks, by address (no memory per stack).
+    free: FreeSlots,
     carve_next: usize,
     carve_end: usize,
     use_mprotect: bool,
@@ -151,7 +153,7 @@ impl StackPool {
             slot_bytes: stack_size + PAGE,
             state: Mutex::new(PoolState {
                 slabs: Vec::new(),
-                free: Vec::new(),
+                free: FreeSlots::new(stack_size + PAGE),
                 carve_next: 0,
                 carve_end: 0,
                 use_mprotect: false,
@@ -164,55 +166,66 @@ impl StackPool {
         self.slot_bytes - PAGE
     }
 
-    /// A whole list of free stacks for a worker: the last one given back, or
-    /// `BATCH` freshly carved ones. Never empty; fails only if not even one
-    /// stack can be had.
+    /// Up to `BATCH` free stacks for a worker, lowest address first (popped
+    /// in that order), freshly carved ones if none is free. Never empty; fails
+    /// only if not even one stack can be had.
     pub(crate) fn take_batch(&self) -> Result<StackList, StackError> {
-        let mut state = lock(&self.state);
-        if let Some(batch) = state.free.pop() {
-            return Ok(batch);
-        }
-        let mut batch = StackList::default();
-        while batch.len() < BATCH {
-            match self.carve(&mut state) {
-                Ok(stack) => batch.push(stack),
-                Err(error) if batch.is_empty() => return Err(error),
-                Err(_) => break,
+        let mut bottoms = [0usize; BATCH];
+        let mut count = 0;
+        {
+            let mut carving = false;
+            let mut state = lock(&self.state);
+            state.free.take_lowest(BATCH, |bottom| {
+                bottoms[count] = bottom;
+                count += 1;
+            });
+            while count < BATCH && (count == 0 || carving) {
+                carving = true;
+                match self.carve(&mut state) {
+                    Ok(stack) => {
+                        bottoms[count] = stack.bottom;
+                        count += 1;
+                    }
+                    Err(error) if count == 0 => return Err(error),
+                    Err(_) => break,
+                }
             }
+        }
+        // The list's records are written into the stacks themselves, now ours:
+        // outside the lock.
+        let mut batch = StackList::default();
+        for &bottom in bottoms[..count].iter().rev() {
+            batch.push(PooledStack { bottom, top: bottom + self.slot_bytes });
         }
         Ok(batch)
     }
 
-    /// Takes back a list of free stacks whole: no per-stack memory is allocated
-    /// for it (the pool's list of lists grows by one entry).
-    pub(crate) fn give_back(&self, batch: StackList) {
-        if !batch.is_empty() {
-            lock(&self.state).free.push(batch);
+    /// Takes back a list of free stacks (each recorded by one bit: nothing is
+    /// allocated for them).
+    pub(crate) fn give_back(&self, mut batch: StackList) {
+        if batch.is_empty() {
+            return;
+        }
+        let mut state = lock(&self.state);
+        while let Some(stack) = batch.pop() {
+            state.free.put(stack.bottom);
         }
     }
 
     /// One stack (pools of custom sizes, used one at a time).
     pub(crate) fn take_one(&self) -> Result<PooledStack, StackError> {
         let mut state = lock(&self.state);
-        let Some(batch) = state.free.last_mut() else { return self.carve(&mut state) };
-        let stack = batch.pop().expect("lists in the pool are never empty");
-        if batch.is_empty() {
-            state.free.pop();
+        let mut bottom = None;
+        state.free.take_lowest(1, |free| bottom = Some(free));
+        match bottom {
+            Some(bottom) => Ok(PooledStack { bottom, top: bottom + self.slot_bytes }),
+            None => self.carve(&mut state),
         }
-        Ok(stack)
     }
 
     /// Takes back one stack (pools of custom sizes).
     pub(crate) fn give_back_one(&self, stack: PooledStack) {
-        let mut state = lock(&self.state);
-        match state.free.last_mut() {
-            Some(batch) if batch.len() < LOCAL_MAX => batch.push(stack),
-            _ => {
-                let mut batch = StackList::default();
-                batch.push(stack);
-                state.free.push(batch);
-            }
-        }
+        lock(&self.state).free.put(stack.bottom);
     }
 
     fn carve(&self, state: &mut PoolState) -> Result<PooledStack, StackError> {
@@ -235,6 +248,7 @@ impl StackPool {
             let start = start as usize;
             overflow::register_slab(start, len, self.slot_bytes);
             state.slabs.push(Slab { start, len });
+            state.free.add_slab(start, len);
             state.carve_next = start;
             state.carve_end = start + len;
         }
@@ -311,10 +325,10 @@ mod tests {
     }
 
     /// The list's records live in the stacks themselves: a list handed back
-    /// whole gives the same stacks out again, most recently pushed first, with
-    /// their bounds intact.
+    /// whole gives the same stacks out again, with their bounds intact, lowest
+    /// address first whatever order they came back in.
     #[test]
-    fn a_list_given_back_whole_gives_out_the_same_stacks() {
+    fn a_list_given_back_gives_out_the_same_stacks_in_address_order() {
         let pool = StackPool::new(MIN_STACK_SIZE);
         let mut batch = pool.take_batch().unwrap();
         let mut taken = Vec::new();
@@ -326,18 +340,40 @@ mod tests {
             let again = batch.pop().unwrap();
             assert_eq!((again.bottom, again.top), *taken.last().unwrap());
         }
+        assert!(taken.is_sorted(), "a fresh batch is popped lowest address first");
         let mut returned = StackList::default();
-        for &(bottom, top) in &taken {
+        // Scrambled: every third one first.
+        for &(bottom, top) in
+            taken.iter().step_by(3).chain(taken.iter().skip(1).step_by(3)).chain(taken.iter().skip(2).step_by(3))
+        {
             returned.push(PooledStack { bottom, top });
         }
         pool.give_back(returned);
         let mut again = pool.take_batch().unwrap();
         assert_eq!(again.len(), taken.len());
-        for &(bottom, top) in taken.iter().rev() {
+        for &(bottom, top) in &taken {
             let stack = again.pop().unwrap();
             assert_eq!((stack.bottom, stack.top), (bottom, top));
         }
         assert!(again.pop().is_none());
+    }
+
+    /// Only an empty pool carves: stacks given back are used again first.
+    #[test]
+    fn stacks_given_back_are_used_before_new_ones_are_carved() {
+        let pool = StackPool::new(MIN_STACK_SIZE);
+        let mut first = pool.take_batch().unwrap();
+        let mut second = pool.take_batch().unwrap();
+        let kept = first.pop().unwrap();
+        pool.give_back(first);
+        let mut again = pool.take_batch().unwrap();
+        assert_eq!(again.len(), BATCH - 1, "only what was given back, nothing carved");
+        assert!(again.pop().unwrap().bottom > kept.bottom);
+        let highest = std::iter::from_fn(|| second.pop()).last().unwrap();
+        let kept_bottom = kept.bottom;
+        pool.give_back_one(kept);
+        assert_eq!(pool.take_one().unwrap().bottom, kept_bottom);
+        assert!(pool.take_one().unwrap().bottom > highest.bottom, "an empty pool carves above what it carved");
     }
 
     #[test]
