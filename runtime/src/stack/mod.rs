@@ -18,11 +18,11 @@
 //! Overflow: see [`overflow`]; a guard-page hit aborts with a report naming the
 //! process, never corrupting a neighbour.
 
-mod free_list;
 mod free_slots;
+mod local;
 pub(crate) mod overflow;
 
-pub(crate) use free_list::StackList;
+pub(crate) use local::LocalStacks;
 
 use std::fmt;
 
@@ -40,11 +40,9 @@ pub const MIN_STACK_SIZE: usize = 16 * 1024;
 pub const MAX_STACK_SIZE: usize = 64 * 1024 * 1024;
 /// Pages at the top of a stack that stay resident when it is recycled.
 const WARM_BYTES: usize = 2 * PAGE;
-/// Stacks the pool gives a worker whose list ran empty.
-pub(crate) const BATCH: usize = 32;
-/// A worker's list of free stacks holds at most this many; a full one is set
-/// aside (the worker keeps one such spare) or handed to the pool.
-pub(crate) const LOCAL_MAX: usize = 256;
+/// A worker keeps at most this many free stacks of its own (see [`LocalStacks`]);
+/// it passes half of them to or from the pool at a time.
+pub(crate) const LOCAL_MAX: usize = 64;
 /// Virtual size of one slab (reserved, not committed: `MAP_NORESERVE`).
 const SLAB_BYTES: usize = 64 * 1024 * 1024;
 
@@ -166,66 +164,57 @@ impl StackPool {
         self.slot_bytes - PAGE
     }
 
-    /// Up to `BATCH` free stacks for a worker, lowest address first (popped
-    /// in that order), freshly carved ones if none is free. Never empty; fails
-    /// only if not even one stack can be had.
-    pub(crate) fn take_batch(&self) -> Result<StackList, StackError> {
-        let mut bottoms = [0usize; BATCH];
+    /// Fills `bottoms` with free stacks, lowest address first, or with freshly
+    /// carved ones if none is free; returns how many. Never 0: fails only if
+    /// not even one stack can be had.
+    pub(crate) fn take_lowest(&self, bottoms: &mut [usize]) -> Result<usize, StackError> {
+        let mut state = lock(&self.state);
         let mut count = 0;
-        {
-            let mut carving = false;
-            let mut state = lock(&self.state);
-            state.free.take_lowest(BATCH, |bottom| {
-                bottoms[count] = bottom;
-                count += 1;
-            });
-            while count < BATCH && (count == 0 || carving) {
-                carving = true;
-                match self.carve(&mut state) {
-                    Ok(stack) => {
-                        bottoms[count] = stack.bottom;
-                        count += 1;
-                    }
-                    Err(error) if count == 0 => return Err(error),
-                    Err(_) => break,
-                }
+        state.free.take_lowest(bottoms.len(), |bottom| {
+            bottoms[count] = bottom;
+            count += 1;
+        });
+        if count > 0 {
+            return Ok(count);
+        }
+        for slot in bottoms.iter_mut() {
+            match self.carve(&mut state) {
+                Ok(stack) => *slot = stack.bottom,
+                Err(error) if count == 0 => return Err(error),
+                Err(_) => break,
             }
+            count += 1;
         }
-        // The list's records are written into the stacks themselves, now ours:
-        // outside the lock.
-        let mut batch = StackList::default();
-        for &bottom in bottoms[..count].iter().rev() {
-            batch.push(PooledStack { bottom, top: bottom + self.slot_bytes });
-        }
-        Ok(batch)
+        Ok(count)
     }
 
-    /// Takes back a list of free stacks (each recorded by one bit: nothing is
-    /// allocated for them).
-    pub(crate) fn give_back(&self, mut batch: StackList) {
-        if batch.is_empty() {
+    /// Takes back free stacks, by the bottoms of their slots (each recorded
+    /// by one bit: nothing is allocated, and their memory is not read).
+    pub(crate) fn give_back(&self, bottoms: &[usize]) {
+        if bottoms.is_empty() {
             return;
         }
         let mut state = lock(&self.state);
-        while let Some(stack) = batch.pop() {
-            state.free.put(stack.bottom);
+        for &bottom in bottoms {
+            state.free.put(bottom);
         }
+    }
+
+    /// The stack whose slot starts at `bottom` (one this pool gave out).
+    pub(crate) fn stack_at(&self, bottom: usize) -> PooledStack {
+        PooledStack { bottom, top: bottom + self.slot_bytes }
     }
 
     /// One stack (pools of custom sizes, used one at a time).
     pub(crate) fn take_one(&self) -> Result<PooledStack, StackError> {
-        let mut state = lock(&self.state);
-        let mut bottom = None;
-        state.free.take_lowest(1, |free| bottom = Some(free));
-        match bottom {
-            Some(bottom) => Ok(PooledStack { bottom, top: bottom + self.slot_bytes }),
-            None => self.carve(&mut state),
-        }
+        let mut bottom = [0];
+        self.take_lowest(&mut bottom)?;
+        Ok(self.stack_at(bottom[0]))
     }
 
     /// Takes back one stack (pools of custom sizes).
     pub(crate) fn give_back_one(&self, stack: PooledStack) {
-        lock(&self.state).free.put(stack.bottom);
+        self.give_back(&[stack.bottom]);
     }
 
     fn carve(&self, state: &mut PoolState) -> Result<PooledStack, StackError> {
@@ -298,14 +287,11 @@ mod tests {
     #[test]
     fn stacks_are_distinct_page_aligned_and_sized() {
         let pool = StackPool::new(DEFAULT_STACK_SIZE);
-        let (mut first, mut second) = (pool.take_batch().unwrap(), pool.take_batch().unwrap());
-        assert_eq!(first.len() + second.len(), 2 * BATCH);
-        let stacks: Vec<PooledStack> = std::iter::from_fn(|| first.pop().or_else(|| second.pop())).collect();
-        assert_eq!(stacks.len(), 2 * BATCH);
+        let stacks: Vec<PooledStack> = (0..100).map(|_| pool.take_one().unwrap()).collect();
         let mut bottoms: Vec<_> = stacks.iter().map(|s| s.bottom).collect();
         bottoms.sort();
         bottoms.dedup();
-        assert_eq!(bottoms.len(), 2 * BATCH);
+        assert_eq!(bottoms.len(), 100);
         for stack in &stacks {
             assert_eq!(stack.bottom % PAGE, 0);
             assert_eq!(stack.size(), DEFAULT_STACK_SIZE);
@@ -324,56 +310,22 @@ mod tests {
         assert_eq!(pool.take_one().unwrap().bottom, bottom);
     }
 
-    /// The list's records live in the stacks themselves: a list handed back
-    /// whole gives the same stacks out again, with their bounds intact, lowest
-    /// address first whatever order they came back in.
+    /// Stacks given back in any order are handed out again lowest address
+    /// first, and before any new one is carved.
     #[test]
-    fn a_list_given_back_gives_out_the_same_stacks_in_address_order() {
+    fn stacks_given_back_come_out_lowest_first_before_new_ones() {
         let pool = StackPool::new(MIN_STACK_SIZE);
-        let mut batch = pool.take_batch().unwrap();
-        let mut taken = Vec::new();
-        while let Some(stack) = batch.pop() {
-            taken.push((stack.bottom, stack.top));
-            // SAFETY: the stack is free and owned here; the whole usable area is writable.
-            unsafe { std::ptr::write_bytes((stack.bottom + PAGE) as *mut u8, 0xAB, stack.size()) };
-            batch.push(stack);
-            let again = batch.pop().unwrap();
-            assert_eq!((again.bottom, again.top), *taken.last().unwrap());
-        }
-        assert!(taken.is_sorted(), "a fresh batch is popped lowest address first");
-        let mut returned = StackList::default();
-        // Scrambled: every third one first.
-        for &(bottom, top) in
-            taken.iter().step_by(3).chain(taken.iter().skip(1).step_by(3)).chain(taken.iter().skip(2).step_by(3))
-        {
-            returned.push(PooledStack { bottom, top });
-        }
-        pool.give_back(returned);
-        let mut again = pool.take_batch().unwrap();
-        assert_eq!(again.len(), taken.len());
-        for &(bottom, top) in &taken {
-            let stack = again.pop().unwrap();
-            assert_eq!((stack.bottom, stack.top), (bottom, top));
-        }
-        assert!(again.pop().is_none());
-    }
-
-    /// Only an empty pool carves: stacks given back are used again first.
-    #[test]
-    fn stacks_given_back_are_used_before_new_ones_are_carved() {
-        let pool = StackPool::new(MIN_STACK_SIZE);
-        let mut first = pool.take_batch().unwrap();
-        let mut second = pool.take_batch().unwrap();
-        let kept = first.pop().unwrap();
-        pool.give_back(first);
-        let mut again = pool.take_batch().unwrap();
-        assert_eq!(again.len(), BATCH - 1, "only what was given back, nothing carved");
-        assert!(again.pop().unwrap().bottom > kept.bottom);
-        let highest = std::iter::from_fn(|| second.pop()).last().unwrap();
-        let kept_bottom = kept.bottom;
-        pool.give_back_one(kept);
-        assert_eq!(pool.take_one().unwrap().bottom, kept_bottom);
-        assert!(pool.take_one().unwrap().bottom > highest.bottom, "an empty pool carves above what it carved");
+        let mut carved = [0usize; 40];
+        assert_eq!(pool.take_lowest(&mut carved).unwrap(), 40);
+        assert!(carved.is_sorted(), "carved in address order");
+        let scrambled: Vec<usize> = carved.iter().step_by(3).chain(carved.iter().skip(1).step_by(3)).copied().collect();
+        pool.give_back(&scrambled);
+        let mut again = [0usize; 40];
+        let count = pool.take_lowest(&mut again).unwrap();
+        let mut expected = scrambled.clone();
+        expected.sort();
+        assert_eq!(again[..count], expected[..], "only what was given back, lowest first");
+        assert!(pool.take_one().unwrap().bottom > carved[39], "an empty pool carves above what it carved");
     }
 
     #[test]

@@ -16,7 +16,7 @@ use super::queue::LocalQueue;
 use crate::process::{Outcome, Pcb, ProcessCoroutine, Suspend, Watched, WorkerPtr, process_main};
 use crate::reason::Reason;
 use crate::runtime::Shared;
-use crate::stack::{self, PooledStack, StackList, overflow};
+use crate::stack::{self, LocalStacks, PooledStack, overflow};
 use crate::sync::Ordering;
 use crate::sync::epoch::{Guard, LocalHandle};
 use crate::table::FreeSlots;
@@ -50,10 +50,7 @@ pub(crate) struct WorkerCore {
     ahead_far: Cell<Option<ProcRef>>,
     epoch: LocalHandle,
     free_slots: RefCell<FreeSlots>,
-    stacks: RefCell<StackList>,
-    /// A full list set aside: a worker that returns and takes stacks around
-    /// the limit trades with the pool a whole list at a time, not per stack.
-    spare_stacks: RefCell<StackList>,
+    stacks: RefCell<LocalStacks>,
     /// Blocks of ended processes, out of the table, not yet handed to the epoch.
     ended: RefCell<EndedBlocks>,
     /// Exits whose big fan-out is being sent a chunk at a time (see `exit`).
@@ -75,8 +72,7 @@ impl WorkerCore {
             ahead_far: Cell::new(None),
             epoch,
             free_slots: RefCell::new(FreeSlots::default()),
-            stacks: RefCell::new(StackList::default()),
-            spare_stacks: RefCell::new(StackList::default()),
+            stacks: RefCell::new(LocalStacks::default()),
             ended: RefCell::new(EndedBlocks::default()),
             exits: RefCell::new(PendingExits::new()),
             rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407)),
@@ -180,8 +176,7 @@ impl WorkerCore {
         self.ahead.set(None);
         self.ahead_far.set(None);
         self.shared.table.give_back(&mut self.free_slots.borrow_mut());
-        self.shared.stacks.give_back(std::mem::take(&mut *self.stacks.borrow_mut()));
-        self.shared.stacks.give_back(std::mem::take(&mut *self.spare_stacks.borrow_mut()));
+        self.stacks.borrow_mut().give_all_back(&self.shared.stacks);
         self.ended.borrow_mut().defer_all(&self.pin());
         crate::crash::mark_worker_thread(false);
     }
@@ -295,12 +290,7 @@ impl WorkerCore {
         if size != self.shared.stacks.stack_size() {
             return self.shared.stack_pool_for(size).take_one();
         }
-        let mut stacks = self.stacks.borrow_mut();
-        if stacks.is_empty() {
-            let mut spare = self.spare_stacks.borrow_mut();
-            *stacks = if spare.is_empty() { self.shared.stacks.take_batch()? } else { std::mem::take(&mut *spare) };
-        }
-        Ok(stacks.pop().expect("the pool gave at least one stack"))
+        self.stacks.borrow_mut().take(&self.shared.stacks)
     }
 
     fn return_stack(&self, stack: PooledStack, lowest_sp: usize, panicked: bool) {
@@ -315,13 +305,7 @@ impl WorkerCore {
             self.shared.stack_pool_for(stack.size()).give_back_one(stack);
             return;
         }
-        let mut stacks = self.stacks.borrow_mut();
-        if stacks.len() >= stack::LOCAL_MAX {
-            let mut spare = self.spare_stacks.borrow_mut();
-            let full = std::mem::replace(&mut *spare, std::mem::take(&mut *stacks));
-            self.shared.stacks.give_back(full);
-        }
-        stacks.push(stack);
+        self.stacks.borrow_mut().put(stack, &self.shared.stacks);
     }
 
     /// Runs one process for one time slice.
