@@ -20,6 +20,10 @@ pub(crate) struct FreeSlots {
     slabs: Vec<SlabBits>,
     lowest: usize,
     free: usize,
+    /// The slab of the last `put`: stacks given back together mostly share
+    /// one, and checking it is cheaper than a search (link_chain: the search
+    /// was 4 % of a hop).
+    last_put: usize,
 }
 
 struct SlabBits {
@@ -31,7 +35,7 @@ struct SlabBits {
 
 impl FreeSlots {
     pub(crate) fn new(slot_bytes: usize) -> Self {
-        FreeSlots { slot_bytes, slabs: Vec::new(), lowest: 0, free: 0 }
+        FreeSlots { slot_bytes, slabs: Vec::new(), lowest: 0, free: 0, last_put: 0 }
     }
 
     /// Free stacks held.
@@ -55,11 +59,18 @@ impl FreeSlots {
     /// pool does not know, or one already free, is a bug in the caller: it is
     /// left out (in a debug build, a panic).
     pub(crate) fn put(&mut self, bottom: usize) {
-        let at = self.slabs.partition_point(|slab| slab.start <= bottom);
-        let Some(slab) = at.checked_sub(1).and_then(|at| self.slabs.get_mut(at)) else {
-            debug_assert!(false, "stack {bottom:#x} is not in any slab of this pool");
-            return;
+        let at = match self.slabs.get(self.last_put) {
+            Some(slab) if (slab.start..slab.end).contains(&bottom) => self.last_put,
+            _ => {
+                let Some(at) = self.slabs.partition_point(|slab| slab.start <= bottom).checked_sub(1) else {
+                    debug_assert!(false, "stack {bottom:#x} is not in any slab of this pool");
+                    return;
+                };
+                self.last_put = at;
+                at
+            }
         };
+        let slab = &mut self.slabs[at];
         let slot = (bottom - slab.start) / self.slot_bytes;
         let (word, bit) = (slot / 64, 1u64 << (slot % 64));
         let fits = bottom < slab.end && (bottom - slab.start).is_multiple_of(self.slot_bytes);
@@ -70,7 +81,7 @@ impl FreeSlots {
         slab.bits[word] |= bit;
         slab.free += 1;
         self.free += 1;
-        self.lowest = self.lowest.min(at - 1);
+        self.lowest = self.lowest.min(at);
     }
 
     /// Takes up to `max` free slots, lowest address first, passing each one's
