@@ -32,6 +32,8 @@ use crate::timer::TimerKey;
 
 /// Reductions in one time slice (ERTS uses 4000 function calls; ours are coarser).
 pub(crate) const SLICE_REDUCTIONS: u32 = 2000;
+/// A batch of more signals than this reserves mailbox room for all of them at once.
+const RESERVE_ABOVE: usize = 8;
 /// Messages scanned by a receive that cost one reduction.
 const SCANNED_PER_REDUCTION: usize = 64;
 
@@ -676,7 +678,12 @@ impl Cx {
     /// stack, whose lines are cold each time a process is resumed.
     #[inline(never)]
     fn apply_batch(&mut self, batch: Batch<Signal, Message>) {
-        self.mailbox.reserve(batch.len());
+        // One allocation for a big batch rather than repeated doubling; none
+        // for the usual few signals (a lone exit signal that kills this
+        // process must not allocate a mailbox buffer only to free it).
+        if batch.len() > RESERVE_ABOVE {
+            self.mailbox.reserve(batch.len());
+        }
         for signal in batch {
             self.take_in(signal);
         }
