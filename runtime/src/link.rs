@@ -16,7 +16,10 @@ use crate::small_map::SmallMap;
 /// The state of one link, from its owner's side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum LinkState {
-    Active,
+    /// With its place in the order the table's links were made (wrapping; a
+    /// hint only, see [`LinkTable::active_in_order`]). Fits beside the tag:
+    /// an entry is no bigger than without it.
+    Active(u32),
     /// `unlink` was called; the peer's acknowledgement of this id retires it.
     Unlinking(u64),
 }
@@ -26,15 +29,24 @@ enum LinkState {
 pub struct LinkTable {
     links: SmallMap<Pid, LinkState>,
     next_unlink_id: u64,
+    next_order: u32,
 }
 
 impl LinkTable {
     /// The owner links to `pid`. `true`: a link signal must be sent to it.
     pub fn link(&mut self, pid: Pid) -> bool {
-        match self.links.insert(pid, LinkState::Active) {
-            Some(LinkState::Active) => false,
-            Some(LinkState::Unlinking(_)) | None => true,
+        if let Some(LinkState::Active(_)) = self.links.get(&pid) {
+            return false;
         }
+        let order = self.next_order();
+        self.links.insert(pid, LinkState::Active(order));
+        true
+    }
+
+    fn next_order(&mut self) -> u32 {
+        let order = self.next_order;
+        self.next_order = order.wrapping_add(1);
+        order
     }
 
     /// Forgets a link the owner just made whose peer turned out to be gone.
@@ -54,23 +66,24 @@ impl LinkTable {
     /// link signal was sent before the peer saw our unlink: the unlink wins.
     pub fn on_link(&mut self, from: Pid) {
         if self.links.get(&from).is_none() {
-            self.links.insert(from, LinkState::Active);
+            let order = self.next_order();
+            self.links.insert(from, LinkState::Active(order));
         }
     }
 
     /// An unlink signal from `from` arrived (the caller acknowledges it).
     pub fn on_unlink(&mut self, from: Pid) {
-        self.remove_if(from, LinkState::Active);
+        self.take_active(from);
     }
 
     /// The peer acknowledged our unlink `id`.
     pub fn on_unlink_ack(&mut self, from: Pid, id: u64) {
-        self.remove_if(from, LinkState::Unlinking(id));
+        self.remove_if(from, |state| state == LinkState::Unlinking(id));
     }
 
-    /// Removes the entry for `pid` if it is in `state`: whether it was.
-    fn remove_if(&mut self, pid: Pid, state: LinkState) -> bool {
-        let matches = self.links.get(&pid) == Some(&state);
+    /// Removes the entry for `pid` if its state passes `check`: whether it did.
+    fn remove_if(&mut self, pid: Pid, check: impl FnOnce(LinkState) -> bool) -> bool {
+        let matches = self.links.get(&pid).is_some_and(|&state| check(state));
         if matches {
             self.links.remove(&pid);
         }
@@ -80,17 +93,29 @@ impl LinkTable {
     /// Whether there is an active link to `pid`.
     #[cfg(test)]
     pub(crate) fn is_active(&self, pid: Pid) -> bool {
-        self.links.get(&pid) == Some(&LinkState::Active)
+        matches!(self.links.get(&pid), Some(LinkState::Active(_)))
     }
 
     /// Removes an active link (an exit signal came over it): `false` if there was none.
     fn take_active(&mut self, pid: Pid) -> bool {
-        self.remove_if(pid, LinkState::Active)
+        self.remove_if(pid, |state| matches!(state, LinkState::Active(_)))
     }
 
     /// The active links, for introspection and for the exit fan-out.
     pub fn active(&self) -> impl Iterator<Item = Pid> + '_ {
-        self.links.iter().filter(|(_, state)| **state == LinkState::Active).map(|(pid, _)| *pid)
+        self.active_in_order().map(|(pid, _)| pid)
+    }
+
+    /// The active links with the place of each in the order they were made
+    /// (not sorted: a big table iterates in hash order). A big exit fan-out
+    /// visits them in that order: processes linked one after another were
+    /// mostly spawned one after another, so their blocks and stacks lie in
+    /// that order in memory, whatever pids they got from a table that churned.
+    pub fn active_in_order(&self) -> impl Iterator<Item = (Pid, u32)> + '_ {
+        self.links.iter().filter_map(|(pid, state)| match state {
+            LinkState::Active(order) => Some((*pid, *order)),
+            LinkState::Unlinking(_) => None,
+        })
     }
 
     /// Entries in any state (active or being unlinked).

@@ -131,6 +131,11 @@ impl Outcome {
         self.watched.iter().flat_map(|watched| watched.links.active())
     }
 
+    /// Its active links, each with its place in the order they were made.
+    pub(crate) fn links_in_order(&self) -> impl Iterator<Item = (Pid, u32)> + '_ {
+        self.watched.iter().flat_map(|watched| watched.links.active_in_order())
+    }
+
     /// At least as many as `links` yields (its links in any state).
     pub(crate) fn link_count(&self) -> usize {
         self.watched.as_ref().map_or(0, |watched| watched.links.len())
