@@ -34,7 +34,7 @@ const EXIT_CHUNK: usize = 512;
 const RESUME_BELOW: usize = EXIT_CHUNK / 4;
 /// What a pending exit sends on a worker's periodic turn while its queue is long.
 const TURN_CHUNK: usize = 32;
-/// Targets of a fan-out this many or more are signalled in pid order.
+/// Targets of a fan-out this many or more are signalled in memory order (see `in_memory_order`).
 const SORTED_FAN_OUT: usize = 64;
 /// Ended blocks a worker gathers before handing them to the epoch collector.
 const ENDED_BATCH: usize = 64;
@@ -46,8 +46,8 @@ pub(super) struct PendingExit {
     /// the exit is complete).
     removed: bool,
     outcome: Outcome,
-    /// In the order they were made, then the watchers in pid order (see
-    /// `in_memory_order`), with how many were sent.
+    /// Links in the order they were made, watchers in pid order (see
+    /// `in_memory_order`); `sent` counts both, links first.
     links: Vec<Pid>,
     watchers: Vec<(Ref, Pid)>,
     sent: usize,
