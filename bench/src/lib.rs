@@ -51,7 +51,9 @@ pub fn perf_switch(on: bool) {
     use std::sync::atomic::{AtomicU64, Ordering};
     static PHASES_STARTED: AtomicU64 = AtomicU64::new(0);
     let skip = std::env::var("LARIAT_PERF_SKIP").ok().and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
-    // Relaxed: timed phases start and stop on one thread, one after another.
+    // Relaxed: the calls come one after another (on one thread, or from a
+    // process that moved between workers, which the scheduler's hand-off
+    // orders); nothing else is published through this counter.
     let started =
         if on { PHASES_STARTED.fetch_add(1, Ordering::Relaxed) + 1 } else { PHASES_STARTED.load(Ordering::Relaxed) };
     if started <= skip {

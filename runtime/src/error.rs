@@ -51,7 +51,11 @@ impl fmt::Display for BuildError {
                 write!(f, "workers({requested}) is out of range: use 1..={max} (the default is one per core)")
             }
             BuildError::StackSize { requested, min, max } => {
-                write!(f, "stack_size({requested}) is out of range: use {min}..={max} bytes (the default is 32 KiB)")
+                let default = crate::DEFAULT_STACK_SIZE / 1024;
+                write!(
+                    f,
+                    "stack_size({requested}) is out of range: use {min}..={max} bytes (the default is {default} KiB)"
+                )
             }
             BuildError::MaxProcesses { requested, max } => {
                 write!(f, "max_processes({requested}) is out of range: use 1..={max}")

@@ -50,7 +50,8 @@ impl Builder {
         self
     }
 
-    /// Usable stack bytes per process (default 32 KiB; rounded up to whole pages).
+    /// Usable stack bytes per process (default [`DEFAULT_STACK_SIZE`](crate::DEFAULT_STACK_SIZE):
+    /// 32 KiB, 256 KiB in a build with debug assertions; rounded up to whole pages).
     /// A process that overflows its stack aborts the OS process with a report.
     pub fn stack_size(mut self, bytes: usize) -> Self {
         self.stack_size = bytes;
@@ -182,7 +183,8 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// A runtime with default settings (one worker per core, 32 KiB stacks).
+    /// A runtime with default settings (one worker per core, 32 KiB stacks;
+    /// 256 KiB with debug assertions).
     pub fn new() -> Result<Runtime, BuildError> {
         Runtime::builder().build()
     }

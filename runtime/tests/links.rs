@@ -673,8 +673,8 @@ fn a_chunked_fan_out_sends_every_exit_signal_before_the_down() {
                     Err(boom())
                 }
             })?;
-            // The observer's pid is older than every worker's: its exit signal
-            // goes out in the first chunk, the `Down` after the last one.
+            // The observer is linked last: its exit signal goes out in the last
+            // chunk, so a `Down` sent before the fan-out ended would come first.
             let monitor = cx.monitor(hub);
             while cx.process_info(hub)?.is_none_or(|info| info.links.len() < WORKERS + 1) {
                 cx.sleep(Duration::from_millis(1))?;
@@ -708,7 +708,7 @@ fn block_on_returns_after_its_process_sent_a_chunked_fan_out() {
         .unwrap();
     // Its body returned `Ok` (normal): the links carried `normal`, which does
     // not kill; every worker is alive and must have its link to it gone.
-    // The last in pid order get their signal last: ask them first.
+    // The last linked get their signal last: ask them first.
     let handle = runtime.handle();
     for &worker in workers.iter().rev() {
         let info = handle.process_info(worker).expect("asked from outside").expect("a worker outlives a normal exit");

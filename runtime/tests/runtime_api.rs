@@ -48,7 +48,12 @@ fn processes_with_several_stack_sizes_run() {
     let total = runtime
         .block_on(|cx| {
             let me = cx.pid();
-            for (i, size) in [16 * 1024, 64 * 1024, 40_000, 256 * 1024].into_iter().enumerate() {
+            // Unoptimised frames (debug assertions on) need more than the minimum.
+            let sizes = match cfg!(debug_assertions) {
+                false => [16 * 1024, 64 * 1024, 40_000, 256 * 1024],
+                true => [64 * 1024, 128 * 1024, 100_000, 256 * 1024],
+            };
+            for (i, size) in sizes.into_iter().enumerate() {
                 cx.spawn_with(SpawnOptions::stack_size(size), move |cx| {
                     let pad = std::hint::black_box([1u8; 8 * 1024]);
                     cx.send(me, i + usize::from(pad[0]) - 1);

@@ -57,9 +57,10 @@ impl SpawnOptions {
 /// `yield_now`) return `Err(reason)` when the process must end, so a body leaves
 /// with `?` and its destructors run as plain returns; a body that ignores the
 /// error ends with that reason anyway, and any further runtime call unwinds it.
-// `repr(C, align(64))`: the fields every send, receive and suspension touches
-// come first, in the fewest cache lines; a waiting process's lines are cold
-// when it resumes, and each line is a miss (ring, link rows).
+// `repr(C, align(64))`: what every runtime call and suspension touches comes
+// first, in one cache line, then the mailbox (every receive); a waiting
+// process's lines are cold when it resumes, and each line is a miss (ring,
+// link rows). The assertions below keep it so.
 #[repr(C, align(64))]
 pub struct Cx {
     pcb: NonNull<Pcb>,
@@ -67,19 +68,29 @@ pub struct Cx {
     worker: WorkerPtr,
     yielder: NonNull<Yielder<WorkerPtr, Suspend>>,
     reductions_total: u64,
+    lowest_sp: usize,
     reductions_left: u32,
     trap_exit: bool,
+    exit_reason: Option<Reason>,
     mailbox: Mailbox,
     wait_generation: u64,
     /// The timer of the receive in progress (or of one whose matcher panicked,
     /// disarmed by the next receive or at exit).
     armed_timer: Option<TimerKey>,
-    lowest_sp: usize,
-    exit_reason: Option<Reason>,
     links: LinkTable,
     monitors: Monitors,
     locals: Vec<(TypeId, Box<dyn Any>)>,
 }
+
+const _: () = {
+    use std::mem::offset_of;
+    // `enter`/`suspend` read and write these on every call.
+    assert!(offset_of!(Cx, reductions_left) + size_of::<u32>() <= 64);
+    assert!(offset_of!(Cx, lowest_sp) + size_of::<usize>() <= 64);
+    // `check_alive` reads whether it is set: it starts in that line (the
+    // whole of it does not fit).
+    assert!(offset_of!(Cx, exit_reason) + size_of::<usize>() <= 64);
+};
 
 impl Cx {
     pub(crate) fn new(

@@ -50,9 +50,25 @@ impl FreeSlots {
         let at = self.slabs.partition_point(|slab| slab.start < start);
         self.slabs.insert(at, SlabBits { start, end: start + len, bits: vec![0; slots.div_ceil(64)], free: 0 });
         if at <= self.lowest && self.slabs.len() > 1 {
-            // The new slab has no free slot: the first that may have one moved up.
+            // The new slab has no free slot: the first that may have one moved
+            // up (keeping `lowest` where it was would be correct too, only a
+            // looser bound for the next take).
             self.lowest += 1;
         }
+    }
+
+    /// Checks the module's invariants (the proptest calls it after every step).
+    #[cfg(test)]
+    fn check(&self) {
+        assert!(self.slabs.is_sorted_by_key(|slab| slab.start));
+        let mut total = 0;
+        for (index, slab) in self.slabs.iter().enumerate() {
+            let set: usize = slab.bits.iter().map(|word| word.count_ones() as usize).sum();
+            assert_eq!(set, slab.free);
+            assert!(index >= self.lowest || set == 0, "a free slot below `lowest`");
+            total += set;
+        }
+        assert_eq!(total, self.free);
     }
 
     /// Records the stack whose slot starts at `bottom` as free. A slot the
@@ -199,6 +215,7 @@ mod tests {
                     }
                 }
                 prop_assert_eq!(slots.len(), model.len());
+                slots.check();
             }
         }
     }

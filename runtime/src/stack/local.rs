@@ -62,6 +62,16 @@ impl LocalStacks {
     }
 }
 
+impl Drop for LocalStacks {
+    fn drop(&mut self) {
+        // Stacks left here would stay unused until the pool is unmapped (not
+        // checked while unwinding: a second panic would abort).
+        if !std::thread::panicking() {
+            debug_assert_eq!(self.len, 0, "a worker's free stacks were not given back");
+        }
+    }
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
@@ -77,6 +87,7 @@ mod tests {
         local.put(first, &pool);
         assert_eq!(local.take(&pool).unwrap().bottom, first_bottom);
         assert_eq!(local.take(&pool).unwrap().bottom, second_bottom);
+        local.give_all_back(&pool);
     }
 
     #[test]
@@ -85,6 +96,7 @@ mod tests {
         let mut local = LocalStacks::default();
         let bottoms: Vec<usize> = (0..LOCAL_MAX).map(|_| local.take(&pool).unwrap().bottom).collect();
         assert!(bottoms.is_sorted(), "fresh stacks come lowest first");
+        local.give_all_back(&pool);
     }
 
     /// A full array passes its oldest half to the pool, which hands those
@@ -98,11 +110,14 @@ mod tests {
         for &bottom in &bottoms {
             local.put(pool.stack_at(bottom), &pool);
         }
-        assert_eq!(local.len(), LOCAL_MAX + 1 - LOCAL_MAX / 2);
-        let mut again: Vec<usize> = (0..LOCAL_MAX + 1).map(|_| local.take(&pool).unwrap().bottom).collect();
-        again.sort();
-        bottoms.sort();
-        assert_eq!(again, bottoms, "the same stacks, none lost, none carved anew");
+        let half = LOCAL_MAX / 2;
+        assert_eq!(local.len(), LOCAL_MAX + 1 - half);
+        let again: Vec<usize> = (0..LOCAL_MAX + 1).map(|_| local.take(&pool).unwrap().bottom).collect();
+        // Its own first, newest first; then the oldest half, back from the
+        // pool lowest first (they were put in address order).
+        let own: Vec<usize> = bottoms[half..].iter().rev().copied().collect();
+        assert_eq!(again[..LOCAL_MAX + 1 - half], own[..]);
+        assert_eq!(again[LOCAL_MAX + 1 - half..], bottoms[..half]);
         local.give_all_back(&pool);
         assert_eq!(local.len(), 0);
     }

@@ -5,9 +5,9 @@
 //! so a million stacks stay far below `vm.max_map_count`); on older kernels
 //! `mprotect(PROT_NONE)` is the fallback, and its VMA limit is a typed error.
 //! A stack is taken when its process first runs and recycled warm through the
-//! worker's free list once the coroutine has finished; lists that overflow go
-//! back to the pool, which gives its free stacks out lowest address first (see
-//! [`free_slots`]). A recycled stack that was
+//! worker's own free stacks ([`LocalStacks`]) once the coroutine has finished;
+//! when those are full, the oldest half goes back to the pool, which gives its
+//! free stacks out lowest address first (see [`free_slots`]). A recycled stack that was
 //! used deep (seen at a suspension, or unwound by a panic) gives its deep pages
 //! back (`MADV_DONTNEED`) so warm stacks do not keep high-water RSS; the rest are
 //! recycled without a system call (an `madvise` costs a TLB shootdown on every
@@ -32,8 +32,11 @@ use self::free_slots::FreeSlots;
 use crate::sync::{Mutex, lock};
 
 pub(crate) const PAGE: usize = 4096;
-/// The usable stack of a process unless configured otherwise.
-pub const DEFAULT_STACK_SIZE: usize = 32 * 1024;
+/// The usable stack of a process unless configured otherwise: 32 KiB in an
+/// optimised build, 256 KiB with debug assertions on, where unoptimised frames
+/// are several times bigger (the runtime's own receive path overflowed 32 KiB
+/// there). Only the pages a process touches cost memory.
+pub const DEFAULT_STACK_SIZE: usize = if cfg!(debug_assertions) { 256 * 1024 } else { 32 * 1024 };
 /// The smallest usable stack a process can have.
 pub const MIN_STACK_SIZE: usize = 16 * 1024;
 /// The largest usable stack a process can have.
@@ -54,7 +57,8 @@ pub(crate) fn checked_size(requested: usize) -> Option<usize> {
     Some(requested.next_multiple_of(PAGE))
 }
 
-/// A stack slot owned by one coroutine or one free list.
+/// A stack slot owned by one coroutine, or free (in a worker's [`LocalStacks`]
+/// or the pool's [`FreeSlots`]). Made only by the pool, from slots it carved.
 pub(crate) struct PooledStack {
     /// Lowest address, the guard page.
     bottom: usize,
@@ -167,7 +171,12 @@ impl StackPool {
     /// Fills `bottoms` with free stacks, lowest address first, or with freshly
     /// carved ones if none is free; returns how many. Never 0: fails only if
     /// not even one stack can be had.
-    pub(crate) fn take_lowest(&self, bottoms: &mut [usize]) -> Result<usize, StackError> {
+    ///
+    /// The stacks are handed over as bare addresses: private to `stack`, like
+    /// [`StackPool::give_back`] and [`StackPool::stack_at`], so that only the
+    /// pool and [`LocalStacks`] can turn an address into a stack.
+    fn take_lowest(&self, bottoms: &mut [usize]) -> Result<usize, StackError> {
+        debug_assert!(!bottoms.is_empty());
         let mut state = lock(&self.state);
         let mut count = 0;
         state.free.take_lowest(bottoms.len(), |bottom| {
@@ -190,7 +199,7 @@ impl StackPool {
 
     /// Takes back free stacks, by the bottoms of their slots (each recorded
     /// by one bit: nothing is allocated, and their memory is not read).
-    pub(crate) fn give_back(&self, bottoms: &[usize]) {
+    fn give_back(&self, bottoms: &[usize]) {
         if bottoms.is_empty() {
             return;
         }
@@ -200,8 +209,9 @@ impl StackPool {
         }
     }
 
-    /// The stack whose slot starts at `bottom` (one this pool gave out).
-    pub(crate) fn stack_at(&self, bottom: usize) -> PooledStack {
+    /// The stack whose slot starts at `bottom`, which must be a slot this pool
+    /// gave out and the caller owns (a free stack it holds the address of).
+    fn stack_at(&self, bottom: usize) -> PooledStack {
         PooledStack { bottom, top: bottom + self.slot_bytes }
     }
 
