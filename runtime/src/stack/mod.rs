@@ -7,12 +7,13 @@
 //! A stack is taken when its process first runs and recycled warm through the
 //! worker's own free stacks ([`LocalStacks`]) once the coroutine has finished;
 //! when those are full, the oldest half goes back to the pool, which gives its
-//! free stacks out lowest address first (see [`free_slots`]). A recycled stack that was
-//! used deep (seen at a suspension, or unwound by a panic) gives its deep pages
-//! back (`MADV_DONTNEED`) so warm stacks do not keep high-water RSS; the rest are
-//! recycled without a system call (an `madvise` costs a TLB shootdown on every
-//! core: trimming each stack of a mass exit doubled its cost). A stack that went
-//! deep only between suspensions keeps those pages until it is reused. Slabs are unmapped when the pool is dropped, after every
+//! free stacks out lowest address first (see [`free_slots`]). A recycled stack
+//! that was used deep (seen at a suspension, or unwound by a panic) gives its
+//! deep pages back (`MADV_DONTNEED`) so warm stacks do not keep high-water RSS;
+//! the rest are recycled without a system call (an `madvise` costs a TLB
+//! shootdown on every core: trimming each stack of a mass exit doubled its
+//! cost). A stack that went deep only between suspensions keeps those pages
+//! until it is reused. Slabs are unmapped when the pool is dropped, after every
 //! coroutine on them is gone (the runtime drops processes first).
 //!
 //! Overflow: see [`overflow`]; a guard-page hit aborts with a report naming the
