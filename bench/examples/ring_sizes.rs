@@ -18,7 +18,7 @@ fn median(mut values: Vec<f64>) -> f64 {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let lariat = lariat::Runtime::new()?;
-    let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build()?;
+    let tokio = lariat_bench::tokio_peer::runtime(2);
     println!("{:>8} {:>16} {:>16}", "size", "lariat ns/hop", "tokio ns/hop");
     for size in [10u64, 100, 1_000, 3_000, 10_000, 30_000, 100_000] {
         let laps = HOPS / size;
