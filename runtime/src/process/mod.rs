@@ -229,9 +229,6 @@ pub(crate) struct Pcb {
     /// Roughly where its stack pointer was when it last suspended: a waker
     /// prefetches around it so the resume finds those lines in cache.
     pub(crate) resume_hint: AtomicUsize,
-    /// The top of its stack once it has one (0 before): its exit returns through
-    /// the frames up there, which a waker prefetches when it kills it.
-    pub(crate) stack_top_hint: AtomicUsize,
     /// Set by whoever woke it with an abnormal exit signal (it ends in its next
     /// run unless it traps exits), so whoever runs it ahead prefetches for an
     /// exit; a hint only (a timer wake-up clears it).
@@ -294,18 +291,20 @@ impl Pcb {
     }
 
     /// Like [`Pcb::prefetch_for_resume`], for a resume that will end the process:
-    /// its exit returns through every frame between where it suspended and the
-    /// top of its stack (`process_main`'s, with the `Cx`), and those lines are
-    /// as cold as the rest (link_chain: the exit stalled on them, ~20 % of a hop).
+    /// its exit path (taking in the exit signal, unwinding, `Cx::finish`) writes
+    /// the frames below where it suspended, lines as cold as the rest, so those
+    /// come exclusive (`prefetchw`). The frames above are not prefetched here:
+    /// when this process is queued, `push_woken` prefetches around the
+    /// suspension point, and prefetching up to the stack top as well (two
+    /// dozen more lines) made every link row slower on Intel (link_chain 839 →
+    /// 751 ns a hop without them, medians of 8, A/B; docs/performance.md).
     #[inline]
     pub(crate) fn prefetch_for_exit(&self) {
         self.prefetch_block();
-        // Relaxed: performance hints; any values are safe to prefetch.
+        // Relaxed: a performance hint; any value is safe to prefetch.
         let sp = self.resume_hint.load(Ordering::Relaxed);
-        let top = self.stack_top_hint.load(Ordering::Relaxed);
         if sp != 0 {
-            let end = if top > sp { top.min(sp + EXIT_PREFETCH_ABOVE) } else { sp + 768 };
-            prefetch_range_for_write(sp.saturating_sub(EXIT_PREFETCH_BELOW), end);
+            prefetch_range_for_write(sp.saturating_sub(EXIT_PREFETCH_BELOW), sp);
         }
     }
 
@@ -329,7 +328,6 @@ impl Pcb {
             signals: SignalQueue::with_small_form(),
             fired_timer: FiredTimer::default(),
             resume_hint: AtomicUsize::new(0),
-            stack_top_hint: AtomicUsize::new(0),
             woken_to_exit: AtomicBool::new(false),
             force_unwinding: AtomicBool::new(false),
             named: AtomicBool::new(false),
@@ -371,9 +369,6 @@ impl Pcb {
 /// How far below its suspension point a killed process's exit path reaches
 /// (taking in the exit signal, deciding, unwinding: measured ~650 bytes).
 const EXIT_PREFETCH_BELOW: usize = 1024;
-/// At most this much above it is prefetched for an exit (a deep process's top
-/// frames are not worth a hundred prefetches).
-const EXIT_PREFETCH_ABOVE: usize = 4096;
 
 /// Prefetches the cache lines of `[start, end)`.
 #[inline]

@@ -378,8 +378,6 @@ impl WorkerCore {
             let stack = self.take_stack(size).map_err(|error| Reason::error(error.to_string()))?;
             run.stack_guard = stack.guard().0;
             run.stack_bytes = stack.size();
-            // Relaxed: a prefetch hint only.
-            pcb.stack_top_hint.store(stack.guard().1 + stack.size(), Ordering::Relaxed);
             let body = run.body.take().expect("a process without coroutine still has its body");
             let initial_link = run.initial_link.take();
             let initial_monitor = run.initial_monitor.take();
