@@ -142,9 +142,17 @@ impl Monitors {
         self.held.iter().map(|(monitor, held)| (*monitor, held.target))
     }
 
-    /// Whether it holds no monitor and nobody monitors it.
-    pub fn is_empty(&self) -> bool {
-        self.held.is_empty() && self.watchers.is_empty()
+    /// Its one watcher, `Some(None)` if it has none, `None` if it has more
+    /// or holds monitors itself (then its exit needs the whole table).
+    pub(crate) fn at_most_one_watcher(&self) -> Option<Option<(Ref, Pid)>> {
+        if !self.held.is_empty() {
+            return None;
+        }
+        match self.watchers.as_inline()? {
+            [] => Some(None),
+            [(monitor, watcher)] => Some(Some((*monitor, *watcher))),
+            _ => None,
+        }
     }
 
     /// Monitors held now (introspection).

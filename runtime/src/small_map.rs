@@ -76,12 +76,19 @@ impl<K: Copy + Eq + Hash, V, S: BuildHasher + Default> SmallMap<K, V, S> {
         }
     }
 
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&K, &V)> + '_ {
-        let (few, many) = match self {
-            SmallMap::Few(few) => (few.as_slice(), None),
-            SmallMap::Many(many) => (&[][..], Some(many)),
-        };
-        few.iter().map(|(k, v)| (k, v)).chain(many.into_iter().flat_map(|many| many.iter()))
+    pub(crate) fn iter(&self) -> Iter<'_, K, V> {
+        match self {
+            SmallMap::Few(few) => Iter::Few(few.iter()),
+            SmallMap::Many(many) => Iter::Many(many.iter()),
+        }
+    }
+
+    /// The entries, if there are few enough to be stored inline.
+    pub(crate) fn as_inline(&self) -> Option<&[(K, V)]> {
+        match self {
+            SmallMap::Few(few) if few.len() <= INLINE => Some(few.as_slice()),
+            _ => None,
+        }
     }
 
     /// Empties the map, returning its entries.
@@ -104,6 +111,24 @@ impl<K: Copy + Eq + Hash, V, S: BuildHasher + Default> SmallMap<K, V, S> {
         match self {
             SmallMap::Few(few) => few.is_empty(),
             SmallMap::Many(many) => many.is_empty(),
+        }
+    }
+}
+
+/// The entries of a [`SmallMap`], in no particular order (one branch per
+/// step, not a chain of both forms: an exit walks its links through this).
+pub(crate) enum Iter<'a, K, V> {
+    Few(std::slice::Iter<'a, (K, V)>),
+    Many(std::collections::hash_map::Iter<'a, K, V>),
+}
+
+impl<'a, K, V> Iterator for Iter<'a, K, V> {
+    type Item = (&'a K, &'a V);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Iter::Few(few) => few.next().map(|(k, v)| (k, v)),
+            Iter::Many(many) => many.next(),
         }
     }
 }

@@ -13,8 +13,7 @@ use std::time::Duration;
 use corosensei::Yielder;
 
 use super::{
-    Exit, ExitUnwind, InfoAnswer, InfoRequest, Outcome, Pcb, ProcessInfo, ReplyTo, Signal, Status, Suspend, Watched,
-    WorkerPtr,
+    Exit, ExitUnwind, InfoAnswer, InfoRequest, Outcome, Pcb, ProcessInfo, ReplyTo, Signal, Status, Suspend, WorkerPtr,
 };
 use crate::error::SpawnError;
 use crate::link::{ExitAction, LinkTable, handle_exit_signal};
@@ -886,16 +885,7 @@ impl Cx {
     pub(crate) fn finish(&mut self, reason: Reason) -> Outcome {
         // Left by a receive whose matcher panicked (the panic ended the process).
         self.disarm_timer();
-        let outcome = Outcome {
-            reason,
-            watched: (!self.links.is_empty() || !self.monitors.is_empty()).then(|| {
-                Box::new(Watched {
-                    links: std::mem::take(&mut self.links),
-                    monitors: std::mem::take(&mut self.monitors),
-                })
-            }),
-            lowest_sp: self.lowest_sp,
-        };
+        let outcome = Outcome::new(reason, &mut self.links, &mut self.monitors, self.lowest_sp);
         // User destructors of messages and process-local values may panic: contain it.
         let mailbox = std::mem::take(&mut self.mailbox);
         let locals = std::mem::take(&mut self.locals);

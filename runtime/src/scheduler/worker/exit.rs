@@ -23,7 +23,7 @@ use std::ptr::NonNull;
 
 use super::WorkerCore;
 use crate::pid::{Pid, Ref};
-use crate::process::{Outcome, Pcb, ProcessCoroutine, Signal};
+use crate::process::{Outcome, Pcb, ProcessCoroutine, Signal, WatchedBy};
 use crate::reason::Reason;
 use crate::sync::Ordering;
 use crate::sync::epoch::{Guard, Owned};
@@ -73,6 +73,16 @@ impl WorkerCore {
         let removed = self.with_free_slots(|slots| shared.table.remove(pcb.pid, Some(slots), guard)).is_some();
         // Step 5: its exit signal goes to every active link, a `Down` to every
         // process monitoring it.
+        if let WatchedBy::Few { links, watcher } = &outcome.watched {
+            for &link in links.iter().flatten() {
+                self.send_exit(pcb.pid, &outcome.reason, link);
+            }
+            if let &Some((monitor, watcher)) = watcher {
+                self.send_down(&outcome.reason, monitor, watcher);
+            }
+            self.end_exit(pcb, &outcome, removed, guard);
+            return;
+        }
         if outcome.link_count() + outcome.watcher_count() >= EXIT_CHUNK {
             let mut links = Vec::with_capacity(outcome.link_count());
             each_link(&outcome, |link| links.push(link));
@@ -170,9 +180,7 @@ impl WorkerCore {
         shared.process_ended(Some(self.index));
         match waiter {
             Some(waiter) => waiter.set(outcome.reason.clone()),
-            None if outcome.links().next().is_none() && outcome.watchers().next().is_none() => {
-                crate::crash::report_exit(pcb.pid, &outcome.reason)
-            }
+            None if outcome.watched_by_none() => crate::crash::report_exit(pcb.pid, &outcome.reason),
             None => {}
         }
         // Step 7, once no thread can still be reading the block.
@@ -280,8 +288,7 @@ mod tests {
             for &pid in &made {
                 assert!(links.link(pid));
             }
-            let watched = crate::process::Watched { links, monitors: Default::default() };
-            let outcome = Outcome { reason: Reason::Normal, watched: Some(Box::new(watched)), lowest_sp: 0 };
+            let outcome = Outcome::new(Reason::Normal, &mut links, &mut Default::default(), 0);
             let mut visited = Vec::new();
             each_link(&outcome, |pid| visited.push(pid));
             assert_eq!(visited, made);

@@ -13,7 +13,9 @@ use exit::{EndedBlocks, PendingExits};
 
 use super::ProcRef;
 use super::queue::LocalQueue;
-use crate::process::{Outcome, Pcb, ProcessCoroutine, Suspend, Watched, WorkerPtr, process_main};
+use crate::link::LinkTable;
+use crate::monitor::Monitors;
+use crate::process::{Outcome, Pcb, ProcessCoroutine, Suspend, WorkerPtr, process_main};
 use crate::reason::Reason;
 use crate::runtime::Shared;
 use crate::stack::{self, LocalStacks, PooledStack, overflow};
@@ -330,14 +332,14 @@ impl WorkerCore {
                         // SAFETY: state RUNNING makes this worker the only one touching `run`.
                         unsafe { ((*run).initial_link.take(), (*run).initial_monitor.take()) }
                     });
-                    let mut watched = Watched::default();
+                    let (mut links, mut monitors) = (LinkTable::default(), Monitors::default());
                     if let Some(parent) = link {
-                        watched.links.link(parent);
+                        links.link(parent);
                     }
                     if let Some((monitor, watcher)) = monitor {
-                        watched.monitors.on_monitor(monitor, watcher);
+                        monitors.on_monitor(monitor, watcher);
                     }
-                    let outcome = Outcome { reason, watched: Some(Box::new(watched)), lowest_sp: usize::MAX };
+                    let outcome = Outcome::new(reason, &mut links, &mut monitors, usize::MAX);
                     self.finish(pcb, None, outcome, &guard);
                     return;
                 }
