@@ -12,6 +12,7 @@ use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 
 use crate::error::{BlockOnError, BuildError, InsideProcess, SpawnError};
+use crate::mailbox::Message;
 use crate::pid::{MAX_PROCESSES, Pid, RUNTIME_MASK, Ref};
 use crate::process::{
     Body, Cx, ExitWaiter, InfoRequest, Pcb, ProcessInfo, ReplyTo, Signal, SpawnOptions, Status, Waiter,
@@ -19,7 +20,7 @@ use crate::process::{
 use crate::reason::Reason;
 use crate::scheduler::worker::WorkerCore;
 use crate::scheduler::{ProcRef, Scheduler, idle, queue, watchdog};
-use crate::signal::Pushed;
+use crate::signal::{Outgoing, Pushed};
 use crate::stack::{self, StackPool};
 use crate::sync::epoch::{Collector, Guard, Owned};
 use crate::timer::TimerKey;
@@ -621,23 +622,67 @@ impl Shared {
             signal => pcb.signals.push(signal).map_err(drop),
         };
         match pushed {
-            Err(()) => return false,
-            Ok(Pushed::Behind) => return true,
-            Ok(Pushed::First) => {}
-        }
-        if pcb.state.wake() {
-            // Relaxed: a prefetch hint for whoever runs it (see `Pcb::prefetch_for_wake`).
-            pcb.woken_to_exit.store(exit, Ordering::Relaxed);
-            let process = ProcRef(NonNull::from(pcb));
-            match worker {
-                Some(worker) => worker.push_woken(process),
-                None => {
-                    self.scheduler.injector.push(process);
-                    self.scheduler.notify_one();
-                }
+            Err(()) => false,
+            Ok(pushed) => {
+                self.wake_if_first(pcb, pushed, exit, worker);
+                true
             }
         }
-        true
+    }
+
+    /// Delivers a message from a process on `worker` (see `deliver`): where it
+    /// landed and in whose queue, or `None` if `to` is gone. The block stays
+    /// valid while the calling process runs (its worker is pinned for the
+    /// whole run), so the caller may push to it again until it next suspends.
+    pub(crate) fn deliver_message(
+        &self,
+        to: Pid,
+        message: Message,
+        worker: &WorkerCore,
+    ) -> Option<(NonNull<Pcb>, Pushed)> {
+        let guard = self.pin(Some(worker));
+        let pcb = self.table.get(to, &guard)?;
+        let pushed = pcb.signals.push_small(message).ok()?;
+        self.wake_if_first(pcb, pushed, false, Some(worker));
+        Some((NonNull::from(pcb), pushed))
+    }
+
+    /// Pushes the messages a process gathered for `pcb` (see `Cx::send`) and
+    /// wakes it; `None` if it has exited meanwhile (they are dropped).
+    pub(crate) fn deliver_gathered(
+        &self,
+        pcb: &Pcb,
+        messages: Outgoing<Message>,
+        worker: &WorkerCore,
+    ) -> Option<Pushed> {
+        match pcb.signals.push_all_small(messages) {
+            Ok(pushed) => {
+                self.wake_if_first(pcb, pushed, false, Some(worker));
+                Some(pushed)
+            }
+            Err(refused) => {
+                // User destructors of the dropped messages may panic: contain it.
+                crate::crash::contain(move || drop(refused));
+                None
+            }
+        }
+    }
+
+    /// After a push: a push onto an empty queue wakes its owner (see `signal`).
+    fn wake_if_first(&self, pcb: &Pcb, pushed: Pushed, exit: bool, worker: Option<&WorkerCore>) {
+        if pushed == Pushed::Behind || !pcb.state.wake() {
+            return;
+        }
+        // Relaxed: a prefetch hint for whoever runs it (see `Pcb::prefetch_for_wake`).
+        pcb.woken_to_exit.store(exit, Ordering::Relaxed);
+        let process = ProcRef(NonNull::from(pcb));
+        match worker {
+            Some(worker) => worker.push_woken(process),
+            None => {
+                self.scheduler.injector.push(process);
+                self.scheduler.notify_one();
+            }
+        }
     }
 
     /// Answers a signal that reached a process which has ended (semantics.md §3

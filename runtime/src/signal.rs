@@ -203,6 +203,102 @@ impl<T, S> SignalQueue<T, S> {
     }
 }
 
+impl<T, S> SignalQueue<T, S> {
+    /// Appends every value of `values`, oldest first, with one CAS (a sender
+    /// with a burst for a busy owner: one contended write for the lot instead
+    /// of one each). `Err(values)`, whole, if the queue was sealed. They land
+    /// together: no other push comes between them.
+    pub fn push_all_small(&self, values: Outgoing<S>) -> Result<Pushed, Outgoing<S>> {
+        debug_assert!(values.len > 0, "an empty push wakes nobody");
+        // Relaxed: the head is only compared here; what it points to is read by the owner.
+        let mut head = self.head.load(Ordering::Relaxed);
+        let stale_head = head;
+        loop {
+            if head == sealed() {
+                // SAFETY: the nodes are still private to this thread.
+                unsafe { (*values.oldest).next = ptr::null_mut() };
+                return Err(values);
+            }
+            // SAFETY: the nodes are private to this thread until the CAS publishes them.
+            unsafe { (*values.oldest).next = head };
+            // Release pairs with the Acquire swap in `take_all`/`seal`, as in `push_node`.
+            match self.head.compare_exchange_weak(head, values.newest, PUSH_PUBLISH, Ordering::Relaxed) {
+                Ok(_) => {
+                    // The queue owns the nodes now.
+                    std::mem::forget(values);
+                    let replaced = if FIRST_FROM_STALE_LOAD { stale_head } else { head };
+                    return Ok(if replaced.is_null() { Pushed::First } else { Pushed::Behind });
+                }
+                Err(current) => head = current,
+            }
+        }
+    }
+}
+
+/// Values in the small form that one sender gathers for one queue, to push
+/// them all at once ([`SignalQueue::push_all_small`]). Each already has its
+/// queue node; dropping the list drops the values and frees the nodes.
+pub struct Outgoing<S> {
+    /// The newest node (tagged small), linked to the one before; null when empty.
+    newest: *mut Link,
+    /// The oldest node's link (untagged), whose `next` the push points at the
+    /// queue; meaningful only while `len > 0`.
+    oldest: *mut Link,
+    len: usize,
+    _owns: PhantomData<Box<Node<S>>>,
+}
+
+// SAFETY: the list owns its nodes and their values outright, like a `Vec<S>`.
+unsafe impl<S: Send> Send for Outgoing<S> {}
+
+impl<S> Default for Outgoing<S> {
+    fn default() -> Self {
+        Outgoing { newest: ptr::null_mut(), oldest: ptr::null_mut(), len: 0, _owns: PhantomData }
+    }
+}
+
+impl<S> Outgoing<S> {
+    /// Adds `value` after the others, in a node of its own.
+    pub fn push(&mut self, value: S) {
+        let node =
+            Box::into_raw(Box::new(Node { link: Link { next: self.newest }, value: UnsafeCell::new(Some(value)) }));
+        if self.len == 0 {
+            self.oldest = node.cast::<Link>();
+        }
+        self.newest = tagged(node, true);
+        self.len += 1;
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Drops the newest value and frees its node; `false` once empty.
+    fn free_newest(&mut self) -> bool {
+        if self.len == 0 {
+            return false;
+        }
+        let link = untagged(self.newest);
+        self.len -= 1;
+        // SAFETY: the list owns its `len` newest-first nodes; this one is unlinked
+        // before it is freed (the count, not `next`, bounds the walk).
+        self.newest = unsafe { (*link).next };
+        // SAFETY: a `Node<S>` from `Box::into_raw` in `push`, never published.
+        drop(unsafe { take_value(link.cast::<Node<S>>()) });
+        true
+    }
+}
+
+impl<S> Drop for Outgoing<S> {
+    fn drop(&mut self) {
+        drain(self, Outgoing::free_newest);
+    }
+}
+
 impl<T, S> Drop for SignalQueue<T, S> {
     fn drop(&mut self) {
         // Relaxed: `&mut self` rules out other threads; what handed this thread
@@ -397,8 +493,9 @@ fn drain<L>(list: &mut L, free_one: fn(&mut L) -> bool) {
 }
 
 /// # Safety
-/// `node` came from `Box::into_raw`, was published by a push whose Release the
-/// caller has acquired, and is owned by the caller alone.
+/// `node` came from `Box::into_raw`, is owned by the caller alone, and was
+/// either never published or published by a push whose Release the caller has
+/// acquired.
 unsafe fn take_value<V>(node: *mut Node<V>) -> V {
     // SAFETY: see the function's contract.
     let node = unsafe { Box::from_raw(node) };

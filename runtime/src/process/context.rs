@@ -25,7 +25,7 @@ use crate::reason::Reason;
 use crate::registry::{Name, RegisterError};
 use crate::runtime::{Handle, Shared};
 use crate::scheduler::worker::WorkerCore;
-use crate::signal::Batch;
+use crate::signal::{Batch, Outgoing, Pushed};
 use crate::sync::Ordering;
 use crate::timer::TimerKey;
 
@@ -70,6 +70,9 @@ pub struct Cx {
     lowest_sp: usize,
     reductions_left: u32,
     trap_exit: bool,
+    /// What `outbox` holds (here, in the line every call reads: a process that
+    /// never gathers touches no other line for it).
+    outbox_state: OutboxState,
     exit_reason: Option<Reason>,
     mailbox: Mailbox,
     wait_generation: u64,
@@ -79,13 +82,51 @@ pub struct Cx {
     links: LinkTable,
     monitors: Monitors,
     locals: Vec<(TypeId, Box<dyn Any>)>,
+    outbox: Outbox,
 }
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OutboxState {
+    /// No receiver.
+    Idle,
+    /// A receiver, no message yet.
+    Gathering,
+    /// Messages for the receiver.
+    Pending,
+}
+
+/// Messages to one busy process, gathered to be pushed together (see [`Cx::send`]).
+#[derive(Default)]
+struct Outbox {
+    /// Who they are for, and its block: valid while this process runs (its
+    /// worker is pinned for the whole run), so cleared whenever it suspends.
+    to: Option<(Pid, NonNull<Pcb>)>,
+    messages: Outgoing<Message>,
+}
+
+impl Drop for Outbox {
+    fn drop(&mut self) {
+        // Only at shutdown (a process's exit sends them first). User
+        // destructors of the messages may panic: contain it.
+        let messages = std::mem::take(&mut self.messages);
+        if !messages.is_empty() {
+            crate::crash::contain(move || drop(messages));
+        }
+    }
+}
+
+/// Messages gathered for one process before they are pushed (a sender that
+/// sends more to a busy receiver, e.g. four senders to one: one contended CAS
+/// and one wake-up check for this many instead of one each).
+const OUTBOX_MAX: usize = 32;
 
 const _: () = {
     use std::mem::offset_of;
     // `enter`/`suspend` read and write these on every call.
     assert!(offset_of!(Cx, reductions_left) + size_of::<u32>() <= 64);
     assert!(offset_of!(Cx, lowest_sp) + size_of::<usize>() <= 64);
+    // Every runtime call reads whether the outbox holds messages.
+    assert!(offset_of!(Cx, outbox_state) < 64);
     // `check_alive` reads whether it is set: it starts in that line (the
     // whole of it does not fit).
     assert!(offset_of!(Cx, exit_reason) + size_of::<usize>() <= 64);
@@ -123,7 +164,9 @@ impl Cx {
             links,
             monitors,
             trap_exit: false,
+            outbox_state: OutboxState::Idle,
             locals: Vec::new(),
+            outbox: Outbox::default(),
         }
     }
 
@@ -486,11 +529,38 @@ impl Cx {
 
     /// Sends `message` to `to`. A dead or unknown pid drops it silently, as in Erlang.
     /// Messages from one process to another arrive in the order they were sent.
+    ///
+    /// A message to a process whose queue still held earlier signals (it is
+    /// busy; the earlier ones have not been taken in yet) may be held back and
+    /// pushed together with the next ones to it (up to 32): at this process's
+    /// next runtime call other than a send to that process, or when it waits,
+    /// yields or ends, whichever comes first. Order is kept: whatever this
+    /// process sends to that one afterwards (a link, an exit signal...) comes
+    /// after them. A message to an idle process (the usual case) goes at once.
     pub fn send<T: Send + 'static>(&mut self, to: Pid, message: T) {
-        if !self.enter(1) {
+        if !self.enter_keeping_outbox(1) {
             return;
         }
-        self.shared().deliver(to, Signal::Message(Message::new(message)), Some(self.worker()));
+        let message = Message::new(message);
+        if self.outbox_state != OutboxState::Idle
+            && let Some((busy, _)) = self.outbox.to
+            && busy == to
+        {
+            self.outbox.messages.push(message);
+            self.outbox_state = OutboxState::Pending;
+            if self.outbox.messages.len() >= OUTBOX_MAX {
+                self.flush_outbox();
+            }
+            return;
+        }
+        self.end_gathering();
+        let me = self.pid();
+        if let Some((pcb, Pushed::Behind)) = self.shared().deliver_message(to, message, self.worker())
+            && to != me
+        {
+            self.outbox.to = Some((to, pcb));
+            self.outbox_state = OutboxState::Gathering;
+        }
     }
 
     /// Waits for the first message of type `T` (others stay in the mailbox, in order).
@@ -666,6 +736,9 @@ impl Cx {
     /// Moves arrived signals into the mailbox, applying control signals;
     /// `true` if anything had arrived.
     fn take_in_signals(&mut self) -> bool {
+        // What it takes in may make it send (an unlink's acknowledgement, an
+        // info answer): after what it sent before.
+        self.flush_outbox();
         // Relaxed: set by the thread that now runs this coroutine, before resuming it.
         if self.pcb().force_unwinding.load(Ordering::Relaxed) {
             // Torn down at shutdown, after the workers stopped: a destructor that
@@ -804,6 +877,13 @@ impl Cx {
     /// slice is spent yields first.
     #[must_use]
     fn enter(&mut self, cost: u32) -> bool {
+        self.flush_outbox();
+        self.enter_keeping_outbox(cost)
+    }
+
+    /// [`Cx::enter`] for a send, which may add to the outbox.
+    #[must_use]
+    fn enter_keeping_outbox(&mut self, cost: u32) -> bool {
         self.note_stack_depth();
         self.check_unwinding();
         if self.exit_reason.is_some() {
@@ -839,6 +919,7 @@ impl Cx {
     /// (a receive that keeps matching buffered messages takes in the signal
     /// queue only there).
     fn enter_blocking(&mut self, cost: u32) -> Result<(), Reason> {
+        self.flush_outbox();
         self.note_stack_depth();
         self.check_unwinding();
         self.yield_if_spent(cost);
@@ -859,6 +940,7 @@ impl Cx {
     }
 
     fn suspend(&mut self, why: Suspend) {
+        self.end_gathering();
         let marker = 0u8;
         let sp = &marker as *const u8 as usize;
         self.lowest_sp = self.lowest_sp.min(sp);
@@ -869,6 +951,52 @@ impl Cx {
         self.worker = yielder.suspend(why);
         self.reductions_total += u64::from(SLICE_REDUCTIONS - self.reductions_left);
         self.reductions_left = SLICE_REDUCTIONS;
+    }
+
+    /// Pushes the messages held back for a busy process (see [`Cx::send`]).
+    #[inline(always)]
+    fn flush_outbox(&mut self) {
+        if self.outbox_state == OutboxState::Pending {
+            self.push_outbox();
+        }
+    }
+
+    #[inline(never)]
+    fn push_outbox(&mut self) {
+        self.outbox_state = OutboxState::Gathering;
+        let messages = std::mem::take(&mut self.outbox.messages);
+        let Some((_, pcb)) = self.outbox.to else { return };
+        // Relaxed: set by the thread that now runs this coroutine, before resuming it.
+        if self.pcb().force_unwinding.load(Ordering::Relaxed) {
+            // Torn down at shutdown: no worker to deliver through; `Outbox`'s
+            // drop contains their destructors.
+            self.outbox.messages = messages;
+            self.forget_outbox_receiver();
+            return;
+        }
+        // SAFETY: the block was found in the table during this run, and this
+        // process's worker has been pinned since (for the whole run), so the
+        // block is not freed yet; `to` is cleared at every suspension.
+        let pcb = unsafe { pcb.as_ref() };
+        if self.shared().deliver_gathered(pcb, messages, self.worker()) != Some(Pushed::Behind) {
+            // It caught up (or is gone): the next message goes at once.
+            self.forget_outbox_receiver();
+        }
+    }
+
+    fn forget_outbox_receiver(&mut self) {
+        self.outbox.to = None;
+        self.outbox_state = OutboxState::Idle;
+    }
+
+    /// Pushes what the outbox holds and forgets its receiver (before this
+    /// process suspends: its block is then no longer pinned).
+    #[inline(always)]
+    fn end_gathering(&mut self) {
+        if self.outbox_state != OutboxState::Idle {
+            self.flush_outbox();
+            self.forget_outbox_receiver();
+        }
     }
 
     /// Takes in what arrived before the first run; `true` if it was told to die.
@@ -883,6 +1011,8 @@ impl Cx {
 
     /// The last act on the process's own stack: drop what it owns, report how it ended.
     pub(crate) fn finish(&mut self, reason: Reason) -> Outcome {
+        // What it sent goes before its exit signals.
+        self.end_gathering();
         // Left by a receive whose matcher panicked (the panic ended the process).
         self.disarm_timer();
         let outcome = Outcome::new(reason, &mut self.links, &mut self.monitors, self.lowest_sp);
