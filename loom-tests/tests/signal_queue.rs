@@ -65,3 +65,41 @@ fn a_push_racing_the_seal_is_delivered_or_refused_never_dropped() {
         assert_eq!(delivered.len() + usize::from(refused), 1, "delivered {delivered:?}, refused {refused}");
     });
 }
+
+/// A sender's gathered messages (`Outgoing`, pushed with `push_all_small`)
+/// racing another sender's single push and the owner's take and seal: they land
+/// whole and in their order, with nothing between them, or are refused whole.
+///
+/// Depends on: the chain being published by one CAS (its oldest node linked to
+/// the head before it) whose Release pairs with the owner's Acquire swap.
+/// Mutation `--cfg lariat_mutation="signal_push_relaxed"` fails here:
+/// "Causality violation: Concurrent write accesses to `UnsafeCell`."
+#[test]
+fn a_gathered_burst_lands_whole_and_in_order_or_is_refused_whole() {
+    use lariat::loom_api::Outgoing;
+    loom::model(|| {
+        let queue: Arc<SignalQueue<u32, u32>> = Arc::new(SignalQueue::with_small_form());
+        let burst_queue = Arc::clone(&queue);
+        let burst = thread::spawn(move || {
+            let mut gathered = Outgoing::default();
+            gathered.push(1u32);
+            gathered.push(2u32);
+            burst_queue.push_all_small(gathered).is_err()
+        });
+        let single_queue = Arc::clone(&queue);
+        let single = thread::spawn(move || single_queue.push_small(9u32).is_err());
+        let mut delivered: Vec<u32> = queue.take_all().collect();
+        delivered.extend(queue.seal());
+        let burst_refused = burst.join().unwrap();
+        let single_refused = single.join().unwrap();
+        let burst_part: Vec<u32> = delivered.iter().copied().filter(|&value| value != 9).collect();
+        if burst_refused {
+            assert!(burst_part.is_empty(), "refused yet delivered: {delivered:?}");
+        } else {
+            let at = delivered.iter().position(|&value| value == 1).expect("delivered");
+            assert_eq!(&delivered[at..at + 2], [1, 2], "split or reordered: {delivered:?}");
+        }
+        assert_eq!(delivered.contains(&9), !single_refused, "{delivered:?}");
+        assert_eq!(delivered.len(), 2 * usize::from(!burst_refused) + usize::from(!single_refused));
+    });
+}

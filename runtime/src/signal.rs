@@ -530,6 +530,44 @@ mod tests {
     use std::sync::Arc;
 
     #[test]
+    fn a_gathered_burst_lands_after_what_was_queued_and_in_its_own_order() {
+        let queue: SignalQueue<u32, u32> = SignalQueue::with_small_form();
+        let mut gathered = Outgoing::default();
+        for i in 10..13 {
+            gathered.push(i);
+        }
+        assert_eq!(gathered.len(), 3);
+        assert_eq!(queue.push_all_small(gathered).ok(), Some(Pushed::First));
+        assert!(queue.push(13).is_ok());
+        let mut more = Outgoing::default();
+        more.push(14);
+        assert_eq!(queue.push_all_small(more).ok(), Some(Pushed::Behind));
+        assert_eq!(queue.take_all().collect::<Vec<_>>(), vec![10, 11, 12, 13, 14]);
+    }
+
+    #[test]
+    fn a_gathered_burst_to_a_sealed_queue_comes_back_whole_and_is_freed_when_dropped() {
+        struct Counted(Arc<std::sync::atomic::AtomicUsize>);
+        impl Drop for Counted {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        let dropped = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let queue: SignalQueue<Counted, Counted> = SignalQueue::with_small_form();
+        drop(queue.seal());
+        let mut gathered = Outgoing::default();
+        for _ in 0..4 {
+            gathered.push(Counted(Arc::clone(&dropped)));
+        }
+        let refused = queue.push_all_small(gathered).err().expect("sealed");
+        assert_eq!(refused.len(), 4);
+        assert_eq!(dropped.load(std::sync::atomic::Ordering::Relaxed), 0);
+        drop(refused);
+        assert_eq!(dropped.load(std::sync::atomic::Ordering::Relaxed), 4);
+    }
+
+    #[test]
     fn a_batch_comes_out_in_push_order() {
         let queue = SignalQueue::new();
         for i in 0..5 {

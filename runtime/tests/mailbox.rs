@@ -409,3 +409,115 @@ fn a_receive_loop_with_one_overall_deadline_times_out() {
         .unwrap();
     assert!(rounds > 1);
 }
+
+// ---- sends to a busy receiver (gathered and pushed together; see `Cx::send`) ----
+
+#[test]
+fn messages_from_four_senders_to_one_busy_receiver_all_arrive_each_in_its_order() {
+    const SENDERS: u32 = 4;
+    const EACH: u32 = 20_000;
+    let runtime = common::runtime(2);
+    let received = runtime
+        .block_on(|cx| {
+            let me = cx.pid();
+            for sender in 0..SENDERS {
+                cx.spawn(move |cx| {
+                    for seq in 0..EACH {
+                        cx.send(me, (sender, seq));
+                    }
+                    Ok(())
+                })?;
+            }
+            let mut received = Vec::new();
+            for _ in 0..SENDERS * EACH {
+                received.push(cx.receive::<(u32, u32)>()?);
+            }
+            Ok::<_, Reason>(received)
+        })
+        .unwrap();
+    for sender in 0..SENDERS {
+        let seqs: Vec<u32> = received.iter().filter(|(s, _)| *s == sender).map(|(_, seq)| *seq).collect();
+        assert!(seqs.iter().copied().eq(0..EACH), "sender {sender}: {} messages, out of order or lost", seqs.len());
+    }
+}
+
+/// On one worker the receiver cannot run while the sender does, so every
+/// message after the first lands behind it and is gathered: the sender's exit
+/// signal must still come after all of them.
+#[test]
+fn messages_held_back_for_a_busy_receiver_arrive_before_the_senders_exit_signal() {
+    let runtime = common::runtime(1);
+    let order = runtime
+        .block_on(|cx| {
+            cx.trap_exit(true);
+            let sender = cx.spawn_link(|cx| {
+                let receiver = cx.links()[0];
+                for i in 0..100 {
+                    cx.send(receiver, Seq(i));
+                }
+                Err(Reason::error("boom"))
+            })?;
+            let mut order = Vec::new();
+            loop {
+                let message = cx.receive_any()?;
+                match message.downcast::<Seq>() {
+                    Ok(seq) => order.push(seq.0),
+                    Err(message) => {
+                        let exit = message.downcast::<lariat::Exit>().map_err(|_| Reason::error("unexpected"))?;
+                        assert_eq!((exit.from, exit.reason), (sender, Reason::error("boom")));
+                        break;
+                    }
+                }
+            }
+            Ok::<_, Reason>(order)
+        })
+        .unwrap();
+    assert!(order.iter().copied().eq(0..100), "got {order:?}");
+}
+
+/// Asking for the receiver's info is a signal to it, sent after the burst.
+#[test]
+fn process_info_after_a_burst_to_a_busy_receiver_counts_every_message_sent_before_it() {
+    let runtime = common::runtime(1);
+    let counted = runtime
+        .block_on(|cx| {
+            let receiver = cx.spawn(|cx| {
+                cx.receive::<Other>()?;
+                Ok(())
+            })?;
+            cx.send(receiver, Seq(0)); // wakes it; it cannot run before this process waits
+            for i in 1..50 {
+                cx.send(receiver, Seq(i));
+            }
+            let info = cx.process_info(receiver)?.expect("alive");
+            cx.send(receiver, Other("done"));
+            Ok::<_, Reason>(info.mailbox_len)
+        })
+        .unwrap();
+    assert_eq!(counted, 50);
+}
+
+/// A burst to a receiver that is busy, then a wait: the wait pushes what was
+/// held back, so the receiver's reply comes.
+#[test]
+fn a_burst_held_back_for_a_busy_receiver_goes_when_the_sender_waits() {
+    let runtime = common::runtime(1);
+    let total = runtime
+        .block_on(|cx| {
+            let me = cx.pid();
+            let receiver = cx.spawn(move |cx| {
+                let mut total = 0;
+                for _ in 0..40 {
+                    total += cx.receive::<Seq>()?.0;
+                }
+                cx.send(me, total);
+                Ok(())
+            })?;
+            for i in 0..40 {
+                cx.send(receiver, Seq(i));
+            }
+            cx.receive::<u32>()
+        })
+        .unwrap();
+    assert_eq!(total, (0..40).sum::<u32>());
+}
