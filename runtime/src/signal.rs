@@ -475,7 +475,9 @@ impl<S> SmallList<S> {
 
 impl<S> Drop for SmallList<S> {
     fn drop(&mut self) {
-        drain(self, |list| list.pop_front().is_some());
+        if self.len != 0 {
+            drain(self, |list| list.pop_front().is_some());
+        }
     }
 }
 
@@ -520,7 +522,10 @@ impl<T, S: Into<T>> ExactSizeIterator for Batch<T, S> {}
 
 impl<T, S> Drop for Batch<T, S> {
     fn drop(&mut self) {
-        drain(self, Batch::free_next);
+        // Most batches are dropped emptied: skip setting up the drain.
+        if self.remaining != 0 {
+            drain(self, Batch::free_next);
+        }
     }
 }
 

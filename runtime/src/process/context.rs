@@ -1042,9 +1042,11 @@ impl Cx {
         self.disarm_timer();
         let outcome = Outcome::new(reason, &mut self.links, &mut self.monitors, self.lowest_sp);
         // User destructors of messages and process-local values may panic: contain it.
-        let mailbox = std::mem::take(&mut self.mailbox);
-        let locals = std::mem::take(&mut self.locals);
-        crate::crash::contain(move || drop((mailbox, locals)));
+        if self.mailbox.len() != 0 || !self.locals.is_empty() {
+            let mailbox = std::mem::take(&mut self.mailbox);
+            let locals = std::mem::take(&mut self.locals);
+            crate::crash::contain(move || drop((mailbox, locals)));
+        }
         outcome
     }
 }
