@@ -295,7 +295,9 @@ impl<S> Outgoing<S> {
 
 impl<S> Drop for Outgoing<S> {
     fn drop(&mut self) {
-        drain(self, Outgoing::free_newest);
+        if self.len != 0 {
+            drain(self, Outgoing::free_newest);
+        }
     }
 }
 

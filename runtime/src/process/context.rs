@@ -111,8 +111,8 @@ impl Drop for Outbox {
     fn drop(&mut self) {
         // Only at shutdown (a process's exit sends them first). User
         // destructors of the messages may panic: contain it.
-        let messages = std::mem::take(&mut self.messages);
-        if !messages.is_empty() {
+        if !self.messages.is_empty() {
+            let messages = std::mem::take(&mut self.messages);
             crate::crash::contain(move || drop(messages));
         }
     }
