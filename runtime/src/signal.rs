@@ -567,7 +567,7 @@ mod tests {
         for _ in 0..4 {
             gathered.push(Counted(Arc::clone(&dropped)));
         }
-        let refused = queue.push_all_small(gathered).err().expect("sealed");
+        let refused = queue.push_all_small(gathered).expect_err("sealed");
         assert_eq!(refused.len(), 4);
         assert_eq!(dropped.load(std::sync::atomic::Ordering::Relaxed), 0);
         drop(refused);
