@@ -120,9 +120,9 @@ impl LinkTable {
 
     /// The active links, if the table holds at most two entries in any state
     /// (most processes: no walk over the table at their exit).
-    pub(crate) fn few_active(&self) -> Option<[Option<Pid>; 2]> {
+    pub(crate) fn few_active(&self) -> Option<[Option<Pid>; crate::small_map::INLINE]> {
         let entries = self.links.as_inline()?;
-        let mut few = [None; 2];
+        let mut few = [None; crate::small_map::INLINE];
         for (slot, (pid, state)) in few.iter_mut().zip(entries) {
             if let LinkState::Active(_) = state {
                 *slot = Some(*pid);

@@ -642,7 +642,15 @@ impl Shared {
     ) -> Option<(NonNull<Pcb>, Pushed)> {
         let guard = self.pin(Some(worker));
         let pcb = self.table.get(to, &guard)?;
-        let pushed = pcb.signals.push_small(message).ok()?;
+        let pushed = match pcb.signals.push_small(message) {
+            Ok(pushed) => pushed,
+            Err(refused) => {
+                // As for a refused gathered push: a panicking destructor of
+                // the dropped message must not reach the sender.
+                crate::crash::contain(move || drop(refused));
+                return None;
+            }
+        };
         self.wake_if_first(pcb, pushed, false, Some(worker));
         Some((NonNull::from(pcb), pushed))
     }

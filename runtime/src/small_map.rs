@@ -15,7 +15,7 @@ use smallvec::SmallVec;
 use crate::pid::FixedHasher;
 
 /// Entries stored inline, without any heap allocation.
-const INLINE: usize = 2;
+pub(crate) const INLINE: usize = 2;
 /// Entries beyond which the map becomes a hash map.
 const SPILL: usize = 16;
 

@@ -109,8 +109,9 @@ struct Outbox {
 
 impl Drop for Outbox {
     fn drop(&mut self) {
-        // Only at shutdown (a process's exit sends them first). User
-        // destructors of the messages may panic: contain it.
+        // Defensive: every suspension and every exit push them first, so none
+        // should be left here. User destructors of the messages may panic:
+        // contain it.
         if !self.messages.is_empty() {
             let messages = std::mem::take(&mut self.messages);
             crate::crash::contain(move || drop(messages));
@@ -392,17 +393,24 @@ impl Cx {
 
     /// What `pid` is doing (running, runnable, waiting, exiting); `None` once it
     /// is gone. Read at once, without asking the process.
-    pub fn status(&self, pid: Pid) -> Option<Status> {
+    /// Messages this process held back for a busy receiver go first (see
+    /// [`Cx::send`]), so a loop that polls until the receiver has acted on
+    /// them ends.
+    pub fn status(&mut self, pid: Pid) -> Option<Status> {
+        self.flush_outbox();
         self.shared().status(pid, Some(self.worker()))
     }
 
-    /// Whether `pid` is a process that has not begun to exit (Erlang's `is_process_alive/1`).
-    pub fn is_alive(&self, pid: Pid) -> bool {
+    /// Whether `pid` is a process that has not begun to exit (Erlang's
+    /// `is_process_alive/1`). Pushes held-back messages first, as [`Cx::status`].
+    pub fn is_alive(&mut self, pid: Pid) -> bool {
         self.status(pid).is_some_and(|status| status != Status::Exiting)
     }
 
-    /// Processes alive in this runtime now.
-    pub fn live_processes(&self) -> usize {
+    /// Processes alive in this runtime now. Pushes held-back messages first,
+    /// as [`Cx::status`].
+    pub fn live_processes(&mut self) -> usize {
+        self.flush_outbox();
         self.shared().live_processes()
     }
 
@@ -536,11 +544,19 @@ impl Cx {
     ///
     /// A message to a process whose queue still held earlier signals (it is
     /// busy; the earlier ones have not been taken in yet) may be held back and
-    /// pushed together with the next ones to it (up to 32): at this process's
-    /// next runtime call other than a send to that process, or when it waits,
-    /// yields or ends, whichever comes first. Order is kept: whatever this
-    /// process sends to that one afterwards (a link, an exit signal...) comes
-    /// after them. A message to an idle process (the usual case) goes at once.
+    /// pushed together with the next ones to it (up to 32), at the latest when
+    /// this process next waits, yields or ends, and before it next sends or
+    /// signals anything else (to any process), takes in its own signals, or
+    /// asks about a process (`status`, `is_alive`, `process_info`...). Calls
+    /// that only read this process's own state (`pid`, `trap_exit`, the
+    /// process-local values) do not push them, nor does code that runs without
+    /// calling the runtime: a burst followed by a long computation, or by a
+    /// wait outside the runtime (a std lock, `thread::sleep`), holds its tail
+    /// until then. Order is kept: whatever this process sends to that one
+    /// afterwards (a link, an exit signal...) comes after them. Sends through
+    /// a [`Handle`] come from outside any process and are not ordered with
+    /// this process's. A message to an idle process (the usual case) goes at
+    /// once.
     pub fn send<T: Send + 'static>(&mut self, to: Pid, message: T) {
         if !self.enter_keeping_outbox(1) {
             return;
@@ -962,6 +978,10 @@ impl Cx {
 
     fn suspend(&mut self, why: Suspend) {
         self.end_gathering();
+        // Only `die` sets it, with `exit_reason`, which stays set until the
+        // exit: checking the first line's field spares every other suspension
+        // a write to this one.
+        debug_assert!(self.exit_reason.is_some() || self.exit_prefetch.is_none());
         if self.exit_reason.is_some() {
             self.exit_prefetch = None;
         }
@@ -992,8 +1012,9 @@ impl Cx {
         let Some((_, pcb)) = self.outbox.to else { return };
         // Relaxed: set by the thread that now runs this coroutine, before resuming it.
         if self.pcb().force_unwinding.load(Ordering::Relaxed) {
-            // Torn down at shutdown: no worker to deliver through; `Outbox`'s
-            // drop contains their destructors.
+            // Defensive (a process is torn down only while suspended, with its
+            // outbox pushed): with no worker to deliver through, leave them to
+            // `Outbox`'s drop, which contains their destructors.
             self.outbox.messages = messages;
             self.forget_outbox_receiver();
             return;

@@ -120,7 +120,7 @@ pub(crate) enum WatchedBy {
     /// processes: a chain member, a linked worker that is also monitored):
     /// inline, so such an exit allocates, moves and walks no table
     /// (link_chain: ~350 of ~2,900 instructions a hop went to the boxed form).
-    Few { links: [Option<Pid>; 2], watcher: Option<(Ref, Pid)> },
+    Few { links: [Option<Pid>; crate::small_map::INLINE], watcher: Option<(Ref, Pid)> },
     /// Any more, moved out whole (boxed: the outcome is copied out of the
     /// coroutine on a cold stack; a million links copy no list).
     Many(Box<Watched>),
@@ -160,7 +160,9 @@ impl Outcome {
         self.links_in_order().map(|(link, _)| link)
     }
 
-    /// Its active links, each with its place in the order they were made.
+    /// Its active links, each with its place in the order they were made (in
+    /// the few form, its place among them: `in_memory_order` sorts only big
+    /// fan-outs).
     pub(crate) fn links_in_order(&self) -> impl Iterator<Item = (Pid, u32)> + '_ {
         let few = match &self.watched {
             WatchedBy::Few { links, .. } => &links[..],
@@ -170,7 +172,8 @@ impl Outcome {
         self.many().into_iter().flat_map(|watched| watched.links.active_in_order()).chain(few)
     }
 
-    /// At least as many as `links` yields (its links in any state).
+    /// At least as many as `links` yields (its links in any state; in the
+    /// few form, exactly its active ones).
     pub(crate) fn link_count(&self) -> usize {
         match &self.watched {
             WatchedBy::Few { links, .. } => links.iter().flatten().count(),
@@ -203,7 +206,7 @@ impl Outcome {
     /// Whether its exit signals and `Down`s go to nobody.
     pub(crate) fn watched_by_none(&self) -> bool {
         match &self.watched {
-            WatchedBy::Few { links, watcher } => links == &[None, None] && watcher.is_none(),
+            WatchedBy::Few { links, watcher } => links.iter().all(Option::is_none) && watcher.is_none(),
             WatchedBy::Many(_) => self.links().next().is_none() && self.watchers().next().is_none(),
         }
     }
