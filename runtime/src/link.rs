@@ -136,8 +136,8 @@ impl LinkTable {
         self.links.len()
     }
 
-    /// Whether the table is empty (no link in any state).
-    #[cfg(test)]
+    /// Whether the table is empty (no link in any state; the tests and loom models ask).
+    #[cfg(any(test, loom))]
     pub fn is_empty(&self) -> bool {
         self.links.is_empty()
     }
