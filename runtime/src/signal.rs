@@ -138,25 +138,47 @@ impl<T, S> SignalQueue<T, S> {
         let node =
             Box::into_raw(Box::new(Node { link: Link { next: ptr::null_mut() }, value: UnsafeCell::new(Some(value)) }));
         let link = tagged(node, small);
+        // SAFETY: `node` came from Box::into_raw above and is private to this thread.
+        match unsafe { self.publish(link, node.cast::<Link>()) } {
+            Some(pushed) => Ok(pushed),
+            None => {
+                // SAFETY: `node` came from Box::into_raw above and was never published.
+                let node = unsafe { Box::from_raw(node) };
+                Err(node.value.into_inner().expect("a node holds its value until taken"))
+            }
+        }
+    }
+
+    /// Links the private chain `newest` … `oldest` (newest tagged, linked
+    /// towards `oldest`) in front of the queue with one CAS: where it landed,
+    /// or `None` if the queue is sealed (the chain stays the caller's, with
+    /// `oldest`'s `next` null). One CAS publishes every node of the chain, so
+    /// they land together and in their order.
+    ///
+    /// # Safety
+    /// The nodes of the chain are the caller's alone and unpublished; `oldest`
+    /// is the untagged link of its last node.
+    #[inline(always)]
+    unsafe fn publish(&self, newest: *mut Link, oldest: *mut Link) -> Option<Pushed> {
         // Relaxed: the head is only compared here; what it points to is read by the owner.
         let mut head = self.head.load(Ordering::Relaxed);
         let stale_head = head;
         loop {
             if head == sealed() {
-                // SAFETY: `node` came from Box::into_raw above and was never published.
-                let node = unsafe { Box::from_raw(node) };
-                return Err(node.value.into_inner().expect("a node holds its value until taken"));
+                // SAFETY: the chain is still private to this thread (see the contract).
+                unsafe { (*oldest).next = ptr::null_mut() };
+                return None;
             }
-            // SAFETY: `node` is still private to this thread until the CAS publishes it.
-            unsafe { (*node).link.next = head };
+            // SAFETY: the chain is private to this thread until the CAS publishes it.
+            unsafe { (*oldest).next = head };
             // Release pairs with the Acquire swap in `take_all`/`seal`: the owner
-            // sees the node's contents (and everything the sender did before).
-            match self.head.compare_exchange_weak(head, link, PUSH_PUBLISH, Ordering::Relaxed) {
+            // sees the nodes' contents (and everything the sender did before).
+            match self.head.compare_exchange_weak(head, newest, PUSH_PUBLISH, Ordering::Relaxed) {
                 // `head` is what the CAS replaced: the queue's state at the instant
-                // this node joined it (a take in between would have failed the CAS).
+                // the chain joined it (a take in between would have failed the CAS).
                 Ok(_) => {
                     let replaced = if FIRST_FROM_STALE_LOAD { stale_head } else { head };
-                    return Ok(if replaced.is_null() { Pushed::First } else { Pushed::Behind });
+                    return Some(if replaced.is_null() { Pushed::First } else { Pushed::Behind });
                 }
                 Err(current) => head = current,
             }
@@ -213,27 +235,15 @@ impl<T, S> SignalQueue<T, S> {
         if values.len == 0 {
             return Ok(Pushed::Behind); // nothing to push, nobody to wake
         }
-        // Relaxed: the head is only compared here; what it points to is read by the owner.
-        let mut head = self.head.load(Ordering::Relaxed);
-        let stale_head = head;
-        loop {
-            if head == sealed() {
-                // SAFETY: the nodes are still private to this thread.
-                unsafe { (*values.oldest).next = ptr::null_mut() };
-                return Err(values);
+        // SAFETY: `Outgoing` owns its unpublished nodes, newest (tagged) linked
+        // towards `oldest`, the untagged link of the first one pushed.
+        match unsafe { self.publish(values.newest, values.oldest) } {
+            Some(pushed) => {
+                // The queue owns the nodes now.
+                std::mem::forget(values);
+                Ok(pushed)
             }
-            // SAFETY: the nodes are private to this thread until the CAS publishes them.
-            unsafe { (*values.oldest).next = head };
-            // Release pairs with the Acquire swap in `take_all`/`seal`, as in `push_node`.
-            match self.head.compare_exchange_weak(head, values.newest, PUSH_PUBLISH, Ordering::Relaxed) {
-                Ok(_) => {
-                    // The queue owns the nodes now.
-                    std::mem::forget(values);
-                    let replaced = if FIRST_FROM_STALE_LOAD { stale_head } else { head };
-                    return Ok(if replaced.is_null() { Pushed::First } else { Pushed::Behind });
-                }
-                Err(current) => head = current,
-            }
+            None => Err(values),
         }
     }
 }

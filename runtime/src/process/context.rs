@@ -1008,8 +1008,9 @@ impl Cx {
     #[inline(never)]
     fn push_outbox(&mut self) {
         self.outbox_state = OutboxState::Gathering;
-        let messages = std::mem::take(&mut self.outbox.messages);
+        // `Pending` always has a receiver (set with the first held-back message).
         let Some((_, pcb)) = self.outbox.to else { return };
+        let messages = std::mem::take(&mut self.outbox.messages);
         // Relaxed: set by the thread that now runs this coroutine, before resuming it.
         if self.pcb().force_unwinding.load(Ordering::Relaxed) {
             // Defensive (a process is torn down only while suspended, with its
