@@ -84,6 +84,11 @@ impl PooledStack {
         (self.bottom, self.bottom + PAGE)
     }
 
+    /// The highest address, where the stack starts.
+    pub(crate) fn top(&self) -> usize {
+        self.top
+    }
+
     /// Usable bytes.
     pub(crate) fn size(&self) -> usize {
         self.top - self.bottom - PAGE

@@ -125,7 +125,12 @@ impl WorkerCore {
         // them run: no prefetch for the ones that displace another.
         if self.take_lifo_slot(process) {
             // SAFETY: a process just queued by this thread is alive until it has run.
-            unsafe { process.pcb() }.prefetch_for_resume();
+            let pcb = unsafe { process.pcb() };
+            pcb.prefetch_for_resume();
+            // Relaxed: a hint written by this thread's `deliver` just before.
+            if pcb.woken_to_exit.load(Ordering::Relaxed) {
+                pcb.prefetch_exit_top();
+            }
         }
     }
 
@@ -380,6 +385,8 @@ impl WorkerCore {
             let stack = self.take_stack(size).map_err(|error| Reason::error(error.to_string()))?;
             run.stack_guard = stack.guard().0;
             run.stack_bytes = stack.size();
+            // Relaxed: a prefetch hint (see `Pcb::prefetch_exit_top`).
+            pcb.stack_top_hint.store(stack.top(), Ordering::Relaxed);
             let body = run.body.take().expect("a process without coroutine still has its body");
             let initial_link = run.initial_link.take();
             let initial_monitor = run.initial_monitor.take();
