@@ -206,7 +206,7 @@ impl Runtime {
     where
         F: FnOnce(&mut Cx) -> Result<(), Reason> + Send + 'static,
     {
-        self.shared.spawn(Box::new(body), &SpawnOptions::default(), None, None, None, None)
+        self.shared.spawn(Box::new(body), &SpawnOptions::default(), None, None, None, None).map(|(pid, _)| pid)
     }
 
     /// Sends an exit signal to `pid` from outside any process (Erlang's `exit/2`;
@@ -347,7 +347,7 @@ impl Handle {
     where
         F: FnOnce(&mut Cx) -> Result<(), Reason> + Send + 'static,
     {
-        self.shared.spawn(Box::new(body), &SpawnOptions::default(), None, None, None, None)
+        self.shared.spawn(Box::new(body), &SpawnOptions::default(), None, None, None, None).map(|(pid, _)| pid)
     }
 
     /// Registers `pid` under `name` (Erlang's `register/2`).
@@ -548,7 +548,7 @@ impl Shared {
         exit_waiter: Option<Arc<ExitWaiter>>,
         link_to: Option<Pid>,
         monitor_by: Option<(Ref, Pid)>,
-    ) -> Result<Pid, SpawnError> {
+    ) -> Result<(Pid, NonNull<Pcb>), SpawnError> {
         let stack_size = match options.stack_size {
             None => 0,
             Some(requested) => match stack::checked_size(requested) {
@@ -583,7 +583,7 @@ impl Shared {
         exit_waiter: Option<Arc<ExitWaiter>>,
         link_to: Option<Pid>,
         monitor_by: Option<(Ref, Pid)>,
-    ) -> Result<Pid, SpawnError> {
+    ) -> Result<(Pid, NonNull<Pcb>), SpawnError> {
         // SeqCst: see `spawn`.
         if self.shutdown.load(Ordering::SeqCst) {
             return Err(SpawnError::ShuttingDown);
@@ -597,15 +597,15 @@ impl Shared {
         let pcb = Owned::new(Pcb::new(pid, body, stack_size, exit_waiter, link_to, monitor_by)).into_shared(&guard);
         self.count(worker.map(|w| w.index), |count| &count.spawned);
         self.table.publish(pcb);
-        let process = ProcRef(NonNull::new(pcb.as_raw().cast_mut()).expect("a fresh allocation is not null"));
+        let block = NonNull::new(pcb.as_raw().cast_mut()).expect("a fresh allocation is not null");
         match worker {
-            Some(worker) => worker.push_spawned(process),
+            Some(worker) => worker.push_spawned(ProcRef(block)),
             None => {
-                self.scheduler.injector.push(process);
+                self.scheduler.injector.push(ProcRef(block));
                 self.scheduler.notify_one();
             }
         }
-        Ok(pid)
+        Ok((pid, block))
     }
 
     /// Pushes `signal` to `to` and wakes it. `false` if `to` is gone (not in the
