@@ -9,7 +9,9 @@ for entry in signal_push_relaxed:signal_queue wait_without_cas:wake_up try_wait_
              push_first_from_stale_load:wake_up \
              signal_push_relaxed:link_vs_exit signal_push_relaxed:unlink_vs_exit \
              signal_push_relaxed:monitor_vs_exit wake_relaxed:timer_vs_message \
-             notify_without_fence:worker_parking table_publish_relaxed:process_table; do
+             notify_without_fence:worker_parking table_publish_relaxed:process_table \
+             home_wake_without_fence:inbox_wake_up \
+             state_swaps_lose_exited:exited_stays_set; do
     mutation=${entry%%:*}
     model=${entry##*:}
     log=$(RUSTFLAGS="--cfg loom --cfg crossbeam_loom --cfg lariat_mutation=\"$mutation\"" LOOM_MAX_PREEMPTIONS=3 \

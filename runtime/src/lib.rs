@@ -71,7 +71,8 @@ pub mod loom_api {
     pub use crate::monitor::{Monitored, Monitors};
     pub use crate::process::StateWord;
     pub use crate::scheduler::idle::{Idle, Parker};
-    pub use crate::signal::{Batch, Outgoing, Pushed, SignalQueue};
+    pub use crate::scheduler::inbox::{Inbox, InboxNode};
+    pub use crate::signal::{Batch, Pushed, SignalQueue};
     pub use crate::table::{Entry, FreeSlots, Table};
     pub use crate::timer::FiredTimer;
 

@@ -12,15 +12,16 @@ use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 
 use crate::error::{BlockOnError, BuildError, InsideProcess, SpawnError};
-use crate::mailbox::Message;
 use crate::pid::{MAX_PROCESSES, Pid, RUNTIME_MASK, Ref};
 use crate::process::{
     Body, Cx, ExitWaiter, InfoRequest, Pcb, ProcessInfo, ReplyTo, Signal, SpawnOptions, Status, Waiter,
 };
 use crate::reason::Reason;
+use crate::scheduler::inbox::Inbox;
+use crate::scheduler::teardown::Teardown;
 use crate::scheduler::worker::WorkerCore;
 use crate::scheduler::{ProcRef, Scheduler, idle, queue, watchdog};
-use crate::signal::{Outgoing, Pushed};
+use crate::signal::Pushed;
 use crate::stack::{self, StackPool};
 use crate::sync::epoch::{Collector, Guard, Owned};
 use crate::timer::TimerKey;
@@ -89,6 +90,7 @@ impl Builder {
         let locals: Vec<_> = (0..workers).map(|_| queue::LocalQueue::new()).collect();
         let scheduler = Scheduler {
             injector: queue::Injector::new(),
+            inboxes: (0..workers).map(|_| CachePadded::new(Inbox::default())).collect(),
             stealers: locals.iter().map(queue::LocalQueue::stealer).collect(),
             idle: idle::Idle::new(workers),
             parkers: (0..workers).map(|_| idle::Parker::default()).collect(),
@@ -110,6 +112,7 @@ impl Builder {
             watchdog_sleep: Mutex::new(()),
             watchdog_wakeup: Condvar::new(),
             counts: (0..=workers).map(|_| CachePadded::new(LiveCount::default())).collect(),
+            teardown: Teardown::new(workers),
             workers,
         });
         let mut threads = Vec::with_capacity(workers);
@@ -301,7 +304,8 @@ impl Drop for Runtime {
     }
 }
 
-/// Stops the workers, ends every remaining process (running its destructors) and
+/// Stops the workers, ends every remaining process (running its destructors,
+/// each started one on its own worker's thread: `scheduler::teardown`) and
 /// frees the runtime's id.
 fn shut_down(shared: &Shared, threads: Vec<JoinHandle<()>>, id: Option<RuntimeId>) {
     // SeqCst: pairs with the SeqCst increment/check in `Shared::spawn`, so
@@ -312,21 +316,36 @@ fn shut_down(shared: &Shared, threads: Vec<JoinHandle<()>>, id: Option<RuntimeId
     }
     drop(lock(&shared.watchdog_sleep));
     shared.watchdog_wakeup.notify_all();
-    for thread in threads {
-        let _ = thread.join();
-    }
+    let workers = &threads[..shared.workers.min(threads.len())];
+    shared.teardown.wait_until_stopped(workers.len(), || workers.iter().any(|thread| !thread.is_finished()));
     // SeqCst: see above.
     while shared.spawns_in_flight.load(Ordering::SeqCst) != 0 {
         std::thread::yield_now();
     }
     let handle = shared.collector.register();
     let guard = handle.pin();
-    for entry in shared.table.drain_all(&guard) {
-        // SAFETY: drained entries are valid (the guard keeps them) and no
-        // worker runs any more, so this thread owns every process.
-        unsafe {
-            entry.deref().tear_down();
-            guard.defer_destroy(entry);
+    let entries = shared.table.drain_all(&guard);
+    let mut own: Vec<Vec<ProcRef>> = vec![Vec::new(); shared.workers];
+    for entry in &entries {
+        // SAFETY: drained entries are valid (the guard keeps them), and no
+        // worker runs processes any more, so this thread owns every one.
+        let pcb = unsafe { entry.deref() };
+        match pcb.home() {
+            Some(home) => own[home].push(ProcRef(NonNull::from(pcb))),
+            // SAFETY: as above; never started, so nothing is tied to a thread.
+            None => unsafe { pcb.tear_down() },
+        }
+    }
+    shared.teardown.hand_out(own);
+    for thread in threads {
+        let _ = thread.join();
+    }
+    for entry in entries {
+        // SAFETY: as above; the workers have torn their processes down and ended.
+        let home = unsafe { entry.deref() }.home();
+        if home.is_none_or(|home| shared.teardown.was_taken(home)) {
+            // SAFETY: out of the table and torn down; nothing refers to it now.
+            unsafe { guard.defer_destroy(entry) };
         }
         shared.process_ended(None);
     }
@@ -443,7 +462,9 @@ pub(crate) struct Shared {
     /// Spawned and ended processes, counted per worker (the last entry for other
     /// threads) so the hot path never contends on one counter.
     counts: Box<[CachePadded<LiveCount>]>,
-    workers: usize,
+    /// Where the stopper hands each worker its processes to tear down.
+    pub(crate) teardown: Teardown,
+    pub(crate) workers: usize,
 }
 
 impl Shared {
@@ -612,66 +633,28 @@ impl Shared {
     /// table, or its queue sealed at exit): the signal was dropped.
     pub(crate) fn deliver(&self, to: Pid, signal: Signal, worker: Option<&WorkerCore>) -> bool {
         let guard = self.pin(worker);
-        let Some(pcb) = self.table.get(to, &guard) else { return false };
+        let Some(pcb) = self.table.get(to, &guard) else {
+            // A user destructor (a message's) may panic: the sender must not.
+            crate::crash::contain(move || drop(signal));
+            return false;
+        };
         // An exit signal with a `normal` reason kills nobody (§2): not worth
         // the deeper prefetch.
         let exit = matches!(&signal, Signal::Exit { reason, .. } if !reason.is_normal());
         let pushed = match signal {
             // A message takes a node of its own size (see `SignalQueue`).
-            Signal::Message(message) => pcb.signals.push_small(message).map_err(drop),
-            signal => pcb.signals.push(signal).map_err(drop),
+            Signal::Message(message) => pcb.signals.push_small(message).map_err(Signal::Message),
+            signal => pcb.signals.push(signal),
         };
         match pushed {
-            Err(()) => false,
+            Err(refused) => {
+                // Sealed at its exit: dropped, contained as above.
+                crate::crash::contain(move || drop(refused));
+                false
+            }
             Ok(pushed) => {
                 self.wake_if_first(pcb, pushed, exit, worker);
                 true
-            }
-        }
-    }
-
-    /// Delivers a message from a process on `worker` (see `deliver`): where it
-    /// landed and in whose queue, or `None` if `to` is gone. The block stays
-    /// valid while the calling process runs (its worker is pinned for the
-    /// whole run), so the caller may push to it again until it next suspends.
-    pub(crate) fn deliver_message(
-        &self,
-        to: Pid,
-        message: Message,
-        worker: &WorkerCore,
-    ) -> Option<(NonNull<Pcb>, Pushed)> {
-        let guard = self.pin(Some(worker));
-        let pcb = self.table.get(to, &guard)?;
-        let pushed = match pcb.signals.push_small(message) {
-            Ok(pushed) => pushed,
-            Err(refused) => {
-                // As for a refused gathered push: a panicking destructor of
-                // the dropped message must not reach the sender.
-                crate::crash::contain(move || drop(refused));
-                return None;
-            }
-        };
-        self.wake_if_first(pcb, pushed, false, Some(worker));
-        Some((NonNull::from(pcb), pushed))
-    }
-
-    /// Pushes the messages a process gathered for `pcb` (see `Cx::send`) and
-    /// wakes it; `None` if it has exited meanwhile (they are dropped).
-    pub(crate) fn deliver_gathered(
-        &self,
-        pcb: &Pcb,
-        messages: Outgoing<Message>,
-        worker: &WorkerCore,
-    ) -> Option<Pushed> {
-        match pcb.signals.push_all_small(messages) {
-            Ok(pushed) => {
-                self.wake_if_first(pcb, pushed, false, Some(worker));
-                Some(pushed)
-            }
-            Err(refused) => {
-                // User destructors of the dropped messages may panic: contain it.
-                crate::crash::contain(move || drop(refused));
-                None
             }
         }
     }
@@ -684,12 +667,11 @@ impl Shared {
         // Relaxed: a prefetch hint for whoever runs it (see `Pcb::prefetch_for_wake`).
         pcb.woken_to_exit.store(exit, Ordering::Relaxed);
         let process = ProcRef(NonNull::from(pcb));
+        // A process woken from waiting has run, so it has a home (`Pcb::home`).
+        let home = pcb.home();
         match worker {
-            Some(worker) => worker.push_woken(process),
-            None => {
-                self.scheduler.injector.push(process);
-                self.scheduler.notify_one();
-            }
+            Some(worker) if home == Some(worker.index) => worker.push_woken(process),
+            _ => self.scheduler.push_woken_elsewhere(process, home),
         }
     }
 

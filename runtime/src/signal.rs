@@ -12,8 +12,7 @@
 //! and its sender wakes the owner after pushing it). Under a burst of sends
 //! this saves the wake-up's read-modify-write on the owner's state word. The
 //! loom model `wake_up` checks it. It relies on two rules kept elsewhere: every
-//! push by another thread goes through `Shared::deliver` (or its variants
-//! for messages, `deliver_message` and `deliver_gathered`), which wake on
+//! push by another thread goes through `Shared::deliver`, which wakes on
 //! `First`; and the owner takes in its queue after every resume, before it
 //! next waits (a run that cleared `NOTIFIED` then sees what was queued).
 //!
@@ -150,10 +149,9 @@ impl<T, S> SignalQueue<T, S> {
     }
 
     /// Links the private chain `newest` … `oldest` (newest tagged, linked
-    /// towards `oldest`) in front of the queue with one CAS: where it landed,
-    /// or `None` if the queue is sealed (the chain stays the caller's, with
-    /// `oldest`'s `next` null). One CAS publishes every node of the chain, so
-    /// they land together and in their order.
+    /// towards `oldest`; today always one node) in front of the queue with one
+    /// CAS: where it landed, or `None` if the queue is sealed (the chain stays
+    /// the caller's, with `oldest`'s `next` null).
     ///
     /// # Safety
     /// The nodes of the chain are the caller's alone and unpublished; `oldest`
@@ -223,94 +221,6 @@ impl<T, S> SignalQueue<T, S> {
     pub fn is_sealed(&self) -> bool {
         // Acquire pairs with the swap in `seal`.
         self.head.load(Ordering::Acquire) == sealed()
-    }
-}
-
-impl<T, S> SignalQueue<T, S> {
-    /// Appends every value of `values`, oldest first, with one CAS (a sender
-    /// with a burst for a busy owner: one contended write for the lot instead
-    /// of one each). `Err(values)`, whole, if the queue was sealed. They land
-    /// together: no other push comes between them.
-    pub fn push_all_small(&self, values: Outgoing<S>) -> Result<Pushed, Outgoing<S>> {
-        if values.len == 0 {
-            return Ok(Pushed::Behind); // nothing to push, nobody to wake
-        }
-        // SAFETY: `Outgoing` owns its unpublished nodes, newest (tagged) linked
-        // towards `oldest`, the untagged link of the first one pushed.
-        match unsafe { self.publish(values.newest, values.oldest) } {
-            Some(pushed) => {
-                // The queue owns the nodes now.
-                std::mem::forget(values);
-                Ok(pushed)
-            }
-            None => Err(values),
-        }
-    }
-}
-
-/// Values in the small form that one sender gathers for one queue, to push
-/// them all at once ([`SignalQueue::push_all_small`]). Each already has its
-/// queue node; dropping the list drops the values and frees the nodes.
-pub struct Outgoing<S> {
-    /// The newest node (tagged small), linked to the one before; null when empty.
-    newest: *mut Link,
-    /// The oldest node's link (untagged), whose `next` the push points at the
-    /// queue; meaningful only while `len > 0`.
-    oldest: *mut Link,
-    len: usize,
-    _owns: PhantomData<Box<Node<S>>>,
-}
-
-// SAFETY: the list owns its nodes and their values outright, like a `Vec<S>`.
-unsafe impl<S: Send> Send for Outgoing<S> {}
-
-impl<S> Default for Outgoing<S> {
-    fn default() -> Self {
-        Outgoing { newest: ptr::null_mut(), oldest: ptr::null_mut(), len: 0, _owns: PhantomData }
-    }
-}
-
-impl<S> Outgoing<S> {
-    /// Adds `value` after the others, in a node of its own.
-    pub fn push(&mut self, value: S) {
-        let node =
-            Box::into_raw(Box::new(Node { link: Link { next: self.newest }, value: UnsafeCell::new(Some(value)) }));
-        if self.len == 0 {
-            self.oldest = node.cast::<Link>();
-        }
-        self.newest = tagged(node, true);
-        self.len += 1;
-    }
-
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// Drops the newest value and frees its node; `false` once empty.
-    fn free_newest(&mut self) -> bool {
-        if self.len == 0 {
-            return false;
-        }
-        let link = untagged(self.newest);
-        self.len -= 1;
-        // SAFETY: the list owns its `len` newest-first nodes; this one is unlinked
-        // before it is freed (the count, not `next`, bounds the walk).
-        self.newest = unsafe { (*link).next };
-        // SAFETY: a `Node<S>` from `Box::into_raw` in `push`, never published.
-        drop(unsafe { take_value(link.cast::<Node<S>>()) });
-        true
-    }
-}
-
-impl<S> Drop for Outgoing<S> {
-    fn drop(&mut self) {
-        if self.len != 0 {
-            drain(self, Outgoing::free_newest);
-        }
     }
 }
 
@@ -548,38 +458,6 @@ impl<T, S> Drop for Batch<T, S> {
 mod tests {
     use super::*;
     use std::sync::Arc;
-
-    #[test]
-    fn a_gathered_burst_lands_after_what_was_queued_and_in_its_own_order() {
-        let queue: SignalQueue<u32, u32> = SignalQueue::with_small_form();
-        let mut gathered = Outgoing::default();
-        for i in 10..13 {
-            gathered.push(i);
-        }
-        assert_eq!(gathered.len(), 3);
-        assert_eq!(queue.push_all_small(gathered).ok(), Some(Pushed::First));
-        assert!(queue.push(13).is_ok());
-        let mut more = Outgoing::default();
-        more.push(14);
-        assert_eq!(queue.push_all_small(more).ok(), Some(Pushed::Behind));
-        assert_eq!(queue.take_all().collect::<Vec<_>>(), vec![10, 11, 12, 13, 14]);
-    }
-
-    #[test]
-    fn a_gathered_burst_to_a_sealed_queue_comes_back_whole_and_is_freed_when_dropped() {
-        let token = Arc::new(());
-        let queue: SignalQueue<Arc<()>, Arc<()>> = SignalQueue::with_small_form();
-        drop(queue.seal());
-        let mut gathered = Outgoing::default();
-        for _ in 0..4 {
-            gathered.push(Arc::clone(&token));
-        }
-        let refused = queue.push_all_small(gathered).expect_err("sealed");
-        assert_eq!(refused.len(), 4);
-        assert_eq!(Arc::strong_count(&token), 5, "handed back, not dropped");
-        drop(refused);
-        assert_eq!(Arc::strong_count(&token), 1);
-    }
 
     #[test]
     fn a_batch_comes_out_in_push_order() {

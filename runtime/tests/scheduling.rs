@@ -48,11 +48,16 @@ fn a_process_spinning_on_send_to_itself_cannot_starve_another() {
 
 /// Runs `processes` CPU-bound processes, each doing `rounds` bursts of `work`
 /// steps with a yield after each, and returns the worker threads they ran on.
-fn threads_used_by_cpu_bound(processes: usize, rounds: usize, work: u64) -> HashSet<String> {
+/// With `settle`, the spawner first sleeps long enough for the other worker to
+/// park (so the spawns find it idle).
+fn threads_used_by_cpu_bound(processes: usize, rounds: usize, work: u64, settle: bool) -> HashSet<String> {
     let runtime = common::runtime(2);
     runtime
         .block_on(move |cx| {
             let me = cx.pid();
+            if settle {
+                cx.sleep(std::time::Duration::from_millis(20))?;
+            }
             for _ in 0..processes {
                 cx.spawn(move |cx| {
                     let mut seen = HashSet::new();
@@ -71,25 +76,29 @@ fn threads_used_by_cpu_bound(processes: usize, rounds: usize, work: u64) -> Hash
             }
             let mut all = HashSet::new();
             for _ in 0..processes {
-                all.extend(cx.receive::<HashSet<String>>()?);
+                let seen = cx.receive::<HashSet<String>>()?;
+                assert_eq!(seen.len(), 1, "a process ran on more than one thread: {seen:?}");
+                all.extend(seen);
             }
             Ok::<_, Reason>(all)
         })
         .unwrap()
 }
 
+/// Many CPU-bound processes: idle workers take new ones before they start, so
+/// both workers take part (each process stays on the thread it started on).
 #[test]
 fn cpu_bound_processes_spread_over_both_workers() {
-    let threads = threads_used_by_cpu_bound(8, 200, 20_000);
+    let threads = threads_used_by_cpu_bound(64, 50, 20_000, false);
     assert_eq!(threads.len(), 2, "work ran on {threads:?}");
 }
 
-/// Two CPU-bound processes on two workers: both workers take part. (A worker
-/// must not hold runnable processes back from stealing when its queue is
-/// short; this checks the outcome, not every interleaving that could break it.)
+/// Two CPU-bound processes spawned while the other worker is parked: the one
+/// the second spawn displaces goes straight to that worker (it would
+/// otherwise often be started here before the parked worker woke, and stay).
 #[test]
-fn two_cpu_bound_processes_run_on_two_workers() {
-    let threads = threads_used_by_cpu_bound(2, 2000, 5_000);
+fn two_cpu_bound_processes_spawned_beside_a_parked_worker_run_on_two_workers() {
+    let threads = threads_used_by_cpu_bound(2, 2000, 5_000, true);
     assert_eq!(threads.len(), 2, "both processes ran only on {threads:?}");
 }
 

@@ -25,7 +25,7 @@ use crate::reason::Reason;
 use crate::registry::{Name, RegisterError};
 use crate::runtime::{Handle, Shared};
 use crate::scheduler::worker::WorkerCore;
-use crate::signal::{Batch, Outgoing, Pushed};
+use crate::signal::Batch;
 use crate::sync::Ordering;
 use crate::timer::TimerKey;
 
@@ -70,9 +70,6 @@ pub struct Cx {
     lowest_sp: usize,
     reductions_left: u32,
     trap_exit: bool,
-    /// What `outbox` holds (here, in the line every call reads: a process that
-    /// never gathers touches no other line for it).
-    outbox_state: OutboxState,
     exit_reason: Option<Reason>,
     mailbox: Mailbox,
     wait_generation: u64,
@@ -82,55 +79,35 @@ pub struct Cx {
     links: LinkTable,
     monitors: Monitors,
     locals: Vec<(TypeId, Box<dyn Any>)>,
-    outbox: Outbox,
     /// The first link of a process told to die, whose stack to prefetch at
     /// its exit (see `prefetch_links`); valid during this run only.
     exit_prefetch: Option<NonNull<Pcb>>,
 }
 
+/// Proof that the gate ([`Cx::gate`]) let a runtime call through: the only
+/// way for a call to reach the worker (see [`Cx::worker`]).
+#[derive(Clone, Copy)]
+struct Open(());
+
+/// What kind of runtime call asks the gate.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum OutboxState {
-    /// No receiver.
-    Idle,
-    /// A receiver, no message yet.
-    Gathering,
-    /// Messages for the receiver.
-    Pending,
+enum Call {
+    /// Acts on other processes or the runtime (send, spawn, link...): charged
+    /// `cost` reductions; a process that must end is unwound here (it ignored
+    /// the `Err` of a blocking call), or refused if it is already unwinding.
+    Act(u32),
+    /// May suspend (receive, sleep, yield): a process that must end gets
+    /// `Err(reason)` back.
+    Block(u32),
+    /// Only reads (status, whereis...): refused only in teardown.
+    Ask,
 }
-
-/// Messages to one busy process, gathered to be pushed together (see [`Cx::send`]).
-#[derive(Default)]
-struct Outbox {
-    /// Who they are for, and its block: valid while this process runs (its
-    /// worker is pinned for the whole run), so cleared whenever it suspends.
-    to: Option<(Pid, NonNull<Pcb>)>,
-    messages: Outgoing<Message>,
-}
-
-impl Drop for Outbox {
-    fn drop(&mut self) {
-        // Defensive: every suspension and every exit push them first, so none
-        // should be left here. User destructors of the messages may panic:
-        // contain it.
-        if !self.messages.is_empty() {
-            let messages = std::mem::take(&mut self.messages);
-            crate::crash::contain(move || drop(messages));
-        }
-    }
-}
-
-/// Messages gathered for one process before they are pushed (a sender that
-/// sends more to a busy receiver, e.g. four senders to one: one contended CAS
-/// and one wake-up check for this many instead of one each).
-const OUTBOX_MAX: usize = 32;
 
 const _: () = {
     use std::mem::offset_of;
     // `enter`/`suspend` read and write these on every call.
     assert!(offset_of!(Cx, reductions_left) + size_of::<u32>() <= 64);
     assert!(offset_of!(Cx, lowest_sp) + size_of::<usize>() <= 64);
-    // Every runtime call reads whether the outbox holds messages.
-    assert!(offset_of!(Cx, outbox_state) < 64);
     // `check_alive` reads whether it is set: it starts in that line (the
     // whole of it does not fit).
     assert!(offset_of!(Cx, exit_reason) + size_of::<usize>() <= 64);
@@ -168,9 +145,7 @@ impl Cx {
             links,
             monitors,
             trap_exit: false,
-            outbox_state: OutboxState::Idle,
             locals: Vec::new(),
-            outbox: Outbox::default(),
             exit_prefetch: None,
         }
     }
@@ -182,13 +157,18 @@ impl Cx {
     }
 
     pub(crate) fn shared(&self) -> &Shared {
-        // SAFETY: the runtime drops every process before its `Shared`.
+        // SAFETY: this code runs on the process's stack, which only its home
+        // worker's thread runs (and, at shutdown, unwinds: `scheduler::teardown`);
+        // that worker holds an `Arc<Shared>` until its thread ends.
         unsafe { self.shared.as_ref() }
     }
 
-    fn worker(&self) -> &WorkerCore {
-        // SAFETY: `worker` is refreshed on every resume; the process runs on that
-        // worker's thread until it suspends again, and the worker outlives its run.
+    /// The worker this process runs on, for a call the gate let through.
+    fn worker(&self, _open: Open) -> &WorkerCore {
+        // SAFETY: `worker` is refreshed on every resume and always names the home
+        // worker (a process never changes thread), whose `WorkerCore` lives until
+        // its thread ends; `Open` is only given while the process runs there
+        // normally (never in teardown, see `gate`).
         unsafe { self.worker.0.as_ref() }
     }
 
@@ -209,18 +189,24 @@ impl Cx {
 
     /// Messages waiting in the mailbox (after taking in what has arrived).
     pub fn mailbox_len(&mut self) -> usize {
-        self.take_in_signals();
+        if let Ok(open) = self.gate(Call::Ask) {
+            self.take_in_signals(open);
+        }
         self.mailbox.len()
     }
 
-    /// Spawns a process running `body`, on this worker (others steal it if idle).
+    /// Spawns a process running `body`, on this worker (an idle worker may
+    /// take it before it first runs).
     ///
-    /// # The migration contract
-    /// A process can move to another OS thread at any runtime call that can
-    /// suspend (`receive*`, `sleep`, `yield_now`, and `send`/`spawn` when its time
-    /// slice runs out). Across such a call, hold no lock guard, no thread-local
-    /// reference, no `tracing` span guard and nothing else tied to one OS thread.
-    /// Use [`Cx::put_local`] for per-process state instead of thread-locals.
+    /// # Threads
+    /// A process runs on one OS thread for its whole life: the worker that
+    /// first runs it. Only the body, before it starts, can move (it is `Send`).
+    /// So a process may hold thread-bound values across `receive` and the
+    /// other calls that suspend — a lock guard, a thread-local's reference, an
+    /// entered `tracing` span, an `Rc` — without harm, though a lock held
+    /// across a wait stalls every other thread that wants it, and processes
+    /// sharing a thread take turns on it (see [`Cx::put_local`] for state of
+    /// one process).
     pub fn spawn<F>(&mut self, body: F) -> Result<Pid, SpawnError>
     where
         F: FnOnce(&mut Cx) -> Result<(), Reason> + Send + 'static,
@@ -246,13 +232,14 @@ impl Cx {
         link: bool,
         monitor: Option<Ref>,
     ) -> Result<Pid, SpawnError> {
-        if !self.enter(4) {
+        let Ok(open) = self.gate(Call::Act(4)) else {
+            // Ending, already unwinding: nothing new starts.
             return Err(SpawnError::ShuttingDown);
-        }
+        };
         let me = self.pid();
         let link_to = link.then_some(me);
         let monitor_by = monitor.map(|monitor| (monitor, me));
-        let (child, block) = self.shared().spawn(body, &options, Some(self.worker()), None, link_to, monitor_by)?;
+        let (child, block) = self.shared().spawn(body, &options, Some(self.worker(open)), None, link_to, monitor_by)?;
         if link {
             self.links.link(child);
             // Relaxed: a prefetch hint (see `Pcb::link_hint`).
@@ -305,15 +292,13 @@ impl Cx {
     /// pid. A name nobody holds gives `Down` with `NoProc` at once.
     pub fn monitor_named(&mut self, name: impl Into<Name>) -> Ref {
         let name = name.into();
-        let pid = self.shared().registry.whereis(&name);
+        let pid = self.whereis(&name);
         self.monitor_resolved(pid, Some(name))
     }
 
     fn monitor_resolved(&mut self, pid: Option<Pid>, name: Option<Name>) -> Ref {
         let monitor = self.shared().make_ref();
-        if !self.enter(1) {
-            return monitor;
-        }
+        let Ok(open) = self.gate(Call::Act(1)) else { return monitor };
         let me = self.pid();
         if pid == Some(me) {
             return monitor;
@@ -325,7 +310,7 @@ impl Cx {
         };
         if let Some(pid) = pid {
             self.monitors.hold(monitor, pid, name);
-            if self.shared().deliver(pid, Signal::Monitor { from: me, monitor }, Some(self.worker())) {
+            if self.shared().deliver(pid, Signal::Monitor { from: me, monitor }, Some(self.worker(open))) {
                 return monitor;
             }
             self.monitors.release(monitor);
@@ -338,11 +323,9 @@ impl Cx {
     /// no `Down` for it will be added (one may already be in the mailbox). Returns
     /// whether the monitor was still active (`demonitor(Ref, [info])`).
     pub fn demonitor(&mut self, monitor: Ref) -> bool {
-        if !self.enter(1) {
-            return false;
-        }
+        let Ok(open) = self.gate(Call::Act(1)) else { return false };
         let Some(target) = self.monitors.release(monitor) else { return false };
-        self.shared().deliver(target, Signal::Demonitor { monitor }, Some(self.worker()));
+        self.shared().deliver(target, Signal::Demonitor { monitor }, Some(self.worker(open)));
         true
     }
 
@@ -350,7 +333,9 @@ impl Cx {
     /// there (`demonitor(Ref, [flush, info])`).
     pub fn demonitor_flush(&mut self, monitor: Ref) -> bool {
         let active = self.demonitor(monitor);
-        self.take_in_signals();
+        if let Ok(open) = self.gate(Call::Ask) {
+            self.take_in_signals(open);
+        }
         // A `Down` is made by taking in its signal, so it is in the buffered
         // part: no need to look through (and buffer) a backlog that arrived.
         let _ = self.mailbox.take_first_buffered(|message| {
@@ -363,19 +348,24 @@ impl Cx {
     /// Fails if the name is taken, the process already has a name, or it is not
     /// alive. The name is freed when the process ends.
     pub fn register(&mut self, name: impl Into<Name>, pid: Pid) -> Result<(), RegisterError> {
-        let _ = self.enter(1);
-        self.shared().register(name.into(), pid, Some(self.worker()))
+        let Ok(open) = self.gate(Call::Act(1)) else {
+            // Ending: at shutdown no process is alive to hold a name.
+            return Err(RegisterError::NoProc { pid });
+        };
+        self.shared().register(name.into(), pid, Some(self.worker(open)))
     }
 
     /// Removes a registered name (Erlang's `unregister/1`); an error if nobody holds it.
     pub fn unregister(&mut self, name: &str) -> Result<(), RegisterError> {
-        let _ = self.enter(1);
+        if self.gate(Call::Act(1)).is_err() {
+            return Err(RegisterError::NotRegistered { name: name.into() });
+        }
         self.shared().registry.unregister(name).map(|_| ())
     }
 
     /// The process registered as `name`, if any (Erlang's `whereis/1`).
     pub fn whereis(&mut self, name: &str) -> Option<Pid> {
-        let _ = self.enter(1);
+        self.gate(Call::Ask).ok()?;
         self.shared().registry.whereis(name)
     }
 
@@ -389,31 +379,32 @@ impl Cx {
 
     /// The monitors this process holds now: (ref, what it watches).
     pub fn monitors(&mut self) -> Vec<(Ref, Monitored)> {
-        self.take_in_signals();
+        if let Ok(open) = self.gate(Call::Ask) {
+            self.take_in_signals(open);
+        }
         self.monitors.held()
     }
 
     /// What `pid` is doing (running, runnable, waiting, exiting); `None` once it
-    /// is gone. Read at once, without asking the process.
-    /// Messages this process held back for a busy receiver go first (see
-    /// [`Cx::send`]), so a loop that polls until the receiver has acted on
-    /// them ends.
+    /// is gone (and at shutdown, when every process is). Read at once, without
+    /// asking the process.
     pub fn status(&mut self, pid: Pid) -> Option<Status> {
-        self.flush_outbox();
-        self.shared().status(pid, Some(self.worker()))
+        let open = self.gate(Call::Ask).ok()?;
+        self.shared().status(pid, Some(self.worker(open)))
     }
 
     /// Whether `pid` is a process that has not begun to exit (Erlang's
-    /// `is_process_alive/1`). Pushes held-back messages first, as [`Cx::status`].
+    /// `is_process_alive/1`); `false` at shutdown.
     pub fn is_alive(&mut self, pid: Pid) -> bool {
         self.status(pid).is_some_and(|status| status != Status::Exiting)
     }
 
-    /// Processes alive in this runtime now. Pushes held-back messages first,
-    /// as [`Cx::status`].
+    /// Processes alive in this runtime now.
     pub fn live_processes(&mut self) -> usize {
-        self.flush_outbox();
-        self.shared().live_processes()
+        match self.gate(Call::Ask) {
+            Ok(_) => self.shared().live_processes(),
+            Err(_) => 0,
+        }
     }
 
     /// Asks `pid` for its [`ProcessInfo`] (Erlang's `process_info/1`) and waits
@@ -424,17 +415,14 @@ impl Cx {
     /// time slice), so the answer reflects everything this process sent it
     /// before asking. For this process itself it answers at once.
     pub fn process_info(&mut self, pid: Pid) -> Result<Option<ProcessInfo>, Reason> {
-        self.check_alive()?;
+        let open = self.gate(Call::Block(1))?;
         if pid == self.pid() {
-            self.take_in_signals();
+            self.take_in_signals(open);
             return Ok(Some(self.own_info()));
         }
         let request = self.shared().make_ref();
         let signal = Signal::Info(Box::new(InfoRequest::new(ReplyTo::Process { pid: self.pid(), request })));
-        if !self.enter(1) {
-            return Err(self.exit_reason.clone().unwrap_or(Reason::Shutdown));
-        }
-        if !self.shared().deliver(pid, signal, Some(self.worker())) {
+        if !self.shared().deliver(pid, signal, Some(self.worker(open))) {
             return Ok(None);
         }
         self.receive_map(|message| match message.downcast_mut::<InfoAnswer>() {
@@ -468,14 +456,12 @@ impl Cx {
     /// trap exits (propagate it with `?` to end with `noproc`, as Erlang does);
     /// when it traps exits, `Ok` and an [`Exit`] message with reason `NoProc`.
     pub fn link(&mut self, pid: Pid) -> Result<(), Reason> {
-        if !self.enter(1) {
-            return Err(self.exit_reason.clone().unwrap_or(Reason::Shutdown));
-        }
+        let open = self.gate(Call::Act(1))?;
         let me = self.pid();
         if pid == me || !self.links.link(pid) {
             return Ok(());
         }
-        if self.shared().deliver(pid, Signal::Link { from: me }, Some(self.worker())) {
+        if self.shared().deliver(pid, Signal::Link { from: me }, Some(self.worker(open))) {
             return Ok(());
         }
         self.links.forget(pid);
@@ -491,12 +477,10 @@ impl Cx {
     /// once it returns, that link can no longer affect this process (an `Exit`
     /// message already in the mailbox stays).
     pub fn unlink(&mut self, pid: Pid) {
-        if !self.enter(1) {
-            return;
-        }
+        let Ok(open) = self.gate(Call::Act(1)) else { return };
         let Some(id) = self.links.unlink(pid) else { return };
         let me = self.pid();
-        if !self.shared().deliver(pid, Signal::Unlink { from: me, id }, Some(self.worker())) {
+        if !self.shared().deliver(pid, Signal::Unlink { from: me, id }, Some(self.worker(open))) {
             // Gone: nobody will acknowledge. Its exit signal may still be on
             // its way (a big fan-out is sent in chunks); with the entry gone
             // here it is ignored.
@@ -519,70 +503,44 @@ impl Cx {
     /// what it does. To itself it takes effect before this returns:
     /// `Err(reason)` if this process must now end (leave with `?`).
     pub fn exit(&mut self, pid: Pid, reason: Reason) -> Result<(), Reason> {
-        if !self.enter(1) {
-            return Err(self.exit_reason.clone().unwrap_or(Reason::Shutdown));
-        }
+        let open = self.gate(Call::Act(1))?;
         let me = self.pid();
         let signal = Signal::Exit { from: me, reason, linked: false };
         if pid == me {
             // Through the queue, so signals that came earlier are handled first.
             if self.pcb().signals.push(signal).is_ok() {
-                self.take_in_signals();
+                self.take_in_signals(open);
             }
             return self.check_alive();
         }
-        self.shared().deliver(pid, signal, Some(self.worker()));
+        self.shared().deliver(pid, signal, Some(self.worker(open)));
         Ok(())
     }
 
     /// The processes linked to this one now.
     pub fn links(&mut self) -> Vec<Pid> {
-        self.take_in_signals();
+        if let Ok(open) = self.gate(Call::Ask) {
+            self.take_in_signals(open);
+        }
         self.links.active().collect()
     }
 
     /// Sends `message` to `to`. A dead or unknown pid drops it silently, as in Erlang.
     /// Messages from one process to another arrive in the order they were sent.
     ///
-    /// A message to a process whose queue still held earlier signals (it is
-    /// busy; the earlier ones have not been taken in yet) may be held back and
-    /// pushed together with the next ones to it (up to 32), at the latest when
-    /// this process next waits, yields or ends, and before it next sends or
-    /// signals anything else (to any process), takes in its own signals, or
-    /// asks about a process (`status`, `is_alive`, `process_info`...). Calls
-    /// that only read this process's own state (`pid`, `trap_exit`, the
-    /// process-local values) do not push them, nor does code that runs without
-    /// calling the runtime: a burst followed by a long computation, or by a
-    /// wait outside the runtime (a std lock, `thread::sleep`), holds its tail
-    /// until then. Order is kept: whatever this process sends to that one
-    /// afterwards (a link, an exit signal...) comes after them. Sends through
-    /// a [`Handle`] come from outside any process and are not ordered with
-    /// this process's. A message to an idle process (the usual case) goes at
-    /// once.
+    /// When this returns, the message is in the receiver's queue (or was
+    /// dropped because the receiver is gone): nothing is held back in the
+    /// sender, so what this process does next — compute, block its thread on
+    /// something outside the runtime — cannot delay it. A receiver that is
+    /// waiting is woken; one that is busy finds it when it next looks.
     pub fn send<T: Send + 'static>(&mut self, to: Pid, message: T) {
-        if !self.enter_keeping_outbox(1) {
+        let Ok(open) = self.gate(Call::Act(1)) else {
+            // Ending, already unwinding: dropped, as to a dead pid (and
+            // contained the same way).
+            crate::crash::contain(move || drop(message));
             return;
-        }
-        let message = Message::new(message);
-        if self.outbox_state != OutboxState::Idle
-            && let Some((busy, _)) = self.outbox.to
-            && busy == to
-        {
-            self.outbox.messages.push(message);
-            self.outbox_state = OutboxState::Pending;
-            if self.outbox.messages.len() >= OUTBOX_MAX {
-                self.flush_outbox();
-            }
-            return;
-        }
-        self.end_gathering();
-        let me = self.pid();
-        if let Some((pcb, Pushed::Behind)) = self.shared().deliver_message(to, message, self.worker())
-            && to != me
-        {
-            self.outbox.to = Some((to, pcb));
-            self.outbox_state = OutboxState::Gathering;
-        }
+        };
+        self.shared().deliver(to, Signal::Message(Message::new(message)), Some(self.worker(open)));
     }
 
     /// Waits for the first message of type `T` (others stay in the mailbox, in order).
@@ -636,14 +594,14 @@ impl Cx {
 
     /// Lets other processes run; this one is queued again at once.
     pub fn yield_now(&mut self) -> Result<(), Reason> {
-        self.check_alive()?;
+        let open = self.gate(Call::Block(0))?;
         if std::thread::panicking() {
             return Ok(());
         }
         self.suspend(Suspend::Yield);
         // Like the end of a slice: control signals take effect here, so a loop
         // that only yields can still be killed.
-        self.take_in_signals();
+        self.take_in_signals(open);
         self.check_alive()
     }
 
@@ -677,9 +635,8 @@ impl Cx {
             // Left armed by a receive whose matcher panicked.
             self.disarm_timer();
         }
-        self.check_alive()?;
-        self.enter_blocking(1)?;
-        let result = self.match_or_wait(timeout, matcher);
+        let open = self.gate(Call::Block(1))?;
+        let result = self.match_or_wait(open, timeout, matcher);
         if self.armed_timer.is_some() {
             if matches!(result, Ok(None)) {
                 // Timed out: the timer fired and left the heap.
@@ -717,6 +674,7 @@ impl Cx {
     #[inline(always)]
     fn match_or_wait<R>(
         &mut self,
+        open: Open,
         timeout: Option<Duration>,
         mut matcher: impl FnMut(&mut Message) -> Option<R>,
     ) -> Result<Option<R>, Reason> {
@@ -731,12 +689,12 @@ impl Cx {
             if found.is_some() {
                 return Ok(found);
             }
-            let took_any = self.take_in_signals();
+            let took_any = self.take_in_signals(open);
             self.check_alive()?;
             if took_any {
                 // A receive that keeps finding no match in a stream of arrivals
                 // still yields when its slice is spent.
-                self.enter_blocking(1)?;
+                self.gate(Call::Block(1))?;
                 continue;
             }
             match (timeout, self.armed_timer) {
@@ -757,16 +715,7 @@ impl Cx {
 
     /// Moves arrived signals into the mailbox, applying control signals;
     /// `true` if anything had arrived.
-    fn take_in_signals(&mut self) -> bool {
-        // What it takes in may make it send (an unlink's acknowledgement, an
-        // info answer): after what it sent before.
-        self.flush_outbox();
-        // Relaxed: set by the thread that now runs this coroutine, before resuming it.
-        if self.pcb().force_unwinding.load(Ordering::Relaxed) {
-            // Torn down at shutdown, after the workers stopped: a destructor that
-            // asks for its links must not reach a worker that no longer exists.
-            return false;
-        }
+    fn take_in_signals(&mut self, open: Open) -> bool {
         let batch = self.pcb().signals.take_all();
         if batch.len() == 0 {
             return false;
@@ -776,7 +725,7 @@ impl Cx {
             // (or, once it is ending, are dropped as the dead do).
             Ok(messages) if self.exit_reason.is_none() => self.mailbox.append_arrived(messages),
             Ok(messages) => drop(messages),
-            Err(batch) => self.apply_batch(batch),
+            Err(batch) => self.apply_batch(open, batch),
         }
         true
     }
@@ -786,7 +735,7 @@ impl Cx {
     /// take-in (nothing or only messages) must not reach that deep into the
     /// stack, whose lines are cold each time a process is resumed.
     #[inline(never)]
-    fn apply_batch(&mut self, batch: Batch<Signal, Message>) {
+    fn apply_batch(&mut self, open: Open, batch: Batch<Signal, Message>) {
         // One allocation for a big batch rather than repeated doubling; none
         // for the usual few signals (a lone exit signal that kills this
         // process must not allocate a mailbox buffer only to free it).
@@ -794,17 +743,17 @@ impl Cx {
             self.mailbox.reserve(batch.len());
         }
         for signal in batch {
-            self.take_in(signal);
+            self.take_in(open, signal);
         }
     }
 
     /// Applies one signal, in arrival order (semantics.md §2, §5).
-    fn take_in(&mut self, signal: Signal) {
+    fn take_in(&mut self, open: Open, signal: Signal) {
         if self.exit_reason.is_some() {
             // Already ending: answer as the dead do (the rest of the queue is
             // answered the same way at exit).
             let me = self.pid();
-            self.shared().answer_for_the_dead(me, signal, Some(self.worker()));
+            self.shared().answer_for_the_dead(me, signal, Some(self.worker(open)));
             return;
         }
         match signal {
@@ -813,7 +762,7 @@ impl Cx {
             Signal::Unlink { from, id } => {
                 self.links.on_unlink(from);
                 let me = self.pid();
-                self.shared().deliver(from, Signal::UnlinkAck { from: me, id }, Some(self.worker()));
+                self.shared().deliver(from, Signal::UnlinkAck { from: me, id }, Some(self.worker(open)));
             }
             Signal::UnlinkAck { from, id } => self.links.on_unlink_ack(from, id),
             Signal::Exit { from, reason, linked } => {
@@ -821,7 +770,7 @@ impl Cx {
                 match handle_exit_signal(&mut self.links, me, self.trap_exit, from, reason, linked) {
                     ExitAction::Ignore => {}
                     ExitAction::Message(reason) => self.mailbox.push(Message::new(Exit { from, reason })),
-                    ExitAction::Die(reason) => self.die(reason),
+                    ExitAction::Die(reason) => self.die(open, reason),
                 }
             }
             Signal::Monitor { from, monitor } => self.monitors.on_monitor(monitor, from),
@@ -834,7 +783,7 @@ impl Cx {
             Signal::Info(request) => {
                 let info = self.own_info();
                 if let Some((asker, answer)) = request.answer(Some(info)) {
-                    self.shared().deliver(asker, Signal::Message(Message::new(answer)), Some(self.worker()));
+                    self.shared().deliver(asker, Signal::Message(Message::new(answer)), Some(self.worker(open)));
                 }
             }
         }
@@ -842,11 +791,11 @@ impl Cx {
 
     /// This process must end with `reason`: from now on it is invisible (links
     /// get `noproc`, sends are dropped) and its blocking calls return `Err`.
-    fn die(&mut self, reason: Reason) {
+    fn die(&mut self, open: Open, reason: Reason) {
         if self.exit_reason.is_none() {
             // A `normal` exit signal kills no non-trapping link: no prefetch.
             if !reason.is_normal() {
-                self.prefetch_links();
+                self.prefetch_links(open);
             }
             self.exit_reason = Some(reason);
             self.pcb().state.exit();
@@ -865,13 +814,13 @@ impl Cx {
     /// when the first link is the one this process last spawn_linked: its
     /// killer prefetched that block a hop ago (`Pcb::link_hint`), so both
     /// stages go now (link_chain 307 → 280 ns a hop, medians of 10, A/B, Zen 5).
-    fn prefetch_links(&mut self) {
+    fn prefetch_links(&mut self, open: Open) {
         const FEW: usize = 4;
         if !cfg!(target_arch = "x86_64") {
             return; // prefetching is a no-op elsewhere (see `process::prefetch_range`)
         }
         let shared = self.shared();
-        let guard = self.worker().pin();
+        let guard = self.worker(open).pin();
         let mut first = None;
         for pid in self.links.active().take(FEW) {
             if let Some(pcb) = shared.table.get(pid, &guard) {
@@ -902,53 +851,68 @@ impl Cx {
         }
     }
 
-    /// `Err(reason)` if this process must end (it was told to die).
+    /// `Err(reason)` if this process must end (it was told to die, or is
+    /// being torn down).
     fn check_alive(&mut self) -> Result<(), Reason> {
-        self.check_unwinding();
         match &self.exit_reason {
             Some(reason) => Err(reason.clone()),
             None => Ok(()),
         }
     }
 
-    /// Notes that the process is being dropped at shutdown (see `enter` and
-    /// `check_alive` for what runtime calls then do).
-    fn check_unwinding(&mut self) {
-        // Relaxed: set by the thread that now runs this coroutine, before resuming it.
-        if self.pcb().force_unwinding.load(Ordering::Relaxed) {
-            // The shutdown's forced unwind was caught by the body: from now on
-            // blocking calls return `Err(Shutdown)` (leave with `?`) and other
-            // calls unwind again (see `enter`).
+    /// Whether the runtime is tearing this process down (it is being unwound at
+    /// shutdown, or caught that unwind and goes on).
+    fn in_teardown(&self) -> bool {
+        // Relaxed: set by this same thread (the home worker's) before the
+        // forced unwind began.
+        self.pcb().force_unwinding.load(Ordering::Relaxed)
+    }
+
+    /// The one entry of every runtime call: decides what the call may use.
+    ///
+    /// - In teardown (the runtime is being dropped and is unwinding this
+    ///   process) it lets nothing through: no worker, no delivery. The process
+    ///   ends with `Shutdown`: blocking calls get `Err(Shutdown)`, acting calls
+    ///   unwind again if the body caught the unwind (or are refused while it
+    ///   unwinds), queries are refused (their callers answer "gone").
+    /// - A process told to die gets `Err(reason)` from a blocking call, and is
+    ///   unwound by an acting call (it ignored that `Err`), or refused while it
+    ///   unwinds (a destructor calling the runtime).
+    /// - Otherwise the call is charged, the time slice ends here if it is spent
+    ///   (the process yields and takes in its signals), and the call gets
+    ///   [`Open`]: valid for the rest of the call, across suspensions too (the
+    ///   process is only ever resumed on this same worker, and teardown unwinds
+    ///   it from the suspension point instead of returning).
+    #[inline]
+    fn gate(&mut self, call: Call) -> Result<Open, Reason> {
+        if self.in_teardown() {
             self.exit_reason.get_or_insert(Reason::Shutdown);
         }
-    }
-
-    /// Entry of a non-blocking runtime call. `false`: the process must end and
-    /// the call does nothing (while unwinding); otherwise such a process is
-    /// unwound here (it ignored the `Err` of a blocking call). A process whose
-    /// slice is spent yields first.
-    #[must_use]
-    fn enter(&mut self, cost: u32) -> bool {
-        self.flush_outbox();
-        self.enter_keeping_outbox(cost)
-    }
-
-    /// [`Cx::enter`] for a send, which may add to the outbox.
-    #[must_use]
-    fn enter_keeping_outbox(&mut self, cost: u32) -> bool {
-        self.note_stack_depth();
-        self.check_unwinding();
-        if self.exit_reason.is_some() {
-            if std::thread::panicking() {
-                return false;
+        if let Some(reason) = &self.exit_reason {
+            let reason = reason.clone();
+            if matches!(call, Call::Act(_)) && !std::thread::panicking() {
+                resume_unwind(Box::new(ExitUnwind));
             }
-            resume_unwind(Box::new(ExitUnwind));
+            return Err(reason);
         }
-        if self.yield_if_spent(cost) && self.exit_reason.is_some() {
-            resume_unwind(Box::new(ExitUnwind));
+        let open = Open(());
+        let cost = match call {
+            Call::Act(cost) | Call::Block(cost) => cost,
+            Call::Ask => return Ok(open),
+        };
+        self.note_stack_depth();
+        if self.yield_if_spent(open, cost) {
+            // Its signals were taken in at the end of the slice: it may have been
+            // told to die meanwhile.
+            if let Some(reason) = &self.exit_reason {
+                if matches!(call, Call::Act(_)) {
+                    resume_unwind(Box::new(ExitUnwind));
+                }
+                return Err(reason.clone());
+            }
         }
         self.charge(cost);
-        true
+        Ok(open)
     }
 
     /// Ends the time slice if `cost` would overdraw it: queues this process
@@ -957,26 +921,13 @@ impl Cx {
     /// of a slice). `true` if it yielded. Never while unwinding (a destructor
     /// calling the runtime): the unwind must finish on this thread.
     #[inline(always)]
-    fn yield_if_spent(&mut self, cost: u32) -> bool {
+    fn yield_if_spent(&mut self, open: Open, cost: u32) -> bool {
         if self.reductions_left > cost || std::thread::panicking() {
             return false;
         }
         self.suspend(Suspend::Yield);
-        self.take_in_signals();
+        self.take_in_signals(open);
         true
-    }
-
-    /// Entry of a blocking call: like [`Cx::enter`], but a process told to die
-    /// at the end of its slice gets `Err(reason)` back instead of being unwound
-    /// (a receive that keeps matching buffered messages takes in the signal
-    /// queue only there).
-    fn enter_blocking(&mut self, cost: u32) -> Result<(), Reason> {
-        self.flush_outbox();
-        self.note_stack_depth();
-        self.check_unwinding();
-        self.yield_if_spent(cost);
-        self.charge(cost);
-        self.check_alive()
     }
 
     /// Records how deep the stack is now (its deepest point decides whether the
@@ -992,7 +943,6 @@ impl Cx {
     }
 
     fn suspend(&mut self, why: Suspend) {
-        self.end_gathering();
         // Only `die` sets it, with `exit_reason`, which stays set until the
         // exit: checking the first line's field spares every other suspension
         // a write to this one.
@@ -1007,62 +957,18 @@ impl Cx {
         self.pcb().resume_hint.store(sp, Ordering::Relaxed);
         // SAFETY: the yielder belongs to this coroutine and `Cx` lives on its stack.
         let yielder = unsafe { self.yielder.as_ref() };
-        self.worker = yielder.suspend(why);
+        let resumed_on = yielder.suspend(why);
+        debug_assert_eq!(resumed_on.0, self.worker.0, "a started process resumed on another worker");
+        self.worker = resumed_on;
         self.reductions_total += u64::from(SLICE_REDUCTIONS - self.reductions_left);
         self.reductions_left = SLICE_REDUCTIONS;
     }
 
-    /// Pushes the messages held back for a busy process (see [`Cx::send`]).
-    #[inline(always)]
-    fn flush_outbox(&mut self) {
-        if self.outbox_state == OutboxState::Pending {
-            self.push_outbox();
-        }
-    }
-
-    #[inline(never)]
-    fn push_outbox(&mut self) {
-        self.outbox_state = OutboxState::Gathering;
-        // `Pending` always has a receiver (set with the first held-back message).
-        let Some((_, pcb)) = self.outbox.to else { return };
-        let messages = std::mem::take(&mut self.outbox.messages);
-        // Relaxed: set by the thread that now runs this coroutine, before resuming it.
-        if self.pcb().force_unwinding.load(Ordering::Relaxed) {
-            // Defensive (a process is torn down only while suspended, with its
-            // outbox pushed): with no worker to deliver through, leave them to
-            // `Outbox`'s drop, which contains their destructors.
-            self.outbox.messages = messages;
-            self.forget_outbox_receiver();
-            return;
-        }
-        // SAFETY: the block was found in the table during this run, and this
-        // process's worker has been pinned since (for the whole run), so the
-        // block is not freed yet; `to` is cleared at every suspension.
-        let pcb = unsafe { pcb.as_ref() };
-        if self.shared().deliver_gathered(pcb, messages, self.worker()) != Some(Pushed::Behind) {
-            // It caught up (or is gone): the next message goes at once.
-            self.forget_outbox_receiver();
-        }
-    }
-
-    fn forget_outbox_receiver(&mut self) {
-        self.outbox.to = None;
-        self.outbox_state = OutboxState::Idle;
-    }
-
-    /// Pushes what the outbox holds and forgets its receiver (before this
-    /// process suspends: its block is then no longer pinned).
-    #[inline(always)]
-    fn end_gathering(&mut self) {
-        if self.outbox_state != OutboxState::Idle {
-            self.flush_outbox();
-            self.forget_outbox_receiver();
-        }
-    }
-
     /// Takes in what arrived before the first run; `true` if it was told to die.
     pub(crate) fn killed_before_start(&mut self) -> bool {
-        self.take_in_signals();
+        if let Ok(open) = self.gate(Call::Ask) {
+            self.take_in_signals(open);
+        }
         self.exit_reason.is_some()
     }
 
@@ -1073,8 +979,6 @@ impl Cx {
     /// The last act on the process's own stack: drop what it owns, report how it ended.
     pub(crate) fn finish(&mut self, reason: Reason) -> Outcome {
         self.prefetch_first_link_stack();
-        // What it sent goes before its exit signals.
-        self.end_gathering();
         // Left by a receive whose matcher panicked (the panic ended the process).
         self.disarm_timer();
         let outcome = Outcome::new(reason, &mut self.links, &mut self.monitors, self.lowest_sp);

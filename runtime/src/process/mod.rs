@@ -29,10 +29,11 @@ use crate::monitor::Monitors;
 use crate::pid::{Pid, Ref};
 use crate::reason::Reason;
 use crate::runtime::Shared;
+use crate::scheduler::inbox::InboxNode;
 use crate::scheduler::worker::WorkerCore;
 use crate::signal::SignalQueue;
 use crate::stack::PooledStack;
-use crate::sync::{AtomicBool, AtomicUsize, Condvar, Mutex, Ordering, UnsafeCell, lock};
+use crate::sync::{AtomicBool, AtomicPtr, AtomicU32, AtomicUsize, Condvar, Mutex, Ordering, UnsafeCell, lock};
 use crate::table::Entry;
 use crate::timer::FiredTimer;
 
@@ -306,13 +307,33 @@ pub(crate) struct Pcb {
     /// Set (before checking it is alive) by whoever registers a name for it;
     /// its exit then frees the name (see `registry`).
     pub(crate) named: AtomicBool,
+    /// The worker it runs on for the rest of its life: [`NO_HOME`] until a
+    /// worker first runs it, then that worker's index, never changed again.
+    /// Written by that worker before the first resume; read by whoever wins a
+    /// wake-up (`StateWord::wake`), whose RMW comes after the write in the
+    /// state word's chain (the process has run and waited since).
+    pub(crate) home: AtomicU32,
+    /// Its link while it sits in its home worker's inbox (`scheduler::inbox`).
+    pub(crate) inbox_next: AtomicPtr<Pcb>,
+}
+
+/// [`Pcb::home`] of a process that has not run yet.
+pub(crate) const NO_HOME: u32 = u32::MAX;
+
+// SAFETY: `inbox_next` is used by the inbox alone.
+unsafe impl InboxNode for Pcb {
+    fn inbox_next(&self) -> &AtomicPtr<Pcb> {
+        &self.inbox_next
+    }
 }
 
 // SAFETY: the shared fields are atomics or the MPSC queue. `run` holds a coroutine
-// (not `Send` by itself) that is only touched by the one worker holding the process
-// in state RUNNING (the state word's protocol hands it over with Acquire/Release),
-// and the process body and everything it keeps across suspensions are `Send`
-// (spawn requires it; the migration contract on `Cx::spawn` covers thread-locals).
+// (not `Send` by itself): once started, it is only ever resumed by its home
+// worker's thread (`Pcb::home`; the scheduler queues a started process nowhere
+// else), so nothing its stack holds changes OS thread. Before its first run it
+// holds only the `Send` body, which may move to any worker. At shutdown the
+// coroutine is dropped (force-unwound) on the thread that drops the runtime,
+// after every worker has been joined: nothing runs concurrently with it.
 unsafe impl Send for Pcb {}
 // SAFETY: as above: `&Pcb` from other threads only reaches the atomic parts.
 unsafe impl Sync for Pcb {}
@@ -324,6 +345,14 @@ impl Entry for Pcb {
 }
 
 impl Pcb {
+    /// The worker it lives on, `None` before its first run (see [`Pcb::home`]).
+    pub(crate) fn home(&self) -> Option<usize> {
+        // Relaxed: ordered by the caller's wake-up RMW, or read by the home
+        // worker itself (see the field).
+        let home = self.home.load(Ordering::Relaxed);
+        (home != NO_HOME).then_some(home as usize)
+    }
+
     /// Asks the CPU to start loading what resuming this process will touch: its
     /// block and the stack lines around where it suspended (measured on ring:
     /// ~300 → ~210 ns per hop). Only a hint: a stale or unmapped address costs
@@ -445,6 +474,8 @@ impl Pcb {
             woken_to_exit: AtomicBool::new(false),
             force_unwinding: AtomicBool::new(false),
             named: AtomicBool::new(false),
+            home: AtomicU32::new(NO_HOME),
+            inbox_next: AtomicPtr::new(std::ptr::null_mut()),
             run: UnsafeCell::new(RunState {
                 body: Some(body),
                 coroutine: None,

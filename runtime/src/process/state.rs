@@ -11,6 +11,11 @@
 //! | `RUNNING\|NOTIFIED` | on a worker; a signal arrived since it last looked |
 //! | `EXITED\|..` | gone: never queued again |
 //!
+//! `EXITED` is terminal: once set it is never cleared. Every transition is one
+//! read-modify-write that changes only the bits it owns (never a plain store or
+//! swap), and asserts its precondition in debug builds (loom model
+//! `exited_stays_set`).
+//!
 //! A waker pushes its signal *first*, then `fetch_or(NOTIFIED)`; whoever turns 0
 //! into `NOTIFIED` queues the process. A process never marks itself waiting while
 //! on its own stack: it suspends saying "want to wait", and the worker, back on its
@@ -66,15 +71,23 @@ impl StateWord {
 
     /// A worker took the process from a queue and is about to resume it.
     pub fn start_running(&self) {
+        if cfg!(lariat_mutation = "state_swaps_lose_exited") {
+            // The broken transition the loom model `exited_stays_set` must catch.
+            self.0.swap(RUNNING, Ordering::AcqRel);
+            return;
+        }
+        // NOTIFIED → RUNNING, keeping EXITED: one RMW.
         // AcqRel: Acquire pairs with the wakers' Release (their signals are visible
         // to the drain that follows); as an RMW it also clears NOTIFIED in order
         // with every waker's fetch_or.
-        self.0.swap(RUNNING, Ordering::AcqRel);
+        let before = self.0.fetch_xor(RUNNING | NOTIFIED, Ordering::AcqRel);
+        debug_assert_eq!(before & (RUNNING | NOTIFIED), NOTIFIED, "started a process that was not queued: {before:#b}");
     }
 
     /// The process suspended wanting to wait; the worker is back on its own stack.
     /// `true`: it is waiting now (a waker will queue it). `false`: a signal came in
-    /// while it ran; it is running again and must be resumed to look.
+    /// while it ran (or it is exiting); it is running again and must be resumed
+    /// to look.
     pub fn try_wait(&self) -> bool {
         // Success Release: pairs with the Acquire of the waker that queues it next.
         // Failure Acquire: pairs with the waker's Release fetch_or, so the re-run
@@ -87,8 +100,15 @@ impl StateWord {
         }
         match self.0.compare_exchange(RUNNING, 0, WAIT_PUBLISH, Ordering::Acquire) {
             Ok(_) => true,
-            Err(_) => {
-                self.start_running();
+            Err(before) => {
+                debug_assert_ne!(before & RUNNING, 0, "a process not running tried to wait: {before:#b}");
+                if cfg!(lariat_mutation = "state_swaps_lose_exited") {
+                    self.0.swap(RUNNING, Ordering::AcqRel);
+                    return false;
+                }
+                // Clears NOTIFIED, keeping RUNNING and EXITED. AcqRel: as in
+                // `start_running`, in order with the wakers' fetch_or.
+                self.0.fetch_and(!NOTIFIED, Ordering::AcqRel);
                 false
             }
         }
@@ -96,9 +116,16 @@ impl StateWord {
 
     /// The process used its time slice; the worker queues it again itself.
     pub fn yield_queued(&self) {
-        // Release pairs with the Acquire swap of the worker that runs it next (the
+        if cfg!(lariat_mutation = "state_swaps_lose_exited") {
+            self.0.swap(NOTIFIED, Ordering::Release);
+            return;
+        }
+        // RUNNING → NOTIFIED, keeping EXITED (a waker's NOTIFIED is absorbed).
+        // Release pairs with the Acquire RMW of the worker that runs it next (the
         // queue also synchronises; this keeps the word's own chain intact).
-        self.0.swap(NOTIFIED, Ordering::Release);
+        let update = self.0.fetch_update(Ordering::Release, Ordering::Relaxed, |word| Some((word & EXITED) | NOTIFIED));
+        let before = update.unwrap_or_else(|word| word);
+        debug_assert_ne!(before & RUNNING, 0, "a process not running yielded: {before:#b}");
     }
 
     /// The process is exiting: wakers stop queuing it, for good.
@@ -112,7 +139,7 @@ impl StateWord {
 
     /// Whether the process has begun exiting.
     pub fn is_exited(&self) -> bool {
-        // Acquire pairs with the AcqRel of `exit`.
+        // Acquire pairs with the SeqCst RMW of `exit`.
         self.0.load(Ordering::Acquire) & EXITED != 0
     }
 
@@ -148,6 +175,21 @@ mod tests {
         assert!(state.wake());
         assert!(!state.wake());
         assert_eq!(state.status(), Status::Runnable);
+    }
+
+    #[test]
+    fn exited_survives_every_later_transition() {
+        let state = StateWord::new_queued();
+        state.start_running();
+        state.exit();
+        state.yield_queued();
+        assert!(state.is_exited(), "yield kept it");
+        state.start_running();
+        assert!(state.is_exited(), "start kept it");
+        assert!(!state.wake());
+        assert!(!state.try_wait(), "an exiting process is resumed, never left waiting");
+        assert!(state.is_exited(), "the failed wait kept it");
+        assert_eq!(state.status(), Status::Exiting);
     }
 
     #[test]

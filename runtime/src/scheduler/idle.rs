@@ -50,6 +50,28 @@ impl Idle {
         Some(worker)
     }
 
+    /// After pushing to `worker`'s inbox: `true` if that worker was parked and
+    /// is now counted as unparked and searching (the caller must unpark it).
+    /// Other workers cannot run what its inbox holds, so searchers do not help.
+    pub fn wake_worker(&self, worker: usize) -> bool {
+        // SeqCst fence pairs with the SeqCst RMW and fence of `transition_to_parked`:
+        // either this sees the worker parked, or its re-check of the inbox sees
+        // the push (scheduler::inbox).
+        if !cfg!(lariat_mutation = "home_wake_without_fence") {
+            fence(Ordering::SeqCst);
+        }
+        // SeqCst: see above. Nobody parked: nothing to do, and no lock taken.
+        if self.state.load(Ordering::SeqCst) / UNPARKED_ONE >= self.workers {
+            return false;
+        }
+        let mut sleepers = lock(&self.sleepers);
+        let Some(position) = sleepers.iter().position(|&w| w == worker) else { return false };
+        sleepers.swap_remove(position);
+        // SeqCst: see `worker_to_notify`.
+        self.state.fetch_add(UNPARKED_ONE + 1, Ordering::SeqCst);
+        true
+    }
+
     /// Wakes any one parked worker regardless of searchers (a new earliest timer).
     pub fn any_sleeper(&self) -> Option<usize> {
         let mut sleepers = lock(&self.sleepers);
@@ -57,6 +79,12 @@ impl Idle {
         // SeqCst: see `worker_to_notify`.
         self.state.fetch_add(UNPARKED_ONE + 1, Ordering::SeqCst);
         Some(worker)
+    }
+
+    /// Whether some worker is looking for work to steal now (a hint).
+    pub fn has_searchers(&self) -> bool {
+        // Relaxed: a placement hint; no data is read through it.
+        self.state.load(Ordering::Relaxed) & SEARCHING_MASK != 0
     }
 
     fn should_notify(&self) -> bool {
@@ -84,7 +112,8 @@ impl Idle {
     }
 
     /// A worker is about to park. `true`: it was the last searcher, so it must look
-    /// at the queues once more (and wake someone if there is work).
+    /// at the queues once more (and wake someone if there is work). Either way it
+    /// must then look at its own inbox once more, and not sleep if it holds work.
     pub fn transition_to_parked(&self, worker: usize, searching: bool) -> bool {
         let mut sleepers = lock(&self.sleepers);
         // SeqCst: pairs with the fence in `worker_to_notify`.

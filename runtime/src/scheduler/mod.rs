@@ -1,17 +1,37 @@
-//! The scheduler: N workers, each with a local FIFO queue and a LIFO slot, a
-//! global injector, stealing from a random victim, and parking with one
-//! notification per new job (see [`idle`]).
+//! The scheduler: N workers, each with a LIFO slot, a queue of its started
+//! processes, a stealable queue of processes not started yet and an inbox for
+//! its processes woken by other threads; a global injector for spawns from
+//! outside; stealing from a random victim; parking with one notification per
+//! new job (see [`idle`]).
+//!
+//! **A process runs on one OS thread for its whole life.** The first worker to
+//! run it becomes its home (`Pcb::home`); from then on it is queued only there:
+//! woken by a process of that worker, in its LIFO slot or queue; woken by any
+//! other thread, in that worker's [`inbox`], which unparks it if it sleeps.
+//! Stealing and the injector move only processes that have not started (their
+//! stack holds nothing yet; the body is `Send`). Rust cannot see what a
+//! suspended stack holds — a reference into a thread-local, a `MutexGuard`, an
+//! `Rc` also kept in a thread-local, an entered `tracing` span — and the
+//! compiler assumes a thread-local's address does not change within a
+//! function, so resuming a started process on another thread would let safe
+//! code cause undefined behaviour. At shutdown too, each worker unwinds its own
+//! processes on its own thread before it ends.
 //!
 //! Invariants: a process is in at most one queue or slot at a time, and only the
 //! worker that took it from there runs it (the state word decides who queues it:
-//! `process::state`); no wake-up is lost (`idle`).
+//! `process::state`); a started process is only ever in its home worker's slots
+//! and queues; no wake-up is lost (`idle`, `inbox`).
 
 pub(crate) mod idle;
+pub(crate) mod inbox;
 pub(crate) mod queue;
+pub(crate) mod teardown;
 pub(crate) mod watchdog;
 pub(crate) mod worker;
 
 use std::ptr::NonNull;
+
+use crossbeam_utils::CachePadded;
 
 use crate::process::Pcb;
 
@@ -37,6 +57,8 @@ impl ProcRef {
 /// The runtime-wide part of the scheduler.
 pub(crate) struct Scheduler {
     pub(crate) injector: queue::Injector<ProcRef>,
+    /// Per worker: its started processes woken by other threads.
+    pub(crate) inboxes: Vec<CachePadded<inbox::Inbox<Pcb>>>,
     pub(crate) stealers: Vec<queue::Stealer<ProcRef>>,
     pub(crate) idle: idle::Idle,
     pub(crate) parkers: Vec<idle::Parker>,
@@ -48,6 +70,23 @@ impl Scheduler {
     pub(crate) fn notify_one(&self) {
         if let Some(worker) = self.idle.worker_to_notify() {
             self.parkers[worker].unpark();
+        }
+    }
+
+    /// Queues a process woken by a thread that is not its home worker: in its
+    /// home worker's inbox (unparking that worker if it sleeps), or, if it has
+    /// not started yet (`home` is `None`), where any worker may take it.
+    pub(crate) fn push_woken_elsewhere(&self, process: ProcRef, home: Option<usize>) {
+        let Some(home) = home else {
+            self.injector.push(process);
+            self.notify_one();
+            return;
+        };
+        // SAFETY: the caller won the process's wake-up (`StateWord::wake`), so
+        // it is in no queue or inbox, and it stays alive until it has run.
+        unsafe { self.inboxes[home].push(process.0) };
+        if self.idle.wake_worker(home) {
+            self.parkers[home].unpark();
         }
     }
 

@@ -25,6 +25,9 @@ mod imp {
         pub fn len(&self) -> usize {
             self.0.len()
         }
+        pub fn is_empty(&self) -> bool {
+            self.0.is_empty()
+        }
         pub fn stealer(&self) -> Stealer<T> {
             Stealer(self.0.stealer())
         }
@@ -99,6 +102,9 @@ mod imp {
         }
         pub fn len(&self) -> usize {
             self.0.lock().unwrap().len()
+        }
+        pub fn is_empty(&self) -> bool {
+            self.0.lock().unwrap().is_empty()
         }
         pub fn stealer(&self) -> Stealer<T> {
             Stealer(Arc::clone(&self.0))

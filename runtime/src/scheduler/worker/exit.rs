@@ -106,7 +106,7 @@ impl WorkerCore {
     /// its queue anyway (so a worker kept busy by processes that only yield
     /// still makes progress); completes that exit when nothing is left to send.
     pub(super) fn advance_exits(&self, force: bool) {
-        let budget = if force || self.local.len() < RESUME_BELOW {
+        let budget = if force || self.queued_len() < RESUME_BELOW {
             EXIT_CHUNK
         } else if self.tick.get().is_multiple_of(super::GLOBAL_CHECK_INTERVAL) {
             // Fewer than run in the meantime: a long queue still drains.

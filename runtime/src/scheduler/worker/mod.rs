@@ -2,8 +2,10 @@
 //! coroutines, handles what they suspend with, and finishes the ones that end.
 
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::ptr::NonNull;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use corosensei::CoroutineResult;
 
@@ -25,11 +27,17 @@ use crate::table::FreeSlots;
 
 /// Runs from the LIFO slot in a row before the local queue gets a turn.
 const LIFO_STREAK_MAX: u32 = 3;
+/// New processes run in a row while started ones wait (see `pop_queued`).
+const NEW_FIRST_MAX: u32 = 16;
 /// Every this many scheduling ticks the injector and timers are looked at first.
 const GLOBAL_CHECK_INTERVAL: u32 = 61;
 /// Processes in a local queue from which a woken process no longer takes the
 /// LIFO slot (see `push_woken`).
 const BUSY_QUEUE: usize = 32;
+/// How long an idle worker looks for new work before it parks.
+const SPIN_BEFORE_PARKING: Duration = Duration::from_micros(50);
+/// Looks at the inbox between two reads of the clock while spinning.
+const SPIN_CHECKS_PER_CLOCK_READ: u32 = 32;
 /// Run-ahead starts at this local queue length: below a steal's batch (at most
 /// 32), so a worker that stole part of a mass wake-up prefetches too.
 const RUN_AHEAD_QUEUE: usize = 8;
@@ -39,9 +47,15 @@ const RUN_AHEAD_QUEUE: usize = 8;
 pub(crate) struct WorkerCore {
     pub(crate) index: usize,
     pub(crate) shared: Arc<Shared>,
+    /// Processes that have not run yet: the only ones another worker may steal.
     local: LocalQueue<ProcRef>,
+    /// Started processes of this worker, ready to run: never stolen (a started
+    /// process stays on its home worker's thread; see the scheduler's docs).
+    pinned: RefCell<VecDeque<ProcRef>>,
     lifo: Cell<Option<ProcRef>>,
     lifo_streak: Cell<u32>,
+    /// New processes taken from the local queue in a row (see `pop_queued`).
+    new_streak: Cell<u32>,
     /// The process to run after the current one, taken off the local queue
     /// early so that its block and stack can be prefetched meanwhile (a mass
     /// wake-up leaves thousands of cold processes queued; without this each
@@ -68,8 +82,10 @@ impl WorkerCore {
             index,
             shared,
             local,
+            pinned: RefCell::new(VecDeque::new()),
             lifo: Cell::new(None),
             lifo_streak: Cell::new(0),
+            new_streak: Cell::new(0),
             ahead: Cell::new(None),
             ahead_far: Cell::new(None),
             epoch,
@@ -92,31 +108,66 @@ impl WorkerCore {
     }
 
     /// Queues a newly spawned process here: it runs next (LIFO slot; the one
-    /// it displaces goes to the local queue, where an idle worker may steal it).
+    /// it displaces is queued, and if it has not started, an idle worker may
+    /// steal it).
     pub(crate) fn push_spawned(&self, process: ProcRef) {
         self.take_lifo_slot(process);
     }
 
-    /// Puts `process` in the LIFO slot; the one it displaces goes to the local
-    /// queue (and an idle worker is told). `true` if the slot was empty.
+    /// Puts `process` in the LIFO slot; the one it displaces is queued here.
+    /// `true` if the slot was empty.
     fn take_lifo_slot(&self, process: ProcRef) -> bool {
         let Some(previous) = self.lifo.replace(Some(process)) else { return true };
-        self.local.push(previous);
-        self.shared.scheduler.notify_one();
+        self.queue_here(previous);
         false
     }
 
-    /// Queues a process woken by the one running here: it runs next (LIFO slot),
-    /// since it likely works on what was just sent. A displaced occupant goes to
-    /// the local queue, where others can steal it.
+    /// Queues one of this worker's processes behind the others: a started one
+    /// where only this worker looks, one not yet started where idle workers
+    /// may steal it (and one is told).
+    fn queue_here(&self, process: ProcRef) {
+        // SAFETY: a process queued by this thread is alive until it has run.
+        let pcb = unsafe { process.pcb() };
+        match pcb.home() {
+            Some(home) => {
+                debug_assert_eq!(home, self.index, "a started process queued away from its home worker");
+                self.pinned.borrow_mut().push_back(process);
+            }
+            None => self.offer_new(process),
+        }
+    }
+
+    /// Queues a process that has not started where it can spread: straight to
+    /// a parked worker if the idle protocol says one should be woken (it would
+    /// otherwise often arrive only after this worker has started the process,
+    /// which then stays here for life), else in the stealable local queue.
+    fn offer_new(&self, process: ProcRef) {
+        let scheduler = &self.shared.scheduler;
+        match scheduler.idle.worker_to_notify() {
+            Some(idle) => {
+                // SAFETY: an unstarted process queued by this thread is in no
+                // queue or inbox now, and alive until it has run.
+                unsafe { scheduler.inboxes[idle].push(process.0) };
+                scheduler.parkers[idle].unpark();
+            }
+            None => self.local.push(process),
+        }
+    }
+
+    /// Processes queued here, not counting the LIFO and run-ahead slots.
+    pub(super) fn queued_len(&self) -> usize {
+        self.pinned.borrow().len() + self.local.len()
+    }
+
+    /// Queues a process of this worker woken by the one running here: it runs
+    /// next (LIFO slot), since it likely works on what was just sent.
     pub(crate) fn push_woken(&self, process: ProcRef) {
-        if self.local.len() >= BUSY_QUEUE {
+        if self.pinned.borrow().len() >= BUSY_QUEUE {
             // Under load, a woken process queues behind the others (FIFO) rather
             // than running next: a process woken once per message (a collector
             // of replies, a monitor's Downs) then finds many in one run instead
-            // of running, and migrating, once per message.
-            self.local.push(process);
-            self.shared.scheduler.notify_one();
+            // of running once per message.
+            self.pinned.borrow_mut().push_back(process);
             return;
         }
         // The usual case (one process woken per slice: a message chain): it
@@ -132,6 +183,13 @@ impl WorkerCore {
                 pcb.prefetch_exit_top();
             }
         }
+    }
+
+    /// Moves what other threads woke for this worker into its own queue.
+    fn take_inbox(&self) {
+        let taken = self.shared.scheduler.inboxes[self.index].take_all();
+        let mut pinned = self.pinned.borrow_mut();
+        pinned.extend(taken.map(ProcRef));
     }
 
     /// The worker thread's body.
@@ -170,22 +228,72 @@ impl WorkerCore {
                 self.run_process(process);
                 continue;
             }
-            if self.has_pending_exits() {
+            if self.has_pending_exits() || self.has_own_work() {
                 continue; // sending a pending exit's next chunk is work too
+            }
+            if self.spin_for_work() {
+                continue;
             }
             self.park(searching);
             searching = true;
         }
         self.complete_exits();
-        // Leftover LIFO/ahead/local entries are still in the table; the runtime
-        // tears them down after every worker has stopped.
+        // Leftover LIFO/ahead/queued entries are still in the table; the
+        // runtime hands this worker its started ones to tear down below.
         self.lifo.set(None);
         self.ahead.set(None);
         self.ahead_far.set(None);
+        self.pinned.borrow_mut().clear();
+        let _ = self.shared.scheduler.inboxes[self.index].take_all().count();
+        self.tear_down_own_processes();
         self.shared.table.give_back(&mut self.free_slots.borrow_mut());
         self.stacks.borrow_mut().give_all_back(&self.shared.stacks);
         self.ended.borrow_mut().defer_all(&self.pin());
         crate::crash::mark_worker_thread(false);
+    }
+
+    /// At shutdown: tells the runtime this worker runs nothing any more, then
+    /// tears down, on this thread, the started processes whose home it is (a
+    /// suspended stack is unwound on the thread it ran on: see the scheduler's docs).
+    fn tear_down_own_processes(&self) {
+        let own = self.shared.teardown.stopped_and_wait(self.index);
+        for process in own {
+            // SAFETY: the runtime took it out of the table after every worker
+            // stopped running processes, and frees it only after this thread
+            // has ended: this thread owns it until then.
+            unsafe { process.pcb().tear_down() };
+        }
+    }
+
+    /// Whether this worker's own queues (or its inbox) hold work.
+    fn has_own_work(&self) -> bool {
+        !self.pinned.borrow().is_empty()
+            || !self.local.is_empty()
+            || !self.shared.scheduler.inboxes[self.index].is_empty()
+    }
+
+    /// Before parking: looks for new work for a short while. A started process
+    /// woken by another worker can only run here, and a woken worker pays a
+    /// futex round trip; a token passed between processes of two workers (a
+    /// ring) would pay it at every crossing. `true`: work appeared.
+    fn spin_for_work(&self) -> bool {
+        let scheduler = &self.shared.scheduler;
+        let deadline = Instant::now() + SPIN_BEFORE_PARKING;
+        loop {
+            for _ in 0..SPIN_CHECKS_PER_CLOCK_READ {
+                if !scheduler.inboxes[self.index].is_empty() {
+                    return true;
+                }
+                std::hint::spin_loop();
+            }
+            // Relaxed: shutdown is also signalled through each parker's mutex.
+            if scheduler.has_visible_work() || self.shared.shutdown.load(Ordering::Relaxed) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+        }
     }
 
     fn next_local(&self) -> Option<ProcRef> {
@@ -197,6 +305,7 @@ impl WorkerCore {
                 return Some(process);
             }
         }
+        self.take_inbox();
         if self.lifo_streak.get() < LIFO_STREAK_MAX {
             if let Some(process) = self.lifo.take() {
                 self.lifo_streak.set(self.lifo_streak.get() + 1);
@@ -204,30 +313,49 @@ impl WorkerCore {
             }
         } else if let Some(process) = self.lifo.take() {
             // Fairness: the LIFO process goes behind what is already queued.
-            self.local.push(process);
+            self.queue_here(process);
         }
         self.lifo_streak.set(0);
-        let process = self.ahead.take().or_else(|| self.local.pop())?;
+        let process = self.ahead.take().or_else(|| self.pop_queued())?;
         // Run ahead only in a mass wake-up (a long queue): processes taken off
         // the queue early cannot be stolen, and with a short queue an idle
         // worker must be able to take what waits here.
-        let mass = self.local.len() >= RUN_AHEAD_QUEUE;
+        let mass = self.queued_len() >= RUN_AHEAD_QUEUE;
         let next = match self.ahead_far.take() {
             Some(far) => Some(far),
-            None if mass => self.local.pop(),
+            None if mass => self.pop_queued(),
             None => None,
         };
         if let Some(next) = next {
             // SAFETY: a queued process is alive until it has run.
             unsafe { next.pcb() }.prefetch_for_wake();
             self.ahead.set(Some(next));
-            if mass && let Some(far) = self.local.pop() {
+            if mass && let Some(far) = self.pop_queued() {
                 // SAFETY: as above.
                 unsafe { far.pcb() }.prefetch_block();
                 self.ahead_far.set(Some(far));
             }
         }
         Some(process)
+    }
+
+    /// The next queued process. New ones first: they were queued before any
+    /// started one that yielded since (a yield goes behind what is queued). But
+    /// never more than `NEW_FIRST_MAX` in a row while started ones wait, so a
+    /// storm of spawns cannot starve them; and not while another worker is
+    /// searching and started ones wait here: whoever starts a process keeps it
+    /// for life, so a new one is better left to the idle worker about to steal it.
+    fn pop_queued(&self) -> Option<ProcRef> {
+        let streak = self.new_streak.get();
+        let leave_new =
+            streak >= NEW_FIRST_MAX || (self.shared.scheduler.idle.has_searchers() && !self.pinned.borrow().is_empty());
+        if !leave_new && let Some(process) = self.local.pop() {
+            self.new_streak.set(streak + 1);
+            return Some(process);
+        }
+        self.new_streak.set(0);
+        let started = self.pinned.borrow_mut().pop_front();
+        started.or_else(|| self.local.pop())
     }
 
     fn steal(&self) -> Option<ProcRef> {
@@ -258,7 +386,11 @@ impl WorkerCore {
         // Relaxed: a shutdown after this load is seen via the parker's notification.
         if !self.shared.shutdown.load(Ordering::Relaxed) {
             self.fire_timers();
-            scheduler.parkers[self.index].park(self.shared.timers.until_next());
+            // The inbox's re-check after `transition_to_parked` (its SeqCst
+            // fence): a push this misses found this worker parked and unparks it.
+            if !self.has_own_work() {
+                scheduler.parkers[self.index].park(self.shared.timers.until_next());
+            }
         }
         scheduler.idle.transition_from_parked(self.index);
     }
@@ -273,11 +405,14 @@ impl WorkerCore {
                     // Relaxed: a prefetch hint (see `Pcb::prefetch_for_wake`);
                     // a timeout resumes it in its receive, not into an exit.
                     pcb.woken_to_exit.store(false, Ordering::Relaxed);
-                    // The local queue, not the LIFO slot: this runs when the
+                    let process = ProcRef(NonNull::from(pcb));
+                    // Its own queue, not the LIFO slot: this runs when the
                     // worker is about to look for work or park, and a parking
                     // worker's re-check sees only the queues.
-                    self.local.push(ProcRef(NonNull::from(pcb)));
-                    self.shared.scheduler.notify_one();
+                    match pcb.home() {
+                        Some(home) if home == self.index => self.pinned.borrow_mut().push_back(process),
+                        home => shared.scheduler.push_woken_elsewhere(process, home),
+                    }
                 }
             }
         });
@@ -355,9 +490,7 @@ impl WorkerCore {
                 }
                 Ok(CoroutineResult::Yield(Suspend::Yield)) => {
                     pcb.state.yield_queued();
-                    self.local.push(process);
-                    // Work is waiting here: an idle worker may take it.
-                    self.shared.scheduler.notify_one();
+                    self.pinned.borrow_mut().push_back(process);
                     return;
                 }
                 Ok(CoroutineResult::Return(outcome)) => {
@@ -381,6 +514,9 @@ impl WorkerCore {
         worker: WorkerPtr,
     ) -> Result<CoroutineResult<Suspend, Outcome>, Reason> {
         if run.coroutine.is_none() {
+            // From now on this process runs on this thread only (see `Pcb::home`).
+            // Relaxed: published to wakers through the state word (see there).
+            pcb.home.store(self.index as u32, Ordering::Relaxed);
             let size = if run.stack_size == 0 { self.shared.stacks.stack_size() } else { run.stack_size };
             let stack = self.take_stack(size).map_err(|error| Reason::error(error.to_string()))?;
             run.stack_guard = stack.guard().0;
