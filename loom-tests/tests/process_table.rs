@@ -32,7 +32,7 @@ fn an_old_pid_never_resolves_to_the_new_occupant_and_nothing_is_used_after_free(
     model.max_branches = 100_000;
     model.check(|| {
         let collector = crossbeam_epoch::Collector::new();
-        let table = Arc::new(Table::<Item>::with_reuse_after(0, 4, 0));
+        let table = Arc::new(Table::<Item>::with_reuse_after(0, 4, 1, 0));
         let old = table.reserve(None).unwrap();
         let setup = collector.register();
         {

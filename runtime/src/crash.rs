@@ -6,6 +6,12 @@
 //! links and monitors) and chains to the previous hook for every other thread of
 //! the host program. A process that ends abnormally with nobody to tell is
 //! reported through `tracing` (target `lariat::crash`), as Erlang logs a crash report.
+//!
+//! One exception to the silence: a panic while a process is already unwinding
+//! (a destructor that panics during a crash, a kill or the shutdown's forced
+//! unwind) aborts the OS process, which no runtime can prevent. Before that
+//! abort the hook writes to stderr which process it was, why it was unwinding
+//! and every panic message involved, as plain Rust would for a thread.
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
@@ -17,6 +23,20 @@ use crate::reason::Reason;
 thread_local! {
     static ON_WORKER: Cell<bool> = const { Cell::new(false) };
     static PANIC_LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// Why the process running on this thread is unwinding, and the panics
+    /// seen since, until its root catches the unwind (see `panic_message`).
+    static UNWINDING: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The message std gives the panic that aborts when a destructor panics
+/// during an unwind (the hook sees it last, just before the abort).
+const ABORTING_PANICS: [&str; 2] = ["panic in a destructor during cleanup", "panic in a function that cannot unwind"];
+
+/// Notes why the running process starts to unwind without a panic (told to
+/// die and calling on; the runtime's drop), for the report of a panic during it.
+#[inline(never)]
+pub(crate) fn note_unwinding(why: String) {
+    UNWINDING.with(|causes| causes.borrow_mut().push(why));
 }
 
 /// Marks the current thread as a worker thread of some runtime (or not).
@@ -37,14 +57,44 @@ pub(crate) fn install_panic_hook() {
     HOOK.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            if crate::stack::overflow::on_process_stack() {
+            if let Some(pid) = crate::stack::overflow::running_pid() {
                 let location = info.location().map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+                let message = info.payload_as_str().unwrap_or("a panic with a non-string payload");
+                if ABORTING_PANICS.contains(&message) {
+                    report_abort(&pid, message);
+                    return;
+                }
+                let seen = match &location {
+                    Some(location) => format!("panicked: {message} (at {location})"),
+                    None => format!("panicked: {message}"),
+                };
+                UNWINDING.with(|causes| causes.borrow_mut().push(seen));
                 PANIC_LOCATION.with(|slot| *slot.borrow_mut() = location);
                 return;
             }
             previous(info);
         }));
     });
+}
+
+/// Writes the report of a panic during an unwind, just before the abort.
+#[cold]
+fn report_abort(pid: &str, message: &str) {
+    use std::io::Write;
+    let causes = UNWINDING.with(|causes| causes.borrow_mut().split_off(0));
+    let mut report = format!(
+        "lariat: process {pid} panicked while it was unwinding; Rust cannot unwind twice, so the OS process aborts ({message}).\n"
+    );
+    for cause in causes {
+        report.push_str(&format!("  process {pid}: {cause}\n"));
+    }
+    report.push_str("  (a destructor that can run during an unwind must not panic: catch it inside the destructor)\n");
+    let _ = std::io::stderr().write_all(report.as_bytes());
+}
+
+/// The root of a process caught its unwind: what was noted for it is over.
+pub(crate) fn unwind_caught() {
+    UNWINDING.with(|causes| causes.borrow_mut().clear());
 }
 
 /// The text of a panic payload, with where it happened when the hook saw it.
@@ -67,12 +117,29 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
 /// there must not take a worker thread down). The panic payload is leaked, not
 /// dropped, since dropping it could panic again.
 pub(crate) fn contain<R>(f: impl FnOnce() -> R) -> Option<R> {
+    let noted = UNWINDING.with(|causes| causes.borrow().len());
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         Ok(value) => Some(value),
         Err(payload) => {
+            // That panic is over: it must not appear in a later abort's report.
+            UNWINDING.with(|causes| causes.borrow_mut().truncate(noted));
             std::mem::forget(payload);
             None
         }
+    }
+}
+
+/// Drops `value`, containing a panic of its destructor (see `contain`).
+pub(crate) fn drop_contained<T>(value: T) {
+    contain(move || drop(value));
+}
+
+/// Drops every value one at a time, each contained: dropping them together
+/// would run the rest during the unwind of the first panic, and a second
+/// panic there aborts the OS process.
+pub(crate) fn drop_each_contained<T>(values: impl IntoIterator<Item = T>) {
+    for value in values {
+        drop_contained(value);
     }
 }
 

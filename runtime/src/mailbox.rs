@@ -213,6 +213,17 @@ impl Mailbox {
         self.looked_at.len() + self.arrived.len()
     }
 
+    /// Drops every message, one at a time, each destructor contained (see
+    /// `crash::drop_each_contained`).
+    pub(crate) fn drop_each_contained(&mut self) {
+        while let Some(message) = self.looked_at.pop_front() {
+            crate::crash::drop_contained(message);
+        }
+        while let Some(message) = self.arrived.pop_front() {
+            crate::crash::drop_contained(message);
+        }
+    }
+
     /// Removes the first buffered message `matcher` accepts (the arrived ones,
     /// which no control signal made, are not looked at).
     pub(crate) fn take_first_buffered<R>(&mut self, mut matcher: impl FnMut(&mut Message) -> Option<R>) -> Option<R> {

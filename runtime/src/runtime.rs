@@ -99,7 +99,7 @@ impl Builder {
         let shared = Arc::new_cyclic(|this| Shared {
             id: id.0,
             this: this.clone(),
-            table: Table::new(id.0, self.max_processes),
+            table: Table::new(id.0, self.max_processes, workers),
             scheduler,
             timers: Timers::new(),
             stacks: StackPool::new(stack_size),
@@ -694,11 +694,9 @@ impl Shared {
                     self.deliver(asker, Signal::Message(crate::mailbox::Message::new(answer)), worker);
                 }
             }
-            Signal::Message(_)
-            | Signal::UnlinkAck { .. }
-            | Signal::Exit { .. }
-            | Signal::Demonitor { .. }
-            | Signal::Down { .. } => {}
+            // A message's destructor is the user's: contained.
+            Signal::Message(message) => crate::crash::drop_contained(message),
+            Signal::UnlinkAck { .. } | Signal::Exit { .. } | Signal::Demonitor { .. } | Signal::Down { .. } => {}
         }
     }
 

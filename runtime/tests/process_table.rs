@@ -100,3 +100,69 @@ fn status_and_liveness_follow_a_process() {
         std::thread::yield_now();
     }
 }
+
+struct Release;
+
+/// Spawns from outside and from processes, in turns, churning `total` spawns
+/// through a table of `capacity` on `workers` workers: every spawn succeeds
+/// while fewer than `capacity` are alive, and a spawn with `capacity` alive is
+/// refused with `TableFull`, whichever worker's list holds the freed slots.
+fn churn(workers: usize, capacity: usize, total: usize) {
+    let runtime = Runtime::builder().workers(workers).max_processes(capacity).build().unwrap();
+    let full = SpawnError::TableFull { capacity };
+    let wait_until_live = |live: usize| {
+        while runtime.live_processes() != live {
+            std::thread::yield_now();
+        }
+    };
+    let mut spawned = 0;
+    let mut round = 0usize;
+    while spawned < total {
+        if round.is_multiple_of(2) {
+            // From outside: `capacity` waiting processes, then one too many.
+            let pids: Vec<Pid> = (0..capacity)
+                .map(|i| {
+                    runtime
+                        .spawn(|cx| cx.receive::<Release>().map(|_| ()))
+                        .unwrap_or_else(|error| panic!("round {round}: spawn {i} of {capacity} refused: {error}"))
+                })
+                .collect();
+            assert_eq!(runtime.spawn(|_| Ok(())), Err(full.clone()), "round {round}: over capacity");
+            for pid in pids {
+                runtime.send(pid, Release);
+            }
+            spawned += capacity;
+        } else {
+            // From a process (which takes a slot itself).
+            let full = full.clone();
+            let made = runtime
+                .block_on(move |cx| {
+                    let mut pids = Vec::new();
+                    for i in 1..capacity {
+                        let pid = cx.spawn(|cx| cx.receive::<Release>().map(|_| ()));
+                        pids.push(pid.unwrap_or_else(|error| panic!("spawn {i} of {capacity} refused: {error}")));
+                    }
+                    assert_eq!(cx.spawn(|_| Ok(())), Err(full), "over capacity");
+                    for &pid in &pids {
+                        cx.send(pid, Release);
+                    }
+                    Ok::<_, Reason>(pids.len() + 1)
+                })
+                .unwrap_or_else(|error| panic!("round {round}: {error}"));
+            spawned += made;
+        }
+        wait_until_live(0);
+        round += 1;
+    }
+}
+
+/// Capacities of 1, 2, 100 and 2,000 on one and two workers, about a million
+/// churned spawns in all.
+#[test]
+fn a_full_table_refuses_only_while_it_is_full_on_every_spawn_path() {
+    for workers in [1, 2] {
+        for (capacity, total) in [(1, 40_000), (2, 60_000), (100, 200_000), (2000, 200_000)] {
+            churn(workers, capacity, total);
+        }
+    }
+}

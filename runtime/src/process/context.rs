@@ -724,7 +724,10 @@ impl Cx {
             // Nothing to apply: the messages join the mailbox in their nodes
             // (or, once it is ending, are dropped as the dead do).
             Ok(messages) if self.exit_reason.is_none() => self.mailbox.append_arrived(messages),
-            Ok(messages) => drop(messages),
+            Ok(messages) => crate::crash::drop_each_contained(std::iter::from_fn({
+                let mut messages = messages;
+                move || messages.pop_front()
+            })),
             Err(batch) => self.apply_batch(open, batch),
         }
         true
@@ -871,10 +874,10 @@ impl Cx {
     /// The one entry of every runtime call: decides what the call may use.
     ///
     /// - In teardown (the runtime is being dropped and is unwinding this
-    ///   process) it lets nothing through: no worker, no delivery. The process
-    ///   ends with `Shutdown`: blocking calls get `Err(Shutdown)`, acting calls
-    ///   unwind again if the body caught the unwind (or are refused while it
-    ///   unwinds), queries are refused (their callers answer "gone").
+    ///   process, or the body caught that unwind and goes on) it lets nothing
+    ///   through: no worker, no delivery. Every call gets its refusal
+    ///   (`Err(Shutdown)`, a spawn error, `false`, `None`: at shutdown every
+    ///   process is gone) and the process ends with `Shutdown`.
     /// - A process told to die gets `Err(reason)` from a blocking call, and is
     ///   unwound by an acting call (it ignored that `Err`), or refused while it
     ///   unwinds (a destructor calling the runtime).
@@ -886,12 +889,16 @@ impl Cx {
     #[inline]
     fn gate(&mut self, call: Call) -> Result<Open, Reason> {
         if self.in_teardown() {
-            self.exit_reason.get_or_insert(Reason::Shutdown);
+            // Every call refused, none unwinds again: the body ends when it
+            // returns (a caught unwind that loops on a refused blocking call
+            // holds up the runtime's drop, as any body that never returns does).
+            self.exit_reason = Some(Reason::Shutdown);
+            return Err(Reason::Shutdown);
         }
         if let Some(reason) = &self.exit_reason {
             let reason = reason.clone();
             if matches!(call, Call::Act(_)) && !std::thread::panicking() {
-                resume_unwind(Box::new(ExitUnwind));
+                self.unwind_to_exit(&reason);
             }
             return Err(reason);
         }
@@ -905,14 +912,24 @@ impl Cx {
             // Its signals were taken in at the end of the slice: it may have been
             // told to die meanwhile.
             if let Some(reason) = &self.exit_reason {
+                let reason = reason.clone();
                 if matches!(call, Call::Act(_)) {
-                    resume_unwind(Box::new(ExitUnwind));
+                    self.unwind_to_exit(&reason);
                 }
-                return Err(reason.clone());
+                return Err(reason);
             }
         }
         self.charge(cost);
         Ok(open)
+    }
+
+    /// The backstop of "ending is a return": a process that must end called
+    /// the runtime again instead of leaving; it is unwound to its root.
+    #[cold]
+    #[inline(never)]
+    fn unwind_to_exit(&self, reason: &Reason) -> ! {
+        crate::crash::note_unwinding(format!("unwound: it was told to exit ({reason}) and called the runtime again"));
+        resume_unwind(Box::new(ExitUnwind))
     }
 
     /// Ends the time slice if `cost` would overdraw it: queues this process
@@ -982,11 +999,13 @@ impl Cx {
         // Left by a receive whose matcher panicked (the panic ended the process).
         self.disarm_timer();
         let outcome = Outcome::new(reason, &mut self.links, &mut self.monitors, self.lowest_sp);
-        // User destructors of messages and process-local values may panic: contain it.
-        if self.mailbox.len() != 0 || !self.locals.is_empty() {
-            let mailbox = std::mem::take(&mut self.mailbox);
-            let locals = std::mem::take(&mut self.locals);
-            crate::crash::contain(move || drop((mailbox, locals)));
+        // User destructors of messages and process-local values may panic:
+        // each is contained on its own.
+        if self.mailbox.len() != 0 {
+            self.mailbox.drop_each_contained();
+        }
+        if !self.locals.is_empty() {
+            crate::crash::drop_each_contained(std::mem::take(&mut self.locals));
         }
         outcome
     }

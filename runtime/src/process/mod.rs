@@ -498,13 +498,24 @@ impl Pcb {
         self.state.exit();
         // Relaxed: read back by the same thread while it unwinds the coroutine.
         self.force_unwinding.store(true, Ordering::Relaxed);
-        let (coroutine, body, waiter) = self.run.with_mut(|run| {
+        let (coroutine, body, waiter, guard, bytes) = self.run.with_mut(|run| {
             // SAFETY: the caller guarantees exclusive access to the owner part.
-            unsafe { ((*run).coroutine.take(), (*run).body.take(), (*run).exit_waiter.take()) }
+            unsafe {
+                let run = &mut *run;
+                (run.coroutine.take(), run.body.take(), run.exit_waiter.take(), run.stack_guard, run.stack_bytes)
+            }
         });
         crate::crash::contain(move || drop(body));
-        drop(coroutine);
-        crate::crash::contain(|| drop(self.signals.seal()));
+        if coroutine.is_some() {
+            // Its forced unwind runs its code: reported as its own (a panic
+            // there names this process, and an overflow its stack).
+            crate::stack::overflow::set_running(Some(self.pid), guard, bytes);
+            crate::crash::note_unwinding("the runtime is being dropped: its forced unwind".to_owned());
+            drop(coroutine);
+            crate::crash::unwind_caught();
+            crate::stack::overflow::set_running(None, 0, 0);
+        }
+        crate::crash::drop_each_contained(self.signals.seal());
         if let Some(waiter) = waiter {
             waiter.set(Reason::Shutdown);
         }
@@ -595,6 +606,7 @@ pub(crate) fn process_main(
             Err(reason) => reason,
         }),
         Err(payload) => {
+            crate::crash::unwind_caught();
             // Relaxed: set by this same thread before it started the forced unwind.
             let reason = if pcb_ref.force_unwinding.load(Ordering::Relaxed) {
                 // Torn down at shutdown. Returning (rather than re-raising, which

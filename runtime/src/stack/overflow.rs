@@ -249,8 +249,11 @@ fn chain(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_
     }
 }
 
-/// Whether this thread is executing a process right now (on its stack).
+/// The pid of the process this thread is executing now, as `<a.b.c>`.
 #[inline(never)]
-pub(crate) fn on_process_stack() -> bool {
-    RUNNING.with(|running| running.get().is_some())
+pub(crate) fn running_pid() -> Option<String> {
+    RUNNING.with(|running| running.get()).map(|running| {
+        let (runtime, index, serial) = running.pid_shown;
+        format!("<{runtime}.{index}.{serial}>")
+    })
 }

@@ -11,6 +11,14 @@
 //! shared; segmented, see [`free_list`]), carrying the last Pid of the slot so the next occupant gets the next
 //! serial. Invariant: a slot index is owned by exactly one of: a live process,
 //! a free list, or the never-used range above `fresh`.
+//!
+//! Admission is by count, not by finding a slot: a reserve succeeds whenever
+//! fewer than `capacity` entries are reserved or live, on every path (a worker
+//! or another thread). The index space is larger than the capacity by what the
+//! workers' private lists can hold at most, so that whenever the count admits
+//! an entry, a slot is free in the caller's list, the shared list or the fresh
+//! range: slots cached by a worker that no longer spawns never make a spawn
+//! elsewhere fail.
 
 mod free_list;
 
@@ -41,6 +49,11 @@ struct Chunk<T> {
 pub struct Table<T: Entry> {
     runtime: u32,
     capacity: u32,
+    /// Fresh indices go up to here: `capacity` plus what the workers' private
+    /// lists can hold (see the module docs), within the Pid's index space.
+    index_limit: u32,
+    /// Entries reserved or live: admission (see the module docs).
+    occupied: AtomicUsize,
     chunks: Box<[AtomicPtr<Chunk<T>>]>,
     /// Indices below `fresh` have been handed out at least once.
     fresh: AtomicU32,
@@ -65,23 +78,35 @@ pub struct FreeSlots {
 
 /// How many freed slots a worker keeps before handing half to the shared list.
 const LOCAL_FREE_MAX: usize = 4096;
+/// The most a worker's private list can hold: `LOCAL_FREE_MAX` plus a
+/// refill's whole segments (see `refill`), rounded up generously.
+const LOCAL_FREE_BOUND: usize = 2 * LOCAL_FREE_MAX;
 /// Default for `Table::reuse_after`.
 const REUSE_AFTER: usize = 1024;
 
 impl<T: Entry> Table<T> {
-    /// A table for at most `capacity` entries of runtime `runtime`.
-    pub fn new(runtime: u32, capacity: usize) -> Self {
-        Self::with_reuse_after(runtime, capacity, REUSE_AFTER)
+    /// A table for at most `capacity` entries of runtime `runtime`, used by
+    /// `workers` workers with private free lists.
+    pub fn new(runtime: u32, capacity: usize, workers: usize) -> Self {
+        Self::with_reuse_after(runtime, capacity, workers, REUSE_AFTER)
     }
 
     /// A table that reuses freed slots only once more than `reuse_after` wait.
-    pub fn with_reuse_after(runtime: u32, capacity: usize, reuse_after: usize) -> Self {
-        let capacity = capacity.min(crate::pid::MAX_PROCESSES) as u32;
-        let chunk_count = (capacity as usize).div_ceil(CHUNK_SLOTS);
+    pub fn with_reuse_after(runtime: u32, capacity: usize, workers: usize, reuse_after: usize) -> Self {
+        let capacity = capacity.min(crate::pid::MAX_PROCESSES);
+        // Within a few thousand of the index space's end, the slack shrinks: a
+        // capacity that close to `MAX_PROCESSES` could in theory see a spawn
+        // from outside refused while the last free slots sit in worker lists.
+        let index_limit =
+            capacity.saturating_add(workers.saturating_mul(LOCAL_FREE_BOUND)).min(crate::pid::MAX_PROCESSES);
+        let (capacity, index_limit) = (capacity as u32, index_limit as u32);
+        let chunk_count = (index_limit as usize).div_ceil(CHUNK_SLOTS);
         let chunks = (0..chunk_count).map(|_| AtomicPtr::new(std::ptr::null_mut())).collect();
         Table {
             runtime,
             capacity,
+            index_limit,
+            occupied: AtomicUsize::new(0),
             chunks,
             fresh: AtomicU32::new(0),
             shared_free: Mutex::new(FreeList::default()),
@@ -95,9 +120,29 @@ impl<T: Entry> Table<T> {
         self.capacity as usize
     }
 
-    /// Picks a slot for a new entry and returns its Pid, or `None` if all are taken.
-    /// The slot stays empty (lookups miss) until [`Table::publish`].
-    pub fn reserve(&self, mut local: Option<&mut FreeSlots>) -> Option<Pid> {
+    /// Picks a slot for a new entry and returns its Pid, or `None` if
+    /// `capacity` entries are reserved or live. The slot stays empty (lookups
+    /// miss) until [`Table::publish`].
+    pub fn reserve(&self, local: Option<&mut FreeSlots>) -> Option<Pid> {
+        // Relaxed: a count; the slot itself is handed over by the free lists'
+        // lock or the fresh range's RMW.
+        let admitted = self
+            .occupied
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| (n < self.capacity as usize).then_some(n + 1))
+            .is_ok();
+        if !admitted {
+            return None;
+        }
+        let slot = self.find_slot(local);
+        if slot.is_none() {
+            // Only past the slack's clamp near the index space's end (see `new`).
+            // Relaxed: as above.
+            self.occupied.fetch_sub(1, Ordering::Relaxed);
+        }
+        slot
+    }
+
+    fn find_slot(&self, mut local: Option<&mut FreeSlots>) -> Option<Pid> {
         if let Some(local) = local.as_deref_mut() {
             // Relaxed: a hint; the lock in `with_shared` orders the list itself.
             if local.slots.len() <= self.reuse_after && self.shared_len.load(Ordering::Relaxed) > self.reuse_after {
@@ -117,7 +162,7 @@ impl<T: Entry> Table<T> {
         // Relaxed: `fresh` only hands out distinct numbers; the slot's contents are
         // published by `publish` with Release.
         if let Ok(index) =
-            self.fresh.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| (n < self.capacity).then_some(n + 1))
+            self.fresh.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| (n < self.index_limit).then_some(n + 1))
         {
             return Some(Pid::new(self.runtime, index, 0));
         }
@@ -202,6 +247,8 @@ impl<T: Entry> Table<T> {
     }
 
     fn release_slot(&self, pid: Pid, local: Option<&mut FreeSlots>) {
+        // Relaxed: a count (see `reserve`).
+        self.occupied.fetch_sub(1, Ordering::Relaxed);
         match local {
             Some(local) => {
                 local.slots.push_back(pid);
@@ -289,7 +336,7 @@ mod tests {
         let collector = Collector::new();
         let handle = collector.register();
         let guard = handle.pin();
-        let table = Table::<Item>::with_reuse_after(7, 16, 0);
+        let table = Table::<Item>::with_reuse_after(7, 16, 1, 0);
         let mut local = FreeSlots::default();
         let first = table.reserve(Some(&mut local)).unwrap();
         table.publish(Owned::new(Item(first)).into_shared(&guard));
@@ -315,7 +362,7 @@ mod tests {
         let collector = Collector::new();
         let handle = collector.register();
         let guard = handle.pin();
-        let table = Table::<Item>::new(1, 16);
+        let table = Table::<Item>::new(1, 16, 1);
         let pid = table.reserve(None).unwrap();
         table.publish(Owned::new(Item(pid)).into_shared(&guard));
         let foreign = Pid::new(2, pid.index(), pid.serial());
@@ -328,7 +375,7 @@ mod tests {
 
     #[test]
     fn a_freed_slot_waits_behind_fresh_ones_until_enough_are_free() {
-        let table = Table::<Item>::with_reuse_after(0, 100, 3);
+        let table = Table::<Item>::with_reuse_after(0, 100, 1, 3);
         let mut local = FreeSlots::default();
         let first = table.reserve(Some(&mut local)).unwrap();
         table.release_slot(first, Some(&mut local));
@@ -345,7 +392,7 @@ mod tests {
     /// (and RSS with it) under steady churn.
     #[test]
     fn a_worker_short_of_free_slots_takes_the_shared_ones_before_fresh_ones() {
-        let table = Table::<Item>::with_reuse_after(0, 100_000, 3);
+        let table = Table::<Item>::with_reuse_after(0, 100_000, 1, 3);
         let (mut spawner, mut other) = (FreeSlots::default(), FreeSlots::default());
         let pids: Vec<Pid> = (0..2 * LOCAL_FREE_MAX).map(|_| table.reserve(Some(&mut spawner)).unwrap()).collect();
         for &pid in &pids {
@@ -366,15 +413,40 @@ mod tests {
 
     #[test]
     fn a_full_table_refuses_to_reserve() {
-        let table = Table::<Item>::new(0, 3);
+        let table = Table::<Item>::new(0, 3, 1);
         let pids: Vec<_> = (0..3).map(|_| table.reserve(None).unwrap()).collect();
         assert!(table.reserve(None).is_none());
         drop(pids);
     }
 
+    /// Slots freed into a worker's private list (a worker that then spawns no
+    /// more) never make a reserve elsewhere fail while fewer than `capacity`
+    /// are taken; and `capacity` is never exceeded on any path.
+    #[test]
+    fn admission_is_by_count_whichever_list_holds_the_free_slots() {
+        for capacity in [1usize, 2, 100] {
+            let table = Table::<Item>::with_reuse_after(0, capacity, 2, 0);
+            let mut worker = FreeSlots::default();
+            for _round in 0..3 {
+                let taken: Vec<Pid> = (0..capacity).map(|_| table.reserve(Some(&mut worker)).unwrap()).collect();
+                assert!(table.reserve(Some(&mut worker)).is_none(), "over capacity from a worker");
+                assert!(table.reserve(None).is_none(), "over capacity from outside");
+                for pid in taken {
+                    table.release_slot(pid, Some(&mut worker));
+                }
+                let outside: Vec<Pid> = (0..capacity).map(|_| table.reserve(None).expect("a free slot")).collect();
+                assert!(table.reserve(None).is_none());
+                assert!(table.reserve(Some(&mut FreeSlots::default())).is_none());
+                for pid in outside {
+                    table.release_slot(pid, None);
+                }
+            }
+        }
+    }
+
     #[test]
     fn slots_are_reused_oldest_first() {
-        let table = Table::<Item>::with_reuse_after(0, 8, 0);
+        let table = Table::<Item>::with_reuse_after(0, 8, 1, 0);
         let mut local = FreeSlots::default();
         let a = table.reserve(Some(&mut local)).unwrap();
         let b = table.reserve(Some(&mut local)).unwrap();
