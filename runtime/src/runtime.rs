@@ -203,8 +203,8 @@ impl Runtime {
         self.shared.handle()
     }
 
-    /// Spawns a process from outside the runtime. See [`Cx::spawn`] for the
-    /// migration contract every process body must keep.
+    /// Spawns a process from outside the runtime: it runs, for its whole life,
+    /// on the first worker that takes it (see [`Cx::spawn`]).
     pub fn spawn<F>(&self, body: F) -> Result<Pid, SpawnError>
     where
         F: FnOnce(&mut Cx) -> Result<(), Reason> + Send + 'static,
