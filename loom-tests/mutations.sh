@@ -20,7 +20,7 @@ for entry in signal_push_relaxed:signal_queue wait_without_cas:wake_up try_wait_
         echo "SURVIVED: $mutation (model $model still passes)"
         survived=1
     else
-        why=$(printf '%s\n' "$log" | grep -m1 -E 'Causality violation|deadlock|lost wake-up|never completed|assertion' | sed 's/^ *//')
+        why=$(printf '%s\n' "$log" | grep -m1 -E 'Causality violation|deadlock|lost wake-up|never completed|assertion|was cleared|left waiting|queued a process' | sed 's/^ *//')
         echo "killed:   $mutation by $model: $why"
     fi
 done

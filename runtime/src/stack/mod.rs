@@ -84,6 +84,20 @@ impl PooledStack {
         (self.bottom, self.bottom + PAGE)
     }
 
+    /// Under AddressSanitizer (built with `--cfg lariat_asan`): forgets what the
+    /// stack's previous coroutine left in the shadow memory. A coroutine that
+    /// was unwound leaves its frames' scopes poisoned (the sanitizer does not
+    /// know this memory is a stack it switches to, so it cannot clear them),
+    /// which the next coroutine on the stack would trip over.
+    pub(crate) fn forget_previous_use(&self) {
+        #[cfg(lariat_asan)]
+        // SAFETY: the usable part of this stack, owned by the caller and not in
+        // use by any coroutine now; unpoisoning only changes shadow bytes.
+        unsafe {
+            __asan_unpoison_memory_region((self.bottom + PAGE) as *const std::ffi::c_void, self.size())
+        };
+    }
+
     /// The highest address, where the stack starts.
     pub(crate) fn top(&self) -> usize {
         self.top
@@ -370,4 +384,10 @@ mod tests {
         assert_eq!(checked_size(MAX_STACK_SIZE + 1), None);
         assert_eq!(checked_size(40_000), Some(40_960));
     }
+}
+
+#[cfg(lariat_asan)]
+unsafe extern "C" {
+    /// AddressSanitizer's interface: marks `[addr, addr + size)` addressable.
+    pub(crate) fn __asan_unpoison_memory_region(addr: *const std::ffi::c_void, size: usize);
 }

@@ -249,6 +249,26 @@ fn chain(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_
     }
 }
 
+/// Under AddressSanitizer (built with `--cfg lariat_asan`): after a panic was
+/// caught at the root of the process running on this thread, forgets the
+/// poison its unwound frames left below the current stack pointer. The
+/// sanitizer clears that itself only on stacks it knows (it does not know a
+/// coroutine's), and the process's next calls reuse those addresses.
+#[inline(never)]
+pub(crate) fn forget_unwound_frames() {
+    #[cfg(lariat_asan)]
+    if let Some(running) = RUNNING.with(|running| running.get()) {
+        let marker = 0u8;
+        let below = &marker as *const u8 as usize - 256;
+        let bottom = running.guard_start + crate::stack::PAGE;
+        if below > bottom {
+            // SAFETY: the part of this process's own stack below the live
+            // frames; unpoisoning only changes shadow bytes.
+            unsafe { crate::stack::__asan_unpoison_memory_region(bottom as *const std::ffi::c_void, below - bottom) };
+        }
+    }
+}
+
 /// The pid of the process this thread is executing now, as `<a.b.c>`.
 #[inline(never)]
 pub(crate) fn running_pid() -> Option<String> {

@@ -519,6 +519,7 @@ impl WorkerCore {
             pcb.home.store(self.index as u32, Ordering::Relaxed);
             let size = if run.stack_size == 0 { self.shared.stacks.stack_size() } else { run.stack_size };
             let stack = self.take_stack(size).map_err(|error| Reason::error(error.to_string()))?;
+            stack.forget_previous_use();
             run.stack_guard = stack.guard().0;
             run.stack_bytes = stack.size();
             // Relaxed: a prefetch hint (see `Pcb::prefetch_exit_top`).
