@@ -53,8 +53,7 @@ fn home_worker(worker: &Worker, expected: usize) {
         if worker.inbox.is_empty() {
             worker.parker.park(None);
         }
-        worker.idle.transition_from_parked(0);
-        searching = true;
+        searching = worker.idle.transition_from_parked(0);
     }
 }
 

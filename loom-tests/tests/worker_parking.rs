@@ -47,8 +47,7 @@ fn work_pushed_while_a_worker_goes_to_sleep_is_picked_up() {
                     pool.parker.unpark();
                 }
                 pool.parker.park(None);
-                pool.idle.transition_from_parked(0);
-                searching = true;
+                searching = pool.idle.transition_from_parked(0);
             }
         });
         pool.work.swap(true, Ordering::Release);

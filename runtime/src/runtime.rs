@@ -291,12 +291,17 @@ impl Drop for Runtime {
             // Dropped by one of its own processes: a worker cannot join itself.
             // Stop on a thread of its own; this worker stops once the process
             // that dropped the runtime returns or waits.
-            let stopper = std::thread::Builder::new()
-                .name(format!("lariat-{}-stop", shared.id))
-                .spawn(move || shut_down(&shared, threads, id));
-            if let Err(error) = stopper {
-                // No thread for it: everything stays allocated rather than hang.
-                let _ = error;
+            let handed = Arc::new(std::sync::Mutex::new(id));
+            let for_stopper = Arc::clone(&handed);
+            let stopper = std::thread::Builder::new().name(format!("lariat-{}-stop", shared.id)).spawn(move || {
+                let id = for_stopper.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+                shut_down(&shared, threads, id)
+            });
+            if stopper.is_err() {
+                // No thread for it: everything stays allocated (and running)
+                // rather than hang, and the id stays taken, so no later
+                // runtime's pids can resolve here.
+                std::mem::forget(handed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take());
             }
             return;
         }
@@ -317,7 +322,7 @@ fn shut_down(shared: &Shared, threads: Vec<JoinHandle<()>>, id: Option<RuntimeId
     drop(lock(&shared.watchdog_sleep));
     shared.watchdog_wakeup.notify_all();
     let workers = &threads[..shared.workers.min(threads.len())];
-    shared.teardown.wait_until_stopped(workers.len(), || workers.iter().any(|thread| !thread.is_finished()));
+    shared.teardown.wait_until_stopped(workers.len(), || workers.iter().filter(|thread| thread.is_finished()).count());
     // SeqCst: see above.
     while shared.spawns_in_flight.load(Ordering::SeqCst) != 0 {
         std::thread::yield_now();
@@ -585,7 +590,8 @@ impl Shared {
             },
         };
         if worker.is_some() {
-            // Workers are joined before the teardown: no race with it.
+            // A worker's processes spawn only while it runs them, before it
+            // reports stopped; in teardown the gate refuses spawns.
             return self.spawn_admitted(body, stack_size, worker, exit_waiter, link_to, monitor_by);
         }
         // SeqCst: pairs with the SeqCst flag store and counter load in `Runtime::drop`.

@@ -56,7 +56,9 @@ fn threads_used_by_cpu_bound(processes: usize, rounds: usize, work: u64, settle:
         .block_on(move |cx| {
             let me = cx.pid();
             if settle {
-                cx.sleep(std::time::Duration::from_millis(20))?;
+                // Blocks this worker's thread (not a runtime wait, which could
+                // wake the other worker for its timer): the other one parks.
+                std::thread::sleep(std::time::Duration::from_millis(20));
             }
             for _ in 0..processes {
                 cx.spawn(move |cx| {

@@ -3,7 +3,8 @@
 //! Shared parts (any thread): the Pid, the [`StateWord`], the signal queue, the
 //! fired-timer word. Owner parts ([`RunState`]: the body not yet started, the
 //! coroutine, the exit waiter) are touched only by the worker that holds the
-//! process in state `RUNNING` (or by the runtime at shutdown, when no worker runs).
+//! process in state `RUNNING` (or at shutdown, once no worker runs processes:
+//! by its home worker, or by the stopper for one that never started).
 //! Everything the running process itself owns — its mailbox, its process-local
 //! storage — lives in its [`Cx`] on its own stack, so an idle process costs its
 //! control block plus the stack pages it touched.
@@ -302,7 +303,7 @@ pub(crate) struct Pcb {
     pub(crate) signals: SignalQueue<Signal, Message>,
     pub(crate) state: StateWord,
     /// Set before the runtime drops a suspended coroutine at shutdown: every
-    /// runtime call then re-raises the unwind instead of suspending.
+    /// runtime call is then refused (`Cx::gate`), none suspends.
     pub(crate) force_unwinding: AtomicBool,
     /// Set (before checking it is alive) by whoever registers a name for it;
     /// its exit then frees the name (see `registry`).
@@ -311,7 +312,9 @@ pub(crate) struct Pcb {
     /// worker first runs it, then that worker's index, never changed again.
     /// Written by that worker before the first resume; read by whoever wins a
     /// wake-up (`StateWord::wake`), whose RMW comes after the write in the
-    /// state word's chain (the process has run and waited since).
+    /// state word's chain (the process has run and waited since), by the home
+    /// worker itself, and at shutdown by the stopper (ordered by the teardown
+    /// handshake's mutex, after the worker stopped).
     pub(crate) home: AtomicU32,
     /// Its link while it sits in its home worker's inbox (`scheduler::inbox`).
     pub(crate) inbox_next: AtomicPtr<Pcb>,

@@ -19,18 +19,32 @@ const UNPARKED_ONE: usize = 1 << 16;
 /// The counts and the list of parked workers.
 pub struct Idle {
     state: AtomicUsize,
-    sleepers: Mutex<Vec<usize>>,
+    sleepers: Mutex<Sleepers>,
     workers: usize,
+}
+
+/// Who is parked, and how each was last woken.
+struct Sleepers {
+    parked: Vec<usize>,
+    /// Per worker: woken for its own inbox (`wake_worker`), so not counted
+    /// as searching (see `transition_from_parked`).
+    woken_for_inbox: Vec<bool>,
 }
 
 impl Idle {
     /// All `workers` start unparked and not searching.
     pub fn new(workers: usize) -> Self {
-        Idle { state: AtomicUsize::new(workers * UNPARKED_ONE), sleepers: Mutex::new(Vec::new()), workers }
+        Idle {
+            state: AtomicUsize::new(workers * UNPARKED_ONE),
+            sleepers: Mutex::new(Sleepers { parked: Vec::new(), woken_for_inbox: vec![false; workers] }),
+            workers,
+        }
     }
 
-    /// After queuing work: the worker to wake, if one should be (it is then
-    /// counted as unparked and searching; the caller must unpark it).
+    /// After queuing work (or, for a direct hand-over to the worker it
+    /// returns, before: see `WorkerCore::offer_new`): the worker to wake, if one
+    /// should be (it is then counted as unparked and searching; the caller must
+    /// unpark it).
     pub fn worker_to_notify(&self) -> Option<usize> {
         // SeqCst fence pairs with the SeqCst RMW in `transition_to_parked`: either
         // this sees the parked worker, or that worker's re-check sees our work.
@@ -44,15 +58,17 @@ impl Idle {
         if !self.should_notify() {
             return None;
         }
-        let worker = sleepers.pop()?;
+        let worker = sleepers.parked.pop()?;
         // SeqCst: part of the single order the parking protocol relies on.
         self.state.fetch_add(UNPARKED_ONE + 1, Ordering::SeqCst);
         Some(worker)
     }
 
     /// After pushing to `worker`'s inbox: `true` if that worker was parked and
-    /// is now counted as unparked and searching (the caller must unpark it).
-    /// Other workers cannot run what its inbox holds, so searchers do not help.
+    /// is now counted as unparked (the caller must unpark it). Not as
+    /// searching: it has work of its own, and a searcher that finds work wakes
+    /// another one, which here would find nothing (other workers cannot run
+    /// what its inbox holds).
     pub fn wake_worker(&self, worker: usize) -> bool {
         // SeqCst fence pairs with the SeqCst RMW and fence of `transition_to_parked`:
         // either this sees the worker parked, or its re-check of the inbox sees
@@ -65,26 +81,21 @@ impl Idle {
             return false;
         }
         let mut sleepers = lock(&self.sleepers);
-        let Some(position) = sleepers.iter().position(|&w| w == worker) else { return false };
-        sleepers.swap_remove(position);
+        let Some(position) = sleepers.parked.iter().position(|&w| w == worker) else { return false };
+        sleepers.parked.swap_remove(position);
+        sleepers.woken_for_inbox[worker] = true;
         // SeqCst: see `worker_to_notify`.
-        self.state.fetch_add(UNPARKED_ONE + 1, Ordering::SeqCst);
+        self.state.fetch_add(UNPARKED_ONE, Ordering::SeqCst);
         true
     }
 
     /// Wakes any one parked worker regardless of searchers (a new earliest timer).
     pub fn any_sleeper(&self) -> Option<usize> {
         let mut sleepers = lock(&self.sleepers);
-        let worker = sleepers.pop()?;
+        let worker = sleepers.parked.pop()?;
         // SeqCst: see `worker_to_notify`.
         self.state.fetch_add(UNPARKED_ONE + 1, Ordering::SeqCst);
         Some(worker)
-    }
-
-    /// Whether some worker is looking for work to steal now (a hint).
-    pub fn has_searchers(&self) -> bool {
-        // Relaxed: a placement hint; no data is read through it.
-        self.state.load(Ordering::Relaxed) & SEARCHING_MASK != 0
     }
 
     fn should_notify(&self) -> bool {
@@ -118,7 +129,7 @@ impl Idle {
         let mut sleepers = lock(&self.sleepers);
         // SeqCst: pairs with the fence in `worker_to_notify`.
         let before = self.state.fetch_sub(UNPARKED_ONE + usize::from(searching), Ordering::SeqCst);
-        sleepers.push(worker);
+        sleepers.parked.push(worker);
         // SeqCst fence: the caller's re-check of the queues comes after it, so with
         // the producer's fence in `worker_to_notify` one of the two sees the other
         // (fences make it hold without relying on SeqCst accesses alone).
@@ -127,14 +138,18 @@ impl Idle {
     }
 
     /// A worker woke up. If nobody woke it (a timeout), it takes itself off the
-    /// parked list. Either way it is now unparked and searching.
-    pub fn transition_from_parked(&self, worker: usize) {
+    /// parked list. Either way it is now unparked; the result says whether it
+    /// is counted as searching (it is, unless it was woken for its own inbox).
+    #[must_use]
+    pub fn transition_from_parked(&self, worker: usize) -> bool {
         let mut sleepers = lock(&self.sleepers);
-        if let Some(position) = sleepers.iter().position(|&w| w == worker) {
-            sleepers.swap_remove(position);
+        if let Some(position) = sleepers.parked.iter().position(|&w| w == worker) {
+            sleepers.parked.swap_remove(position);
             // SeqCst: see `worker_to_notify`.
             self.state.fetch_add(UNPARKED_ONE + 1, Ordering::SeqCst);
+            return true;
         }
+        !std::mem::take(&mut sleepers.woken_for_inbox[worker])
     }
 }
 

@@ -37,7 +37,10 @@ use crate::process::Pcb;
 
 /// A queued process. Raw, because the queues do not own processes: the table
 /// does, and the state word guarantees a queued process is alive (it is never
-/// freed before it has run to its end on a worker).
+/// freed before it has run to its end on a worker). At shutdown the blocks are
+/// freed while stale references may remain in the injector, stopped workers'
+/// queues and inboxes: nothing reads those after the workers stopped, and
+/// nothing may (no `Drop` that walks them).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) struct ProcRef(pub(crate) NonNull<Pcb>);
 

@@ -54,14 +54,12 @@ impl Teardown {
         }
     }
 
-    /// The stopper: waits until `running` workers have stopped (fewer if some
-    /// thread has already ended: `alive` says whether any still could report).
-    pub(crate) fn wait_until_stopped(&self, workers: usize, any_alive: impl Fn() -> bool) {
+    /// The stopper: waits until each of `workers` has either stopped or ended
+    /// (`ended` counts the threads that are gone: a worker that died never
+    /// reports, and a stopped one waits here, alive, for its list).
+    pub(crate) fn wait_until_stopped(&self, workers: usize, ended: impl Fn() -> usize) {
         let mut state = lock(&self.state);
-        while state.stopped < workers {
-            if !any_alive() {
-                return;
-            }
+        while state.stopped + ended() < workers {
             state = wait_timeout(&self.changed, state);
         }
     }

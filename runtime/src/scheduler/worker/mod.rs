@@ -150,7 +150,12 @@ impl WorkerCore {
                 unsafe { scheduler.inboxes[idle].push(process.0) };
                 scheduler.parkers[idle].unpark();
             }
-            None => self.local.push(process),
+            None => {
+                // The idle protocol's order: publish the work, then look for a
+                // worker to tell (one may have parked since the look above).
+                self.local.push(process);
+                scheduler.notify_one();
+            }
         }
     }
 
@@ -234,8 +239,7 @@ impl WorkerCore {
             if self.spin_for_work() {
                 continue;
             }
-            self.park(searching);
-            searching = true;
+            searching = self.park(searching);
         }
         self.complete_exits();
         // Leftover LIFO/ahead/queued entries are still in the table; the
@@ -342,14 +346,12 @@ impl WorkerCore {
     /// The next queued process. New ones first: they were queued before any
     /// started one that yielded since (a yield goes behind what is queued). But
     /// never more than `NEW_FIRST_MAX` in a row while started ones wait, so a
-    /// storm of spawns cannot starve them; and not while another worker is
-    /// searching and started ones wait here: whoever starts a process keeps it
-    /// for life, so a new one is better left to the idle worker about to steal it.
+    /// storm of spawns cannot starve them.
     fn pop_queued(&self) -> Option<ProcRef> {
         let streak = self.new_streak.get();
-        let leave_new =
-            streak >= NEW_FIRST_MAX || (self.shared.scheduler.idle.has_searchers() && !self.pinned.borrow().is_empty());
-        if !leave_new && let Some(process) = self.local.pop() {
+        if streak < NEW_FIRST_MAX
+            && let Some(process) = self.local.pop()
+        {
             self.new_streak.set(streak + 1);
             return Some(process);
         }
@@ -371,7 +373,8 @@ impl WorkerCore {
             .find_map(|victim| scheduler.stealers[victim].steal_into(&self.local))
     }
 
-    fn park(&self, searching: bool) {
+    /// Parks until woken; returns whether this worker is now counted as searching.
+    fn park(&self, searching: bool) -> bool {
         // Ended blocks gathered here must not wait for this worker to be busy
         // again: hand them, and this thread's garbage bag, to the collector.
         let guard = self.pin();
@@ -392,7 +395,7 @@ impl WorkerCore {
                 scheduler.parkers[self.index].park(self.shared.timers.until_next());
             }
         }
-        scheduler.idle.transition_from_parked(self.index);
+        scheduler.idle.transition_from_parked(self.index)
     }
 
     fn fire_timers(&self) {
