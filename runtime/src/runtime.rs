@@ -677,7 +677,8 @@ impl Shared {
         let home = pcb.home();
         match worker {
             Some(worker) if home == Some(worker.index) => worker.push_woken(process),
-            _ => self.scheduler.push_woken_elsewhere(process, home),
+            Some(worker) => worker.wake_elsewhere(process, home),
+            None => self.scheduler.push_woken_elsewhere(process, home),
         }
     }
 

@@ -58,12 +58,25 @@ impl<T: InboxNode> Inbox<T> {
     /// # Safety
     /// `node` is in no inbox now and stays alive until the owner has taken it.
     pub unsafe fn push(&self, node: NonNull<T>) {
+        // SAFETY: passed on from the caller; a lone node is a chain of one.
+        unsafe { self.push_chain(node, node) }
+    }
+
+    /// Pushes a chain of nodes with one CAS (any thread): `newest` links
+    /// through `inbox_next` down to `oldest`, whose link this overwrites. They
+    /// come out oldest first, together.
+    ///
+    /// # Safety
+    /// As for [`Inbox::push`], for every node of the chain; the chain's links
+    /// are the caller's own until this returns.
+    pub unsafe fn push_chain(&self, newest: NonNull<T>, oldest: NonNull<T>) {
         // SAFETY: the caller keeps the node alive, and no other inbox uses its link.
-        let link = unsafe { node.as_ref() }.inbox_next();
+        let link = unsafe { oldest.as_ref() }.inbox_next();
+        let node = newest;
         // Relaxed: the CAS below publishes the head it read, by Release.
         let mut head = self.head.load(Ordering::Relaxed);
         loop {
-            // Relaxed: published by the CAS that follows (Release part of PUSH).
+            // Relaxed: published by the CAS that follows (its Release part).
             link.store(head, Ordering::Relaxed);
             // SeqCst: its Release part pairs with the owner's Acquire swap (the
             // link travels with it); SeqCst places it in the single order before
@@ -162,5 +175,21 @@ mod tests {
         // SAFETY: as above.
         let values: Vec<u32> = inbox.take_all().map(|node| unsafe { node.as_ref() }.value).collect();
         assert_eq!(values, [3, 4]);
+    }
+
+    #[test]
+    fn a_chain_comes_out_oldest_first_after_what_was_there() {
+        let nodes: Vec<Node> = (0..4).map(|value| Node { value, next: AtomicPtr::default() }).collect();
+        let inbox = Inbox::default();
+        // SAFETY: each node is pushed once and outlives the inbox's use of it.
+        unsafe { inbox.push(NonNull::from(&nodes[0])) };
+        // A chain 3 -> 2 -> 1 (newest first), linked by hand.
+        nodes[3].next.store(NonNull::from(&nodes[2]).as_ptr(), Ordering::Relaxed);
+        nodes[2].next.store(NonNull::from(&nodes[1]).as_ptr(), Ordering::Relaxed);
+        // SAFETY: as above.
+        unsafe { inbox.push_chain(NonNull::from(&nodes[3]), NonNull::from(&nodes[1])) };
+        // SAFETY: nodes outlive the iteration.
+        let values: Vec<u32> = inbox.take_all().map(|node| unsafe { node.as_ref() }.value).collect();
+        assert_eq!(values, [0, 1, 2, 3]);
     }
 }

@@ -88,6 +88,11 @@ impl Scheduler {
         // SAFETY: the caller won the process's wake-up (`StateWord::wake`), so
         // it is in no queue or inbox, and it stays alive until it has run.
         unsafe { self.inboxes[home].push(process.0) };
+        self.wake_home_worker(home);
+    }
+
+    /// After a push to `home`'s inbox: unparks that worker if it sleeps.
+    pub(crate) fn wake_home_worker(&self, home: usize) {
         if self.idle.wake_worker(home) {
             self.parkers[home].unpark();
         }

@@ -96,8 +96,10 @@ impl WorkerCore {
             self.advance_exits(true);
             return;
         }
-        each_link(&outcome, |link| self.send_exit(pcb.pid, &outcome.reason, link));
-        each_watcher(&outcome, |(monitor, watcher)| self.send_down(&outcome.reason, monitor, watcher));
+        self.batch_wakes(|| {
+            each_link(&outcome, |link| self.send_exit(pcb.pid, &outcome.reason, link));
+            each_watcher(&outcome, |(monitor, watcher)| self.send_down(&outcome.reason, monitor, watcher));
+        });
         self.end_exit(pcb, &outcome, removed, guard);
     }
 
@@ -123,14 +125,16 @@ impl WorkerCore {
         let pcb = unsafe { pending.pcb.as_ref() };
         let (links, watchers) = (pending.links.len(), pending.watchers.len());
         let end = (pending.sent + budget).min(links + watchers);
-        for index in pending.sent..end {
-            if index < links {
-                self.send_exit(pcb.pid, &pending.outcome.reason, pending.links[index]);
-            } else {
-                let (monitor, watcher) = pending.watchers[index - links];
-                self.send_down(&pending.outcome.reason, monitor, watcher);
+        self.batch_wakes(|| {
+            for index in pending.sent..end {
+                if index < links {
+                    self.send_exit(pcb.pid, &pending.outcome.reason, pending.links[index]);
+                } else {
+                    let (monitor, watcher) = pending.watchers[index - links];
+                    self.send_down(&pending.outcome.reason, monitor, watcher);
+                }
             }
-        }
+        });
         pending.sent = end;
         if end == links + watchers {
             let done = exits.pop_front().expect("the front entry was just advanced");

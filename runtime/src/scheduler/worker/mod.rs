@@ -42,6 +42,14 @@ const SPIN_CHECKS_PER_CLOCK_READ: u32 = 32;
 /// 32), so a worker that stole part of a mass wake-up prefetches too.
 const RUN_AHEAD_QUEUE: usize = 8;
 
+/// Processes woken for one other worker during a fan-out, linked through
+/// `Pcb::inbox_next` from the newest down to the oldest.
+#[derive(Clone, Copy)]
+struct Chain {
+    newest: NonNull<Pcb>,
+    oldest: NonNull<Pcb>,
+}
+
 /// The state of one worker, owned by its thread; processes running on it reach
 /// it through the `WorkerPtr` they are resumed with.
 pub(crate) struct WorkerCore {
@@ -56,6 +64,9 @@ pub(crate) struct WorkerCore {
     lifo_streak: Cell<u32>,
     /// New processes taken from the local queue in a row (see `pop_queued`).
     new_streak: Cell<u32>,
+    /// While an exit's fan-out is being sent: the processes it woke on other
+    /// workers, a chain per home worker (see `wake_elsewhere`).
+    wake_batch: RefCell<Option<Vec<Option<Chain>>>>,
     /// The process to run after the current one, taken off the local queue
     /// early so that its block and stack can be prefetched meanwhile (a mass
     /// wake-up leaves thousands of cold processes queued; without this each
@@ -86,6 +97,7 @@ impl WorkerCore {
             lifo: Cell::new(None),
             lifo_streak: Cell::new(0),
             new_streak: Cell::new(0),
+            wake_batch: RefCell::new(None),
             ahead: Cell::new(None),
             ahead_far: Cell::new(None),
             epoch,
@@ -188,6 +200,48 @@ impl WorkerCore {
                 pcb.prefetch_exit_top();
             }
         }
+    }
+
+    /// Queues a process that lives on another worker (or has not started),
+    /// woken by code running on this one. During a fan-out (`batch_wakes`) the
+    /// ones for each worker are chained and pushed together when the batch
+    /// ends: one CAS on that worker's inbox and one look at whether it sleeps
+    /// for the lot, instead of one each.
+    pub(crate) fn wake_elsewhere(&self, process: ProcRef, home: Option<usize>) {
+        if let Some(home) = home
+            && let Some(batch) = self.wake_batch.borrow_mut().as_mut()
+        {
+            let chain = &mut batch[home];
+            match chain {
+                Some(chain) => {
+                    // SAFETY: the caller won its wake-up, so it is in no inbox and
+                    // alive until it has run; the chain is this thread's own.
+                    unsafe { process.pcb() }.inbox_next.store(chain.newest.as_ptr(), Ordering::Relaxed);
+                    chain.newest = process.0;
+                }
+                None => *chain = Some(Chain { newest: process.0, oldest: process.0 }),
+            }
+            return;
+        }
+        self.shared.scheduler.push_woken_elsewhere(process, home);
+    }
+
+    /// Runs `send`, gathering the wake-ups it causes on other workers (see
+    /// `wake_elsewhere`) and pushing them when it returns.
+    pub(super) fn batch_wakes<R>(&self, send: impl FnOnce() -> R) -> R {
+        let outer = self.wake_batch.replace(Some(vec![None; self.shared.workers]));
+        let result = send();
+        let batch = std::mem::replace(&mut *self.wake_batch.borrow_mut(), outer);
+        let scheduler = &self.shared.scheduler;
+        for (home, chain) in batch.into_iter().flatten().enumerate() {
+            if let Some(chain) = chain {
+                // SAFETY: every process of the chain was won by this thread's
+                // wake-ups (in no inbox, alive until it has run) and linked here.
+                unsafe { scheduler.inboxes[home].push_chain(chain.newest, chain.oldest) };
+                scheduler.wake_home_worker(home);
+            }
+        }
+        result
     }
 
     /// Moves what other threads woke for this worker into its own queue.
