@@ -2,6 +2,7 @@
 //! coroutines, handles what they suspend with, and finishes the ones that end.
 
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::ptr::NonNull;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,10 +10,8 @@ use std::time::{Duration, Instant};
 use corosensei::CoroutineResult;
 
 mod exit;
-mod pinned;
 
 use exit::{EndedBlocks, PendingExits};
-use pinned::Pinned;
 
 use super::ProcRef;
 use super::queue::LocalQueue;
@@ -28,6 +27,8 @@ use crate::table::FreeSlots;
 
 /// Runs from the LIFO slot in a row before the local queue gets a turn.
 const LIFO_STREAK_MAX: u32 = 3;
+/// New processes run in a row while started ones wait (see `pop_queued`).
+const NEW_FIRST_MAX: u32 = 16;
 /// Every this many scheduling ticks the injector and timers are looked at first.
 const GLOBAL_CHECK_INTERVAL: u32 = 61;
 /// Processes in a local queue from which a woken process no longer takes the
@@ -58,9 +59,11 @@ pub(crate) struct WorkerCore {
     local: LocalQueue<ProcRef>,
     /// Started processes of this worker, ready to run: never stolen (a started
     /// process stays on its home worker's thread; see the scheduler's docs).
-    pinned: RefCell<Pinned>,
+    pinned: RefCell<VecDeque<ProcRef>>,
     lifo: Cell<Option<ProcRef>>,
     lifo_streak: Cell<u32>,
+    /// New processes taken from the local queue in a row (see `pop_queued`).
+    new_streak: Cell<u32>,
     /// While an exit's fan-out is being sent: the processes it woke on other
     /// workers, a chain per home worker (see `wake_elsewhere`).
     wake_batch: RefCell<Option<Vec<Option<Chain>>>>,
@@ -90,9 +93,10 @@ impl WorkerCore {
             index,
             shared,
             local,
-            pinned: RefCell::new(Pinned::default()),
+            pinned: RefCell::new(VecDeque::new()),
             lifo: Cell::new(None),
             lifo_streak: Cell::new(0),
+            new_streak: Cell::new(0),
             wake_batch: RefCell::new(None),
             ahead: Cell::new(None),
             ahead_far: Cell::new(None),
@@ -139,7 +143,7 @@ impl WorkerCore {
         match pcb.home() {
             Some(home) => {
                 debug_assert_eq!(home, self.index, "a started process queued away from its home worker");
-                self.pin_here(process);
+                self.pinned.borrow_mut().push_back(process);
             }
             None => self.offer_new(process),
         }
@@ -180,7 +184,7 @@ impl WorkerCore {
             // than running next: a process woken once per message (a collector
             // of replies, a monitor's Downs) then finds many in one run instead
             // of running once per message.
-            self.pin_here(process);
+            self.pinned.borrow_mut().push_back(process);
             return;
         }
         // The usual case (one process woken per slice: a message chain): it
@@ -243,7 +247,8 @@ impl WorkerCore {
     /// Moves what other threads woke for this worker into its own queue.
     fn take_inbox(&self) {
         let taken = self.shared.scheduler.inboxes[self.index].take_all();
-        self.pinned.borrow_mut().extend(taken.map(ProcRef));
+        let mut pinned = self.pinned.borrow_mut();
+        pinned.extend(taken.map(ProcRef));
     }
 
     /// The worker thread's body.
@@ -392,26 +397,24 @@ impl WorkerCore {
         Some(process)
     }
 
-    /// Queues one of this worker's started processes behind everything queued
-    /// here now (see `pinned`).
-    fn pin_here(&self, process: ProcRef) {
-        self.pinned.borrow_mut().push(process, self.local.len());
-    }
-
-    /// The next queued process, started or new, in the order they were queued
-    /// (see `pinned`).
+    /// The next queued process. New ones first: they were queued before any
+    /// started one that yielded since (a yield goes behind what is queued). But
+    /// never more than `NEW_FIRST_MAX` in a row while started ones wait, so a
+    /// storm of spawns cannot starve them. (Strict FIFO between the two, each
+    /// yielded process behind every new one queued before it, made a spawning
+    /// process wait behind its whole burst: spawn_exit, skynet and the ring's
+    /// build much slower; decision log D19-6.)
     fn pop_queued(&self) -> Option<ProcRef> {
-        let mut pinned = self.pinned.borrow_mut();
-        if pinned.front_is_due()
-            && let Some(process) = pinned.pop_front()
+        let streak = self.new_streak.get();
+        if streak < NEW_FIRST_MAX
+            && let Some(process) = self.local.pop()
         {
+            self.new_streak.set(streak + 1);
             return Some(process);
         }
-        if let Some(process) = self.local.pop() {
-            pinned.took_new();
-            return Some(process);
-        }
-        pinned.pop_front()
+        self.new_streak.set(0);
+        let started = self.pinned.borrow_mut().pop_front();
+        started.or_else(|| self.local.pop())
     }
 
     fn steal(&self) -> Option<ProcRef> {
@@ -467,7 +470,7 @@ impl WorkerCore {
                     // worker is about to look for work or park, and a parking
                     // worker's re-check sees only the queues.
                     match pcb.home() {
-                        Some(home) if home == self.index => self.pin_here(process),
+                        Some(home) if home == self.index => self.pinned.borrow_mut().push_back(process),
                         home => shared.scheduler.push_woken_elsewhere(process, home),
                     }
                 }
@@ -547,7 +550,7 @@ impl WorkerCore {
                 }
                 Ok(CoroutineResult::Yield(Suspend::Yield)) => {
                     pcb.state.yield_queued();
-                    self.pin_here(process);
+                    self.pinned.borrow_mut().push_back(process);
                     return;
                 }
                 Ok(CoroutineResult::Return(outcome)) => {
