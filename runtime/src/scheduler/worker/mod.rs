@@ -29,6 +29,8 @@ use crate::table::FreeSlots;
 const LIFO_STREAK_MAX: u32 = 3;
 /// New processes run in a row while started ones wait (see `pop_queued`).
 const NEW_FIRST_MAX: u32 = 16;
+/// New processes queued here from which they all run before a started one.
+const NEW_BACKLOG: usize = 4096;
 /// Every this many scheduling ticks the injector and timers are looked at first.
 const GLOBAL_CHECK_INTERVAL: u32 = 61;
 /// Processes in a local queue from which a woken process no longer takes the
@@ -406,7 +408,10 @@ impl WorkerCore {
     /// build much slower; decision log D19-6.)
     fn pop_queued(&self) -> Option<ProcRef> {
         let streak = self.new_streak.get();
-        if streak < NEW_FIRST_MAX
+        // A backlog of new processes is worked off first: otherwise a spawning
+        // process, back after every `NEW_FIRST_MAX`, outruns what it spawns and
+        // the backlog (and its memory) grows for as long as it spawns.
+        if (streak < NEW_FIRST_MAX || self.local.len() >= NEW_BACKLOG)
             && let Some(process) = self.local.pop()
         {
             self.new_streak.set(streak + 1);
