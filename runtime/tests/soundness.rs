@@ -35,6 +35,8 @@ struct Never;
 /// What one process saw: its first thread, and every resume that was elsewhere.
 struct Seen {
     first: ThreadId,
+    /// Started on another worker than its spawner's (stolen or handed over).
+    stolen: bool,
     moved: Vec<&'static str>,
 }
 
@@ -46,28 +48,21 @@ fn check(seen: &mut Seen, address: usize, after: &'static str) {
     }
 }
 
-/// 2,000 processes on 4 workers, spawned by two spawners (so idle workers
-/// steal some and are handed others before they start), each holding a
-/// thread-local's reference, a `MutexGuard` and an entered `tracing` span
-/// across: a receive woken by a process on another worker (a mass wake-up),
-/// `yield_now`, `sleep` and a receive that times out. Not one is resumed on
-/// another OS thread.
-#[test]
-fn a_process_is_resumed_only_on_the_thread_it_started_on_whatever_it_holds() {
-    const PROCESSES: usize = 2000;
-    let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry());
+/// One run of the test below: what each process saw.
+fn run_processes_holding_thread_bound_values(processes: usize) -> Vec<Seen> {
     let runtime = common::runtime(4);
-    let (seen, spawner_threads) = runtime
-        .block_on(|cx| {
+    runtime
+        .block_on(move |cx| {
             let collector = cx.pid();
-            let mut spawner_threads = HashSet::new();
             let mut members = Vec::new();
             for _ in 0..2 {
                 cx.spawn(move |cx| {
+                    let spawner = std::thread::current().id();
                     let mut pids = Vec::new();
-                    for _ in 0..PROCESSES / 2 {
+                    for _ in 0..processes / 2 {
                         pids.push(cx.spawn(move |cx| {
-                            let mut seen = Seen { first: std::thread::current().id(), moved: Vec::new() };
+                            let first = std::thread::current().id();
+                            let mut seen = Seen { first, stolen: first != spawner, moved: Vec::new() };
                             let lock = Mutex::new(0u32);
                             let guard = lock.lock().unwrap();
                             let span = tracing::info_span!("process").entered();
@@ -92,32 +87,55 @@ fn a_process_is_resumed_only_on_the_thread_it_started_on_whatever_it_holds() {
                             Ok(())
                         })?);
                     }
-                    cx.send(collector, (std::thread::current().id(), pids));
+                    cx.send(collector, pids);
                     Ok(())
                 })?;
             }
             for _ in 0..2 {
-                let (thread, pids) = cx.receive::<(ThreadId, Vec<Pid>)>()?;
-                spawner_threads.insert(thread);
-                members.extend(pids);
+                members.extend(cx.receive::<Vec<Pid>>()?);
             }
             // The mass wake-up, from whichever worker this process is on.
             for &member in &members {
                 cx.send(member, Go);
             }
             let mut seen = Vec::new();
-            for _ in 0..PROCESSES {
+            for _ in 0..processes {
                 seen.push(cx.receive::<Seen>()?);
             }
-            Ok::<_, Reason>((seen, spawner_threads))
+            Ok::<_, Reason>(seen)
         })
-        .unwrap();
-    let moved: Vec<_> = seen.iter().flat_map(|seen| seen.moved.iter()).collect();
-    assert!(moved.is_empty(), "{} resumes on another thread, after: {:?}", moved.len(), &moved[..moved.len().min(5)]);
-    let threads: HashSet<ThreadId> = seen.iter().map(|seen| seen.first).collect();
-    assert!(threads.len() >= 2, "the processes must have spread (stolen or handed over): {threads:?}");
-    let started_elsewhere = seen.iter().filter(|seen| !spawner_threads.contains(&seen.first)).count();
-    assert!(started_elsewhere > 0, "no process was taken by a worker other than its spawner's");
+        .unwrap()
+}
+
+/// 2,000 processes on 4 workers, spawned by two spawners (so idle workers
+/// steal some and are handed others before they start), each holding a
+/// thread-local's reference, a `MutexGuard` and an entered `tracing` span
+/// across: a receive woken by a process on another worker (a mass wake-up),
+/// `yield_now`, `sleep` and a receive that times out. Not one is resumed on
+/// another OS thread.
+#[test]
+fn a_process_is_resumed_only_on_the_thread_it_started_on_whatever_it_holds() {
+    let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry());
+    // Whether new processes get stolen or handed over depends on timing (a
+    // loaded machine may keep the idle workers off the cores): the run is
+    // repeated, a few times at most, until it has exercised that too. Not one
+    // process may move in any run.
+    for attempt in 1..=5 {
+        let seen = run_processes_holding_thread_bound_values(2000);
+        let moved: Vec<_> = seen.iter().flat_map(|seen| seen.moved.iter()).collect();
+        assert!(
+            moved.is_empty(),
+            "{} resumes on another thread, after: {:?}",
+            moved.len(),
+            &moved[..moved.len().min(5)]
+        );
+        let threads: HashSet<ThreadId> = seen.iter().map(|seen| seen.first).collect();
+        let stolen = seen.iter().filter(|seen| seen.stolen).count();
+        if threads.len() >= 2 && stolen > 0 {
+            return;
+        }
+        assert!(attempt < 5, "no run had processes start away from their spawner's worker: {threads:?}");
+    }
 }
 
 /// What every public `Cx` call answered in teardown, in the order called.
