@@ -72,7 +72,6 @@ impl<T: InboxNode> Inbox<T> {
     pub unsafe fn push_chain(&self, newest: NonNull<T>, oldest: NonNull<T>) {
         // SAFETY: the caller keeps the node alive, and no other inbox uses its link.
         let link = unsafe { oldest.as_ref() }.inbox_next();
-        let node = newest;
         // Relaxed: the CAS below publishes the head it read, by Release.
         let mut head = self.head.load(Ordering::Relaxed);
         loop {
@@ -82,7 +81,7 @@ impl<T: InboxNode> Inbox<T> {
             // link travels with it); SeqCst places it in the single order before
             // the fence of `Idle::wake_worker`, which the parking worker's SeqCst
             // RMW and fence pair with.
-            match self.head.compare_exchange_weak(head, node.as_ptr(), Ordering::SeqCst, Ordering::Relaxed) {
+            match self.head.compare_exchange_weak(head, newest.as_ptr(), Ordering::SeqCst, Ordering::Relaxed) {
                 Ok(_) => return,
                 Err(now) => head = now,
             }
