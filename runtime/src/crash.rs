@@ -123,6 +123,8 @@ pub(crate) fn contain<R>(f: impl FnOnce() -> R) -> Option<R> {
         Err(payload) => {
             // That panic is over: it must not appear in a later abort's report.
             UNWINDING.with(|causes| causes.borrow_mut().truncate(noted));
+            #[cfg(lariat_asan)]
+            crate::stack::overflow::forget_unwound_frames(None);
             std::mem::forget(payload);
             None
         }

@@ -610,7 +610,7 @@ pub(crate) fn process_main(
         }),
         Err(payload) => {
             crate::crash::unwind_caught();
-            crate::stack::overflow::forget_unwound_frames();
+            crate::stack::overflow::forget_unwound_frames(None);
             // Relaxed: set by this same thread before it started the forced unwind.
             let reason = if pcb_ref.force_unwinding.load(Ordering::Relaxed) {
                 // Torn down at shutdown. Returning (rather than re-raising, which
