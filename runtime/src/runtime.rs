@@ -641,7 +641,7 @@ impl Shared {
         let guard = self.pin(worker);
         let Some(pcb) = self.table.get(to, &guard) else {
             // A user destructor (a message's) may panic: the sender must not.
-            crate::crash::contain(move || drop(signal));
+            crate::crash::drop_contained(signal);
             return false;
         };
         // An exit signal with a `normal` reason kills nobody (§2): not worth
@@ -655,7 +655,7 @@ impl Shared {
         match pushed {
             Err(refused) => {
                 // Sealed at its exit: dropped, contained as above.
-                crate::crash::contain(move || drop(refused));
+                crate::crash::drop_contained(refused);
                 false
             }
             Ok(pushed) => {

@@ -537,7 +537,7 @@ impl Cx {
         let Ok(open) = self.gate(Call::Act(1)) else {
             // Ending, already unwinding: dropped, as to a dead pid (and
             // contained the same way).
-            crate::crash::contain(move || drop(message));
+            crate::crash::drop_contained(message);
             return;
         };
         self.shared().deliver(to, Signal::Message(Message::new(message)), Some(self.worker(open)));
@@ -724,10 +724,11 @@ impl Cx {
             // Nothing to apply: the messages join the mailbox in their nodes
             // (or, once it is ending, are dropped as the dead do).
             Ok(messages) if self.exit_reason.is_none() => self.mailbox.append_arrived(messages),
-            Ok(messages) => crate::crash::drop_each_contained(std::iter::from_fn({
-                let mut messages = messages;
-                move || messages.pop_front()
-            })),
+            Ok(mut messages) => {
+                while let Some(message) = messages.pop_front() {
+                    crate::crash::drop_contained(message);
+                }
+            }
             Err(batch) => self.apply_batch(open, batch),
         }
         true
@@ -904,29 +905,28 @@ impl Cx {
             // Reading is fine for a process that is ending (not in teardown).
             return Ok(Open(()));
         }
-        if let Some(reason) = &self.exit_reason {
-            let reason = reason.clone();
-            if matches!(call, Call::Act(_)) && !std::thread::panicking() {
-                self.unwind_to_exit(&reason);
-            }
-            return Err(reason);
-        }
+        self.refuse_if_ending(call)?;
         let open = Open(());
         let (Call::Act(cost) | Call::Block(cost)) = call else { return Ok(open) };
         self.note_stack_depth();
         if self.yield_if_spent(open, cost) {
             // Its signals were taken in at the end of the slice: it may have been
             // told to die meanwhile.
-            if let Some(reason) = &self.exit_reason {
-                let reason = reason.clone();
-                if matches!(call, Call::Act(_)) {
-                    self.unwind_to_exit(&reason);
-                }
-                return Err(reason);
-            }
+            self.refuse_if_ending(call)?;
         }
         self.charge(cost);
         Ok(open)
+    }
+
+    /// For a process that must end: `Err(reason)` to a blocking call; an
+    /// acting call unwinds it (it ignored that `Err`), unless it is already
+    /// unwinding (a destructor calling the runtime), which gets the `Err` too.
+    fn refuse_if_ending(&self, call: Call) -> Result<(), Reason> {
+        let Some(reason) = &self.exit_reason else { return Ok(()) };
+        if matches!(call, Call::Act(_)) && !std::thread::panicking() {
+            self.unwind_to_exit(reason);
+        }
+        Err(reason.clone())
     }
 
     /// The backstop of "ending is a return": a process that must end called

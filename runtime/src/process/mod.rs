@@ -335,8 +335,8 @@ unsafe impl InboxNode for Pcb {
 // worker's thread (`Pcb::home`; the scheduler queues a started process nowhere
 // else), so nothing its stack holds changes OS thread. Before its first run it
 // holds only the `Send` body, which may move to any worker. At shutdown the
-// coroutine is dropped (force-unwound) on the thread that drops the runtime,
-// after every worker has been joined: nothing runs concurrently with it.
+// coroutine is dropped (force-unwound) by its home worker's thread too, after
+// that worker stopped running processes (`scheduler::teardown`).
 unsafe impl Send for Pcb {}
 // SAFETY: as above: `&Pcb` from other threads only reaches the atomic parts.
 unsafe impl Sync for Pcb {}
@@ -508,7 +508,7 @@ impl Pcb {
                 (run.coroutine.take(), run.body.take(), run.exit_waiter.take(), run.stack_guard, run.stack_bytes)
             }
         });
-        crate::crash::contain(move || drop(body));
+        crate::crash::drop_contained(body);
         if coroutine.is_some() {
             // Its forced unwind runs its code: reported as its own (a panic
             // there names this process, and an overflow its stack).
