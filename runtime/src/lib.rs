@@ -35,7 +35,9 @@
 #![warn(missing_docs)]
 
 mod crash;
+mod cx;
 mod error;
+mod kernel;
 mod link;
 mod mailbox;
 mod monitor;
@@ -51,15 +53,18 @@ mod stack;
 mod sync;
 mod table;
 mod timer;
+mod worker;
 
+pub use cx::{Cx, Spawned};
 pub use error::{BlockOnError, BuildError, InsideProcess, SpawnError};
+pub use kernel::{Handle, SpawnOptions, WorkerStats};
 pub use mailbox::Message;
 pub use monitor::{Down, Monitored};
 pub use pid::{MAX_PROCESSES, Pid, Ref};
-pub use process::{Cx, Exit, ProcessInfo, SpawnOptions, Status};
+pub use process::{Exit, ProcessInfo, Status};
 pub use reason::{Reason, Text};
 pub use registry::{Name, RegisterError};
-pub use runtime::{Builder, DEFAULT_MAX_PROCESSES, Handle, MAX_WORKERS, Runtime, WorkerStats};
+pub use runtime::{Builder, DEFAULT_MAX_PROCESSES, MAX_WORKERS, Runtime};
 pub use stack::{DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE};
 
 /// The runtime's lock-free protocols, exposed for the loom models in `loom-tests/`

@@ -67,7 +67,7 @@ fn deep_recursion_within_the_stack_size_works() {
             let me = cx.pid();
             // Unoptimised frames (debug assertions on) are several times bigger.
             let stack = if cfg!(debug_assertions) { 4 << 20 } else { 1 << 20 };
-            cx.spawn_with(SpawnOptions::stack_size(stack), move |cx| {
+            cx.spawn_opt(SpawnOptions::new().stack_size(stack), move |cx| {
                 cx.send(me, depth(1000));
                 Ok(())
             })?;

@@ -38,7 +38,8 @@ fn block_on_inside_a_process_is_refused() {
 #[test]
 fn a_bad_stack_size_for_one_spawn_is_an_error() {
     let runtime = common::runtime(1);
-    let error = runtime.block_on(|cx| Ok::<_, Reason>(cx.spawn_with(SpawnOptions::stack_size(1), |_| Ok(())))).unwrap();
+    let error =
+        runtime.block_on(|cx| Ok::<_, Reason>(cx.spawn_opt(SpawnOptions::new().stack_size(1), |_| Ok(())))).unwrap();
     assert!(matches!(error, Err(SpawnError::StackSize { requested: 1, .. })));
 }
 
@@ -54,7 +55,7 @@ fn processes_with_several_stack_sizes_run() {
                 true => [64 * 1024, 128 * 1024, 100_000, 256 * 1024],
             };
             for (i, size) in sizes.into_iter().enumerate() {
-                cx.spawn_with(SpawnOptions::stack_size(size), move |cx| {
+                cx.spawn_opt(SpawnOptions::new().stack_size(size), move |cx| {
                     let pad = std::hint::black_box([1u8; 8 * 1024]);
                     cx.send(me, i + usize::from(pad[0]) - 1);
                     Ok(())

@@ -158,9 +158,8 @@ fn call_everything(cx: &mut lariat::Cx, other: Pid, answers: &mut Answers) {
     call!("reductions", cx.reductions() > 0);
     call!("mailbox_len", cx.mailbox_len() < usize::MAX);
     call!("spawn", cx.spawn(|_| Ok(())));
-    call!("spawn_with", cx.spawn_with(lariat::SpawnOptions::default(), |_| Ok(())));
     call!("spawn_link", cx.spawn_link(|_| Ok(())));
-    call!("spawn_link_with", cx.spawn_link_with(lariat::SpawnOptions::default(), |_| Ok(())));
+    call!("spawn_opt", cx.spawn_opt(lariat::SpawnOptions::new().link().monitor(), |_| Ok(())).map(|_| ()));
     call!("spawn_monitor", cx.spawn_monitor(|_| Ok(())).map(|_| ()));
     call!("monitor", {
         cx.monitor(other);
@@ -213,9 +212,8 @@ fn expected_in_teardown() -> Answers {
         ("reductions", "true".into()),
         ("mailbox_len", "true".into()),
         ("spawn", refused.clone()),
-        ("spawn_with", refused.clone()),
-        ("spawn_link", refused.clone()),
-        ("spawn_link_with", refused),
+        ("spawn_link", refused),
+        ("spawn_opt", format!("{:?}", Err::<(), _>(SpawnError::ShuttingDown))),
         ("spawn_monitor", format!("{:?}", Err::<(), _>(SpawnError::ShuttingDown))),
         ("monitor", "()".into()),
         ("monitor_named", "()".into()),

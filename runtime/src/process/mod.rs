@@ -9,34 +9,32 @@
 //! storage — lives in its [`Cx`] on its own stack, so an idle process costs its
 //! control block plus the stack pages it touched.
 
-pub(crate) mod context;
 mod info;
 pub(crate) mod state;
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr::NonNull;
 use std::sync::Arc;
 
-use corosensei::{Coroutine, Yielder};
+use corosensei::Coroutine;
 
-pub use context::{Cx, SpawnOptions};
 pub use info::ProcessInfo;
 pub(crate) use info::{InfoAnswer, InfoRequest, ReplyTo};
 pub use state::{StateWord, Status};
 
+// The coroutine's own types: a body takes `&mut Cx`, a resumed process is
+// handed its worker (the one loop between layers: docs/architecture.md).
+pub(crate) use crate::cx::Cx;
 use crate::link::LinkTable;
 use crate::mailbox::Message;
 use crate::monitor::Monitors;
 use crate::pid::{Pid, Ref};
 use crate::reason::Reason;
-use crate::runtime::Shared;
-use crate::scheduler::inbox::InboxNode;
-use crate::scheduler::worker::WorkerCore;
 use crate::signal::SignalQueue;
 use crate::stack::PooledStack;
 use crate::sync::{AtomicBool, AtomicPtr, AtomicU32, AtomicUsize, Condvar, Mutex, Ordering, UnsafeCell, lock};
 use crate::table::Entry;
 use crate::timer::FiredTimer;
+use crate::worker::WorkerCore;
 
 /// A signal queued to a process: every kind goes through the one queue, so
 /// signals from one process to another keep their order (semantics.md §1).
@@ -323,13 +321,6 @@ pub(crate) struct Pcb {
 /// [`Pcb::home`] of a process that has not run yet.
 pub(crate) const NO_HOME: u32 = u32::MAX;
 
-// SAFETY: `inbox_next` is used by the inbox alone.
-unsafe impl InboxNode for Pcb {
-    fn inbox_next(&self) -> &AtomicPtr<Pcb> {
-        &self.inbox_next
-    }
-}
-
 // SAFETY: the shared fields are atomics or the MPSC queue. `run` holds a coroutine
 // (not `Send` by itself): once started, it is only ever resumed by its home
 // worker's thread (`Pcb::home`; the scheduler queues a started process nowhere
@@ -580,58 +571,6 @@ static HAS_PREFETCHW: std::sync::LazyLock<bool> = std::sync::LazyLock::new(|| {
     let extended = std::arch::x86_64::__cpuid(0x8000_0000).eax;
     extended >= 0x8000_0001 && std::arch::x86_64::__cpuid(0x8000_0001).ecx & (1 << 8) != 0
 });
-
-/// The panic payload that unwinds a process which must end but kept running
-/// (the backstop of "ending is a return"). Never shown to users.
-pub(crate) struct ExitUnwind;
-
-/// The function at the root of every process coroutine.
-pub(crate) fn process_main(
-    yielder: &Yielder<WorkerPtr, Suspend>,
-    worker: WorkerPtr,
-    pcb: NonNull<Pcb>,
-    shared: NonNull<Shared>,
-    body: Body,
-    initial_link: Option<Pid>,
-    initial_monitor: Option<(Ref, Pid)>,
-) -> Outcome {
-    let mut cx = Cx::new(pcb, shared, worker, yielder, initial_link, initial_monitor);
-    // A process killed before it first ran never runs its body.
-    let result = match cx.killed_before_start() {
-        true => Ok(Ok(())),
-        false => catch_unwind(AssertUnwindSafe(|| body(&mut cx))),
-    };
-    // SAFETY: the pcb outlives its coroutine (freed only after the coroutine finished).
-    let pcb_ref = unsafe { pcb.as_ref() };
-    let reason = match result {
-        Ok(returned) => cx.take_exit_reason().unwrap_or(match returned {
-            Ok(()) => Reason::Normal,
-            Err(reason) => reason,
-        }),
-        Err(payload) => {
-            crate::crash::unwind_caught();
-            crate::stack::overflow::forget_unwound_frames(None);
-            // Relaxed: set by this same thread before it started the forced unwind.
-            let reason = if pcb_ref.force_unwinding.load(Ordering::Relaxed) {
-                // Torn down at shutdown. Returning (rather than re-raising, which
-                // corosensei would turn into an abort if the payload is not its
-                // own) ends the forced unwind just as well.
-                Reason::Shutdown
-            } else {
-                match cx.take_exit_reason() {
-                    Some(reason) => reason,
-                    None if payload.is::<ExitUnwind>() => Reason::Killed,
-                    None => Reason::Panic(crate::crash::panic_message(payload.as_ref()).into()),
-                }
-            };
-            crate::crash::contain(move || drop(payload));
-            reason
-        }
-    };
-    // Step 1 of the exit: from here on the process is invisible to wakers.
-    pcb_ref.state.exit();
-    cx.finish(reason)
-}
 
 #[cfg(all(test, not(loom)))]
 mod tests {

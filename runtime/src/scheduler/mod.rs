@@ -27,13 +27,13 @@ pub(crate) mod inbox;
 pub(crate) mod queue;
 pub(crate) mod teardown;
 pub(crate) mod watchdog;
-pub(crate) mod worker;
 
 use std::ptr::NonNull;
 
 use crossbeam_utils::CachePadded;
 
 use crate::process::Pcb;
+use crate::sync::AtomicPtr;
 
 /// A queued process. Raw, because the queues do not own processes: the table
 /// does, and the state word guarantees a queued process is alive (it is never
@@ -54,6 +54,13 @@ impl ProcRef {
     pub(crate) unsafe fn pcb<'a>(self) -> &'a Pcb {
         // SAFETY: guaranteed by the caller.
         unsafe { self.0.as_ref() }
+    }
+}
+
+// SAFETY: `inbox_next` is used by the inbox alone.
+unsafe impl inbox::InboxNode for Pcb {
+    fn inbox_next(&self) -> &AtomicPtr<Pcb> {
+        &self.inbox_next
     }
 }
 

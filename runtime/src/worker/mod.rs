@@ -13,13 +13,14 @@ mod exit;
 
 use exit::{EndedBlocks, PendingExits};
 
-use super::ProcRef;
-use super::queue::LocalQueue;
+use crate::cx::process_main;
+use crate::kernel::{Kernel, Port};
 use crate::link::LinkTable;
 use crate::monitor::Monitors;
-use crate::process::{Outcome, Pcb, ProcessCoroutine, Suspend, WorkerPtr, process_main};
+use crate::process::{Outcome, Pcb, ProcessCoroutine, Suspend, WorkerPtr};
 use crate::reason::Reason;
-use crate::runtime::Shared;
+use crate::scheduler::ProcRef;
+use crate::scheduler::queue::LocalQueue;
 use crate::stack::{self, LocalStacks, PooledStack, overflow};
 use crate::sync::Ordering;
 use crate::sync::epoch::{Guard, LocalHandle};
@@ -56,7 +57,7 @@ struct Chain {
 /// it through the `WorkerPtr` they are resumed with.
 pub(crate) struct WorkerCore {
     pub(crate) index: usize,
-    pub(crate) shared: Arc<Shared>,
+    pub(crate) kernel: Arc<Kernel>,
     /// Processes that have not run yet: the only ones another worker may steal.
     local: LocalQueue<ProcRef>,
     /// Started processes of this worker, ready to run: never stolen (a started
@@ -88,12 +89,34 @@ pub(crate) struct WorkerCore {
     tick: Cell<u32>,
 }
 
+/// The kernel reaches the worker a call runs on through this port only.
+impl Port for WorkerCore {
+    fn index(&self) -> usize {
+        self.index
+    }
+    fn pin(&self) -> Guard {
+        WorkerCore::pin(self)
+    }
+    fn with_free_slots<R>(&self, f: impl FnOnce(&mut FreeSlots) -> R) -> R {
+        WorkerCore::with_free_slots(self, f)
+    }
+    fn queue_spawned(&self, process: ProcRef) {
+        self.push_spawned(process)
+    }
+    fn queue_woken_here(&self, process: ProcRef) {
+        self.push_woken(process)
+    }
+    fn queue_woken_elsewhere(&self, process: ProcRef, home: Option<usize>) {
+        self.wake_elsewhere(process, home)
+    }
+}
+
 impl WorkerCore {
-    pub(crate) fn new(index: usize, shared: Arc<Shared>, local: LocalQueue<ProcRef>) -> WorkerCore {
-        let epoch = shared.collector.register();
+    pub(crate) fn new(index: usize, kernel: Arc<Kernel>, local: LocalQueue<ProcRef>) -> WorkerCore {
+        let epoch = kernel.collector.register();
         WorkerCore {
             index,
-            shared,
+            kernel,
             local,
             pinned: RefCell::new(VecDeque::new()),
             lifo: Cell::new(None),
@@ -156,7 +179,7 @@ impl WorkerCore {
     /// otherwise often arrive only after this worker has started the process,
     /// which then stays here for life), else in the stealable local queue.
     fn offer_new(&self, process: ProcRef) {
-        let scheduler = &self.shared.scheduler;
+        let scheduler = &self.kernel.scheduler;
         match scheduler.idle.worker_to_notify() {
             Some(idle) => {
                 // SAFETY: an unstarted process queued by this thread is in no
@@ -225,16 +248,16 @@ impl WorkerCore {
             }
             return;
         }
-        self.shared.scheduler.push_woken_elsewhere(process, home);
+        self.kernel.scheduler.push_woken_elsewhere(process, home);
     }
 
     /// Runs `send`, gathering the wake-ups it causes on other workers (see
     /// `wake_elsewhere`) and pushing them when it returns.
     pub(super) fn batch_wakes<R>(&self, send: impl FnOnce() -> R) -> R {
-        let outer = self.wake_batch.replace(Some(vec![None; self.shared.workers]));
+        let outer = self.wake_batch.replace(Some(vec![None; self.kernel.workers]));
         let result = send();
         let batch = std::mem::replace(&mut *self.wake_batch.borrow_mut(), outer);
-        let scheduler = &self.shared.scheduler;
+        let scheduler = &self.kernel.scheduler;
         for (home, chain) in batch.into_iter().flatten().enumerate() {
             if let Some(chain) = chain {
                 // SAFETY: every process of the chain was won by this thread's
@@ -248,7 +271,7 @@ impl WorkerCore {
 
     /// Moves what other threads woke for this worker into its own queue.
     fn take_inbox(&self) {
-        let taken = self.shared.scheduler.inboxes[self.index].take_all();
+        let taken = self.kernel.scheduler.inboxes[self.index].take_all();
         let mut pinned = self.pinned.borrow_mut();
         pinned.extend(taken.map(ProcRef));
     }
@@ -257,11 +280,11 @@ impl WorkerCore {
     pub(crate) fn run(&self) {
         let _alt_stack = overflow::AltStack::ensure();
         crate::crash::mark_worker_thread(true);
-        let scheduler = &self.shared.scheduler;
+        let scheduler = &self.kernel.scheduler;
         let mut searching = false;
         loop {
             // Relaxed: shutdown is also signalled through each parker's mutex.
-            if self.shared.shutdown.load(Ordering::Relaxed) {
+            if self.kernel.shutdown.load(Ordering::Relaxed) {
                 break;
             }
             if self.has_pending_exits() {
@@ -304,10 +327,10 @@ impl WorkerCore {
         self.ahead.set(None);
         self.ahead_far.set(None);
         self.pinned.borrow_mut().clear();
-        let _ = self.shared.scheduler.inboxes[self.index].take_all().count();
+        let _ = self.kernel.scheduler.inboxes[self.index].take_all().count();
         self.tear_down_own_processes();
-        self.shared.table.give_back(&mut self.free_slots.borrow_mut());
-        self.stacks.borrow_mut().give_all_back(&self.shared.stacks);
+        self.kernel.table.give_back(&mut self.free_slots.borrow_mut());
+        self.stacks.borrow_mut().give_all_back(&self.kernel.stacks);
         self.ended.borrow_mut().defer_all(&self.pin());
         crate::crash::mark_worker_thread(false);
     }
@@ -316,7 +339,7 @@ impl WorkerCore {
     /// tears down, on this thread, the started processes whose home it is (a
     /// suspended stack is unwound on the thread it ran on: see the scheduler's docs).
     fn tear_down_own_processes(&self) {
-        let own = self.shared.teardown.stopped_and_wait(self.index);
+        let own = self.kernel.teardown.stopped_and_wait(self.index);
         for process in own {
             // SAFETY: the runtime took it out of the table after every worker
             // stopped running processes, and frees it only after this thread
@@ -329,7 +352,7 @@ impl WorkerCore {
     fn has_own_work(&self) -> bool {
         !self.pinned.borrow().is_empty()
             || !self.local.is_empty()
-            || !self.shared.scheduler.inboxes[self.index].is_empty()
+            || !self.kernel.scheduler.inboxes[self.index].is_empty()
     }
 
     /// Before parking: looks for new work for a short while. A started process
@@ -337,7 +360,7 @@ impl WorkerCore {
     /// futex round trip; a token passed between processes of two workers (a
     /// ring) would pay it at every crossing. `true`: work appeared.
     fn spin_for_work(&self) -> bool {
-        let scheduler = &self.shared.scheduler;
+        let scheduler = &self.kernel.scheduler;
         let deadline = Instant::now() + SPIN_BEFORE_PARKING;
         loop {
             for _ in 0..SPIN_CHECKS_PER_CLOCK_READ {
@@ -347,7 +370,7 @@ impl WorkerCore {
                 std::hint::spin_loop();
             }
             // Relaxed: shutdown is also signalled through each parker's mutex.
-            if scheduler.has_visible_work() || self.shared.shutdown.load(Ordering::Relaxed) {
+            if scheduler.has_visible_work() || self.kernel.shutdown.load(Ordering::Relaxed) {
                 return true;
             }
             if Instant::now() >= deadline {
@@ -361,7 +384,7 @@ impl WorkerCore {
         self.tick.set(tick);
         if tick.is_multiple_of(GLOBAL_CHECK_INTERVAL) {
             self.fire_timers();
-            if let Some(process) = self.shared.scheduler.injector.pop() {
+            if let Some(process) = self.kernel.scheduler.injector.pop() {
                 return Some(process);
             }
         }
@@ -423,7 +446,7 @@ impl WorkerCore {
     }
 
     fn steal(&self) -> Option<ProcRef> {
-        let scheduler = &self.shared.scheduler;
+        let scheduler = &self.kernel.scheduler;
         if let Some(process) = scheduler.injector.steal_into(&self.local) {
             return Some(process);
         }
@@ -443,28 +466,28 @@ impl WorkerCore {
         self.ended.borrow_mut().defer_all(&guard);
         guard.flush();
         drop(guard);
-        let scheduler = &self.shared.scheduler;
+        let scheduler = &self.kernel.scheduler;
         let was_last_searcher = scheduler.idle.transition_to_parked(self.index, searching);
         if was_last_searcher && scheduler.has_visible_work() {
             scheduler.notify_one();
         }
         // Relaxed: a shutdown after this load is seen via the parker's notification.
-        if !self.shared.shutdown.load(Ordering::Relaxed) {
+        if !self.kernel.shutdown.load(Ordering::Relaxed) {
             self.fire_timers();
             // The inbox's re-check after `transition_to_parked` (its SeqCst
             // fence): a push this misses found this worker parked and unparks it.
             if !self.has_own_work() {
-                scheduler.parkers[self.index].park(self.shared.timers.until_next());
+                scheduler.parkers[self.index].park(self.kernel.timers.until_next());
             }
         }
         scheduler.idle.transition_from_parked(self.index)
     }
 
     fn fire_timers(&self) {
-        let shared = &self.shared;
-        shared.timers.fire_due(|pid, generation| {
+        let kernel = &self.kernel;
+        kernel.timers.fire_due(|pid, generation| {
             let guard = self.pin();
-            if let Some(pcb) = shared.table.get(pid, &guard) {
+            if let Some(pcb) = kernel.table.get(pid, &guard) {
                 pcb.fired_timer.fire(generation);
                 if pcb.state.wake() {
                     // Relaxed: a prefetch hint (see `Pcb::prefetch_for_wake`);
@@ -476,7 +499,7 @@ impl WorkerCore {
                     // worker's re-check sees only the queues.
                     match pcb.home() {
                         Some(home) if home == self.index => self.pinned.borrow_mut().push_back(process),
-                        home => shared.scheduler.push_woken_elsewhere(process, home),
+                        home => kernel.scheduler.push_woken_elsewhere(process, home),
                     }
                 }
             }
@@ -494,14 +517,14 @@ impl WorkerCore {
     }
 
     fn take_stack(&self, size: usize) -> Result<PooledStack, stack::StackError> {
-        if size != self.shared.stacks.stack_size() {
-            return self.shared.stack_pool_for(size).take_one();
+        if size != self.kernel.stacks.stack_size() {
+            return self.kernel.stack_pool_for(size).take_one();
         }
-        self.stacks.borrow_mut().take(&self.shared.stacks)
+        self.stacks.borrow_mut().take(&self.kernel.stacks)
     }
 
     fn return_stack(&self, stack: PooledStack, lowest_sp: usize, panicked: bool) {
-        let custom = stack.size() != self.shared.stacks.stack_size();
+        let custom = stack.size() != self.kernel.stacks.stack_size();
         // The deepest point seen is sampled at runtime calls and suspensions
         // only, so a custom (possibly huge) stack is always trimmed: its
         // process may have gone deep in between.
@@ -509,10 +532,10 @@ impl WorkerCore {
             stack.trim();
         }
         if custom {
-            self.shared.stack_pool_for(stack.size()).give_back_one(stack);
+            self.kernel.stack_pool_for(stack.size()).give_back_one(stack);
             return;
         }
-        self.stacks.borrow_mut().put(stack, &self.shared.stacks);
+        self.stacks.borrow_mut().put(stack, &self.kernel.stacks);
     }
 
     /// Runs one process for one time slice.
@@ -582,7 +605,7 @@ impl WorkerCore {
             // From now on this process runs on this thread only (see `Pcb::home`).
             // Relaxed: published to wakers through the state word (see there).
             pcb.home.store(self.index as u32, Ordering::Relaxed);
-            let size = if run.stack_size == 0 { self.shared.stacks.stack_size() } else { run.stack_size };
+            let size = if run.stack_size == 0 { self.kernel.stacks.stack_size() } else { run.stack_size };
             let stack = self.take_stack(size).map_err(|error| Reason::error(error.to_string()))?;
             stack.forget_previous_use();
             run.stack_guard = stack.guard().0;
@@ -593,14 +616,14 @@ impl WorkerCore {
             let initial_link = run.initial_link.take();
             let initial_monitor = run.initial_monitor.take();
             let pcb_ptr = NonNull::from(pcb);
-            let shared = NonNull::from(&*self.shared);
+            let kernel = NonNull::from(&*self.kernel);
             run.coroutine = Some(ProcessCoroutine::with_stack(stack, move |yielder, worker| {
-                process_main(yielder, worker, pcb_ptr, shared, body, initial_link, initial_monitor)
+                process_main(yielder, worker, pcb_ptr, kernel, body, initial_link, initial_monitor)
             }));
         }
         let coroutine = run.coroutine.as_mut().expect("created above");
         overflow::set_running(Some(pcb.pid), run.stack_guard, run.stack_bytes);
-        let beat = &self.shared.scheduler.beats[self.index];
+        let beat = &self.kernel.scheduler.beats[self.index];
         beat.enter(pcb.pid);
         let result = coroutine.resume(worker);
         beat.leave();

@@ -63,14 +63,14 @@ impl WorkerCore {
         }
         // Step 3: a timer it was waiting with was disarmed when that receive
         // returned; one firing meanwhile finds no process (or a stale generation).
-        let shared = &self.shared;
+        let kernel = &self.kernel;
         // Step 4: its name is freed and its pid leaves the table.
         // SeqCst: after the SeqCst RMW that set EXITED in step 1, against the
-        // SeqCst store + fence in `Shared::register`: one side sees the other.
+        // SeqCst store + fence in `Kernel::register`: one side sees the other.
         if pcb.named.load(Ordering::SeqCst) {
-            shared.registry.forget(pcb.pid);
+            kernel.registry.forget(pcb.pid);
         }
-        let removed = self.with_free_slots(|slots| shared.table.remove(pcb.pid, Some(slots), guard)).is_some();
+        let removed = self.with_free_slots(|slots| kernel.table.remove(pcb.pid, Some(slots), guard)).is_some();
         // Step 5: its exit signal goes to every active link, a `Down` to every
         // process monitoring it.
         if let WatchedBy::Few { links, watcher } = &outcome.watched {
@@ -157,31 +157,31 @@ impl WorkerCore {
 
     fn send_exit(&self, from: Pid, reason: &Reason, link: Pid) {
         let signal = Signal::Exit { from, reason: reason.clone(), linked: true };
-        self.shared.deliver(link, signal, Some(self));
+        self.kernel.deliver(link, signal, Some(self));
     }
 
     fn send_down(&self, reason: &Reason, monitor: Ref, watcher: Pid) {
         let signal = Signal::Down { monitor, reason: reason.clone() };
-        self.shared.deliver(watcher, signal, Some(self));
+        self.kernel.deliver(watcher, signal, Some(self));
     }
 
     /// The end of step 5 and steps 6–7, once every exit signal and `Down` is out.
     fn end_exit(&self, pcb: &Pcb, outcome: &Outcome, removed: bool, guard: &Guard) {
-        let shared = &self.shared;
+        let kernel = &self.kernel;
         // ... the monitors it held are dropped.
         for (monitor, target) in outcome.held() {
-            shared.deliver(target, Signal::Demonitor { monitor }, Some(self));
+            kernel.deliver(target, Signal::Demonitor { monitor }, Some(self));
         }
         // Step 6: signals still queued are answered; messages are discarded.
         for signal in pcb.signals.seal() {
             // Dropping a message runs its destructor: contain a panic there.
-            crate::crash::contain(|| shared.answer_for_the_dead(pcb.pid, signal, Some(self)));
+            crate::crash::contain(|| kernel.answer_for_the_dead(pcb.pid, signal, Some(self)));
         }
         // SAFETY: the process has finished; this worker still owns its `run` part.
         let waiter = pcb.run.with_mut(|run| unsafe { (*run).exit_waiter.take() });
         // Counted before the waiter hears of it: `live_processes()` right after
         // `block_on` returns no longer includes this process.
-        shared.process_ended(Some(self.index));
+        kernel.process_ended(Some(self.index));
         match waiter {
             Some(waiter) => waiter.set(outcome.reason.clone()),
             None if outcome.watched_by_none() => crate::crash::report_exit(pcb.pid, &outcome.reason),

@@ -12,22 +12,27 @@ use std::time::Duration;
 
 use corosensei::Yielder;
 
-use super::{
-    Exit, ExitUnwind, InfoAnswer, InfoRequest, Outcome, Pcb, ProcessInfo, ReplyTo, Signal, Status, Suspend, WorkerPtr,
-};
+mod root;
+
+pub(crate) use root::{ExitUnwind, process_main};
+
 use crate::error::SpawnError;
+use crate::kernel::spawn::Watchers;
+use crate::kernel::{Handle, Kernel, SpawnOptions};
 use crate::link::{ExitAction, LinkTable, handle_exit_signal};
 use crate::mailbox::{Mailbox, Message, ScanPosition};
 use crate::monitor::{Down, Monitored, Monitors};
 use crate::pid::Pid;
 use crate::pid::Ref;
+use crate::process::{
+    Exit, InfoAnswer, InfoRequest, Outcome, Pcb, ProcessInfo, ReplyTo, Signal, Status, Suspend, WorkerPtr,
+};
 use crate::reason::Reason;
 use crate::registry::{Name, RegisterError};
-use crate::runtime::{Handle, Shared};
-use crate::scheduler::worker::WorkerCore;
 use crate::signal::Batch;
 use crate::sync::Ordering;
 use crate::timer::TimerKey;
+use crate::worker::WorkerCore;
 
 /// Reductions in one time slice (ERTS uses 4000 function calls; ours are coarser).
 pub(crate) const SLICE_REDUCTIONS: u32 = 2000;
@@ -36,18 +41,13 @@ const RESERVE_ABOVE: usize = 8;
 /// Messages scanned by a receive that cost one reduction.
 const SCANNED_PER_REDUCTION: usize = 64;
 
-/// Options for spawning one process.
-#[derive(Debug, Clone, Default)]
-pub struct SpawnOptions {
-    /// Usable stack bytes for this process (default: the runtime's `stack_size`).
-    pub stack_size: Option<usize>,
-}
-
-impl SpawnOptions {
-    /// Options with a stack of `bytes` usable bytes (rounded up to whole pages).
-    pub fn stack_size(bytes: usize) -> SpawnOptions {
-        SpawnOptions { stack_size: Some(bytes) }
-    }
+/// What [`Cx::spawn_opt`] started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Spawned {
+    /// The new process.
+    pub pid: Pid,
+    /// Its monitor, if [`SpawnOptions::monitor`] asked for one.
+    pub monitor: Option<Ref>,
 }
 
 /// The context of the running process: its handle to the runtime.
@@ -63,7 +63,7 @@ impl SpawnOptions {
 #[repr(C, align(64))]
 pub struct Cx {
     pcb: NonNull<Pcb>,
-    shared: NonNull<Shared>,
+    kernel: NonNull<Kernel>,
     worker: WorkerPtr,
     yielder: NonNull<Yielder<WorkerPtr, Suspend>>,
     reductions_total: u64,
@@ -116,7 +116,7 @@ const _: () = {
 impl Cx {
     pub(crate) fn new(
         pcb: NonNull<Pcb>,
-        shared: NonNull<Shared>,
+        kernel: NonNull<Kernel>,
         worker: WorkerPtr,
         yielder: &Yielder<WorkerPtr, Suspend>,
         initial_link: Option<Pid>,
@@ -132,7 +132,7 @@ impl Cx {
         }
         Cx {
             pcb,
-            shared,
+            kernel,
             worker,
             yielder: NonNull::from(yielder),
             mailbox: Mailbox::default(),
@@ -156,11 +156,11 @@ impl Cx {
         unsafe { self.pcb.as_ref() }
     }
 
-    pub(crate) fn shared(&self) -> &Shared {
+    pub(crate) fn kernel(&self) -> &Kernel {
         // SAFETY: this code runs on the process's stack, which only its home
         // worker's thread runs (and, at shutdown, unwinds: `scheduler::teardown`);
-        // that worker holds an `Arc<Shared>` until its thread ends.
-        unsafe { self.shared.as_ref() }
+        // that worker holds an `Arc<Kernel>` until its thread ends.
+        unsafe { self.kernel.as_ref() }
     }
 
     /// The worker this process runs on, for a call the gate let through.
@@ -179,7 +179,7 @@ impl Cx {
 
     /// A handle to the runtime, for code that must outlive this process or run outside it.
     pub fn handle(&self) -> Handle {
-        self.shared().handle()
+        self.kernel().handle()
     }
 
     /// Reductions this process has spent so far.
@@ -211,44 +211,7 @@ impl Cx {
     where
         F: FnOnce(&mut Cx) -> Result<(), Reason> + Send + 'static,
     {
-        self.spawn_with(SpawnOptions::default(), body)
-    }
-
-    /// [`Cx::spawn`] with options (stack size).
-    pub fn spawn_with<F>(&mut self, options: SpawnOptions, body: F) -> Result<Pid, SpawnError>
-    where
-        F: FnOnce(&mut Cx) -> Result<(), Reason> + Send + 'static,
-    {
-        self.spawn_watched(options, Box::new(body), false, None)
-    }
-
-    /// Spawns on this worker; with `link`, the child starts linked to this
-    /// process, with `monitor`, monitored by it under that ref (atomically: both
-    /// exist before the child can run).
-    fn spawn_watched(
-        &mut self,
-        options: SpawnOptions,
-        body: super::Body,
-        link: bool,
-        monitor: Option<Ref>,
-    ) -> Result<Pid, SpawnError> {
-        let Ok(open) = self.gate(Call::Act(4)) else {
-            // Ending, already unwinding: nothing new starts.
-            return Err(SpawnError::ShuttingDown);
-        };
-        let me = self.pid();
-        let link_to = link.then_some(me);
-        let monitor_by = monitor.map(|monitor| (monitor, me));
-        let (child, block) = self.shared().spawn(body, &options, Some(self.worker(open)), None, link_to, monitor_by)?;
-        if link {
-            self.links.link(child);
-            // Relaxed: a prefetch hint (see `Pcb::link_hint`).
-            self.pcb().link_hint.store(block.as_ptr() as usize, Ordering::Relaxed);
-        }
-        if let Some(monitor) = monitor {
-            self.monitors.hold(monitor, child, None);
-        }
-        Ok(child)
+        self.spawn_opt(SpawnOptions::new(), body).map(|spawned| spawned.pid)
     }
 
     /// Spawns a process linked to this one, atomically: the link exists before
@@ -257,15 +220,7 @@ impl Cx {
     where
         F: FnOnce(&mut Cx) -> Result<(), Reason> + Send + 'static,
     {
-        self.spawn_link_with(SpawnOptions::default(), body)
-    }
-
-    /// [`Cx::spawn_link`] with options.
-    pub fn spawn_link_with<F>(&mut self, options: SpawnOptions, body: F) -> Result<Pid, SpawnError>
-    where
-        F: FnOnce(&mut Cx) -> Result<(), Reason> + Send + 'static,
-    {
-        self.spawn_watched(options, Box::new(body), true, None)
+        self.spawn_opt(SpawnOptions::new().link(), body).map(|spawned| spawned.pid)
     }
 
     /// Spawns a process monitored by this one, atomically (a child that ends at
@@ -274,9 +229,38 @@ impl Cx {
     where
         F: FnOnce(&mut Cx) -> Result<(), Reason> + Send + 'static,
     {
-        let monitor = self.shared().make_ref();
-        let child = self.spawn_watched(SpawnOptions::default(), Box::new(body), false, Some(monitor))?;
-        Ok((child, monitor))
+        let spawned = self.spawn_opt(SpawnOptions::new().monitor(), body)?;
+        Ok((spawned.pid, spawned.monitor.expect("asked for a monitor")))
+    }
+
+    /// Spawns a process with `options` (Erlang's `spawn_opt`): linked and/or
+    /// monitored (both set up before the child can run), with its own stack size.
+    pub fn spawn_opt<F>(&mut self, options: SpawnOptions, body: F) -> Result<Spawned, SpawnError>
+    where
+        F: FnOnce(&mut Cx) -> Result<(), Reason> + Send + 'static,
+    {
+        let Ok(open) = self.gate(Call::Act(4)) else {
+            // Ending, already unwinding: nothing new starts.
+            return Err(SpawnError::ShuttingDown);
+        };
+        let me = self.pid();
+        let monitor = options.monitor.then(|| self.kernel().make_ref());
+        let watchers = Watchers {
+            link_to: options.link.then_some(me),
+            monitor_by: monitor.map(|monitor| (monitor, me)),
+            exit_waiter: None,
+        };
+        let (child, block) =
+            self.kernel().spawn(Box::new(body), options.stack_size, watchers, Some(self.worker(open)))?;
+        if options.link {
+            self.links.link(child);
+            // Relaxed: a prefetch hint (see `Pcb::link_hint`).
+            self.pcb().link_hint.store(block.as_ptr() as usize, Ordering::Relaxed);
+        }
+        if let Some(monitor) = monitor {
+            self.monitors.hold(monitor, child, None);
+        }
+        Ok(Spawned { pid: child, monitor })
     }
 
     /// Monitors `pid` (Erlang's `monitor(process, Pid)`): when it ends, this
@@ -297,7 +281,7 @@ impl Cx {
     }
 
     fn monitor_resolved(&mut self, pid: Option<Pid>, name: Option<Name>) -> Ref {
-        let monitor = self.shared().make_ref();
+        let monitor = self.kernel().make_ref();
         let Ok(open) = self.gate(Call::Act(1)) else { return monitor };
         let me = self.pid();
         if pid == Some(me) {
@@ -310,7 +294,7 @@ impl Cx {
         };
         if let Some(pid) = pid {
             self.monitors.hold(monitor, pid, name);
-            if self.shared().deliver(pid, Signal::Monitor { from: me, monitor }, Some(self.worker(open))) {
+            if self.kernel().deliver(pid, Signal::Monitor { from: me, monitor }, Some(self.worker(open))) {
                 return monitor;
             }
             self.monitors.release(monitor);
@@ -325,7 +309,7 @@ impl Cx {
     pub fn demonitor(&mut self, monitor: Ref) -> bool {
         let Ok(open) = self.gate(Call::Act(1)) else { return false };
         let Some(target) = self.monitors.release(monitor) else { return false };
-        self.shared().deliver(target, Signal::Demonitor { monitor }, Some(self.worker(open)));
+        self.kernel().deliver(target, Signal::Demonitor { monitor }, Some(self.worker(open)));
         true
     }
 
@@ -352,7 +336,7 @@ impl Cx {
             // Ending: at shutdown no process is alive to hold a name.
             return Err(RegisterError::NoProc { pid });
         };
-        self.shared().register(name.into(), pid, Some(self.worker(open)))
+        self.kernel().register(name.into(), pid, Some(self.worker(open)))
     }
 
     /// Removes a registered name (Erlang's `unregister/1`); an error if nobody holds it.
@@ -360,13 +344,13 @@ impl Cx {
         if self.gate(Call::Act(1)).is_err() {
             return Err(RegisterError::NotRegistered { name: name.into() });
         }
-        self.shared().registry.unregister(name).map(|_| ())
+        self.kernel().registry.unregister(name).map(|_| ())
     }
 
     /// The process registered as `name`, if any (Erlang's `whereis/1`).
     pub fn whereis(&mut self, name: &str) -> Option<Pid> {
         self.gate(Call::Ask).ok()?;
-        self.shared().registry.whereis(name)
+        self.kernel().registry.whereis(name)
     }
 
     /// Sends to the process registered as `name` (Erlang's `Name ! Msg`): an
@@ -390,7 +374,7 @@ impl Cx {
     /// asking the process.
     pub fn status(&mut self, pid: Pid) -> Option<Status> {
         let open = self.gate(Call::Ask).ok()?;
-        self.shared().status(pid, Some(self.worker(open)))
+        self.kernel().status(pid, Some(self.worker(open)))
     }
 
     /// Whether `pid` is a process that has not begun to exit (Erlang's
@@ -402,7 +386,7 @@ impl Cx {
     /// Processes alive in this runtime now.
     pub fn live_processes(&mut self) -> usize {
         match self.gate(Call::Ask) {
-            Ok(_) => self.shared().live_processes(),
+            Ok(_) => self.kernel().live_processes(),
             Err(_) => 0,
         }
     }
@@ -420,9 +404,9 @@ impl Cx {
             self.take_in_signals(open);
             return Ok(Some(self.own_info()));
         }
-        let request = self.shared().make_ref();
+        let request = self.kernel().make_ref();
         let signal = Signal::Info(Box::new(InfoRequest::new(ReplyTo::Process { pid: self.pid(), request })));
-        if !self.shared().deliver(pid, signal, Some(self.worker(open))) {
+        if !self.kernel().deliver(pid, signal, Some(self.worker(open))) {
             return Ok(None);
         }
         self.receive_map(|message| match message.downcast_mut::<InfoAnswer>() {
@@ -436,7 +420,7 @@ impl Cx {
         // Relaxed: only this process sets `named` for itself or reads it here;
         // the registry's lock orders the rest.
         let registered_name =
-            if self.pcb().named.load(Ordering::Relaxed) { self.shared().registry.name_of(pid) } else { None };
+            if self.pcb().named.load(Ordering::Relaxed) { self.kernel().registry.name_of(pid) } else { None };
         ProcessInfo {
             pid,
             registered_name,
@@ -461,7 +445,7 @@ impl Cx {
         if pid == me || !self.links.link(pid) {
             return Ok(());
         }
-        if self.shared().deliver(pid, Signal::Link { from: me }, Some(self.worker(open))) {
+        if self.kernel().deliver(pid, Signal::Link { from: me }, Some(self.worker(open))) {
             return Ok(());
         }
         self.links.forget(pid);
@@ -480,7 +464,7 @@ impl Cx {
         let Ok(open) = self.gate(Call::Act(1)) else { return };
         let Some(id) = self.links.unlink(pid) else { return };
         let me = self.pid();
-        if !self.shared().deliver(pid, Signal::Unlink { from: me, id }, Some(self.worker(open))) {
+        if !self.kernel().deliver(pid, Signal::Unlink { from: me, id }, Some(self.worker(open))) {
             // Gone: nobody will acknowledge. Its exit signal may still be on
             // its way (a big fan-out is sent in chunks); with the entry gone
             // here it is ignored.
@@ -513,7 +497,7 @@ impl Cx {
             }
             return self.check_alive();
         }
-        self.shared().deliver(pid, signal, Some(self.worker(open)));
+        self.kernel().deliver(pid, signal, Some(self.worker(open)));
         Ok(())
     }
 
@@ -540,7 +524,7 @@ impl Cx {
             crate::crash::drop_contained(message);
             return;
         };
-        self.shared().deliver(to, Signal::Message(Message::new(message)), Some(self.worker(open)));
+        self.kernel().deliver(to, Signal::Message(Message::new(message)), Some(self.worker(open)));
     }
 
     /// Waits for the first message of type `T` (others stay in the mailbox, in order).
@@ -655,7 +639,7 @@ impl Cx {
     #[inline(never)]
     fn disarm_timer(&mut self) {
         if let Some(key) = self.armed_timer.take() {
-            self.shared().timers.cancel(key);
+            self.kernel().timers.cancel(key);
         }
     }
 
@@ -663,8 +647,8 @@ impl Cx {
     #[inline(never)]
     fn arm_timer(&mut self, timeout: Duration) {
         self.wait_generation = self.wait_generation.wrapping_add(1);
-        let shared = self.shared();
-        let key = shared.arm_timer(shared.timers.deadline_after(timeout), self.pid(), self.wait_generation);
+        let kernel = self.kernel();
+        let key = kernel.arm_timer(kernel.timers.deadline_after(timeout), self.pid(), self.wait_generation);
         self.armed_timer = Some(key);
     }
 
@@ -757,7 +741,7 @@ impl Cx {
             // Already ending: answer as the dead do (the rest of the queue is
             // answered the same way at exit).
             let me = self.pid();
-            self.shared().answer_for_the_dead(me, signal, Some(self.worker(open)));
+            self.kernel().answer_for_the_dead(me, signal, Some(self.worker(open)));
             return;
         }
         match signal {
@@ -766,7 +750,7 @@ impl Cx {
             Signal::Unlink { from, id } => {
                 self.links.on_unlink(from);
                 let me = self.pid();
-                self.shared().deliver(from, Signal::UnlinkAck { from: me, id }, Some(self.worker(open)));
+                self.kernel().deliver(from, Signal::UnlinkAck { from: me, id }, Some(self.worker(open)));
             }
             Signal::UnlinkAck { from, id } => self.links.on_unlink_ack(from, id),
             Signal::Exit { from, reason, linked } => {
@@ -787,7 +771,7 @@ impl Cx {
             Signal::Info(request) => {
                 let info = self.own_info();
                 if let Some((asker, answer)) = request.answer(Some(info)) {
-                    self.shared().deliver(asker, Signal::Message(Message::new(answer)), Some(self.worker(open)));
+                    self.kernel().deliver(asker, Signal::Message(Message::new(answer)), Some(self.worker(open)));
                 }
             }
         }
@@ -823,7 +807,7 @@ impl Cx {
         if !cfg!(target_arch = "x86_64") {
             return; // prefetching is a no-op elsewhere (see `process::prefetch_range`)
         }
-        let shared = self.shared();
+        let shared = self.kernel();
         let guard = self.worker(open).pin();
         let mut first = None;
         for pid in self.links.active().take(FEW) {

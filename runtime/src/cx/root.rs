@@ -1,0 +1,67 @@
+//! The root of every process coroutine: makes the process's [`Cx`], runs its
+//! body, turns how the body ended into an exit reason and hands the worker
+//! the [`Outcome`].
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::ptr::NonNull;
+
+use corosensei::Yielder;
+
+use super::Cx;
+use crate::kernel::Kernel;
+use crate::pid::{Pid, Ref};
+use crate::process::{Body, Outcome, Pcb, Suspend, WorkerPtr};
+use crate::reason::Reason;
+use crate::sync::Ordering;
+
+/// The panic payload that unwinds a process which must end but kept running
+/// (the backstop of "ending is a return"). Never shown to users.
+pub(crate) struct ExitUnwind;
+
+/// The function at the root of every process coroutine.
+pub(crate) fn process_main(
+    yielder: &Yielder<WorkerPtr, Suspend>,
+    worker: WorkerPtr,
+    pcb: NonNull<Pcb>,
+    kernel: NonNull<Kernel>,
+    body: Body,
+    initial_link: Option<Pid>,
+    initial_monitor: Option<(Ref, Pid)>,
+) -> Outcome {
+    let mut cx = Cx::new(pcb, kernel, worker, yielder, initial_link, initial_monitor);
+    // A process killed before it first ran never runs its body.
+    let result = match cx.killed_before_start() {
+        true => Ok(Ok(())),
+        false => catch_unwind(AssertUnwindSafe(|| body(&mut cx))),
+    };
+    // SAFETY: the pcb outlives its coroutine (freed only after the coroutine finished).
+    let pcb_ref = unsafe { pcb.as_ref() };
+    let reason = match result {
+        Ok(returned) => cx.take_exit_reason().unwrap_or(match returned {
+            Ok(()) => Reason::Normal,
+            Err(reason) => reason,
+        }),
+        Err(payload) => {
+            crate::crash::unwind_caught();
+            crate::stack::overflow::forget_unwound_frames(None);
+            // Relaxed: set by this same thread before it started the forced unwind.
+            let reason = if pcb_ref.force_unwinding.load(Ordering::Relaxed) {
+                // Torn down at shutdown. Returning (rather than re-raising, which
+                // corosensei would turn into an abort if the payload is not its
+                // own) ends the forced unwind just as well.
+                Reason::Shutdown
+            } else {
+                match cx.take_exit_reason() {
+                    Some(reason) => reason,
+                    None if payload.is::<ExitUnwind>() => Reason::Killed,
+                    None => Reason::Panic(crate::crash::panic_message(payload.as_ref()).into()),
+                }
+            };
+            crate::crash::contain(move || drop(payload));
+            reason
+        }
+    };
+    // Step 1 of the exit: from here on the process is invisible to wakers.
+    pcb_ref.state.exit();
+    cx.finish(reason)
+}

@@ -1,0 +1,98 @@
+//! Delivery: a signal into the receiver's queue, the wake-up it may cause,
+//! and what a signal to a process that is gone comes to.
+
+use std::ptr::NonNull;
+
+use super::{Kernel, OUTSIDE, Port};
+use crate::mailbox::Message;
+use crate::pid::Pid;
+use crate::process::{Pcb, Signal};
+use crate::reason::Reason;
+use crate::scheduler::ProcRef;
+use crate::signal::Pushed;
+use crate::sync::Ordering;
+
+impl Kernel {
+    /// Pushes `signal` to `to` and wakes it. `false` if `to` is gone (not in the
+    /// table, or its queue sealed at exit): the signal was dropped.
+    pub(crate) fn deliver(&self, to: Pid, signal: Signal, port: Option<&impl Port>) -> bool {
+        let guard = self.pin(port);
+        let Some(pcb) = self.table.get(to, &guard) else {
+            // A user destructor (a message's) may panic: the sender must not.
+            crate::crash::drop_contained(signal);
+            return false;
+        };
+        // An exit signal with a `normal` reason kills nobody: not worth the
+        // deeper prefetch.
+        let exit = matches!(&signal, Signal::Exit { reason, .. } if !reason.is_normal());
+        let pushed = match signal {
+            // A message takes a node of its own size (see `SignalQueue`).
+            Signal::Message(message) => pcb.signals.push_small(message).map_err(Signal::Message),
+            signal => pcb.signals.push(signal),
+        };
+        match pushed {
+            Err(refused) => {
+                // Sealed at its exit: dropped, contained as above.
+                crate::crash::drop_contained(refused);
+                false
+            }
+            Ok(pushed) => {
+                self.wake_if_first(pcb, pushed, exit, port);
+                true
+            }
+        }
+    }
+
+    /// After a push: a push onto an empty queue wakes its owner (see `signal`).
+    fn wake_if_first(&self, pcb: &Pcb, pushed: Pushed, exit: bool, port: Option<&impl Port>) {
+        if pushed == Pushed::Behind || !pcb.state.wake() {
+            return;
+        }
+        // Relaxed: a prefetch hint for whoever runs it (see `Pcb::prefetch_for_wake`).
+        pcb.woken_to_exit.store(exit, Ordering::Relaxed);
+        let process = ProcRef(NonNull::from(pcb));
+        // A process woken from waiting has run, so it has a home (`Pcb::home`).
+        let home = pcb.home();
+        match port {
+            Some(port) if home == Some(port.index()) => port.queue_woken_here(process),
+            Some(port) => port.queue_woken_elsewhere(process, home),
+            None => self.scheduler.push_woken_elsewhere(process, home),
+        }
+    }
+
+    /// Answers a signal that reached a process which has ended (docs/semantics.md,
+    /// the exit's step 6): a link gets an exit signal `noproc` back, an unlink its
+    /// acknowledgement, a monitor a `Down` with `noproc`, an info request its
+    /// "gone"; messages and exit signals are dropped.
+    pub(crate) fn answer_for_the_dead(&self, dead: Pid, signal: Signal, port: Option<&impl Port>) {
+        match signal {
+            Signal::Link { from } => {
+                self.deliver(from, Signal::Exit { from: dead, reason: Reason::NoProc, linked: true }, port);
+            }
+            Signal::Unlink { from, id } => {
+                self.deliver(from, Signal::UnlinkAck { from: dead, id }, port);
+            }
+            Signal::Monitor { from, monitor } => {
+                self.deliver(from, Signal::Down { monitor, reason: Reason::NoProc }, port);
+            }
+            Signal::Info(request) => {
+                if let Some((asker, answer)) = request.answer(None) {
+                    self.deliver(asker, Signal::Message(Message::new(answer)), port);
+                }
+            }
+            // A message's destructor is the user's: contained.
+            Signal::Message(message) => crate::crash::drop_contained(message),
+            Signal::UnlinkAck { .. } | Signal::Exit { .. } | Signal::Demonitor { .. } | Signal::Down { .. } => {}
+        }
+    }
+
+    /// `exit(pid, reason)` from a thread that is no process (from the reserved pid).
+    pub(crate) fn exit_from_outside(&self, pid: Pid, reason: Reason) {
+        self.deliver(pid, Signal::Exit { from: self.reserved_pid(), reason, linked: false }, OUTSIDE);
+    }
+
+    /// A send from a thread that is no process (from the reserved pid).
+    pub(crate) fn send_from_outside<T: Send + 'static>(&self, to: Pid, message: T) {
+        self.deliver(to, Signal::Message(Message::new(message)), OUTSIDE);
+    }
+}

@@ -1,0 +1,140 @@
+//! Spawning: admission (table capacity, shutdown), the new block, its first queue.
+
+use std::ptr::NonNull;
+use std::sync::Arc;
+
+use super::{Kernel, Port};
+use crate::error::SpawnError;
+use crate::pid::{Pid, Ref};
+use crate::process::{Body, ExitWaiter, Pcb};
+use crate::scheduler::ProcRef;
+use crate::stack;
+use crate::sync::Ordering;
+use crate::sync::epoch::Owned;
+
+/// How to spawn one process (Erlang's `spawn_opt` options), for
+/// [`Cx::spawn_opt`](crate::Cx::spawn_opt).
+///
+/// ```
+/// use lariat::SpawnOptions;
+/// let options = SpawnOptions::new().link().stack_size(64 * 1024);
+/// # let _ = options;
+/// ```
+#[derive(Debug, Clone, Default)]
+#[must_use = "options do nothing until passed to `spawn_opt`"]
+pub struct SpawnOptions {
+    pub(crate) stack_size: Option<usize>,
+    pub(crate) link: bool,
+    pub(crate) monitor: bool,
+}
+
+impl SpawnOptions {
+    /// The defaults: not linked, not monitored, the runtime's stack size.
+    pub fn new() -> SpawnOptions {
+        SpawnOptions::default()
+    }
+
+    /// A stack of `bytes` usable bytes (rounded up to whole pages; from
+    /// [`MIN_STACK_SIZE`](crate::MIN_STACK_SIZE) to
+    /// [`MAX_STACK_SIZE`](crate::MAX_STACK_SIZE), else the spawn fails with
+    /// [`SpawnError::StackSize`]).
+    pub fn stack_size(mut self, bytes: usize) -> SpawnOptions {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Linked to the spawning process before it first runs (as
+    /// [`Cx::spawn_link`](crate::Cx::spawn_link)).
+    pub fn link(mut self) -> SpawnOptions {
+        self.link = true;
+        self
+    }
+
+    /// Monitored by the spawning process before it first runs (as
+    /// [`Cx::spawn_monitor`](crate::Cx::spawn_monitor)); the ref is in
+    /// [`Spawned::monitor`](crate::Spawned::monitor).
+    pub fn monitor(mut self) -> SpawnOptions {
+        self.monitor = true;
+        self
+    }
+}
+
+/// Who a new process starts linked to or monitored by: set up in its block
+/// before it can run, so an exit at once still reports its real reason.
+#[derive(Default)]
+pub(crate) struct Watchers {
+    pub(crate) link_to: Option<Pid>,
+    pub(crate) monitor_by: Option<(Ref, Pid)>,
+    /// A thread outside the runtime waiting for its exit reason (`block_on`).
+    pub(crate) exit_waiter: Option<Arc<ExitWaiter>>,
+}
+
+impl Kernel {
+    /// Spawns a process running `body`, queued on the caller's worker (`port`)
+    /// or, from any other thread, where any worker may take it.
+    pub(crate) fn spawn(
+        &self,
+        body: Body,
+        stack_size: Option<usize>,
+        watchers: Watchers,
+        port: Option<&impl Port>,
+    ) -> Result<(Pid, NonNull<Pcb>), SpawnError> {
+        let stack_size = match stack_size {
+            None => 0,
+            Some(requested) => match stack::checked_size(requested) {
+                Some(size) if size == self.stacks.stack_size() => 0,
+                Some(size) => size,
+                None => {
+                    return Err(SpawnError::StackSize {
+                        requested,
+                        min: stack::MIN_STACK_SIZE,
+                        max: stack::MAX_STACK_SIZE,
+                    });
+                }
+            },
+        };
+        if port.is_some() {
+            // A worker's processes spawn only while it runs them, before it
+            // reports stopped; in teardown the gate refuses spawns.
+            return self.spawn_admitted(body, stack_size, watchers, port);
+        }
+        // SeqCst: pairs with the SeqCst flag store and counter load in `Runtime::drop`.
+        self.spawns_in_flight.fetch_add(1, Ordering::SeqCst);
+        let result = self.spawn_admitted(body, stack_size, watchers, port);
+        // Release: the teardown's SeqCst load sees the publication before the decrement.
+        self.spawns_in_flight.fetch_sub(1, Ordering::Release);
+        result
+    }
+
+    fn spawn_admitted(
+        &self,
+        body: Body,
+        stack_size: usize,
+        watchers: Watchers,
+        port: Option<&impl Port>,
+    ) -> Result<(Pid, NonNull<Pcb>), SpawnError> {
+        // SeqCst: see `spawn`.
+        if self.shutdown.load(Ordering::SeqCst) {
+            return Err(SpawnError::ShuttingDown);
+        }
+        let pid = match port {
+            Some(port) => port.with_free_slots(|slots| self.table.reserve(Some(slots))),
+            None => self.table.reserve(None),
+        }
+        .ok_or(SpawnError::TableFull { capacity: self.table.capacity() })?;
+        let guard = self.pin(port);
+        let Watchers { link_to, monitor_by, exit_waiter } = watchers;
+        let pcb = Owned::new(Pcb::new(pid, body, stack_size, exit_waiter, link_to, monitor_by)).into_shared(&guard);
+        self.count(port.map(Port::index), |count| &count.spawned);
+        self.table.publish(pcb);
+        let block = NonNull::new(pcb.as_raw().cast_mut()).expect("a fresh allocation is not null");
+        match port {
+            Some(port) => port.queue_spawned(ProcRef(block)),
+            None => {
+                self.scheduler.injector.push(ProcRef(block));
+                self.scheduler.notify_one();
+            }
+        }
+        Ok((pid, block))
+    }
+}
