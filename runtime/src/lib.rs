@@ -28,7 +28,7 @@
 //! ```
 //!
 //! Where things are (one module per part of the architecture, `docs/architecture.md`):
-//! [`pid`](Pid) · `table` · `process` ([`Cx`]) · `signal` · `mailbox` ([`Message`]) ·
+//! [`pid`](Pid) · `table` · `process` ([`Cx`]) · `signal_queue` · `mailbox` ([`Message`]) ·
 //! `scheduler` · `stack` · `timer` · `runtime` ([`Runtime`], [`Handle`]) · `crash` · `sync`.
 
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -47,7 +47,7 @@ mod reason;
 mod registry;
 mod runtime;
 mod scheduler;
-mod signal;
+mod signal_queue;
 mod small_map;
 mod stack;
 mod sync;
@@ -77,7 +77,7 @@ pub mod loom_api {
     pub use crate::process::StateWord;
     pub use crate::scheduler::idle::{Idle, Parker};
     pub use crate::scheduler::inbox::{Inbox, InboxNode};
-    pub use crate::signal::{Batch, Pushed, SignalQueue};
+    pub use crate::signal_queue::{Batch, Pushed, SignalQueue};
     pub use crate::table::{Entry, FreeSlots, Table};
     pub use crate::timer::FiredTimer;
 

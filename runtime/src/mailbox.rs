@@ -1,6 +1,6 @@
 //! The owner's side of a process's signals: the mailbox of messages.
 //!
-//! The owner moves signals from its [`crate::signal::SignalQueue`] into here in
+//! The owner moves signals from its [`crate::signal_queue::SignalQueue`] into here in
 //! arrival order (control signals are applied on the way by the process; a
 //! batch of nothing but messages joins as it is, in its queue nodes). Every
 //! receive scans from the oldest; a receive that waits remembers how far it
@@ -14,7 +14,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::mem::{ManuallyDrop, MaybeUninit};
 
-use crate::signal::SmallList;
+use crate::signal_queue::SmallList;
 
 /// A message of any type in a mailbox; receives match on its type and content.
 ///
@@ -322,7 +322,7 @@ mod tests {
     /// pushed later goes behind all of them.
     #[test]
     fn arrived_messages_keep_their_place_behind_the_buffered_ones() {
-        use crate::signal::SignalQueue;
+        use crate::signal_queue::SignalQueue;
         let queue: SignalQueue<Message, Message> = SignalQueue::with_small_form();
         let mut mailbox = Mailbox::default();
         mailbox.push(Message::new("buffered"));

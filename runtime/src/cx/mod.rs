@@ -2,44 +2,59 @@
 //!
 //! A `Cx` lives on the process's own stack for as long as the process runs, and
 //! holds what only the process touches: its mailbox, its reduction budget, its
-//! process-local storage. It is neither `Send` nor `Clone`: runtime calls can only
-//! be made by the process itself, through it.
+//! links and monitors, its process-local storage. It is neither `Send` nor
+//! `Clone`: runtime calls can only be made by the process itself, through it.
+//!
+//! `Cx` is a face: each method passes the gate (`gate`) and hands the call to
+//! the part that owns its invariant: the budget (`budget`), the receive
+//! engine and its timer (`receive`), signal intake (`intake`), links and
+//! monitors (`watch`); the kernel does spawning and delivery. Field table
+//! (every field is touched only by the process's own thread, its home
+//! worker's, while it runs or is torn down there):
+//!
+//! | field | written | read | valid |
+//! |---|---|---|---|
+//! | `pcb` | at creation | every call | until the coroutine finished (the block outlives it) |
+//! | `kernel` | at creation | calls through the gate | while the home worker's thread runs (it holds the kernel's `Arc`) |
+//! | `worker` | at every resume | calls with an `Open` | while this process runs on it (never in teardown) |
+//! | `yielder` | at creation | at every suspension | for the coroutine's life |
+//! | `exit_prefetch` | when it is told to die | at its exit | during the run that set it (cleared at every suspension) |
 
 use std::any::{Any, TypeId};
-use std::panic::resume_unwind;
 use std::ptr::NonNull;
 use std::time::Duration;
 
 use corosensei::Yielder;
 
+mod budget;
+mod gate;
+mod intake;
+mod receive;
 mod root;
+mod watch;
 
 pub(crate) use root::{ExitUnwind, process_main};
+
+use budget::Budget;
+use gate::{Call, Open};
+use receive::ReceiveTimer;
+use watch::Watch;
 
 use crate::error::SpawnError;
 use crate::kernel::spawn::Watchers;
 use crate::kernel::{Handle, Kernel, SpawnOptions};
-use crate::link::{ExitAction, LinkTable, handle_exit_signal};
-use crate::mailbox::{Mailbox, Message, ScanPosition};
-use crate::monitor::{Down, Monitored, Monitors};
-use crate::pid::Pid;
-use crate::pid::Ref;
+use crate::mailbox::{Mailbox, Message};
+use crate::monitor::{Down, Monitored};
+use crate::pid::{Pid, Ref};
 use crate::process::{
-    Exit, InfoAnswer, InfoRequest, Outcome, Pcb, ProcessInfo, ReplyTo, Signal, Status, Suspend, WorkerPtr,
+    InfoAnswer, InfoRequest, Outcome, Pcb, ProcessInfo, ReplyTo, Signal, Status, Suspend, WorkerPtr,
+    starting_links_and_monitors,
 };
 use crate::reason::Reason;
 use crate::registry::{Name, RegisterError};
-use crate::signal::Batch;
 use crate::sync::Ordering;
-use crate::timer::TimerKey;
+use crate::sync::epoch::Guard;
 use crate::worker::WorkerCore;
-
-/// Reductions in one time slice (ERTS uses 4000 function calls; ours are coarser).
-pub(crate) const SLICE_REDUCTIONS: u32 = 2000;
-/// A batch of more signals than this reserves mailbox room for all of them at once.
-const RESERVE_ABOVE: usize = 8;
-/// Messages scanned by a receive that cost one reduction.
-const SCANNED_PER_REDUCTION: usize = 64;
 
 /// What [`Cx::spawn_opt`] started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,52 +81,50 @@ pub struct Cx {
     kernel: NonNull<Kernel>,
     worker: WorkerPtr,
     yielder: NonNull<Yielder<WorkerPtr, Suspend>>,
-    reductions_total: u64,
-    lowest_sp: usize,
-    reductions_left: u32,
-    trap_exit: bool,
+    budget: Budget,
+    /// Set when it must end (told to die, or torn down); stays set.
     exit_reason: Option<Reason>,
     mailbox: Mailbox,
-    wait_generation: u64,
-    /// The timer of the receive in progress (or of one whose matcher panicked,
-    /// disarmed by the next receive or at exit).
-    armed_timer: Option<TimerKey>,
-    links: LinkTable,
-    monitors: Monitors,
+    timer: ReceiveTimer,
+    watch: Watch,
     locals: Vec<(TypeId, Box<dyn Any>)>,
     /// The first link of a process told to die, whose stack to prefetch at
-    /// its exit (see `prefetch_links`); valid during this run only.
+    /// its exit (see `prefetch_first_link_stack`).
     exit_prefetch: Option<NonNull<Pcb>>,
-}
-
-/// Proof that the gate ([`Cx::gate`]) let a runtime call through: the only
-/// way for a call to reach the worker (see [`Cx::worker`]).
-#[derive(Clone, Copy)]
-struct Open(());
-
-/// What kind of runtime call asks the gate.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Call {
-    /// Acts on other processes or the runtime (send, spawn, link...): charged
-    /// `cost` reductions; a process that must end is unwound here (it ignored
-    /// the `Err` of a blocking call), or refused if it is already unwinding.
-    Act(u32),
-    /// May suspend (receive, sleep, yield): a process that must end gets
-    /// `Err(reason)` back.
-    Block(u32),
-    /// Only reads (status, whereis...): refused only in teardown.
-    Ask,
 }
 
 const _: () = {
     use std::mem::offset_of;
-    // `enter`/`suspend` read and write these on every call.
-    assert!(offset_of!(Cx, reductions_left) + size_of::<u32>() <= 64);
-    assert!(offset_of!(Cx, lowest_sp) + size_of::<usize>() <= 64);
+    // The gate and `suspend` read and write the budget on every call.
+    assert!(offset_of!(Cx, budget) + size_of::<Budget>() <= 64);
     // `check_alive` reads whether it is set: it starts in that line (the
     // whole of it does not fit).
     assert!(offset_of!(Cx, exit_reason) + size_of::<usize>() <= 64);
 };
+
+/// What a call the gate let through may use: the kernel and the worker this
+/// process runs on. Made only by [`Cx::post`], used within that call.
+#[derive(Clone, Copy)]
+pub(super) struct Post<'a> {
+    kernel: &'a Kernel,
+    worker: &'a WorkerCore,
+}
+
+impl<'a> Post<'a> {
+    /// Delivers `signal` to `to` (see `Kernel::deliver`): `false` if `to` is gone.
+    pub(super) fn deliver(self, to: Pid, signal: Signal) -> bool {
+        self.kernel.deliver(to, signal, Some(self.worker))
+    }
+
+    /// The worker's epoch pin.
+    pub(super) fn pin(self) -> Guard {
+        self.worker.pin()
+    }
+
+    pub(super) fn worker(self) -> &'a WorkerCore {
+        self.worker
+    }
+}
 
 impl Cx {
     pub(crate) fn new(
@@ -122,29 +135,16 @@ impl Cx {
         initial_link: Option<Pid>,
         initial_monitor: Option<(Ref, Pid)>,
     ) -> Cx {
-        let mut links = LinkTable::default();
-        if let Some(parent) = initial_link {
-            links.link(parent);
-        }
-        let mut monitors = Monitors::default();
-        if let Some((monitor, watcher)) = initial_monitor {
-            monitors.on_monitor(monitor, watcher);
-        }
         Cx {
             pcb,
             kernel,
             worker,
             yielder: NonNull::from(yielder),
-            mailbox: Mailbox::default(),
-            reductions_left: SLICE_REDUCTIONS,
-            reductions_total: 0,
-            wait_generation: 0,
-            armed_timer: None,
-            lowest_sp: usize::MAX,
+            budget: Budget::new(),
             exit_reason: None,
-            links,
-            monitors,
-            trap_exit: false,
+            mailbox: Mailbox::default(),
+            timer: ReceiveTimer::default(),
+            watch: Watch::new(starting_links_and_monitors(initial_link, initial_monitor)),
             locals: Vec::new(),
             exit_prefetch: None,
         }
@@ -163,13 +163,17 @@ impl Cx {
         unsafe { self.kernel.as_ref() }
     }
 
-    /// The worker this process runs on, for a call the gate let through.
-    fn worker(&self, _open: Open) -> &WorkerCore {
-        // SAFETY: `worker` is refreshed on every resume and always names the home
-        // worker (a process never changes thread), whose `WorkerCore` lives until
-        // its thread ends; `Open` is only given while the process runs there
-        // normally (never in teardown, see `gate`).
-        unsafe { self.worker.0.as_ref() }
+    /// What a call the gate let through may use. Its lifetime is not tied to
+    /// this borrow of `self`, so a part of `self` can be borrowed mutably
+    /// beside it; it must not outlive the call.
+    fn post<'a>(&self, _open: Open) -> Post<'a> {
+        // SAFETY: `kernel`: see `Cx::kernel`. `worker` is refreshed on every
+        // resume and always names the home worker (a process never changes
+        // thread), whose `WorkerCore` lives until its thread ends, which is
+        // after this process's last run there; `Open` is only given while the
+        // process runs there normally (never in teardown, see `gate`). Both
+        // outlive the call the `Open` was given for.
+        unsafe { Post { kernel: self.kernel.as_ref(), worker: self.worker.0.as_ref() } }
     }
 
     /// This process's pid (Erlang's `self()`).
@@ -184,17 +188,14 @@ impl Cx {
 
     /// Reductions this process has spent so far.
     pub fn reductions(&self) -> u64 {
-        self.reductions_total + u64::from(SLICE_REDUCTIONS - self.reductions_left)
+        self.budget.spent()
     }
 
     /// Messages waiting in the mailbox (after taking in what has arrived).
     pub fn mailbox_len(&mut self) -> usize {
-        if let Ok(open) = self.gate(Call::Ask) {
-            self.take_in_signals(open);
-        }
+        self.take_in_if_allowed();
         self.mailbox.len()
     }
-
     /// Spawns a process running `body`, on this worker (an idle worker may
     /// take it before it first runs).
     ///
@@ -250,15 +251,12 @@ impl Cx {
             monitor_by: monitor.map(|monitor| (monitor, me)),
             exit_waiter: None,
         };
-        let (child, block) =
-            self.kernel().spawn(Box::new(body), options.stack_size, watchers, Some(self.worker(open)))?;
+        let post = self.post(open);
+        let (child, block) = self.kernel().spawn(Box::new(body), options.stack_size, watchers, Some(post.worker()))?;
+        self.watch.spawned(child, options.link, monitor);
         if options.link {
-            self.links.link(child);
             // Relaxed: a prefetch hint (see `Pcb::link_hint`).
             self.pcb().link_hint.store(block.as_ptr() as usize, Ordering::Relaxed);
-        }
-        if let Some(monitor) = monitor {
-            self.monitors.hold(monitor, child, None);
         }
         Ok(Spawned { pid: child, monitor })
     }
@@ -284,22 +282,7 @@ impl Cx {
         let monitor = self.kernel().make_ref();
         let Ok(open) = self.gate(Call::Act(1)) else { return monitor };
         let me = self.pid();
-        if pid == Some(me) {
-            return monitor;
-        }
-        let object = match (&name, pid) {
-            (Some(name), _) => Monitored::Name(name.clone()),
-            (None, Some(pid)) => Monitored::Pid(pid),
-            (None, None) => unreachable!("a monitor by pid always has its pid"),
-        };
-        if let Some(pid) = pid {
-            self.monitors.hold(monitor, pid, name);
-            if self.kernel().deliver(pid, Signal::Monitor { from: me, monitor }, Some(self.worker(open))) {
-                return monitor;
-            }
-            self.monitors.release(monitor);
-        }
-        self.mailbox.push(Message::new(Down { monitor, object, reason: Reason::NoProc }));
+        self.watch.monitor(me, pid, name, monitor, self.post(open), &mut self.mailbox);
         monitor
     }
 
@@ -308,18 +291,14 @@ impl Cx {
     /// whether the monitor was still active (`demonitor(Ref, [info])`).
     pub fn demonitor(&mut self, monitor: Ref) -> bool {
         let Ok(open) = self.gate(Call::Act(1)) else { return false };
-        let Some(target) = self.monitors.release(monitor) else { return false };
-        self.kernel().deliver(target, Signal::Demonitor { monitor }, Some(self.worker(open)));
-        true
+        self.watch.demonitor(monitor, self.post(open))
     }
 
     /// [`Cx::demonitor`], and also removes its `Down` from the mailbox if one is
     /// there (`demonitor(Ref, [flush, info])`).
     pub fn demonitor_flush(&mut self, monitor: Ref) -> bool {
         let active = self.demonitor(monitor);
-        if let Ok(open) = self.gate(Call::Ask) {
-            self.take_in_signals(open);
-        }
+        self.take_in_if_allowed();
         // A `Down` is made by taking in its signal, so it is in the buffered
         // part: no need to look through (and buffer) a backlog that arrived.
         let _ = self.mailbox.take_first_buffered(|message| {
@@ -336,7 +315,7 @@ impl Cx {
             // Ending: at shutdown no process is alive to hold a name.
             return Err(RegisterError::NoProc { pid });
         };
-        self.kernel().register(name.into(), pid, Some(self.worker(open)))
+        self.kernel().register(name.into(), pid, Some(self.post(open).worker()))
     }
 
     /// Removes a registered name (Erlang's `unregister/1`); an error if nobody holds it.
@@ -363,10 +342,8 @@ impl Cx {
 
     /// The monitors this process holds now: (ref, what it watches).
     pub fn monitors(&mut self) -> Vec<(Ref, Monitored)> {
-        if let Ok(open) = self.gate(Call::Ask) {
-            self.take_in_signals(open);
-        }
-        self.monitors.held()
+        self.take_in_if_allowed();
+        self.watch.monitors.held()
     }
 
     /// What `pid` is doing (running, runnable, waiting, exiting); `None` once it
@@ -374,7 +351,7 @@ impl Cx {
     /// asking the process.
     pub fn status(&mut self, pid: Pid) -> Option<Status> {
         let open = self.gate(Call::Ask).ok()?;
-        self.kernel().status(pid, Some(self.worker(open)))
+        self.kernel().status(pid, Some(self.post(open).worker()))
     }
 
     /// Whether `pid` is a process that has not begun to exit (Erlang's
@@ -406,7 +383,7 @@ impl Cx {
         }
         let request = self.kernel().make_ref();
         let signal = Signal::Info(Box::new(InfoRequest::new(ReplyTo::Process { pid: self.pid(), request })));
-        if !self.kernel().deliver(pid, signal, Some(self.worker(open))) {
+        if !self.post(open).deliver(pid, signal) {
             return Ok(None);
         }
         self.receive_map(|message| match message.downcast_mut::<InfoAnswer>() {
@@ -424,10 +401,10 @@ impl Cx {
         ProcessInfo {
             pid,
             registered_name,
-            links: self.links.active().collect(),
-            monitors: self.monitors.held(),
-            monitored_by: self.monitors.watchers(),
-            trap_exit: self.trap_exit,
+            links: self.watch.links.active().collect(),
+            monitors: self.watch.monitors.held(),
+            monitored_by: self.watch.monitors.watchers(),
+            trap_exit: self.watch.trap_exit,
             mailbox_len: self.mailbox.len(),
             reductions: self.reductions(),
         }
@@ -438,23 +415,11 @@ impl Cx {
     ///
     /// If `pid` is already gone: `Err(Reason::NoProc)` when this process does not
     /// trap exits (propagate it with `?` to end with `noproc`, as Erlang does);
-    /// when it traps exits, `Ok` and an [`Exit`] message with reason `NoProc`.
+    /// when it traps exits, `Ok` and an [`Exit`](crate::Exit) message with reason `NoProc`.
     pub fn link(&mut self, pid: Pid) -> Result<(), Reason> {
         let open = self.gate(Call::Act(1))?;
         let me = self.pid();
-        if pid == me || !self.links.link(pid) {
-            return Ok(());
-        }
-        if self.kernel().deliver(pid, Signal::Link { from: me }, Some(self.worker(open))) {
-            return Ok(());
-        }
-        self.links.forget(pid);
-        if self.trap_exit {
-            self.mailbox.push(Message::new(Exit { from: pid, reason: Reason::NoProc }));
-            Ok(())
-        } else {
-            Err(Reason::NoProc)
-        }
+        self.watch.link(me, pid, self.post(open), &mut self.mailbox)
     }
 
     /// Removes the link to `pid`, if any (Erlang's `unlink/1`). Always succeeds;
@@ -462,51 +427,43 @@ impl Cx {
     /// message already in the mailbox stays).
     pub fn unlink(&mut self, pid: Pid) {
         let Ok(open) = self.gate(Call::Act(1)) else { return };
-        let Some(id) = self.links.unlink(pid) else { return };
         let me = self.pid();
-        if !self.kernel().deliver(pid, Signal::Unlink { from: me, id }, Some(self.worker(open))) {
-            // Gone: nobody will acknowledge. Its exit signal may still be on
-            // its way (a big fan-out is sent in chunks); with the entry gone
-            // here it is ignored.
-            self.links.on_unlink_ack(pid, id);
-        }
+        self.watch.unlink(me, pid, self.post(open));
     }
 
     /// Turns trapping of exit signals on or off; returns the previous setting
     /// (`false` at start). Affects the exit signals handled from now on.
     pub fn trap_exit(&mut self, trap: bool) -> bool {
-        std::mem::replace(&mut self.trap_exit, trap)
+        std::mem::replace(&mut self.watch.trap_exit, trap)
     }
 
     /// Whether this process traps exit signals.
     pub fn is_trapping_exits(&self) -> bool {
-        self.trap_exit
+        self.watch.trap_exit
     }
 
-    /// Sends an exit signal to `pid` (Erlang's `exit/2`); semantics.md §4 says
-    /// what it does. To itself it takes effect before this returns:
+    /// Sends an exit signal to `pid` (Erlang's `exit/2`); docs/semantics.md
+    /// says what it does. To itself it takes effect before this returns:
     /// `Err(reason)` if this process must now end (leave with `?`).
     pub fn exit(&mut self, pid: Pid, reason: Reason) -> Result<(), Reason> {
         let open = self.gate(Call::Act(1))?;
         let me = self.pid();
         let signal = Signal::Exit { from: me, reason, linked: false };
-        if pid == me {
-            // Through the queue, so signals that came earlier are handled first.
-            if self.pcb().signals.push(signal).is_ok() {
-                self.take_in_signals(open);
-            }
-            return self.check_alive();
+        if pid != me {
+            self.post(open).deliver(pid, signal);
+            return Ok(());
         }
-        self.kernel().deliver(pid, signal, Some(self.worker(open)));
-        Ok(())
+        // Through the queue, so signals that came earlier are handled first.
+        if self.pcb().signals.push(signal).is_ok() {
+            self.take_in_signals(open);
+        }
+        self.check_alive()
     }
 
     /// The processes linked to this one now.
     pub fn links(&mut self) -> Vec<Pid> {
-        if let Ok(open) = self.gate(Call::Ask) {
-            self.take_in_signals(open);
-        }
-        self.links.active().collect()
+        self.take_in_if_allowed();
+        self.watch.links.active().collect()
     }
 
     /// Sends `message` to `to`. A dead or unknown pid drops it silently, as in Erlang.
@@ -524,7 +481,7 @@ impl Cx {
             crate::crash::drop_contained(message);
             return;
         };
-        self.kernel().deliver(to, Signal::Message(Message::new(message)), Some(self.worker(open)));
+        self.post(open).deliver(to, Signal::Message(Message::new(message)));
     }
 
     /// Waits for the first message of type `T` (others stay in the mailbox, in order).
@@ -608,374 +565,19 @@ impl Cx {
         self.locals.swap_remove(index).1.downcast().ok().map(|value| *value)
     }
 
-    // ---- internals ----
+    // ---- for the coroutine's root ----
 
-    fn receive_inner<R>(
-        &mut self,
-        timeout: Option<Duration>,
-        matcher: impl FnMut(&mut Message) -> Option<R>,
-    ) -> Result<Option<R>, Reason> {
-        if self.armed_timer.is_some() {
-            // Left armed by a receive whose matcher panicked.
-            self.disarm_timer();
+    /// Takes in what arrived, for a read that wants to be current; nothing in
+    /// teardown.
+    fn take_in_if_allowed(&mut self) {
+        if let Ok(open) = self.gate(Call::Ask) {
+            self.take_in_signals(open);
         }
-        let open = self.gate(Call::Block(1))?;
-        let result = self.match_or_wait(open, timeout, matcher);
-        if self.armed_timer.is_some() {
-            if matches!(result, Ok(None)) {
-                // Timed out: the timer fired and left the heap.
-                self.armed_timer = None;
-            } else {
-                // Ended before its timer fired (a match, or told to die): disarm
-                // it, or a loop of long timeouts met early would pile up one per receive.
-                self.disarm_timer();
-            }
-        }
-        result
-    }
-
-    /// Out of line: the receive's frame stays small (see `match_or_wait`).
-    #[cold]
-    #[inline(never)]
-    fn disarm_timer(&mut self) {
-        if let Some(key) = self.armed_timer.take() {
-            self.kernel().timers.cancel(key);
-        }
-    }
-
-    /// Arms the timer of a receive that waits with a timeout.
-    #[inline(never)]
-    fn arm_timer(&mut self, timeout: Duration) {
-        self.wait_generation = self.wait_generation.wrapping_add(1);
-        let kernel = self.kernel();
-        let key = kernel.arm_timer(kernel.timers.deadline_after(timeout), self.pid(), self.wait_generation);
-        self.armed_timer = Some(key);
-    }
-
-    /// The body of [`Cx::receive_inner`]; the timer it arms is kept in
-    /// `armed_timer` (in the `Cx`, not in this frame: every byte of a waiting
-    /// process's frames is a cold line again when it is resumed).
-    #[inline(always)]
-    fn match_or_wait<R>(
-        &mut self,
-        open: Open,
-        timeout: Option<Duration>,
-        mut matcher: impl FnMut(&mut Message) -> Option<R>,
-    ) -> Result<Option<R>, Reason> {
-        let mut position = ScanPosition::default();
-        loop {
-            // What was taken in earlier first: a burst of messages is then
-            // taken from the signal queue once per batch, not at every receive
-            // (each take is a swap on the line the senders are pushing onto).
-            // Control signals queued meanwhile apply at the end of the slice.
-            let (found, looked_at) = self.mailbox.take_first(&mut position, &mut matcher);
-            self.charge((looked_at / SCANNED_PER_REDUCTION) as u32);
-            if found.is_some() {
-                return Ok(found);
-            }
-            let took_any = self.take_in_signals(open);
-            self.check_alive()?;
-            if took_any {
-                // A receive that keeps finding no match in a stream of arrivals
-                // still yields when its slice is spent.
-                self.gate(Call::Block(1))?;
-                continue;
-            }
-            match (timeout, self.armed_timer) {
-                (Some(timeout), None) if timeout.is_zero() => return Ok(None),
-                (Some(timeout), None) => self.arm_timer(timeout),
-                (Some(_), Some(_)) if self.pcb().fired_timer.has_fired(self.wait_generation) => {
-                    return Ok(None);
-                }
-                _ => {}
-            }
-            if std::thread::panicking() {
-                // A destructor waiting during an unwind would suspend mid-unwind.
-                return Err(Reason::error("a process cannot wait in receive while it is panicking"));
-            }
-            self.suspend(Suspend::Wait);
-        }
-    }
-
-    /// Moves arrived signals into the mailbox, applying control signals;
-    /// `true` if anything had arrived.
-    fn take_in_signals(&mut self, open: Open) -> bool {
-        let batch = self.pcb().signals.take_all();
-        if batch.len() == 0 {
-            return false;
-        }
-        match batch.into_small_only() {
-            // Nothing to apply: the messages join the mailbox in their nodes
-            // (or, once it is ending, are dropped as the dead do).
-            Ok(messages) if self.exit_reason.is_none() => self.mailbox.append_arrived(messages),
-            Ok(mut messages) => {
-                while let Some(message) = messages.pop_front() {
-                    crate::crash::drop_contained(message);
-                }
-            }
-            Err(batch) => self.apply_batch(open, batch),
-        }
-        true
-    }
-
-    /// Applies a batch holding control signals, in order. Out of line: its
-    /// frame is big (every kind of signal is handled in it), and the common
-    /// take-in (nothing or only messages) must not reach that deep into the
-    /// stack, whose lines are cold each time a process is resumed.
-    #[inline(never)]
-    fn apply_batch(&mut self, open: Open, batch: Batch<Signal, Message>) {
-        // One allocation for a big batch rather than repeated doubling; none
-        // for the usual few signals (a lone exit signal that kills this
-        // process must not allocate a mailbox buffer only to free it).
-        if batch.len() > RESERVE_ABOVE {
-            self.mailbox.reserve(batch.len());
-        }
-        for signal in batch {
-            self.take_in(open, signal);
-        }
-    }
-
-    /// Applies one signal, in arrival order (semantics.md §2, §5).
-    fn take_in(&mut self, open: Open, signal: Signal) {
-        if self.exit_reason.is_some() {
-            // Already ending: answer as the dead do (the rest of the queue is
-            // answered the same way at exit).
-            let me = self.pid();
-            self.kernel().answer_for_the_dead(me, signal, Some(self.worker(open)));
-            return;
-        }
-        match signal {
-            Signal::Message(message) => self.mailbox.push(message),
-            Signal::Link { from } => self.links.on_link(from),
-            Signal::Unlink { from, id } => {
-                self.links.on_unlink(from);
-                let me = self.pid();
-                self.kernel().deliver(from, Signal::UnlinkAck { from: me, id }, Some(self.worker(open)));
-            }
-            Signal::UnlinkAck { from, id } => self.links.on_unlink_ack(from, id),
-            Signal::Exit { from, reason, linked } => {
-                let me = self.pid();
-                match handle_exit_signal(&mut self.links, me, self.trap_exit, from, reason, linked) {
-                    ExitAction::Ignore => {}
-                    ExitAction::Message(reason) => self.mailbox.push(Message::new(Exit { from, reason })),
-                    ExitAction::Die(reason) => self.die(open, reason),
-                }
-            }
-            Signal::Monitor { from, monitor } => self.monitors.on_monitor(monitor, from),
-            Signal::Demonitor { monitor } => self.monitors.on_demonitor(monitor),
-            Signal::Down { monitor, reason } => {
-                if let Some(object) = self.monitors.on_down(monitor) {
-                    self.mailbox.push(Message::new(Down { monitor, object, reason }));
-                }
-            }
-            Signal::Info(request) => {
-                let info = self.own_info();
-                if let Some((asker, answer)) = request.answer(Some(info)) {
-                    self.kernel().deliver(asker, Signal::Message(Message::new(answer)), Some(self.worker(open)));
-                }
-            }
-        }
-    }
-
-    /// This process must end with `reason`: from now on it is invisible (links
-    /// get `noproc`, sends are dropped) and its blocking calls return `Err`.
-    fn die(&mut self, open: Open, reason: Reason) {
-        if self.exit_reason.is_none() {
-            // A `normal` exit signal kills no non-trapping link: no prefetch.
-            if !reason.is_normal() {
-                self.prefetch_links(open);
-            }
-            self.exit_reason = Some(reason);
-            self.pcb().state.exit();
-        }
-    }
-
-    /// A dying process is about to wake the processes it is linked to: start
-    /// loading what their resumes will touch now, while this one unwinds, rather
-    /// than when the exit signal is sent (each link of a chain then overlaps
-    /// with the previous one's exit: link_chain ~910 → ~660 ns per hop, A/B).
-    /// Only the first few: a process with many links would only evict them.
-    /// In two stages: their blocks now; the first one's stack, whose address
-    /// is in its block, once this process has unwound (`Cx::finish`). Reading
-    /// that address here stalled this process on the block's miss (link_chain
-    /// 758 → 677 ns a hop in two stages, medians of 16, A/B, Intel), except
-    /// when the first link is the one this process last spawn_linked: its
-    /// killer prefetched that block a hop ago (`Pcb::link_hint`), so both
-    /// stages go now (link_chain 307 → 280 ns a hop, medians of 10, A/B, Zen 5).
-    fn prefetch_links(&mut self, open: Open) {
-        const FEW: usize = 4;
-        if !cfg!(target_arch = "x86_64") {
-            return; // prefetching is a no-op elsewhere (see `process::prefetch_range`)
-        }
-        let shared = self.kernel();
-        let guard = self.worker(open).pin();
-        let mut first = None;
-        for pid in self.links.active().take(FEW) {
-            if let Some(pcb) = shared.table.get(pid, &guard) {
-                pcb.prefetch_block();
-                first.get_or_insert(NonNull::from(pcb));
-            }
-        }
-        // Relaxed: a prefetch hint (see `Pcb::link_hint`).
-        let hinted = self.pcb().link_hint.load(Ordering::Relaxed);
-        match first {
-            // Whoever killed this process prefetched that block a while ago
-            // (`Pcb::prefetch_exit_frames`): its stack's address is there now.
-            Some(pcb) if pcb.as_ptr() as usize == hinted => {
-                // SAFETY: just found in the table; the worker is pinned.
-                unsafe { pcb.as_ref() }.prefetch_exit_frames();
-            }
-            _ => self.exit_prefetch = first,
-        }
-    }
-
-    /// The second stage of `prefetch_links`: the first link's block has had
-    /// time to arrive, so where its stack is can be read without a stall.
-    fn prefetch_first_link_stack(&mut self) {
-        if let Some(pcb) = self.exit_prefetch.take() {
-            // SAFETY: found in the table during this run (`prefetch_links`), and
-            // the worker has been pinned since; cleared at every suspension.
-            unsafe { pcb.as_ref() }.prefetch_exit_frames();
-        }
-    }
-
-    /// `Err(reason)` if this process must end (it was told to die, or is
-    /// being torn down).
-    fn check_alive(&mut self) -> Result<(), Reason> {
-        match &self.exit_reason {
-            Some(reason) => Err(reason.clone()),
-            None => Ok(()),
-        }
-    }
-
-    /// Whether the runtime is tearing this process down (it is being unwound at
-    /// shutdown, or caught that unwind and goes on).
-    fn in_teardown(&self) -> bool {
-        // Relaxed: set by this same thread (the home worker's) before the
-        // forced unwind began.
-        self.pcb().force_unwinding.load(Ordering::Relaxed)
-    }
-
-    /// The one entry of every runtime call: decides what the call may use.
-    ///
-    /// - In teardown (the runtime is being dropped and is unwinding this
-    ///   process, or the body caught that unwind and goes on) it lets nothing
-    ///   through: no worker, no delivery. Every call gets its refusal
-    ///   (`Err(Shutdown)`, a spawn error, `false`, `None`: at shutdown every
-    ///   process is gone) and the process ends with `Shutdown`.
-    /// - A process told to die gets `Err(reason)` from a blocking call, and is
-    ///   unwound by an acting call (it ignored that `Err`), or refused while it
-    ///   unwinds (a destructor calling the runtime).
-    /// - Otherwise the call is charged, the time slice ends here if it is spent
-    ///   (the process yields and takes in its signals), and the call gets
-    ///   [`Open`]: valid for the rest of the call, across suspensions too (the
-    ///   process is only ever resumed on this same worker, and teardown unwinds
-    ///   it from the suspension point instead of returning).
-    #[inline]
-    fn gate(&mut self, call: Call) -> Result<Open, Reason> {
-        // Under AddressSanitizer: poison left just below here by an unwind
-        // caught inside the body (see `forget_unwound_frames`) goes before the
-        // call reaches into those addresses.
-        #[cfg(lariat_asan)]
-        crate::stack::overflow::forget_unwound_frames(Some(16 << 10));
-        if self.in_teardown() {
-            // Every call refused, none unwinds again: the body ends when it
-            // returns (a caught unwind that loops on a refused blocking call
-            // holds up the runtime's drop, as any body that never returns does).
-            self.exit_reason = Some(Reason::Shutdown);
-            return Err(Reason::Shutdown);
-        }
-        if call == Call::Ask {
-            // Reading is fine for a process that is ending (not in teardown).
-            return Ok(Open(()));
-        }
-        self.refuse_if_ending(call)?;
-        let open = Open(());
-        let (Call::Act(cost) | Call::Block(cost)) = call else { return Ok(open) };
-        self.note_stack_depth();
-        if self.yield_if_spent(open, cost) {
-            // Its signals were taken in at the end of the slice: it may have been
-            // told to die meanwhile.
-            self.refuse_if_ending(call)?;
-        }
-        self.charge(cost);
-        Ok(open)
-    }
-
-    /// For a process that must end: `Err(reason)` to a blocking call; an
-    /// acting call unwinds it (it ignored that `Err`), unless it is already
-    /// unwinding (a destructor calling the runtime), which gets the `Err` too.
-    fn refuse_if_ending(&self, call: Call) -> Result<(), Reason> {
-        let Some(reason) = &self.exit_reason else { return Ok(()) };
-        if matches!(call, Call::Act(_)) && !std::thread::panicking() {
-            self.unwind_to_exit(reason);
-        }
-        Err(reason.clone())
-    }
-
-    /// The backstop of "ending is a return": a process that must end called
-    /// the runtime again instead of leaving; it is unwound to its root.
-    #[cold]
-    #[inline(never)]
-    fn unwind_to_exit(&self, reason: &Reason) -> ! {
-        crate::crash::note_unwinding(format!("unwound: it was told to exit ({reason}) and called the runtime again"));
-        resume_unwind(Box::new(ExitUnwind))
-    }
-
-    /// Ends the time slice if `cost` would overdraw it: queues this process
-    /// behind the others and, back, takes in its signals (so a process that
-    /// never receives can still be killed: control signals apply at every end
-    /// of a slice). `true` if it yielded. Never while unwinding (a destructor
-    /// calling the runtime): the unwind must finish on this thread.
-    #[inline(always)]
-    fn yield_if_spent(&mut self, open: Open, cost: u32) -> bool {
-        if self.reductions_left > cost || std::thread::panicking() {
-            return false;
-        }
-        self.suspend(Suspend::Yield);
-        self.take_in_signals(open);
-        true
-    }
-
-    /// Records how deep the stack is now (its deepest point decides whether the
-    /// stack's deep pages are given back when the process ends).
-    #[inline(always)]
-    fn note_stack_depth(&mut self) {
-        let marker = 0u8;
-        self.lowest_sp = self.lowest_sp.min(&marker as *const u8 as usize);
-    }
-
-    fn charge(&mut self, cost: u32) {
-        self.reductions_left = self.reductions_left.saturating_sub(cost);
-    }
-
-    fn suspend(&mut self, why: Suspend) {
-        // Only `die` sets it, with `exit_reason`, which stays set until the
-        // exit: checking the first line's field spares every other suspension
-        // a write to this one.
-        debug_assert!(self.exit_reason.is_some() || self.exit_prefetch.is_none());
-        if self.exit_reason.is_some() {
-            self.exit_prefetch = None;
-        }
-        let marker = 0u8;
-        let sp = &marker as *const u8 as usize;
-        self.lowest_sp = self.lowest_sp.min(sp);
-        // Relaxed: only a prefetch hint for whoever wakes this process.
-        self.pcb().resume_hint.store(sp, Ordering::Relaxed);
-        // SAFETY: the yielder belongs to this coroutine and `Cx` lives on its stack.
-        let yielder = unsafe { self.yielder.as_ref() };
-        let resumed_on = yielder.suspend(why);
-        debug_assert_eq!(resumed_on.0, self.worker.0, "a started process resumed on another worker");
-        self.worker = resumed_on;
-        self.reductions_total += u64::from(SLICE_REDUCTIONS - self.reductions_left);
-        self.reductions_left = SLICE_REDUCTIONS;
     }
 
     /// Takes in what arrived before the first run; `true` if it was told to die.
     pub(crate) fn killed_before_start(&mut self) -> bool {
-        if let Ok(open) = self.gate(Call::Ask) {
-            self.take_in_signals(open);
-        }
+        self.take_in_if_allowed();
         self.exit_reason.is_some()
     }
 
@@ -988,7 +590,7 @@ impl Cx {
         self.prefetch_first_link_stack();
         // Left by a receive whose matcher panicked (the panic ended the process).
         self.disarm_timer();
-        let outcome = Outcome::new(reason, &mut self.links, &mut self.monitors, self.lowest_sp);
+        let outcome = Outcome::new(reason, &mut self.watch.links, &mut self.watch.monitors, self.budget.lowest_sp());
         // User destructors of messages and process-local values may panic:
         // each is contained on its own.
         if self.mailbox.len() != 0 {

@@ -6,10 +6,10 @@ use std::ptr::NonNull;
 use super::{Kernel, OUTSIDE, Port};
 use crate::mailbox::Message;
 use crate::pid::Pid;
-use crate::process::{Pcb, Signal};
+use crate::process::{Answer, Pcb, Receiver, Signal, take_in};
 use crate::reason::Reason;
 use crate::scheduler::ProcRef;
-use crate::signal::Pushed;
+use crate::signal_queue::Pushed;
 use crate::sync::Ordering;
 
 impl Kernel {
@@ -60,29 +60,11 @@ impl Kernel {
         }
     }
 
-    /// Answers a signal that reached a process which has ended (docs/semantics.md,
-    /// the exit's step 6): a link gets an exit signal `noproc` back, an unlink its
-    /// acknowledgement, a monitor a `Down` with `noproc`, an info request its
-    /// "gone"; messages and exit signals are dropped.
+    /// Answers a signal that reached a process which has ended (its meaning:
+    /// `process::take_in`, for a receiver that is gone).
     pub(crate) fn answer_for_the_dead(&self, dead: Pid, signal: Signal, port: Option<&impl Port>) {
-        match signal {
-            Signal::Link { from } => {
-                self.deliver(from, Signal::Exit { from: dead, reason: Reason::NoProc, linked: true }, port);
-            }
-            Signal::Unlink { from, id } => {
-                self.deliver(from, Signal::UnlinkAck { from: dead, id }, port);
-            }
-            Signal::Monitor { from, monitor } => {
-                self.deliver(from, Signal::Down { monitor, reason: Reason::NoProc }, port);
-            }
-            Signal::Info(request) => {
-                if let Some((asker, answer)) = request.answer(None) {
-                    self.deliver(asker, Signal::Message(Message::new(answer)), port);
-                }
-            }
-            // A message's destructor is the user's: contained.
-            Signal::Message(message) => crate::crash::drop_contained(message),
-            Signal::UnlinkAck { .. } | Signal::Exit { .. } | Signal::Demonitor { .. } | Signal::Down { .. } => {}
+        if let Answer::Send(to, answer) = take_in(dead, signal, Receiver::Gone) {
+            self.deliver(to, answer, port);
         }
     }
 

@@ -15,9 +15,7 @@ use exit::{EndedBlocks, PendingExits};
 
 use crate::cx::process_main;
 use crate::kernel::{Kernel, Port};
-use crate::link::LinkTable;
-use crate::monitor::Monitors;
-use crate::process::{Outcome, Pcb, ProcessCoroutine, Suspend, WorkerPtr};
+use crate::process::{Outcome, Pcb, ProcessCoroutine, Suspend, WorkerPtr, starting_links_and_monitors};
 use crate::reason::Reason;
 use crate::scheduler::ProcRef;
 use crate::scheduler::queue::LocalQueue;
@@ -560,13 +558,7 @@ impl WorkerCore {
                         // SAFETY: state RUNNING makes this worker the only one touching `run`.
                         unsafe { ((*run).initial_link.take(), (*run).initial_monitor.take()) }
                     });
-                    let (mut links, mut monitors) = (LinkTable::default(), Monitors::default());
-                    if let Some(parent) = link {
-                        links.link(parent);
-                    }
-                    if let Some((monitor, watcher)) = monitor {
-                        monitors.on_monitor(monitor, watcher);
-                    }
+                    let (mut links, mut monitors) = starting_links_and_monitors(link, monitor);
                     let outcome = Outcome::new(reason, &mut links, &mut monitors, usize::MAX);
                     self.finish(pcb, None, outcome, &guard);
                     return;

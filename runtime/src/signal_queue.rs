@@ -12,7 +12,7 @@
 //! and its sender wakes the owner after pushing it). Under a burst of sends
 //! this saves the wake-up's read-modify-write on the owner's state word. The
 //! loom model `wake_up` checks it. It relies on two rules kept elsewhere: every
-//! push by another thread goes through `Shared::deliver`, which wakes on
+//! push by another thread goes through `Kernel::deliver`, which wakes on
 //! `First`; and the owner takes in its queue after every resume, before it
 //! next waits (a run that cleared `NOTIFIED` then sees what was queued).
 //!

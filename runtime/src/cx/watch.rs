@@ -1,0 +1,103 @@
+//! A process's links and monitors, and whether it traps exits: the calls
+//! that make and drop them (docs/semantics.md, links and monitors).
+//!
+//! Invariants: an entry is made here before the signal that tells the other
+//! process is sent, and dropped only once that process can no longer act on
+//! it (an unlink waits for its acknowledgement: `link`); a link or monitor to
+//! a process that is gone is answered with `noproc` at once.
+
+use super::Post;
+use crate::link::LinkTable;
+use crate::mailbox::{Mailbox, Message};
+use crate::monitor::{Down, Monitored, Monitors};
+use crate::pid::{Pid, Ref};
+use crate::process::{Exit, Signal};
+use crate::reason::Reason;
+use crate::registry::Name;
+
+pub(super) struct Watch {
+    pub(super) links: LinkTable,
+    pub(super) monitors: Monitors,
+    pub(super) trap_exit: bool,
+}
+
+impl Watch {
+    pub(super) fn new((links, monitors): (LinkTable, Monitors)) -> Watch {
+        Watch { links, monitors, trap_exit: false }
+    }
+
+    /// Links `me` to `pid` (see `Cx::link`).
+    pub(super) fn link(&mut self, me: Pid, pid: Pid, post: Post<'_>, mailbox: &mut Mailbox) -> Result<(), Reason> {
+        if pid == me || !self.links.link(pid) {
+            return Ok(());
+        }
+        if post.deliver(pid, Signal::Link { from: me }) {
+            return Ok(());
+        }
+        self.links.forget(pid);
+        if self.trap_exit {
+            mailbox.push(Message::new(Exit { from: pid, reason: Reason::NoProc }));
+            Ok(())
+        } else {
+            Err(Reason::NoProc)
+        }
+    }
+
+    /// Unlinks `me` from `pid` (see `Cx::unlink`).
+    pub(super) fn unlink(&mut self, me: Pid, pid: Pid, post: Post<'_>) {
+        let Some(id) = self.links.unlink(pid) else { return };
+        if !post.deliver(pid, Signal::Unlink { from: me, id }) {
+            // Gone: nobody will acknowledge. Its exit signal may still be on
+            // its way (a big fan-out is sent in chunks); with the entry gone
+            // here it is ignored.
+            self.links.on_unlink_ack(pid, id);
+        }
+    }
+
+    /// Monitors `pid` (resolved from `name`, if by name) under `monitor` (see
+    /// `Cx::monitor`); `None`: nobody holds the name.
+    pub(super) fn monitor(
+        &mut self,
+        me: Pid,
+        pid: Option<Pid>,
+        name: Option<Name>,
+        monitor: Ref,
+        post: Post<'_>,
+        mailbox: &mut Mailbox,
+    ) {
+        if pid == Some(me) {
+            return;
+        }
+        let object = match (&name, pid) {
+            (Some(name), _) => Monitored::Name(name.clone()),
+            (None, Some(pid)) => Monitored::Pid(pid),
+            (None, None) => unreachable!("a monitor by pid always has its pid"),
+        };
+        if let Some(pid) = pid {
+            self.monitors.hold(monitor, pid, name);
+            if post.deliver(pid, Signal::Monitor { from: me, monitor }) {
+                return;
+            }
+            self.monitors.release(monitor);
+        }
+        mailbox.push(Message::new(Down { monitor, object, reason: Reason::NoProc }));
+    }
+
+    /// Drops `monitor` (see `Cx::demonitor`): whether it was still active.
+    pub(super) fn demonitor(&mut self, monitor: Ref, post: Post<'_>) -> bool {
+        let Some(target) = self.monitors.release(monitor) else { return false };
+        post.deliver(target, Signal::Demonitor { monitor });
+        true
+    }
+
+    /// Records a child spawned linked and/or monitored (the child's side was
+    /// set up in its block before it could run).
+    pub(super) fn spawned(&mut self, child: Pid, link: bool, monitor: Option<Ref>) {
+        if link {
+            self.links.link(child);
+        }
+        if let Some(monitor) = monitor {
+            self.monitors.hold(monitor, child, None);
+        }
+    }
+}
