@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::Reason;
+use crate::reason::Reason;
 
 /// A `Runtime::builder()` setting that cannot work.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +51,7 @@ impl fmt::Display for BuildError {
                 write!(f, "workers({requested}) is out of range: use 1..={max} (the default is one per core)")
             }
             BuildError::StackSize { requested, min, max } => {
-                let default = crate::DEFAULT_STACK_SIZE / 1024;
+                let default = crate::stack::DEFAULT_STACK_SIZE / 1024;
                 write!(
                     f,
                     "stack_size({requested}) is out of range: use {min}..={max} bytes (the default is {default} KiB)"

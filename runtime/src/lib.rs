@@ -82,8 +82,8 @@ pub mod loom_api {
     pub use crate::timer::FiredTimer;
 
     /// A pid of runtime 0 for a model (`index` ≥ 1).
-    pub fn pid(index: u32) -> crate::Pid {
-        crate::Pid::new(0, index, 0)
+    pub fn pid(index: u32) -> crate::pid::Pid {
+        crate::pid::Pid::new(0, index, 0)
     }
 
     /// A monitor ref for a model.
@@ -92,7 +92,7 @@ pub mod loom_api {
     }
 
     /// The Pid the next occupant of `pid`'s slot gets.
-    pub fn next_in_slot(pid: crate::Pid) -> crate::Pid {
+    pub fn next_in_slot(pid: crate::pid::Pid) -> crate::pid::Pid {
         pid.next_in_slot()
     }
 }

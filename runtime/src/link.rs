@@ -157,6 +157,7 @@ pub enum ExitAction {
 /// semantics.md §2 and §4: how process `me` (trapping exits or not) handles an
 /// exit signal from `from` with `reason`, which came over a link (`linked`: the
 /// sender died) or from `exit(pid, reason)`.
+#[inline]
 pub fn handle_exit_signal(
     links: &mut LinkTable,
     me: Pid,

@@ -67,10 +67,10 @@ impl fmt::Display for RegisterError {
 
 impl std::error::Error for RegisterError {}
 
-impl From<RegisterError> for crate::Reason {
+impl From<RegisterError> for crate::reason::Reason {
     /// A process that propagates the error with `?` ends with it (Erlang raises `badarg`).
-    fn from(error: RegisterError) -> crate::Reason {
-        crate::Reason::error(format!("badarg: {error}"))
+    fn from(error: RegisterError) -> crate::reason::Reason {
+        crate::reason::Reason::error(format!("badarg: {error}"))
     }
 }
 

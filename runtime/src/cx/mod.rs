@@ -46,10 +46,7 @@ use crate::kernel::{Handle, Kernel, SpawnOptions};
 use crate::mailbox::{Mailbox, Message};
 use crate::monitor::{Down, Monitored};
 use crate::pid::{Pid, Ref};
-use crate::process::{
-    InfoAnswer, InfoRequest, Outcome, Pcb, ProcessInfo, ReplyTo, Signal, Status, Suspend, WorkerPtr,
-    starting_links_and_monitors,
-};
+use crate::process::{InfoAnswer, InfoRequest, Outcome, Pcb, ProcessInfo, ReplyTo, Signal, Status, Suspend, WorkerPtr};
 use crate::reason::Reason;
 use crate::registry::{Name, RegisterError};
 use crate::sync::Ordering;
@@ -127,13 +124,14 @@ impl<'a> Post<'a> {
 }
 
 impl Cx {
+    /// A `Cx` with no links or monitors yet (see `Cx::start_watching`).
+    /// Returned as built, never changed before: so it is built in its caller's
+    /// place instead of being copied there.
     pub(crate) fn new(
         pcb: NonNull<Pcb>,
         kernel: NonNull<Kernel>,
         worker: WorkerPtr,
         yielder: &Yielder<WorkerPtr, Suspend>,
-        initial_link: Option<Pid>,
-        initial_monitor: Option<(Ref, Pid)>,
     ) -> Cx {
         Cx {
             pcb,
@@ -144,10 +142,16 @@ impl Cx {
             exit_reason: None,
             mailbox: Mailbox::default(),
             timer: ReceiveTimer::default(),
-            watch: Watch::new(starting_links_and_monitors(initial_link, initial_monitor)),
+            watch: Watch::default(),
             locals: Vec::new(),
             exit_prefetch: None,
         }
+    }
+
+    /// Starts linked to the parent of a `spawn_link`, monitored by that of a
+    /// `spawn_monitor` (set up at spawn, before this process could run).
+    pub(crate) fn start_watching(&mut self, initial_link: Option<Pid>, initial_monitor: Option<(Ref, Pid)>) {
+        self.watch.start(initial_link, initial_monitor);
     }
 
     fn pcb(&self) -> &Pcb {

@@ -28,7 +28,8 @@ pub(crate) fn process_main(
     initial_link: Option<Pid>,
     initial_monitor: Option<(Ref, Pid)>,
 ) -> Outcome {
-    let mut cx = Cx::new(pcb, kernel, worker, yielder, initial_link, initial_monitor);
+    let mut cx = Cx::new(pcb, kernel, worker, yielder);
+    cx.start_watching(initial_link, initial_monitor);
     // A process killed before it first ran never runs its body.
     let result = match cx.killed_before_start() {
         true => Ok(Ok(())),

@@ -11,10 +11,11 @@ use crate::link::LinkTable;
 use crate::mailbox::{Mailbox, Message};
 use crate::monitor::{Down, Monitored, Monitors};
 use crate::pid::{Pid, Ref};
-use crate::process::{Exit, Signal};
+use crate::process::{Exit, Signal, add_starting_links_and_monitors};
 use crate::reason::Reason;
 use crate::registry::Name;
 
+#[derive(Default)]
 pub(super) struct Watch {
     pub(super) links: LinkTable,
     pub(super) monitors: Monitors,
@@ -22,8 +23,11 @@ pub(super) struct Watch {
 }
 
 impl Watch {
-    pub(super) fn new((links, monitors): (LinkTable, Monitors)) -> Watch {
-        Watch { links, monitors, trap_exit: false }
+    /// Starts linked to `initial_link` and monitored by `initial_monitor`
+    /// (see `process::add_starting_links_and_monitors`).
+    #[inline(always)]
+    pub(super) fn start(&mut self, initial_link: Option<Pid>, initial_monitor: Option<(Ref, Pid)>) {
+        add_starting_links_and_monitors(&mut self.links, &mut self.monitors, initial_link, initial_monitor);
     }
 
     /// Links `me` to `pid` (see `Cx::link`).

@@ -167,22 +167,23 @@ impl Outcome {
     }
 }
 
-/// The links and monitors a process starts with: those of a `spawn_link` or
-/// `spawn_monitor`, set up at spawn before it can run. Its `Cx` starts with
-/// them, and so does the outcome of one that ends before it runs.
-pub(crate) fn starting_links_and_monitors(
+/// Adds the links and monitors a process starts with: those of a
+/// `spawn_link` or `spawn_monitor`, set up at spawn before it can run. Its
+/// `Cx` starts with them, and so does the outcome of one that ends before it
+/// runs. (In place: the tables are big enough that moving them costs a copy.)
+#[inline(always)]
+pub(crate) fn add_starting_links_and_monitors(
+    links: &mut LinkTable,
+    monitors: &mut Monitors,
     initial_link: Option<Pid>,
     initial_monitor: Option<(Ref, Pid)>,
-) -> (LinkTable, Monitors) {
-    let mut links = LinkTable::default();
+) {
     if let Some(parent) = initial_link {
         links.link(parent);
     }
-    let mut monitors = Monitors::default();
     if let Some((monitor, watcher)) = initial_monitor {
         monitors.on_monitor(monitor, watcher);
     }
-    (links, monitors)
 }
 
 /// The worker a process was resumed on (valid while it runs there).

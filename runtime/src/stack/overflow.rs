@@ -31,7 +31,7 @@ thread_local! {
 
 /// Marks `pid` as running on this thread on the stack with guard page
 /// `[guard_start, guard_start + PAGE)`; `None` when the worker is back on its own stack.
-pub(crate) fn set_running(pid: Option<crate::Pid>, guard_start: usize, stack_size: usize) {
+pub(crate) fn set_running(pid: Option<crate::pid::Pid>, guard_start: usize, stack_size: usize) {
     RUNNING.with(|running| {
         running.set(pid.map(|pid| Running {
             pid: pid.to_bits(),

@@ -15,7 +15,9 @@ use exit::{EndedBlocks, PendingExits};
 
 use crate::cx::process_main;
 use crate::kernel::{Kernel, Port};
-use crate::process::{Outcome, Pcb, ProcessCoroutine, Suspend, WorkerPtr, starting_links_and_monitors};
+use crate::link::LinkTable;
+use crate::monitor::Monitors;
+use crate::process::{Outcome, Pcb, ProcessCoroutine, Suspend, WorkerPtr, add_starting_links_and_monitors};
 use crate::reason::Reason;
 use crate::scheduler::ProcRef;
 use crate::scheduler::queue::LocalQueue;
@@ -558,7 +560,8 @@ impl WorkerCore {
                         // SAFETY: state RUNNING makes this worker the only one touching `run`.
                         unsafe { ((*run).initial_link.take(), (*run).initial_monitor.take()) }
                     });
-                    let (mut links, mut monitors) = starting_links_and_monitors(link, monitor);
+                    let (mut links, mut monitors) = (LinkTable::default(), Monitors::default());
+                    add_starting_links_and_monitors(&mut links, &mut monitors, link, monitor);
                     let outcome = Outcome::new(reason, &mut links, &mut monitors, usize::MAX);
                     self.finish(pcb, None, outcome, &guard);
                     return;
