@@ -145,8 +145,7 @@ impl Cx {
         }
         let sp = stack_pointer();
         self.budget.note_sp(sp);
-        // Relaxed: only a prefetch hint for whoever wakes this process.
-        self.pcb().resume_hint.store(sp, Ordering::Relaxed);
+        self.pcb().hints.suspended_at(sp);
         // SAFETY: the yielder belongs to this coroutine and `Cx` lives on its stack.
         let yielder = unsafe { self.yielder.as_ref() };
         let resumed_on = yielder.suspend(why);

@@ -259,8 +259,7 @@ impl Cx {
         let (child, block) = self.kernel().spawn(Box::new(body), options.stack_size, watchers, Some(post.worker()))?;
         self.watch.spawned(child, options.link, monitor);
         if options.link {
-            // Relaxed: a prefetch hint (see `Pcb::link_hint`).
-            self.pcb().link_hint.store(block.as_ptr() as usize, Ordering::Relaxed);
+            self.pcb().hints.spawn_linked(block);
         }
         Ok(Spawned { pid: child, monitor })
     }

@@ -10,7 +10,6 @@ use crate::process::{Answer, Pcb, Receiver, Signal, take_in};
 use crate::reason::Reason;
 use crate::scheduler::ProcRef;
 use crate::signal_queue::Pushed;
-use crate::sync::Ordering;
 
 impl Kernel {
     /// Pushes `signal` to `to` and wakes it. `false` if `to` is gone (not in the
@@ -48,8 +47,7 @@ impl Kernel {
         if pushed == Pushed::Behind || !pcb.state.wake() {
             return;
         }
-        // Relaxed: a prefetch hint for whoever runs it (see `Pcb::prefetch_for_wake`).
-        pcb.woken_to_exit.store(exit, Ordering::Relaxed);
+        pcb.hints.woken(exit);
         let process = ProcRef(NonNull::from(pcb));
         // A process woken from waiting has run, so it has a home (`Pcb::home`).
         let home = pcb.home();

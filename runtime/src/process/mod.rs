@@ -11,6 +11,8 @@
 
 mod info;
 pub(crate) mod prefetch;
+
+use prefetch::Hints;
 mod signal;
 pub(crate) mod state;
 
@@ -34,7 +36,7 @@ use crate::pid::{Pid, Ref};
 use crate::reason::Reason;
 use crate::signal_queue::SignalQueue;
 use crate::stack::PooledStack;
-use crate::sync::{AtomicBool, AtomicPtr, AtomicU32, AtomicUsize, Condvar, Mutex, Ordering, UnsafeCell, lock};
+use crate::sync::{AtomicBool, AtomicPtr, AtomicU32, Condvar, Mutex, Ordering, UnsafeCell, lock};
 use crate::table::Entry;
 use crate::timer::FiredTimer;
 use crate::worker::WorkerCore;
@@ -255,21 +257,8 @@ pub(crate) struct RunState {
 pub(crate) struct Pcb {
     pub(crate) pid: Pid,
     pub(crate) run: UnsafeCell<RunState>,
-    /// Roughly where its stack pointer was when it last suspended: a waker
-    /// prefetches around it so the resume finds those lines in cache.
-    pub(crate) resume_hint: AtomicUsize,
-    /// Where its stack starts (the highest address), set at its first run: an
-    /// exit unwinds up to there (see [`Pcb::prefetch_exit_top`]).
-    pub(crate) stack_top_hint: AtomicUsize,
-    /// The block of the process it last `spawn_link`ed (0: none): the one its
-    /// exit likely wakes next. Whoever kills it prefetches that block
-    /// ([`Pcb::prefetch_exit_frames`]), a whole hop of a chain ahead. Only
-    /// ever prefetched, never read through: it may be stale.
-    pub(crate) link_hint: AtomicUsize,
-    /// Set by whoever woke it with an abnormal exit signal (it ends in its next
-    /// run unless it traps exits), so whoever runs it ahead prefetches for an
-    /// exit; a hint only (a timer wake-up clears it).
-    pub(crate) woken_to_exit: AtomicBool,
+    /// Where its next run will reach, for prefetching only (see `prefetch`).
+    pub(crate) hints: Hints,
     /// Which of its waits have timed out (see `timer`).
     pub(crate) fired_timer: FiredTimer,
     pub(crate) signals: SignalQueue<Signal, Message>,
@@ -334,10 +323,7 @@ impl Pcb {
             state: StateWord::new_queued(),
             signals: SignalQueue::with_small_form(),
             fired_timer: FiredTimer::default(),
-            resume_hint: AtomicUsize::new(0),
-            stack_top_hint: AtomicUsize::new(0),
-            link_hint: AtomicUsize::new(0),
-            woken_to_exit: AtomicBool::new(false),
+            hints: Hints::default(),
             force_unwinding: AtomicBool::new(false),
             named: AtomicBool::new(false),
             home: AtomicU32::new(NO_HOME),

@@ -4,16 +4,86 @@
 //!
 //! Every hint here is only a hint: a prefetch never faults and reads no memory
 //! architecturally, so a stale, wrong or unmapped address costs nothing but a
-//! wasted fill. The fields it reads (`Pcb::resume_hint`, `stack_top_hint`,
-//! `link_hint`, `woken_to_exit`) are written with relaxed stores and never
-//! read through. The rule for keeping a hint: it wins in an A/B on two CPU
+//! wasted fill. What they aim at is one field of the control block,
+//! [`Hints`], written with relaxed stores (nothing is published through
+//! it; a hint seen late or not at all only costs a miss) and never read through. The rule for keeping a hint: it wins in an A/B on two CPU
 //! families on the workload it targets, without hurting another row
 //! (`bench/ab.sh`; docs/performance.md, decision log).
 
 use std::ptr::NonNull;
 
 use super::Pcb;
-use crate::sync::Ordering;
+use crate::sync::{AtomicBool, AtomicUsize, Ordering};
+
+/// Where a process's next run will reach, as far as prefetching cares: the
+/// control block's one field for it. Every access is relaxed: a hint is
+/// never read through, and a stale one costs only a wasted fill.
+#[derive(Default)]
+pub(crate) struct Hints {
+    /// Roughly its stack pointer when it last suspended (0: never yet).
+    resume_sp: AtomicUsize,
+    /// Its stack's top (the highest address), from its first run: an exit
+    /// unwinds up to there.
+    stack_top: AtomicUsize,
+    /// The block of the process it last `spawn_link`ed (0: none): in a chain,
+    /// the one its exit wakes next.
+    linked_child: AtomicUsize,
+    /// Woken by an abnormal exit signal: its next run is likely its exit.
+    woken_to_exit: AtomicBool,
+}
+
+impl Hints {
+    /// It suspends at about `sp`.
+    #[inline]
+    pub(crate) fn suspended_at(&self, sp: usize) {
+        // Relaxed: pairs with nothing; a hint (see `Hints`).
+        self.resume_sp.store(sp, Ordering::Relaxed);
+    }
+
+    /// It got the stack whose top is `top`.
+    pub(crate) fn started(&self, top: usize) {
+        // Relaxed: pairs with nothing; a hint (see `Hints`).
+        self.stack_top.store(top, Ordering::Relaxed);
+    }
+
+    /// It spawn_linked the process whose block is `child`.
+    #[inline]
+    pub(crate) fn spawn_linked(&self, child: NonNull<Pcb>) {
+        // Relaxed: pairs with nothing; a hint (see `Hints`).
+        self.linked_child.store(child.as_ptr() as usize, Ordering::Relaxed);
+    }
+
+    /// It was woken, by an abnormal exit signal or by anything else.
+    #[inline]
+    pub(crate) fn woken(&self, to_exit: bool) {
+        // Relaxed: pairs with nothing; a hint (see `Hints`).
+        self.woken_to_exit.store(to_exit, Ordering::Relaxed);
+    }
+
+    #[inline]
+    pub(crate) fn woken_to_exit(&self) -> bool {
+        // Relaxed: pairs with nothing; a hint (see `Hints`).
+        self.woken_to_exit.load(Ordering::Relaxed)
+    }
+
+    #[inline]
+    fn resume_sp(&self) -> usize {
+        // Relaxed: pairs with nothing; a hint (see `Hints`).
+        self.resume_sp.load(Ordering::Relaxed)
+    }
+
+    #[inline]
+    fn stack_top(&self) -> usize {
+        // Relaxed: pairs with nothing; a hint (see `Hints`).
+        self.stack_top.load(Ordering::Relaxed)
+    }
+
+    #[inline]
+    fn linked_child(&self) -> usize {
+        // Relaxed: pairs with nothing; a hint (see `Hints`).
+        self.linked_child.load(Ordering::Relaxed)
+    }
+}
 
 impl Pcb {
     /// Asks the CPU to start loading what resuming this process will touch: its
@@ -25,8 +95,7 @@ impl Pcb {
     #[inline]
     pub(crate) fn prefetch_for_resume(&self) {
         self.prefetch_block();
-        // Relaxed: a performance hint; any value is safe to prefetch.
-        let sp = self.resume_hint.load(Ordering::Relaxed);
+        let sp = self.hints.resume_sp();
         if sp != 0 {
             prefetch_range(sp.saturating_sub(RESUME_PREFETCH_BELOW), sp + RESUME_PREFETCH_ABOVE);
         }
@@ -36,9 +105,7 @@ impl Pcb {
     /// [`Pcb::prefetch_for_resume`] (the same caveat about a cold block holds).
     #[inline]
     pub(crate) fn prefetch_for_wake(&self) {
-        // Relaxed: a performance hint, written by the waker before it queued
-        // this process (so usually seen, and harmless when not).
-        if self.woken_to_exit.load(Ordering::Relaxed) {
+        if self.hints.woken_to_exit() {
             self.prefetch_for_exit();
         } else {
             self.prefetch_for_resume();
@@ -56,8 +123,7 @@ impl Pcb {
     #[inline]
     pub(crate) fn prefetch_for_exit(&self) {
         self.prefetch_block();
-        // Relaxed: a performance hint; any value is safe to prefetch.
-        let sp = self.resume_hint.load(Ordering::Relaxed);
+        let sp = self.hints.resume_sp();
         if sp != 0 {
             prefetch_range_for_write(sp.saturating_sub(EXIT_PREFETCH_BELOW), sp);
         }
@@ -76,18 +142,16 @@ impl Pcb {
     /// session 9, the frames below alone: 518 ns, and 541 with the lines
     /// around the suspension too: re-check there before trusting the order.)
     /// Last, the block of the process this one last spawn_linked
-    /// ([`Pcb::link_hint`]): in a chain, the next to die after this one.
+    /// ([`Hints::linked_child`]): in a chain, the next to die after this one.
     #[inline]
     pub(crate) fn prefetch_exit_frames(&self) {
-        // Relaxed: a performance hint; any value is safe to prefetch.
-        let sp = self.resume_hint.load(Ordering::Relaxed);
+        let sp = self.hints.resume_sp();
         if sp != 0 {
             prefetch_range(sp.saturating_sub(RESUME_PREFETCH_BELOW), sp + RESUME_PREFETCH_ABOVE);
             prefetch_range_for_write(sp.saturating_sub(EXIT_PREFETCH_BELOW), sp.saturating_sub(RESUME_PREFETCH_BELOW));
         }
         self.prefetch_exit_top();
-        // Relaxed: a prefetch hint (see `Pcb::link_hint`).
-        let next = self.link_hint.load(Ordering::Relaxed);
+        let next = self.hints.linked_child();
         if next != 0 {
             prefetch_range(next, next + size_of::<Pcb>());
         }
@@ -103,9 +167,8 @@ impl Pcb {
     /// resume prefetched this far (147 → 196 ns a hop).
     #[inline]
     pub(crate) fn prefetch_exit_top(&self) {
-        // Relaxed: performance hints; any values are safe to prefetch.
-        let sp = self.resume_hint.load(Ordering::Relaxed);
-        let top = self.stack_top_hint.load(Ordering::Relaxed);
+        let sp = self.hints.resume_sp();
+        let top = self.hints.stack_top();
         let start = sp + RESUME_PREFETCH_ABOVE;
         if sp != 0 && start < top {
             prefetch_range(start, top.min(start + EXIT_TOP_PREFETCH_MAX));
@@ -129,7 +192,7 @@ impl Pcb {
 /// in its block, once the dying process has unwound (the returned block:
 /// `Pcb::prefetch_exit_frames` then). Reading that address now would stall on
 /// the block's miss, except when the first link is the process the dying one
-/// last spawn_linked (`Pcb::link_hint`): its killer prefetched that block a
+/// last spawn_linked (`Hints::linked_child`): its killer prefetched that block a
 /// hop ago, so both stages go now.
 pub(crate) fn links_of_a_dying_process<'g>(dying: &Pcb, linked: impl Iterator<Item = &'g Pcb>) -> Option<NonNull<Pcb>> {
     const FEW: usize = 4;
@@ -141,8 +204,7 @@ pub(crate) fn links_of_a_dying_process<'g>(dying: &Pcb, linked: impl Iterator<It
         pcb.prefetch_block();
         first.get_or_insert(pcb);
     }
-    // Relaxed: a prefetch hint (see `Pcb::link_hint`).
-    let hinted = dying.link_hint.load(Ordering::Relaxed);
+    let hinted = dying.hints.linked_child();
     match first {
         Some(pcb) if std::ptr::from_ref(pcb) as usize == hinted => {
             pcb.prefetch_exit_frames();

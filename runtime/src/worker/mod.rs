@@ -221,7 +221,7 @@ impl WorkerCore {
             let pcb = unsafe { process.pcb() };
             pcb.prefetch_for_resume();
             // Relaxed: a hint written by this thread's `deliver` just before.
-            if pcb.woken_to_exit.load(Ordering::Relaxed) {
+            if pcb.hints.woken_to_exit() {
                 pcb.prefetch_exit_top();
             }
         }
@@ -492,7 +492,7 @@ impl WorkerCore {
                 if pcb.state.wake() {
                     // Relaxed: a prefetch hint (see `Pcb::prefetch_for_wake`);
                     // a timeout resumes it in its receive, not into an exit.
-                    pcb.woken_to_exit.store(false, Ordering::Relaxed);
+                    pcb.hints.woken(false);
                     let process = ProcRef(NonNull::from(pcb));
                     // Its own queue, not the LIFO slot: this runs when the
                     // worker is about to look for work or park, and a parking
@@ -606,7 +606,7 @@ impl WorkerCore {
             run.stack_guard = stack.guard().0;
             run.stack_bytes = stack.size();
             // Relaxed: a prefetch hint (see `Pcb::prefetch_exit_top`).
-            pcb.stack_top_hint.store(stack.top(), Ordering::Relaxed);
+            pcb.hints.started(stack.top());
             let body = run.body.take().expect("a process without coroutine still has its body");
             let initial_link = run.initial_link.take();
             let initial_monitor = run.initial_monitor.take();
