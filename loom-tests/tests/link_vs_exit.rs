@@ -14,7 +14,7 @@ enum Signal {
 }
 
 /// B's exit as the runtime does it (`Cx::take_in`, exit steps 5–6 in
-/// `WorkerCore::finish` and `Shared::answer_for_the_dead`): take in what has
+/// `WorkerCore::finish` and `Kernel::answer_for_the_dead`): take in what has
 /// arrived, send the exit signal over every active link, seal the queue and
 /// answer what the seal caught.
 fn exit_of_b(b_queue: &SignalQueue<Signal>, a_queue: &SignalQueue<Signal>, reason: Reason) {

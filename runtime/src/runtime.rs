@@ -184,7 +184,7 @@ impl Runtime {
     where
         F: FnOnce(&mut Cx) -> Result<(), Reason> + Send + 'static,
     {
-        self.kernel.spawn(Box::new(body), None, Watchers::default(), OUTSIDE).map(|(pid, _)| pid)
+        self.kernel.spawn(Box::new(body), None, Watchers::default(), OUTSIDE)
     }
 
     /// Sends an exit signal to `pid` from outside any process (Erlang's `exit/2`;
@@ -288,7 +288,7 @@ impl Drop for Runtime {
 /// each started one on its own worker's thread: `scheduler::teardown`) and
 /// frees the runtime's id.
 fn shut_down(kernel: &Kernel, threads: Vec<JoinHandle<()>>, id: Option<RuntimeId>) {
-    // SeqCst: pairs with the SeqCst increment/check in `Shared::spawn`, so
+    // SeqCst: pairs with the SeqCst increment/check in `Kernel::spawn`, so
     // either a spawn sees the flag or the teardown sees it in flight.
     kernel.shutdown.store(true, Ordering::SeqCst);
     for parker in &kernel.scheduler.parkers {

@@ -2,7 +2,7 @@
 //!
 //! An entry names a process by Pid and by the *wait generation* of the receive
 //! that armed it. Firing an entry stores that generation in the process's
-//! `timeout` word and wakes it like a message would; the receive compares the
+//! fired-timer word (`Pcb::fired_timer`) and wakes it like a message would; the receive compares the
 //! word with its own generation, so a stale timer (its receive already matched a
 //! message) can only cause a spurious wake-up, never a timeout of a later receive.
 //! A receive matches the mailbox once more after the timeout fired, so a message

@@ -95,7 +95,7 @@ impl Cx {
                 let guard = self.post(open).pin();
                 let table = &self.kernel().table;
                 let linked = self.watch.links.active().filter_map(|pid| table.get(pid, &guard));
-                self.exit_prefetch = prefetch::links_of_a_dying_process(self.pcb(), linked);
+                self.exit_prefetch = prefetch::links_of_a_dying_process(linked);
             }
             self.exit_reason = Some(reason);
             self.pcb().state.exit();

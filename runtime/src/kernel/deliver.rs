@@ -42,7 +42,7 @@ impl Kernel {
         }
     }
 
-    /// After a push: a push onto an empty queue wakes its owner (see `signal`).
+    /// After a push: a push onto an empty queue wakes its owner (see `signal_queue`).
     fn wake_if_first(&self, pcb: &Pcb, pushed: Pushed, exit: bool, port: Option<&impl Port>) {
         if pushed == Pushed::Behind || !pcb.state.wake() {
             return;

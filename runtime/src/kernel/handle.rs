@@ -26,7 +26,7 @@ impl Handle {
     where
         F: FnOnce(&mut Cx) -> Result<(), Reason> + Send + 'static,
     {
-        self.kernel.spawn(Box::new(body), None, Watchers::default(), OUTSIDE).map(|(pid, _)| pid)
+        self.kernel.spawn(Box::new(body), None, Watchers::default(), OUTSIDE)
     }
 
     /// Registers `pid` under `name` (Erlang's `register/2`).

@@ -78,7 +78,7 @@ impl Kernel {
         stack_size: Option<usize>,
         watchers: Watchers,
         port: Option<&impl Port>,
-    ) -> Result<(Pid, NonNull<Pcb>), SpawnError> {
+    ) -> Result<Pid, SpawnError> {
         let stack_size = match stack_size {
             None => 0,
             Some(requested) => match stack::checked_size(requested) {
@@ -112,7 +112,7 @@ impl Kernel {
         stack_size: usize,
         watchers: Watchers,
         port: Option<&impl Port>,
-    ) -> Result<(Pid, NonNull<Pcb>), SpawnError> {
+    ) -> Result<Pid, SpawnError> {
         // SeqCst: see `spawn`.
         if self.shutdown.load(Ordering::SeqCst) {
             return Err(SpawnError::ShuttingDown);
@@ -135,6 +135,6 @@ impl Kernel {
                 self.scheduler.notify_one();
             }
         }
-        Ok((pid, block))
+        Ok(pid)
     }
 }

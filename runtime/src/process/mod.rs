@@ -1,6 +1,6 @@
 //! The process control block and the life of a process on its coroutine.
 //!
-//! Shared parts (any thread): the Pid, the [`StateWord`], the signal queue, the
+//! Parts shared with other threads: the Pid, the [`StateWord`], the signal queue, the
 //! fired-timer word. Owner parts ([`RunState`]: the body not yet started, the
 //! coroutine, the exit waiter) are touched only by the worker that holds the
 //! process in state `RUNNING` (or at shutdown, once no worker runs processes:
@@ -75,8 +75,7 @@ pub(crate) struct Outcome {
 pub(crate) enum WatchedBy {
     /// At most two active links and one watcher, and no monitor held (most
     /// processes: a chain member, a linked worker that is also monitored):
-    /// inline, so such an exit allocates, moves and walks no table
-    /// (link_chain: ~350 of ~2,900 instructions a hop went to the boxed form).
+    /// inline, so such an exit allocates, moves and walks no table (D52).
     Few { links: [Option<Pid>; crate::small_map::INLINE], watcher: Option<(Ref, Pid)> },
     /// Any more, moved out whole (boxed: the outcome is copied out of the
     /// coroutine on a cold stack; a million links copy no list).
@@ -248,6 +247,19 @@ pub(crate) struct RunState {
 }
 
 /// The process control block.
+///
+/// | field | written by | read by | under |
+/// |---|---|---|---|
+/// | `pid` | the spawner, once | whoever found the block (a table lookup compares it) | never changes |
+/// | `run` | the worker holding it in `RUNNING` (at shutdown: its home worker, or the stopper for one never started) | the same | the state word |
+/// | `hints` | the process (where it suspends, whom it spawn_linked), its first worker (stack top), wakers (woken to exit) | prefetching code, any thread | relaxed; never read through (`prefetch`) |
+/// | `fired_timer` | the worker that fires its timer | the process, in a receive | a maximum, then a wake-up (`timer`) |
+/// | `signals` | senders push, any thread; the process takes and seals | | `signal_queue` |
+/// | `state` | wakers, its worker, its exit | anyone | `state` |
+/// | `force_unwinding` | its home worker, before tearing it down | the process (the gate) | same thread |
+/// | `named` | whoever registers a name for it | its exit (step 4) | SeqCst against `EXITED` (`registry`) |
+/// | `home` | its first worker, once, before the first resume | wakers that won its wake-up, its worker, the stopper | ordered by the state word's chain (see the field) |
+/// | `inbox_next` | whoever pushes it to its home worker's inbox | that worker, taking its inbox | `scheduler::inbox` |
 // `repr(C)`: the pid, which every sender reads to check it found the right
 // process, is followed by the `RunState` fields that stop changing after the
 // first run, and sits a whole `RunState` away from the signal queue head and

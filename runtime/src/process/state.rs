@@ -11,6 +11,17 @@
 //! | `RUNNING\|NOTIFIED` | on a worker; a signal arrived since it last looked |
 //! | `EXITED\|..` | gone: never queued again |
 //!
+//! Who makes each transition:
+//!
+//! | transition | made by | how |
+//! |---|---|---|
+//! | 0 → `NOTIFIED` | the waker that wins (`wake`) | `fetch_or`; it then queues the process |
+//! | `NOTIFIED` → `RUNNING` | the worker that took it from a queue (`start_running`) | `fetch_xor` |
+//! | `RUNNING` → 0 | its worker, back on its own stack (`try_wait`) | CAS; fails if `NOTIFIED` came |
+//! | `RUNNING\|NOTIFIED` → `RUNNING` | its worker, after that CAS failed | `fetch_and`; it runs again |
+//! | `RUNNING` → `NOTIFIED` | its worker, when its slice is spent (`yield_queued`) | `fetch_update`; it queues it |
+//! | any → `..\|EXITED` | the process itself, or the worker or stopper tearing it down (`exit`) | `fetch_or` |
+//!
 //! `EXITED` is terminal: once set it is never cleared. Every transition is one
 //! read-modify-write that changes only the bits it owns (never a plain store or
 //! swap), and asserts its precondition in debug builds (loom model
@@ -132,7 +143,7 @@ impl StateWord {
     pub fn exit(&self) {
         // An RMW so that every later fetch_or sees EXITED set. SeqCst (the same
         // locked instruction as AcqRel on x86): with the SeqCst load of `named` at
-        // exit step 4 and the SeqCst store + fence in `Shared::register`, it forms
+        // exit step 4 and the SeqCst store + fence in `Kernel::register`, it forms
         // the register-vs-exit protocol of `registry`, with no fence per exit.
         self.0.fetch_or(EXITED, Ordering::SeqCst);
     }

@@ -7,7 +7,7 @@
 //! A stack is taken when its process first runs and recycled warm through the
 //! worker's own free stacks ([`LocalStacks`]) once the coroutine has finished;
 //! when those are full, the oldest half goes back to the pool, which gives its
-//! free stacks out lowest address first (see [`free_slots`]). A recycled stack
+//! free stacks out lowest address first (see [`free_stacks`]). A recycled stack
 //! that was used deep (seen at a suspension, or unwound by a panic) gives its
 //! deep pages back (`MADV_DONTNEED`) so warm stacks do not keep high-water RSS;
 //! the rest are recycled without a system call (an `madvise` costs a TLB
@@ -19,7 +19,7 @@
 //! Overflow: see [`overflow`]; a guard-page hit aborts with a report naming the
 //! process, never corrupting a neighbour.
 
-mod free_slots;
+mod free_stacks;
 mod local;
 pub(crate) mod overflow;
 
@@ -29,7 +29,7 @@ use std::fmt;
 
 use corosensei::stack::{Stack, StackPointer};
 
-use self::free_slots::FreeSlots;
+use self::free_stacks::FreeStacks;
 use crate::sync::{Mutex, lock};
 
 pub(crate) const PAGE: usize = 4096;
@@ -59,7 +59,7 @@ pub(crate) fn checked_size(requested: usize) -> Option<usize> {
 }
 
 /// A stack slot owned by one coroutine, or free (in a worker's [`LocalStacks`]
-/// or the pool's [`FreeSlots`]). Made only by the pool, from slots it carved.
+/// or the pool's [`FreeStacks`]). Made only by the pool, from slots it carved.
 pub(crate) struct PooledStack {
     /// Lowest address, the guard page.
     bottom: usize,
@@ -96,11 +96,6 @@ impl PooledStack {
         unsafe {
             __asan_unpoison_memory_region((self.bottom + PAGE) as *const std::ffi::c_void, self.size())
         };
-    }
-
-    /// The highest address, where the stack starts.
-    pub(crate) fn top(&self) -> usize {
-        self.top
     }
 
     /// Usable bytes.
@@ -154,7 +149,7 @@ struct Slab {
 struct PoolState {
     slabs: Vec<Slab>,
     /// Free stacks, by address (no memory per stack).
-    free: FreeSlots,
+    free: FreeStacks,
     carve_next: usize,
     carve_end: usize,
     use_mprotect: bool,
@@ -175,7 +170,7 @@ impl StackPool {
             slot_bytes: stack_size + PAGE,
             state: Mutex::new(PoolState {
                 slabs: Vec::new(),
-                free: FreeSlots::new(stack_size + PAGE),
+                free: FreeStacks::new(stack_size + PAGE),
                 carve_next: 0,
                 carve_end: 0,
                 use_mprotect: false,

@@ -52,10 +52,12 @@ static SLAB_SLOTS: [AtomicUsize; MAX_SLABS] = [const { AtomicUsize::new(0) }; MA
 /// process's own guard is checked).
 pub(crate) fn register_slab(start: usize, len: usize, slot_bytes: usize) {
     for i in 0..MAX_SLABS {
-        // Relaxed load: a hint. The CAS to `usize::MAX` claims the entry; the handler
-        // skips a claimed entry until the Release store of the real start below.
+        // Relaxed load: a hint. The CAS to `usize::MAX` claims the entry, and only
+        // its atomicity matters (one claimer); Relaxed, as nothing is read through
+        // it: the handler skips a claimed entry until the Release store of the real
+        // start below.
         if SLAB_STARTS[i].load(Ordering::Relaxed) == 0
-            && SLAB_STARTS[i].compare_exchange(0, usize::MAX, Ordering::Acquire, Ordering::Relaxed).is_ok()
+            && SLAB_STARTS[i].compare_exchange(0, usize::MAX, Ordering::Relaxed, Ordering::Relaxed).is_ok()
         {
             SLAB_LENS[i].store(len, Ordering::Relaxed);
             SLAB_SLOTS[i].store(slot_bytes, Ordering::Relaxed);
@@ -171,8 +173,8 @@ impl std::fmt::Write for Report {
 
 fn in_registered_guard(address: usize) -> bool {
     (0..MAX_SLABS).any(|i| {
-        // Acquire pairs with the AcqRel CAS in `register_slab`, which follows the
-        // Release stores of the length and slot size.
+        // Acquire pairs with the Release store of the start in `register_slab`,
+        // made after the length and slot size: an entry seen with its start has them.
         let start = SLAB_STARTS[i].load(Ordering::Acquire);
         start != 0
             && address >= start

@@ -2,8 +2,8 @@
 //!
 //! A mass exit frees a slot per process, so these lists can grow by a hundred
 //! thousand entries in a few milliseconds. A `VecDeque` grows by reallocating
-//! and copying onto fresh memory (a first touch of a page costs 3–6 µs here:
-//! that was a quarter of link_chain's time); segments never move once written,
+//! and copying onto fresh memory, whose first touch is costly (D20); segments
+//! never move once written,
 //! and whole segments pass between a worker's list and the shared one by pointer.
 //!
 //! Invariants: `len` is the number of Pids not yet taken, summed over the

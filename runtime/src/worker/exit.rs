@@ -5,8 +5,8 @@
 //! A big fan-out (a process with thousands of links or monitors) is sent a
 //! chunk at a time between process runs, as ERTS's `erts_continue_exit_process`
 //! yields after a budget of links. Sent all at once, 100,000 exit signals needed
-//! 100,000 queue nodes and a 100,000-entry run queue of fresh memory (a first
-//! touch costs 3–6 µs a page here); a chunk at a time, the processes woken by one
+//! 100,000 queue nodes and a 100,000-entry run queue of fresh memory, and the
+//! first touch of a page is costly; a chunk at a time (D18), the processes woken by one
 //! chunk run and free their nodes before the next chunk is sent, so the memory
 //! stays the same few hot pages. The steps keep their order: every exit signal,
 //! then every `Down`, then the monitors it held, then the answers to what was
@@ -206,10 +206,9 @@ pub(super) type PendingExits = VecDeque<PendingExit>;
 /// order they were made (processes linked one after another were mostly
 /// spawned one after another); for watchers, their pids' table slots. A big
 /// link table iterates in hash order, and waking 100,000 processes in that
-/// order made every resume a jump to another page: sorting first (about 10 ns
-/// a target) made link_fanout ~35 % faster. Pid order alone stops following
-/// memory once the table has churned (freed slots are reused oldest first):
-/// link_fanout after skynet took 706 ns a worker in pid order.
+/// order makes every resume a jump to another page (D5). Pid order alone stops
+/// following memory once the table has churned (freed slots are reused oldest
+/// first), hence link order for links (D39).
 /// `at_most`: an upper bound on how many `targets` yields.
 fn in_memory_order<T>(at_most: usize, targets: impl Iterator<Item = T>, key: impl Fn(&T) -> u32, visit: impl FnMut(T)) {
     if at_most < SORTED_FAN_OUT {

@@ -1,5 +1,11 @@
-//! One worker thread: takes processes from its queues (or steals), resumes their
-//! coroutines, handles what they suspend with, and finishes the ones that end.
+//! One worker thread: takes processes from its queues (or steals: `queues`),
+//! resumes their coroutines, handles what they suspend with, and finishes the
+//! ones that end (`exit`).
+//!
+//! Invariants: only this thread touches a `WorkerCore` (processes running here
+//! reach it through the `WorkerPtr` they are resumed with); a process it runs
+//! is in state `RUNNING` and in no queue; it parks only when it has no work,
+//! no pending exit, and found its inbox empty after announcing it parks.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -10,11 +16,13 @@ use std::time::{Duration, Instant};
 use corosensei::CoroutineResult;
 
 mod exit;
+mod queues;
 
 use exit::{EndedBlocks, PendingExits};
+use queues::Chain;
 
 use crate::cx::process_main;
-use crate::kernel::{Kernel, Port};
+use crate::kernel::Kernel;
 use crate::link::LinkTable;
 use crate::monitor::Monitors;
 use crate::process::{Outcome, Pcb, ProcessCoroutine, Suspend, WorkerPtr, add_starting_links_and_monitors};
@@ -26,32 +34,12 @@ use crate::sync::Ordering;
 use crate::sync::epoch::{Guard, LocalHandle};
 use crate::table::FreeSlots;
 
-/// Runs from the LIFO slot in a row before the local queue gets a turn.
-const LIFO_STREAK_MAX: u32 = 3;
-/// New processes run in a row while started ones wait (see `pop_queued`).
-const NEW_FIRST_MAX: u32 = 16;
-/// New processes queued here from which they all run before a started one.
-const NEW_BACKLOG: usize = 4096;
 /// Every this many scheduling ticks the injector and timers are looked at first.
 const GLOBAL_CHECK_INTERVAL: u32 = 61;
-/// Processes in a local queue from which a woken process no longer takes the
-/// LIFO slot (see `push_woken`).
-const BUSY_QUEUE: usize = 32;
 /// How long an idle worker looks for new work before it parks.
 const SPIN_BEFORE_PARKING: Duration = Duration::from_micros(50);
 /// Looks at the inbox between two reads of the clock while spinning.
 const SPIN_CHECKS_PER_CLOCK_READ: u32 = 32;
-/// Run-ahead starts at this local queue length: below a steal's batch (at most
-/// 32), so a worker that stole part of a mass wake-up prefetches too.
-const RUN_AHEAD_QUEUE: usize = 8;
-
-/// Processes woken for one other worker during a fan-out, linked through
-/// `Pcb::inbox_next` from the newest down to the oldest.
-#[derive(Clone, Copy)]
-struct Chain {
-    newest: NonNull<Pcb>,
-    oldest: NonNull<Pcb>,
-}
 
 /// The state of one worker, owned by its thread; processes running on it reach
 /// it through the `WorkerPtr` they are resumed with.
@@ -68,7 +56,7 @@ pub(crate) struct WorkerCore {
     /// New processes taken from the local queue in a row (see `pop_queued`).
     new_streak: Cell<u32>,
     /// While an exit's fan-out is being sent: the processes it woke on other
-    /// workers, a chain per home worker (see `wake_elsewhere`).
+    /// workers, a chain per home worker (see `queue_woken_elsewhere`).
     wake_batch: RefCell<Option<Vec<Option<Chain>>>>,
     /// The process to run after the current one, taken off the local queue
     /// early so that its block and stack can be prefetched meanwhile (a mass
@@ -87,28 +75,6 @@ pub(crate) struct WorkerCore {
     exits: RefCell<PendingExits>,
     rng: Cell<u64>,
     tick: Cell<u32>,
-}
-
-/// The kernel reaches the worker a call runs on through this port only.
-impl Port for WorkerCore {
-    fn index(&self) -> usize {
-        self.index
-    }
-    fn pin(&self) -> Guard {
-        WorkerCore::pin(self)
-    }
-    fn with_free_slots<R>(&self, f: impl FnOnce(&mut FreeSlots) -> R) -> R {
-        WorkerCore::with_free_slots(self, f)
-    }
-    fn queue_spawned(&self, process: ProcRef) {
-        self.push_spawned(process)
-    }
-    fn queue_woken_here(&self, process: ProcRef) {
-        self.push_woken(process)
-    }
-    fn queue_woken_elsewhere(&self, process: ProcRef, home: Option<usize>) {
-        self.wake_elsewhere(process, home)
-    }
 }
 
 impl WorkerCore {
@@ -142,138 +108,6 @@ impl WorkerCore {
 
     pub(crate) fn with_free_slots<R>(&self, f: impl FnOnce(&mut FreeSlots) -> R) -> R {
         f(&mut self.free_slots.borrow_mut())
-    }
-
-    /// Queues a newly spawned process here: it runs next (LIFO slot; the one
-    /// it displaces is queued, and if it has not started, an idle worker may
-    /// steal it).
-    pub(crate) fn push_spawned(&self, process: ProcRef) {
-        self.take_lifo_slot(process);
-    }
-
-    /// Puts `process` in the LIFO slot; the one it displaces is queued here.
-    /// `true` if the slot was empty.
-    fn take_lifo_slot(&self, process: ProcRef) -> bool {
-        let Some(previous) = self.lifo.replace(Some(process)) else { return true };
-        self.queue_here(previous);
-        false
-    }
-
-    /// Queues one of this worker's processes behind the others: a started one
-    /// where only this worker looks, one not yet started where idle workers
-    /// may steal it (and one is told).
-    fn queue_here(&self, process: ProcRef) {
-        // SAFETY: a process queued by this thread is alive until it has run.
-        let pcb = unsafe { process.pcb() };
-        match pcb.home() {
-            Some(home) => {
-                debug_assert_eq!(home, self.index, "a started process queued away from its home worker");
-                self.pinned.borrow_mut().push_back(process);
-            }
-            None => self.offer_new(process),
-        }
-    }
-
-    /// Queues a process that has not started where it can spread: straight to
-    /// a parked worker if the idle protocol says one should be woken (it would
-    /// otherwise often arrive only after this worker has started the process,
-    /// which then stays here for life), else in the stealable local queue.
-    fn offer_new(&self, process: ProcRef) {
-        let scheduler = &self.kernel.scheduler;
-        match scheduler.idle.worker_to_notify() {
-            Some(idle) => {
-                // SAFETY: an unstarted process queued by this thread is in no
-                // queue or inbox now, and alive until it has run.
-                unsafe { scheduler.inboxes[idle].push(process.0) };
-                scheduler.parkers[idle].unpark();
-            }
-            None => {
-                // The idle protocol's order: publish the work, then look for a
-                // worker to tell (one may have parked since the look above).
-                self.local.push(process);
-                scheduler.notify_one();
-            }
-        }
-    }
-
-    /// Processes queued here, not counting the LIFO and run-ahead slots.
-    pub(super) fn queued_len(&self) -> usize {
-        self.pinned.borrow().len() + self.local.len()
-    }
-
-    /// Queues a process of this worker woken by the one running here: it runs
-    /// next (LIFO slot), since it likely works on what was just sent.
-    pub(crate) fn push_woken(&self, process: ProcRef) {
-        if self.pinned.borrow().len() >= BUSY_QUEUE {
-            // Under load, a woken process queues behind the others (FIFO) rather
-            // than running next: a process woken once per message (a collector
-            // of replies, a monitor's Downs) then finds many in one run instead
-            // of running once per message.
-            self.pinned.borrow_mut().push_back(process);
-            return;
-        }
-        // The usual case (one process woken per slice: a message chain): it
-        // runs next, so start loading what its resume touches. When one process
-        // wakes many (a fan-out), the lines would be evicted long before most of
-        // them run: no prefetch for the ones that displace another.
-        if self.take_lifo_slot(process) {
-            // SAFETY: a process just queued by this thread is alive until it has run.
-            let pcb = unsafe { process.pcb() };
-            pcb.prefetch_for_resume();
-            // Relaxed: a hint written by this thread's `deliver` just before.
-            if pcb.hints.woken_to_exit() {
-                pcb.prefetch_exit_top();
-            }
-        }
-    }
-
-    /// Queues a process that lives on another worker (or has not started),
-    /// woken by code running on this one. During a fan-out (`batch_wakes`) the
-    /// ones for each worker are chained and pushed together when the batch
-    /// ends: one CAS on that worker's inbox and one look at whether it sleeps
-    /// for the lot, instead of one each.
-    pub(crate) fn wake_elsewhere(&self, process: ProcRef, home: Option<usize>) {
-        if let Some(home) = home
-            && let Some(batch) = self.wake_batch.borrow_mut().as_mut()
-        {
-            let chain = &mut batch[home];
-            match chain {
-                Some(chain) => {
-                    // SAFETY: the caller won its wake-up, so it is in no inbox and
-                    // alive until it has run; the chain is this thread's own.
-                    unsafe { process.pcb() }.inbox_next.store(chain.newest.as_ptr(), Ordering::Relaxed);
-                    chain.newest = process.0;
-                }
-                None => *chain = Some(Chain { newest: process.0, oldest: process.0 }),
-            }
-            return;
-        }
-        self.kernel.scheduler.push_woken_elsewhere(process, home);
-    }
-
-    /// Runs `send`, gathering the wake-ups it causes on other workers (see
-    /// `wake_elsewhere`) and pushing them when it returns.
-    pub(super) fn batch_wakes<R>(&self, send: impl FnOnce() -> R) -> R {
-        let outer = self.wake_batch.replace(Some(vec![None; self.kernel.workers]));
-        let result = send();
-        let batch = std::mem::replace(&mut *self.wake_batch.borrow_mut(), outer);
-        let scheduler = &self.kernel.scheduler;
-        for (home, chain) in batch.into_iter().flatten().enumerate() {
-            if let Some(chain) = chain {
-                // SAFETY: every process of the chain was won by this thread's
-                // wake-ups (in no inbox, alive until it has run) and linked here.
-                unsafe { scheduler.inboxes[home].push_chain(chain.newest, chain.oldest) };
-                scheduler.wake_home_worker(home);
-            }
-        }
-        result
-    }
-
-    /// Moves what other threads woke for this worker into its own queue.
-    fn take_inbox(&self) {
-        let taken = self.kernel.scheduler.inboxes[self.index].take_all();
-        let mut pinned = self.pinned.borrow_mut();
-        pinned.extend(taken.map(ProcRef));
     }
 
     /// The worker thread's body.
@@ -379,85 +213,6 @@ impl WorkerCore {
         }
     }
 
-    fn next_local(&self) -> Option<ProcRef> {
-        let tick = self.tick.get().wrapping_add(1);
-        self.tick.set(tick);
-        if tick.is_multiple_of(GLOBAL_CHECK_INTERVAL) {
-            self.fire_timers();
-            if let Some(process) = self.kernel.scheduler.injector.pop() {
-                return Some(process);
-            }
-        }
-        self.take_inbox();
-        if self.lifo_streak.get() < LIFO_STREAK_MAX {
-            if let Some(process) = self.lifo.take() {
-                self.lifo_streak.set(self.lifo_streak.get() + 1);
-                return Some(process);
-            }
-        } else if let Some(process) = self.lifo.take() {
-            // Fairness: the LIFO process goes behind what is already queued.
-            self.queue_here(process);
-        }
-        self.lifo_streak.set(0);
-        let process = self.ahead.take().or_else(|| self.pop_queued())?;
-        // Run ahead only in a mass wake-up (a long queue): processes taken off
-        // the queue early cannot be stolen, and with a short queue an idle
-        // worker must be able to take what waits here.
-        let mass = self.queued_len() >= RUN_AHEAD_QUEUE;
-        let next = match self.ahead_far.take() {
-            Some(far) => Some(far),
-            None if mass => self.pop_queued(),
-            None => None,
-        };
-        if let Some(next) = next {
-            // SAFETY: a queued process is alive until it has run.
-            unsafe { next.pcb() }.prefetch_for_wake();
-            self.ahead.set(Some(next));
-            if mass && let Some(far) = self.pop_queued() {
-                // SAFETY: as above.
-                unsafe { far.pcb() }.prefetch_block();
-                self.ahead_far.set(Some(far));
-            }
-        }
-        Some(process)
-    }
-
-    /// The next queued process. New ones first: they were queued before any
-    /// started one that yielded since (a yield goes behind what is queued). But
-    /// never more than `NEW_FIRST_MAX` in a row while started ones wait, so a
-    /// storm of spawns cannot starve them. (Strict FIFO between the two, each
-    /// yielded process behind every new one queued before it, made a spawning
-    /// process wait behind its whole burst: spawn_exit, skynet and the ring's
-    /// build much slower; decision log D19-6.)
-    fn pop_queued(&self) -> Option<ProcRef> {
-        let streak = self.new_streak.get();
-        // A backlog of new processes is worked off first: otherwise a spawning
-        // process, back after every `NEW_FIRST_MAX`, outruns what it spawns and
-        // the backlog (and its memory) grows for as long as it spawns.
-        if (streak < NEW_FIRST_MAX || self.local.len() >= NEW_BACKLOG)
-            && let Some(process) = self.local.pop()
-        {
-            self.new_streak.set(streak + 1);
-            return Some(process);
-        }
-        self.new_streak.set(0);
-        let started = self.pinned.borrow_mut().pop_front();
-        started.or_else(|| self.local.pop())
-    }
-
-    fn steal(&self) -> Option<ProcRef> {
-        let scheduler = &self.kernel.scheduler;
-        if let Some(process) = scheduler.injector.steal_into(&self.local) {
-            return Some(process);
-        }
-        let workers = scheduler.stealers.len();
-        let start = self.next_random() as usize % workers;
-        (0..workers)
-            .map(|offset| (start + offset) % workers)
-            .filter(|&victim| victim != self.index)
-            .find_map(|victim| scheduler.stealers[victim].steal_into(&self.local))
-    }
-
     /// Parks until woken; returns whether this worker is now counted as searching.
     fn park(&self, searching: bool) -> bool {
         // Ended blocks gathered here must not wait for this worker to be busy
@@ -490,8 +245,7 @@ impl WorkerCore {
             if let Some(pcb) = kernel.table.get(pid, &guard) {
                 pcb.fired_timer.fire(generation);
                 if pcb.state.wake() {
-                    // Relaxed: a prefetch hint (see `Pcb::prefetch_for_wake`);
-                    // a timeout resumes it in its receive, not into an exit.
+                    // A timeout resumes it in its receive, not into an exit.
                     pcb.hints.woken(false);
                     let process = ProcRef(NonNull::from(pcb));
                     // Its own queue, not the LIFO slot: this runs when the
@@ -605,8 +359,6 @@ impl WorkerCore {
             stack.forget_previous_use();
             run.stack_guard = stack.guard().0;
             run.stack_bytes = stack.size();
-            // Relaxed: a prefetch hint (see `Pcb::prefetch_exit_top`).
-            pcb.hints.started(stack.top());
             let body = run.body.take().expect("a process without coroutine still has its body");
             let initial_link = run.initial_link.take();
             let initial_monitor = run.initial_monitor.take();

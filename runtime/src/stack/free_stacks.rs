@@ -3,10 +3,9 @@
 //! The pool hands out its free stacks lowest address first. Processes spawned
 //! one after another then get neighbouring stacks even after a churn of spawns
 //! and exits has given stacks back in scrambled order: a chain of linked
-//! processes built after skynet had 30 % of its neighbours' stacks far apart
-//! (not sharing a page-table page), and each hop of its exit then paid for it
-//! (link_chain, one worker: 391 ns a hop after skynet, 328 with stacks in
-//! order, 303 on a fresh runtime). A stack given back is recorded by setting
+//! processes built after a churn otherwise has many of its neighbours' stacks
+//! far apart (not sharing a page-table page), and each hop of its exit pays
+//! for it (D37). A stack given back is recorded by setting
 //! its bit, so nothing is allocated on the exit path.
 //!
 //! Invariants: a bit is set iff its slot was carved and its stack is free in
@@ -14,7 +13,7 @@
 //! slab before `lowest` (in address order) has a set bit.
 
 /// The free slots of a pool's slabs, in address order.
-pub(crate) struct FreeSlots {
+pub(crate) struct FreeStacks {
     slot_bytes: usize,
     /// Sorted by `start`.
     slabs: Vec<SlabBits>,
@@ -33,9 +32,9 @@ struct SlabBits {
     free: usize,
 }
 
-impl FreeSlots {
+impl FreeStacks {
     pub(crate) fn new(slot_bytes: usize) -> Self {
-        FreeSlots { slot_bytes, slabs: Vec::new(), lowest: 0, free: 0, last_put: 0 }
+        FreeStacks { slot_bytes, slabs: Vec::new(), lowest: 0, free: 0, last_put: 0 }
     }
 
     /// Free stacks held.
@@ -137,7 +136,7 @@ mod tests {
 
     const SLOT: usize = 0x9000;
 
-    fn take_all(slots: &mut FreeSlots, max: usize) -> Vec<usize> {
+    fn take_all(slots: &mut FreeStacks, max: usize) -> Vec<usize> {
         let mut taken = Vec::new();
         slots.take_lowest(max, |bottom| taken.push(bottom));
         taken
@@ -145,7 +144,7 @@ mod tests {
 
     #[test]
     fn slots_given_back_scrambled_come_out_in_address_order() {
-        let mut slots = FreeSlots::new(SLOT);
+        let mut slots = FreeStacks::new(SLOT);
         slots.add_slab(0x1000_0000, 100 * SLOT);
         for slot in [7, 3, 99, 0, 64, 63, 65, 12] {
             slots.put(0x1000_0000 + slot * SLOT);
@@ -161,7 +160,7 @@ mod tests {
 
     #[test]
     fn a_slab_mapped_below_the_others_is_taken_from_first() {
-        let mut slots = FreeSlots::new(SLOT);
+        let mut slots = FreeStacks::new(SLOT);
         slots.add_slab(0x2000_0000, 10 * SLOT);
         slots.put(0x2000_0000 + SLOT);
         slots.add_slab(0x1000_0000, 10 * SLOT);
@@ -173,7 +172,7 @@ mod tests {
     #[cfg(debug_assertions)]
     #[should_panic(expected = "free already")]
     fn a_slot_given_back_twice_is_caught_in_debug_builds() {
-        let mut slots = FreeSlots::new(SLOT);
+        let mut slots = FreeStacks::new(SLOT);
         slots.add_slab(0x1000_0000, 10 * SLOT);
         slots.put(0x1000_0000);
         slots.put(0x1000_0000);
@@ -185,7 +184,7 @@ mod tests {
         /// once, lowest first.
         #[test]
         fn behaves_as_a_sorted_set(ops in proptest::collection::vec((0u8..4, 0usize..4, 0usize..130, 1usize..40), 1..200)) {
-            let mut slots = FreeSlots::new(SLOT);
+            let mut slots = FreeStacks::new(SLOT);
             let mut model = BTreeSet::new();
             let mut mapped: Vec<usize> = Vec::new();
             let mut in_use: Vec<usize> = Vec::new();

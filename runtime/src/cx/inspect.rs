@@ -1,0 +1,121 @@
+//! Names and looking at processes: `register`, `whereis`, sending to a name,
+//! `status`, `is_alive`, `process_info`, the monitors a process holds.
+//!
+//! Invariants: a read of another process never waits on it, except
+//! `process_info`, which asks it by a signal (so the answer reflects every
+//! signal the asker sent first) and waits in a receive; in teardown every
+//! read answers as if every process were gone.
+
+use super::Cx;
+use super::gate::Call;
+use crate::monitor::Monitored;
+use crate::pid::{Pid, Ref};
+use crate::process::{InfoAnswer, InfoRequest, ProcessInfo, ReplyTo, Signal, Status};
+use crate::reason::Reason;
+use crate::registry::{Name, RegisterError};
+use crate::sync::Ordering;
+
+impl Cx {
+    /// Registers `pid` (often `cx.pid()`) under `name` (Erlang's `register/2`).
+    /// Fails if the name is taken, the process already has a name, or it is not
+    /// alive. The name is freed when the process ends.
+    pub fn register(&mut self, name: impl Into<Name>, pid: Pid) -> Result<(), RegisterError> {
+        let Ok(open) = self.gate(Call::Act(1)) else {
+            // Ending: at shutdown no process is alive to hold a name.
+            return Err(RegisterError::NoProc { pid });
+        };
+        self.kernel().register(name.into(), pid, Some(self.post(open).worker()))
+    }
+
+    /// Removes a registered name (Erlang's `unregister/1`); an error if nobody holds it.
+    pub fn unregister(&mut self, name: &str) -> Result<(), RegisterError> {
+        if self.gate(Call::Act(1)).is_err() {
+            return Err(RegisterError::NotRegistered { name: name.into() });
+        }
+        self.kernel().registry.unregister(name).map(|_| ())
+    }
+
+    /// The process registered as `name`, if any (Erlang's `whereis/1`).
+    pub fn whereis(&mut self, name: &str) -> Option<Pid> {
+        self.gate(Call::Ask).ok()?;
+        self.kernel().registry.whereis(name)
+    }
+
+    /// Sends to the process registered as `name` (Erlang's `Name ! Msg`): an
+    /// error if nobody holds the name.
+    pub fn send_named<T: Send + 'static>(&mut self, name: &str, message: T) -> Result<(), RegisterError> {
+        let pid = self.whereis(name).ok_or_else(|| RegisterError::NotRegistered { name: name.into() })?;
+        self.send(pid, message);
+        Ok(())
+    }
+
+    /// The monitors this process holds now: (ref, what it watches).
+    pub fn monitors(&mut self) -> Vec<(Ref, Monitored)> {
+        self.take_in_if_allowed();
+        self.watch.monitors.held()
+    }
+
+    /// What `pid` is doing (running, runnable, waiting, exiting); `None` once it
+    /// is gone (and at shutdown, when every process is). Read at once, without
+    /// asking the process.
+    pub fn status(&mut self, pid: Pid) -> Option<Status> {
+        let open = self.gate(Call::Ask).ok()?;
+        self.kernel().status(pid, Some(self.post(open).worker()))
+    }
+
+    /// Whether `pid` is a process that has not begun to exit (Erlang's
+    /// `is_process_alive/1`); `false` at shutdown.
+    pub fn is_alive(&mut self, pid: Pid) -> bool {
+        self.status(pid).is_some_and(|status| status != Status::Exiting)
+    }
+
+    /// Processes alive in this runtime now.
+    pub fn live_processes(&mut self) -> usize {
+        match self.gate(Call::Ask) {
+            Ok(_) => self.kernel().live_processes(),
+            Err(_) => 0,
+        }
+    }
+
+    /// Asks `pid` for its [`ProcessInfo`] (Erlang's `process_info/1`) and waits
+    /// for the answer; `Ok(None)` if it is gone or ends before answering.
+    ///
+    /// The target answers the next time it takes in signals (in a receive that
+    /// finds no match among the messages it already has, or at the end of a
+    /// time slice), so the answer reflects everything this process sent it
+    /// before asking. For this process itself it answers at once.
+    pub fn process_info(&mut self, pid: Pid) -> Result<Option<ProcessInfo>, Reason> {
+        let open = self.gate(Call::Block(1))?;
+        if pid == self.pid() {
+            self.take_in_signals(open);
+            return Ok(Some(self.own_info()));
+        }
+        let request = self.kernel().make_ref();
+        let signal = Signal::Info(Box::new(InfoRequest::new(ReplyTo::Process { pid: self.pid(), request })));
+        if !self.post(open).deliver(pid, signal) {
+            return Ok(None);
+        }
+        self.receive_map(|message| match message.downcast_mut::<InfoAnswer>() {
+            Some(answer) if answer.request == request => Some(answer.info.take()),
+            _ => None,
+        })
+    }
+
+    pub(super) fn own_info(&self) -> ProcessInfo {
+        let pid = self.pid();
+        // Relaxed: only this process sets `named` for itself or reads it here;
+        // the registry's lock orders the rest.
+        let registered_name =
+            if self.pcb().named.load(Ordering::Relaxed) { self.kernel().registry.name_of(pid) } else { None };
+        ProcessInfo {
+            pid,
+            registered_name,
+            links: self.watch.links.active().collect(),
+            monitors: self.watch.monitors.held(),
+            monitored_by: self.watch.monitors.watchers(),
+            trap_exit: self.watch.trap_exit,
+            mailbox_len: self.mailbox.len(),
+            reductions: self.reductions(),
+        }
+    }
+}
