@@ -108,7 +108,7 @@ impl Cx {
         if let Some(pcb) = self.exit_prefetch.take() {
             // SAFETY: found in the table during this run (`die`), and the
             // worker has been pinned since; cleared at every suspension.
-            unsafe { pcb.as_ref() }.prefetch_exit_frames();
+            unsafe { pcb.as_ref() }.prefetch_exit_path();
         }
     }
 }

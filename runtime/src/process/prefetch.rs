@@ -82,30 +82,23 @@ impl Pcb {
     }
 
     /// Like [`Pcb::prefetch_for_resume`], for a resume that will end the
-    /// process: its exit path (taking in the exit signal, deciding, unwinding)
-    /// writes the frames below where it suspended, lines as cold as the rest,
-    /// so those come exclusive (`prefetchw`; D15, D16). Not the frames above,
-    /// up to the stack top: that lost on Intel and on Zen 4 (D53, D62).
+    /// process: its block, then its exit path ([`Pcb::prefetch_exit_path`]).
     #[inline]
     pub(crate) fn prefetch_for_exit(&self) {
         self.prefetch_block();
+        self.prefetch_exit_path();
+    }
+
+    /// The stack lines a resume into its exit writes, for a process whose
+    /// block is in cache: the frames below where it suspended (taking in the
+    /// exit signal, deciding, unwinding), lines as cold as the rest, asked for
+    /// exclusive (`prefetchw`; D15, D16). Not the lines around the suspension
+    /// point first (D59, dropped in D63), nor up to the stack top (D53, D62).
+    #[inline]
+    pub(crate) fn prefetch_exit_path(&self) {
         let sp = self.hints.resume_sp();
         if sp != 0 {
             prefetch_range_for_write(sp.saturating_sub(EXIT_PREFETCH_BELOW), sp);
-        }
-    }
-
-    /// What a resume into its exit touches on its stack, for a process whose
-    /// block is already in cache (the second stage of
-    /// [`links_of_a_dying_process`]), in the order the resume needs them: the
-    /// lines around where it suspended, then the frames below, which its exit
-    /// writes (D54, D59).
-    #[inline]
-    pub(crate) fn prefetch_exit_frames(&self) {
-        let sp = self.hints.resume_sp();
-        if sp != 0 {
-            prefetch_range(sp.saturating_sub(RESUME_PREFETCH_BELOW), sp + RESUME_PREFETCH_ABOVE);
-            prefetch_range_for_write(sp.saturating_sub(EXIT_PREFETCH_BELOW), sp.saturating_sub(RESUME_PREFETCH_BELOW));
         }
     }
 
@@ -124,7 +117,7 @@ impl Pcb {
 /// exit (D7). Only the first few: a process with many links would only evict
 /// them. In two stages (D54): their blocks now; the first one's stack, whose
 /// address is in its block, once the dying process has unwound (the returned
-/// block: `Pcb::prefetch_exit_frames` then), since reading that address now
+/// block: `Pcb::prefetch_exit_path` then), since reading that address now
 /// would stall on the block's miss.
 pub(crate) fn links_of_a_dying_process<'g>(linked: impl Iterator<Item = &'g Pcb>) -> Option<NonNull<Pcb>> {
     const FEW: usize = 4;
