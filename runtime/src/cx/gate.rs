@@ -134,6 +134,18 @@ impl Cx {
         true
     }
 
+    /// `yield_now`: queues this process behind the others and, back, takes in
+    /// its signals, as at the end of a slice (so a loop that only yields can
+    /// still be killed). Not while unwinding: the unwind must finish here.
+    pub(super) fn end_slice(&mut self, open: Open) -> Result<(), Reason> {
+        if std::thread::panicking() {
+            return Ok(());
+        }
+        self.suspend(Suspend::Yield);
+        self.take_in_signals(open);
+        self.check_alive()
+    }
+
     /// Gives control back to the worker until this process is resumed there.
     pub(super) fn suspend(&mut self, why: Suspend) {
         // Only `die` sets it, with `exit_reason`, which stays set until the

@@ -56,6 +56,16 @@ impl Cx {
         }
     }
 
+    /// A signal this process sends itself (`exit(self(), reason)`): through
+    /// its own queue, so signals that came earlier are taken in first, and in
+    /// effect before this returns: `Err(reason)` if it must now end.
+    pub(super) fn signal_self(&mut self, open: Open, signal: Signal) -> Result<(), Reason> {
+        if self.pcb().signals.push(signal).is_ok() {
+            self.take_in_signals(open);
+        }
+        self.check_alive()
+    }
+
     /// Takes in one signal (its meaning: `process::take_in`) and does what
     /// its answer asks.
     fn take_in(&mut self, open: Open, signal: Signal) {

@@ -346,15 +346,11 @@ impl Cx {
         let open = self.gate(Call::Act(1))?;
         let me = self.pid();
         let signal = Signal::Exit { from: me, reason, linked: false };
-        if pid != me {
-            self.post(open).deliver(pid, signal);
-            return Ok(());
+        if pid == me {
+            return self.signal_self(open, signal);
         }
-        // Through the queue, so signals that came earlier are handled first.
-        if self.pcb().signals.push(signal).is_ok() {
-            self.take_in_signals(open);
-        }
-        self.check_alive()
+        self.post(open).deliver(pid, signal);
+        Ok(())
     }
 
     /// The processes linked to this one now.
@@ -433,14 +429,7 @@ impl Cx {
     /// Lets other processes run; this one is queued again at once.
     pub fn yield_now(&mut self) -> Result<(), Reason> {
         let open = self.gate(Call::Block(0))?;
-        if std::thread::panicking() {
-            return Ok(());
-        }
-        self.suspend(Suspend::Yield);
-        // Like the end of a slice: control signals take effect here, so a loop
-        // that only yields can still be killed.
-        self.take_in_signals(open);
-        self.check_alive()
+        self.end_slice(open)
     }
 
     /// Stores a per-process value of type `T`, returning the previous one

@@ -64,5 +64,10 @@ pub(crate) fn process_main(
     };
     // Step 1 of the exit: from here on the process is invisible to wakers.
     pcb_ref.state.exit();
+    // Under AddressSanitizer: the exit's frames below reuse addresses that
+    // frames unwound by a panic caught anywhere in this process (here, in
+    // `contain`, or in the body itself) left poisoned.
+    #[cfg(lariat_asan)]
+    crate::stack::overflow::forget_unwound_frames(None);
     cx.finish(reason)
 }

@@ -252,24 +252,31 @@ fn chain(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_
 }
 
 /// Under AddressSanitizer (built with `--cfg lariat_asan`): forgets the poison
-/// that unwound frames left below the current stack pointer of the process
-/// running on this thread (called after a panic is caught at its root or by
-/// `crash::contain`, and at every runtime call). The sanitizer clears that
-/// itself only on stacks it knows (it does not know a coroutine's), and later
-/// calls reuse those addresses. Below the stack pointer (and a margin for the
-/// red zone) no frame is live, so nothing real is unpoisoned.
-/// `reach`: how far below the stack pointer (`None`: down to the stack's end).
+/// that unwound frames left on the stack of the process running on this
+/// thread. The sanitizer clears that itself only on stacks it knows (it does
+/// not know a coroutine's), and later calls reuse those addresses.
+/// `reach`: how far below the stack pointer (a runtime call: nothing below it
+/// is live, so nothing real is unpoisoned); `None`: the whole stack, after a
+/// panic was caught (at the process's root, by `crash::contain`, before the
+/// exit): what an unwind leaves is not only below the catching frame, and the
+/// red zones of the live frames are cleared too (only shadow bytes: less
+/// checking of those frames, never a false report).
 #[inline(never)]
 pub(crate) fn forget_unwound_frames(reach: Option<usize>) {
     #[cfg(lariat_asan)]
     if let Some(running) = RUNNING.with(|running| running.get()) {
         let marker = 0u8;
-        let below = &marker as *const u8 as usize - 256;
+        let here = &marker as *const u8 as usize;
         let end = running.guard_start + crate::stack::PAGE;
+        let top = end + running.stack_size;
+        let below = match reach {
+            Some(_) => here - 256,
+            None => top,
+        };
         let bottom = reach.map_or(end, |reach| below.saturating_sub(reach).max(end));
         if below > bottom {
-            // SAFETY: the part of this process's own stack below the live
-            // frames; unpoisoning only changes shadow bytes.
+            // SAFETY: a part of this process's own stack, which this thread
+            // runs; unpoisoning only changes shadow bytes.
             unsafe { crate::stack::__asan_unpoison_memory_region(bottom as *const std::ffi::c_void, below - bottom) };
         }
     }
