@@ -139,9 +139,18 @@ impl fmt::Display for Reason {
             Reason::Shutdown => f.write_str("shutdown"),
             Reason::NoProc => f.write_str("noproc"),
             Reason::Panic(message) => write!(f, "panic: {message}"),
+            // A text that reads like a special reason, or like a panic, is
+            // quoted: `Reason::error("normal")` is not `normal` (it kills a
+            // linked process) and must not print as if it were.
+            Reason::Error(text) if looks_special(text) => write!(f, "{:?}", &**text),
             Reason::Error(text) => f.write_str(text),
         }
     }
+}
+
+/// Whether a custom reason's text could be read as a special reason.
+fn looks_special(text: &str) -> bool {
+    matches!(text, "normal" | "kill" | "killed" | "shutdown" | "noproc") || text.starts_with("panic: ")
 }
 
 impl fmt::Debug for Reason {

@@ -166,3 +166,29 @@ fn status_is_alive_and_live_processes_from_a_process() {
     assert_eq!(after, (false, None));
     assert_eq!(live, 2, "the block_on process and its child");
 }
+
+/// A process that kills another and then polls `is_alive` sees it end: the
+/// polls count toward its time slice, so the killed process, queued behind
+/// it on the same worker, gets to run (one worker and two).
+#[test]
+fn polling_is_alive_after_a_kill_sees_the_process_end() {
+    for workers in [1, 2] {
+        let runtime = common::runtime(workers);
+        let ended_within = runtime
+            .block_on(|cx| {
+                let victim = cx.spawn(|cx| cx.receive::<Go>().map(|_| ()))?;
+                cx.yield_now()?; // it runs and waits
+                cx.exit(victim, Reason::Kill)?;
+                let started = std::time::Instant::now();
+                while cx.is_alive(victim) {
+                    if started.elapsed() > Duration::from_secs(2) {
+                        return Ok(None);
+                    }
+                }
+                Ok::<_, Reason>(Some(started.elapsed()))
+            })
+            .unwrap();
+        let ended_within = ended_within.unwrap_or_else(|| panic!("{workers} worker(s): never saw it end"));
+        assert!(ended_within < Duration::from_millis(100), "{workers} worker(s): {ended_within:?}");
+    }
+}

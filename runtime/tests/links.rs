@@ -767,3 +767,85 @@ fn a_chunked_fan_out_progresses_while_every_worker_is_busy_yielding() {
         })
         .unwrap();
 }
+
+struct Hello;
+
+/// docs/semantics.md §1: a `noproc` notice for a link to a process that is
+/// gone comes after what had already arrived, even after a message that
+/// process itself sent before it ended (per-pair order).
+#[test]
+fn a_noproc_exit_for_a_link_to_the_gone_comes_after_messages_already_arrived() {
+    let runtime = common::runtime(2);
+    let order = runtime
+        .block_on(|cx| {
+            cx.trap_exit(true);
+            let me = cx.pid();
+            let gone = common::spawn_on_another_thread(cx, false, move |cx| {
+                cx.send(me, Hello);
+                Ok(())
+            })?;
+            cx.send(gone, common::Proceed);
+            common::block_thread(50);
+            assert_eq!(cx.status(gone), None, "it has ended");
+            cx.link(gone)?;
+            let first = cx.receive_any()?;
+            let second = cx.receive_any()?;
+            Ok::<_, Reason>((first.is::<Hello>(), second.downcast::<Exit>().ok()))
+        })
+        .unwrap();
+    assert!(order.0, "the message the gone process sent comes first");
+    let exit = order.1.expect("then an Exit");
+    assert_eq!(exit.reason, Reason::NoProc);
+}
+
+/// A link entry still held for a process that has ended (its exit signal not
+/// yet taken in) does not make `link` succeed without asking: not trapping,
+/// `link` fails with `noproc`, as in OTP.
+#[test]
+fn linking_again_to_a_linked_process_that_ended_meanwhile_fails_with_noproc() {
+    let runtime = common::runtime(2);
+    let linked = runtime
+        .block_on(|cx| {
+            let gone = common::spawn_on_another_thread(cx, true, |_| Ok(()))?;
+            cx.send(gone, common::Proceed);
+            common::block_thread(50);
+            assert_eq!(cx.status(gone), None, "it has ended");
+            Ok::<_, Reason>(cx.link(gone))
+        })
+        .unwrap();
+    assert_eq!(linked, Err(Reason::NoProc));
+}
+
+/// The same, trapping: `link` returns `Ok`, and both the old link's exit
+/// signal and the new one's `noproc` arrive, in that order (OTP).
+#[test]
+fn linking_again_while_trapping_gives_the_old_exit_then_noproc() {
+    let runtime = common::runtime(2);
+    let exits = runtime
+        .block_on(|cx| {
+            cx.trap_exit(true);
+            let gone = common::spawn_on_another_thread(cx, true, |_| Ok(()))?;
+            cx.send(gone, common::Proceed);
+            common::block_thread(50);
+            assert_eq!(cx.status(gone), None, "it has ended");
+            cx.link(gone)?;
+            let first = cx.receive::<Exit>()?;
+            let second = cx.receive_timeout::<Exit>(Duration::from_millis(500))?;
+            Ok::<_, Reason>((first, second))
+        })
+        .unwrap();
+    assert_eq!(exits.0.reason, Reason::Normal);
+    assert_eq!(exits.1.map(|exit| exit.reason), Some(Reason::NoProc));
+}
+
+/// A custom reason whose text is that of a special one prints so that it
+/// cannot be taken for it (it is not special: it kills a linked process).
+#[test]
+fn a_custom_reason_named_like_a_special_one_does_not_print_as_it() {
+    for special in ["normal", "kill", "killed", "shutdown", "noproc"] {
+        let custom = Reason::error(special);
+        assert_ne!(custom.to_string(), special, "{special}");
+        assert!(custom.to_string().contains(special), "{custom}");
+    }
+    assert_eq!(Reason::error("boom").to_string(), "boom");
+}

@@ -261,3 +261,32 @@ fn monitoring_ones_own_name_creates_no_monitor() {
     assert!(held.is_empty());
     assert_eq!(down, None);
 }
+
+struct Hello;
+
+/// docs/semantics.md §1: a `Down` with `noproc` for a monitor of a process
+/// that is gone comes after what had already arrived, even after a message
+/// that process itself sent before it ended.
+#[test]
+fn a_noproc_down_for_a_monitor_of_the_gone_comes_after_messages_already_arrived() {
+    let runtime = common::runtime(2);
+    let order = runtime
+        .block_on(|cx| {
+            let me = cx.pid();
+            let gone = common::spawn_on_another_thread(cx, false, move |cx| {
+                cx.send(me, Hello);
+                Ok(())
+            })?;
+            cx.send(gone, common::Proceed);
+            common::block_thread(50);
+            assert_eq!(cx.status(gone), None, "it has ended");
+            let monitor = cx.monitor(gone);
+            let first = cx.receive_any()?;
+            let second = cx.receive_any()?;
+            Ok::<_, Reason>((first.is::<Hello>(), second.downcast::<Down>().ok(), monitor))
+        })
+        .unwrap();
+    assert!(order.0, "the message the gone process sent comes first");
+    let down = order.1.expect("then a Down");
+    assert_eq!((down.monitor, down.reason), (order.2, Reason::NoProc));
+}

@@ -16,6 +16,9 @@ use crate::process::Suspend;
 use crate::reason::Reason;
 use crate::sync::Ordering;
 
+/// What a call that only reads costs.
+const ASK_COST: u32 = 1;
+
 /// Proof that the gate ([`Cx::gate`]) let a runtime call through: the only
 /// way for a call to reach the worker (see `Cx::post`).
 #[derive(Clone, Copy)]
@@ -65,12 +68,16 @@ impl Cx {
             self.exit_reason = Some(Reason::Shutdown);
             return Err(Reason::Shutdown);
         }
+        let open = Open(());
         if call == Call::Ask {
             // Reading is fine for a process that is ending (not in teardown).
-            return Ok(Open(()));
+            // It counts toward the slice like any call: a loop that only
+            // reads (polling `is_alive`) still lets the others run.
+            self.yield_if_spent(open, ASK_COST);
+            self.budget.charge(ASK_COST);
+            return Ok(open);
         }
         self.refuse_if_ending(call)?;
-        let open = Open(());
         let (Call::Act(cost) | Call::Block(cost)) = call else { return Ok(open) };
         self.budget.note_sp(stack_pointer());
         if self.yield_if_spent(open, cost) {

@@ -50,6 +50,7 @@ use crate::pid::{Pid, Ref};
 use crate::process::{Outcome, Pcb, Signal, Suspend, WorkerPtr};
 use crate::reason::Reason;
 use crate::registry::Name;
+use crate::signal_queue::SignalQueue;
 use crate::sync::epoch::Guard;
 use crate::worker::WorkerCore;
 
@@ -99,18 +100,34 @@ const _: () = {
     assert!(offset_of!(Cx, exit_reason) + size_of::<usize>() <= 64);
 };
 
-/// What a call the gate let through may use: the kernel and the worker this
-/// process runs on. Made only by [`Cx::post`], used within that call.
+/// What a call the gate let through may use: the kernel, the worker this
+/// process runs on, and the process's own signal queue (for notices it sends
+/// itself). Made only by [`Cx::post`], used within that call.
 #[derive(Clone, Copy)]
 pub(super) struct Post<'a> {
     kernel: &'a Kernel,
     worker: &'a WorkerCore,
+    own: &'a SignalQueue<Signal, Message>,
 }
 
 impl<'a> Post<'a> {
     /// Delivers `signal` to `to` (see `Kernel::deliver`): `false` if `to` is gone.
     pub(super) fn deliver(self, to: Pid, signal: Signal) -> bool {
         self.kernel.deliver(to, signal, Some(self.worker))
+    }
+
+    /// Queues `signal` to this process itself, behind what has arrived; it
+    /// takes it in before it next waits. Refused (dropped) once it has begun
+    /// its exit.
+    pub(super) fn to_self(self, signal: Signal) {
+        if let Err(refused) = self.own.push(signal) {
+            crate::crash::drop_contained(refused);
+        }
+    }
+
+    /// The runtime's reserved pid: never a process.
+    pub(super) fn nobody(self) -> Pid {
+        self.kernel.reserved_pid()
     }
 
     /// The worker's epoch pin.
@@ -176,8 +193,10 @@ impl Cx {
         // thread), whose `WorkerCore` lives until its thread ends, which is
         // after this process's last run there; `Open` is only given while the
         // process runs there normally (never in teardown, see `gate`). Both
-        // outlive the call the `Open` was given for.
-        unsafe { Post { kernel: self.kernel.as_ref(), worker: self.worker.0.as_ref() } }
+        // outlive the call the `Open` was given for. `pcb`: see `Cx::pcb`.
+        unsafe {
+            Post { kernel: self.kernel.as_ref(), worker: self.worker.0.as_ref(), own: &self.pcb.as_ref().signals }
+        }
     }
 
     /// This process's pid (Erlang's `self()`).
@@ -282,7 +301,7 @@ impl Cx {
         let monitor = self.kernel().make_ref();
         let Ok(open) = self.gate(Call::Act(1)) else { return monitor };
         let me = self.pid();
-        self.watch.monitor(me, pid, name, monitor, self.post(open), &mut self.mailbox);
+        self.watch.monitor(me, pid, name, monitor, self.post(open));
         monitor
     }
 
@@ -316,7 +335,7 @@ impl Cx {
     pub fn link(&mut self, pid: Pid) -> Result<(), Reason> {
         let open = self.gate(Call::Act(1))?;
         let me = self.pid();
-        self.watch.link(me, pid, self.post(open), &mut self.mailbox)
+        self.watch.link(me, pid, self.post(open))
     }
 
     /// Removes the link to `pid`, if any (Erlang's `unlink/1`). Always succeeds;

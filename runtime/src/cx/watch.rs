@@ -8,10 +8,9 @@
 
 use super::Post;
 use crate::link::LinkTable;
-use crate::mailbox::{Mailbox, Message};
-use crate::monitor::{Down, Monitored, Monitors};
+use crate::monitor::Monitors;
 use crate::pid::{Pid, Ref};
-use crate::process::{Exit, Signal, add_starting_links_and_monitors};
+use crate::process::{Signal, add_starting_links_and_monitors};
 use crate::reason::Reason;
 use crate::registry::Name;
 
@@ -30,21 +29,29 @@ impl Watch {
         add_starting_links_and_monitors(&mut self.links, &mut self.monitors, initial_link, initial_monitor);
     }
 
-    /// Links `me` to `pid` (see `Cx::link`).
-    pub(super) fn link(&mut self, me: Pid, pid: Pid, post: Post<'_>, mailbox: &mut Mailbox) -> Result<(), Reason> {
-        if pid == me || !self.links.link(pid) {
+    /// Links `me` to `pid` (see `Cx::link`). The link signal goes out even
+    /// when an entry for `pid` exists (its process may have ended, its exit
+    /// signal not yet taken in): only the answer tells whether it still lives.
+    /// A `noproc` for a trapping caller goes through its own queue,
+    /// behind what had already arrived (docs/semantics.md §1, §5).
+    pub(super) fn link(&mut self, me: Pid, pid: Pid, post: Post<'_>) -> Result<(), Reason> {
+        if pid == me {
             return Ok(());
         }
+        let new = self.links.link(pid);
         if post.deliver(pid, Signal::Link { from: me }) {
             return Ok(());
         }
-        self.links.forget(pid);
-        if self.trap_exit {
-            mailbox.push(Message::new(Exit { from: pid, reason: Reason::NoProc }));
-            Ok(())
-        } else {
-            Err(Reason::NoProc)
+        if new {
+            self.links.forget(pid);
         }
+        if !self.trap_exit {
+            return Err(Reason::NoProc);
+        }
+        // Not over the link (whose entry, if an old one is left, still
+        // answers the exit signal already on its way): as `exit/2` would.
+        post.to_self(Signal::Exit { from: pid, reason: Reason::NoProc, linked: false });
+        Ok(())
     }
 
     /// Unlinks `me` from `pid` (see `Cx::unlink`).
@@ -59,32 +66,23 @@ impl Watch {
     }
 
     /// Monitors `pid` (resolved from `name`, if by name) under `monitor` (see
-    /// `Cx::monitor`); `None`: nobody holds the name.
-    pub(super) fn monitor(
-        &mut self,
-        me: Pid,
-        pid: Option<Pid>,
-        name: Option<Name>,
-        monitor: Ref,
-        post: Post<'_>,
-        mailbox: &mut Mailbox,
-    ) {
+    /// `Cx::monitor`); `None`: nobody holds the name. If nobody is there, the
+    /// `Down` with `noproc` goes through the caller's own queue,
+    /// behind what had already arrived (docs/semantics.md §1, §6); the monitor
+    /// is held until it is taken in, so a `demonitor` before then stops it.
+    pub(super) fn monitor(&mut self, me: Pid, pid: Option<Pid>, name: Option<Name>, monitor: Ref, post: Post<'_>) {
         if pid == Some(me) {
             return;
         }
-        let object = match (&name, pid) {
-            (Some(name), _) => Monitored::Name(name.clone()),
-            (None, Some(pid)) => Monitored::Pid(pid),
-            (None, None) => unreachable!("a monitor by pid always has its pid"),
-        };
-        if let Some(pid) = pid {
-            self.monitors.hold(monitor, pid, name);
-            if post.deliver(pid, Signal::Monitor { from: me, monitor }) {
-                return;
-            }
-            self.monitors.release(monitor);
+        debug_assert!(pid.is_some() || name.is_some(), "a monitor by pid always has its pid");
+        // A name nobody holds watches nobody: the reserved pid, never a process.
+        self.monitors.hold(monitor, pid.unwrap_or_else(|| post.nobody()), name);
+        if let Some(pid) = pid
+            && post.deliver(pid, Signal::Monitor { from: me, monitor })
+        {
+            return;
         }
-        mailbox.push(Message::new(Down { monitor, object, reason: Reason::NoProc }));
+        post.to_self(Signal::Down { monitor, reason: Reason::NoProc });
     }
 
     /// Drops `monitor` (see `Cx::demonitor`): whether it was still active.
