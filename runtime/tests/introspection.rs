@@ -192,3 +192,46 @@ fn polling_is_alive_after_a_kill_sees_the_process_end() {
         assert!(ended_within < Duration::from_millis(100), "{workers} worker(s): {ended_within:?}");
     }
 }
+
+/// docs/semantics.md §1: `is_alive` lets every signal the caller sent first
+/// arrive, and says `false` only once the process is gone: its name is free
+/// and `link` to it fails. Many rounds, since the old answer was a race.
+#[test]
+fn is_alive_right_after_a_kill_is_false_and_the_process_is_gone() {
+    let runtime = common::runtime(2);
+    let wrong = runtime
+        .block_on(|cx| {
+            let mut wrong = Vec::new();
+            for round in 0..300 {
+                let victim = cx.spawn(|cx| cx.receive::<Go>().map(|_| ()))?;
+                cx.register("victim", victim).expect("the name is free");
+                if round % 2 == 0 {
+                    cx.yield_now()?; // sometimes it is waiting, sometimes not yet started
+                }
+                cx.exit(victim, Reason::Kill)?;
+                let alive = cx.is_alive(victim);
+                let named = cx.whereis("victim");
+                let linked = cx.link(victim);
+                if alive || named.is_some() || linked != Err(Reason::NoProc) {
+                    wrong.push((round, alive, named, linked));
+                }
+            }
+            Ok::<_, Reason>(wrong)
+        })
+        .unwrap();
+    assert!(wrong.is_empty(), "(round, is_alive, whereis, link) after exit(kill): {wrong:?}");
+}
+
+/// The same from outside the runtime, through a `Handle`.
+#[test]
+fn handle_is_alive_right_after_a_kill_is_false() {
+    let runtime = common::runtime(2);
+    let handle = runtime.handle();
+    for _ in 0..100 {
+        let victim = runtime.spawn(|cx| cx.receive::<Go>().map(|_| ())).unwrap();
+        assert!(handle.is_alive(victim), "alive before");
+        handle.exit(victim, Reason::Kill);
+        assert!(!handle.is_alive(victim), "gone once exit(kill) was handled");
+        assert_eq!(handle.status(victim), None);
+    }
+}

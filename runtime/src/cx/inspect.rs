@@ -10,7 +10,7 @@ use super::Cx;
 use super::gate::Call;
 use crate::monitor::Monitored;
 use crate::pid::{Pid, Ref};
-use crate::process::{InfoAnswer, InfoRequest, ProcessInfo, ReplyTo, Signal, Status};
+use crate::process::{AliveRequest, InfoRequest, ProcessInfo, Reply, ReplyTo, Signal, Status};
 use crate::reason::Reason;
 use crate::registry::{Name, RegisterError};
 use crate::sync::Ordering;
@@ -55,18 +55,44 @@ impl Cx {
         self.watch.monitors.held()
     }
 
-    /// What `pid` is doing (running, runnable, waiting, exiting); `None` once it
-    /// is gone (and at shutdown, when every process is). Read at once, without
-    /// asking the process.
+    /// What `pid` is doing (running, runnable, waiting); `None` once it is
+    /// gone (and at shutdown, when every process is). Asked as
+    /// [`Cx::is_alive`] asks, so it reflects every signal this process sent
+    /// `pid` before; then read at once.
     pub fn status(&mut self, pid: Pid) -> Option<Status> {
+        if !self.is_alive(pid) {
+            return None;
+        }
         let open = self.gate(Call::Ask).ok()?;
         self.kernel().status(pid, Some(self.post(open).worker()))
     }
 
-    /// Whether `pid` is a process that has not begun to exit (Erlang's
-    /// `is_process_alive/1`); `false` at shutdown.
+    /// Whether `pid` is a live process (Erlang's `is_process_alive/1`), asked
+    /// as OTP asks: the question goes through `pid`'s signal queue, so every
+    /// signal this process sent it before is handled first (after
+    /// `exit(pid, Kill)` the answer is `false`), and a process that is ending
+    /// answers only once its exit has freed its name and its pid (after
+    /// `false`, `whereis` does not find it and `link` to it fails). It waits
+    /// for the answer (in a receive: other messages stay), so a target that
+    /// computes without calling the runtime holds it up. `false` at shutdown,
+    /// and if this process is told to die while it waits (its next blocking
+    /// call returns the reason).
     pub fn is_alive(&mut self, pid: Pid) -> bool {
-        self.status(pid).is_some_and(|status| status != Status::Exiting)
+        let Ok(open) = self.gate(Call::Block(1)) else { return false };
+        let me = self.pid();
+        if pid == me {
+            return self.check_alive().is_ok();
+        }
+        let request = self.kernel().make_ref();
+        let question = AliveRequest::new(ReplyTo::Process { pid: me, request });
+        if !self.post(open).deliver(pid, Signal::IsAlive(Box::new(question))) {
+            return false;
+        }
+        let answer = self.receive_map(|message| match message.downcast_ref::<Reply<()>>() {
+            Some(reply) if reply.request == request => Some(reply.value.is_some()),
+            _ => None,
+        });
+        answer.unwrap_or(false)
     }
 
     /// Processes alive in this runtime now.
@@ -95,8 +121,8 @@ impl Cx {
         if !self.post(open).deliver(pid, signal) {
             return Ok(None);
         }
-        self.receive_map(|message| match message.downcast_mut::<InfoAnswer>() {
-            Some(answer) if answer.request == request => Some(answer.info.take()),
+        self.receive_map(|message| match message.downcast_mut::<Reply<ProcessInfo>>() {
+            Some(reply) if reply.request == request => Some(reply.value.take()),
             _ => None,
         })
     }

@@ -72,8 +72,8 @@ impl Cx {
         let me = self.pid();
         let receiver = match self.exit_reason {
             // Already ending: it answers as the dead do (the rest of the queue
-            // is answered the same way at exit).
-            Some(_) => Receiver::Gone,
+            // is answered the same way at exit), questions once it is gone.
+            Some(_) => Receiver::Ending,
             None => Receiver::Alive(Alive {
                 links: &mut self.watch.links,
                 monitors: &mut self.watch.monitors,
@@ -93,6 +93,9 @@ impl Cx {
                 }
             }
             Answer::Die(reason) => self.die(open, reason),
+            // Back into its own queue: taken in again, or answered as the dead
+            // answer at the end of its exit, after its name and pid are free.
+            Answer::Defer(signal) => self.post(open).to_self(signal),
         }
     }
 

@@ -6,7 +6,7 @@ use super::spawn::Watchers;
 use super::{Kernel, OUTSIDE, WorkerStats};
 use crate::error::{InsideProcess, SpawnError};
 use crate::pid::Pid;
-use crate::process::{Cx, InfoRequest, ProcessInfo, ReplyTo, Signal, Status, Waiter};
+use crate::process::{AliveRequest, Cx, InfoRequest, ProcessInfo, ReplyTo, Signal, Status, Waiter};
 use crate::reason::Reason;
 use crate::registry::{Name, RegisterError};
 
@@ -76,13 +76,30 @@ impl Handle {
         self.kernel.worker_stats()
     }
 
-    /// Whether `pid` names a process of this runtime that has not begun to exit.
+    /// Whether `pid` is a live process of this runtime, asked as
+    /// [`Cx::is_alive`] asks (through its signal queue, so what this handle
+    /// sent it before is handled first; `false` only once it is gone). Blocks
+    /// this thread until it answers. On a worker thread (a `Handle` used
+    /// inside a process) blocking would stall the worker, so there it reads
+    /// the process's state at once instead: use `Cx::is_alive` in a process.
     pub fn is_alive(&self, pid: Pid) -> bool {
-        self.status(pid).is_some_and(|status| status != Status::Exiting)
+        if crate::crash::on_worker_thread() {
+            return self.kernel.status(pid, OUTSIDE).is_some_and(|status| status != Status::Exiting);
+        }
+        let waiter = Arc::new(Waiter::default());
+        let question = AliveRequest::new(ReplyTo::Thread(Arc::clone(&waiter)));
+        if !self.kernel.deliver(pid, Signal::IsAlive(Box::new(question)), OUTSIDE) {
+            return false;
+        }
+        waiter.wait().is_some()
     }
 
-    /// Where `pid` is (running, runnable, waiting, exiting); `None` once it is gone.
+    /// Where `pid` is (running, runnable, waiting, exiting); `None` once it is
+    /// gone. Asked as [`Handle::is_alive`] asks, then read at once.
     pub fn status(&self, pid: Pid) -> Option<Status> {
+        if !self.is_alive(pid) {
+            return None;
+        }
         self.kernel.status(pid, OUTSIDE)
     }
 

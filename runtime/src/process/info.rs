@@ -1,4 +1,5 @@
-//! Introspection of a process by others (Erlang's `process_info/1`).
+//! Questions to a process from others: Erlang's `process_info/1` and
+//! `is_process_alive/1`.
 //!
 //! A process's links, monitors and mailbox belong to it alone, so another process
 //! cannot read them directly. As in ERTS, asking is a signal: the request goes
@@ -38,43 +39,52 @@ pub struct ProcessInfo {
 }
 
 /// Where an answer goes.
-pub(crate) enum ReplyTo {
-    /// To a process, as an [`InfoAnswer`] message tagged `request`.
+pub(crate) enum ReplyTo<T> {
+    /// To a process, as a [`Reply`] message tagged `request`.
     Process { pid: Pid, request: Ref },
-    /// To a thread outside the runtime, blocked in `Handle::process_info`.
-    Thread(Arc<Waiter<Option<ProcessInfo>>>),
+    /// To a thread outside the runtime, blocked in a `Handle` call.
+    Thread(Arc<Waiter<Option<T>>>),
 }
 
-/// A request for a process's info, travelling as a signal.
-pub(crate) struct InfoRequest {
-    reply_to: Option<ReplyTo>,
+/// A question to a process, travelling as a signal; answered `Some` by a live
+/// process, `None` by one that is gone.
+pub(crate) struct Request<T> {
+    reply_to: Option<ReplyTo<T>>,
 }
+
+/// `process_info`: the answer is the target's [`ProcessInfo`].
+pub(crate) type InfoRequest = Request<ProcessInfo>;
+
+/// `is_alive`: the answer is only whether it is there. A process that is
+/// ending keeps the question until its exit has freed its name and its pid,
+/// so `false` means gone (docs/semantics.md §1).
+pub(crate) type AliveRequest = Request<()>;
 
 /// The answer to a process's request, as the message it waits for.
-pub(crate) struct InfoAnswer {
+pub(crate) struct Reply<T> {
     pub(crate) request: Ref,
-    pub(crate) info: Option<ProcessInfo>,
+    pub(crate) value: Option<T>,
 }
 
-impl InfoRequest {
-    pub(crate) fn new(reply_to: ReplyTo) -> InfoRequest {
-        InfoRequest { reply_to: Some(reply_to) }
+impl<T: Send + 'static> Request<T> {
+    pub(crate) fn new(reply_to: ReplyTo<T>) -> Request<T> {
+        Request { reply_to: Some(reply_to) }
     }
 
     /// Answers the request: to a thread at once; to a process, the message to
     /// deliver and to whom.
-    pub(crate) fn answer(mut self, info: Option<ProcessInfo>) -> Option<(Pid, InfoAnswer)> {
+    pub(crate) fn answer(mut self, value: Option<T>) -> Option<(Pid, Reply<T>)> {
         match self.reply_to.take()? {
-            ReplyTo::Process { pid, request } => Some((pid, InfoAnswer { request, info })),
+            ReplyTo::Process { pid, request } => Some((pid, Reply { request, value })),
             ReplyTo::Thread(waiter) => {
-                waiter.set(info);
+                waiter.set(value);
                 None
             }
         }
     }
 }
 
-impl Drop for InfoRequest {
+impl<T> Drop for Request<T> {
     fn drop(&mut self) {
         // Dropped unanswered (a queue sealed at shutdown): release a waiting thread.
         // A waiting process is being shut down too, so it needs no answer.

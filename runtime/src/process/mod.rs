@@ -22,7 +22,7 @@ use std::sync::Arc;
 use corosensei::Coroutine;
 
 pub use info::ProcessInfo;
-pub(crate) use info::{InfoAnswer, InfoRequest, ReplyTo};
+pub(crate) use info::{AliveRequest, InfoRequest, Reply, ReplyTo};
 pub(crate) use signal::{Alive, Answer, Receiver, Signal, take_in};
 pub use state::{StateWord, Status};
 

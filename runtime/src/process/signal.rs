@@ -3,7 +3,7 @@
 //! (docs/semantics.md). A live process applies its answer in `Cx`, the
 //! kernel applies it for a process that is gone; neither decides anything.
 
-use super::{Exit, InfoRequest};
+use super::{AliveRequest, Exit, InfoRequest};
 use crate::link::{ExitAction, LinkTable, handle_exit_signal};
 use crate::mailbox::{Mailbox, Message};
 use crate::monitor::{Down, Monitors};
@@ -48,8 +48,10 @@ pub(crate) enum Signal {
         monitor: Ref,
         reason: Reason,
     },
-    /// Someone asks for the receiver's [`ProcessInfo`].
+    /// Someone asks for the receiver's [`ProcessInfo`](super::ProcessInfo).
     Info(Box<InfoRequest>),
+    /// Someone asks whether the receiver is alive.
+    IsAlive(Box<AliveRequest>),
 }
 
 impl From<Message> for Signal {
@@ -62,7 +64,10 @@ impl From<Message> for Signal {
 pub(crate) enum Receiver<'a> {
     /// A process that is alive and not ending: its own parts.
     Alive(Alive<'a>),
-    /// A process that has ended, or is ending (it answers as the dead do).
+    /// A process that is ending: it answers as the dead do, except that a
+    /// question about it waits until it is gone (`Answer::Defer`).
+    Ending,
+    /// A process that has ended.
     Gone,
 }
 
@@ -84,6 +89,9 @@ pub(crate) enum Answer {
     Info(Box<InfoRequest>),
     /// The receiver must end with this reason.
     Die(Reason),
+    /// Take this signal in again once the receiver has finished its exit
+    /// (a question to a process that is ending).
+    Defer(Signal),
 }
 
 /// Takes in `signal`, sent to process `me`: changes what it changes in a live
@@ -95,6 +103,13 @@ pub(crate) enum Answer {
 #[inline(always)]
 pub(crate) fn take_in(me: Pid, signal: Signal, receiver: Receiver<'_>) -> Answer {
     use Receiver::{Alive, Gone};
+    let receiver = match receiver {
+        // A question answered now would say "gone" while its name and pid are
+        // still taken: it waits for the end of the exit.
+        Receiver::Ending if matches!(signal, Signal::Info(_) | Signal::IsAlive(_)) => return Answer::Defer(signal),
+        Receiver::Ending => Gone,
+        receiver => receiver,
+    };
     match (signal, receiver) {
         (Signal::Message(message), Alive(alive)) => {
             alive.mailbox.push(message);
@@ -149,12 +164,21 @@ pub(crate) fn take_in(me: Pid, signal: Signal, receiver: Receiver<'_>) -> Answer
             Answer::Nothing
         }
         (Signal::Info(request), Alive(_)) => Answer::Info(request),
-        (Signal::Info(request), Gone) => match request.answer(None) {
-            Some((asker, answer)) => Answer::Send(asker, Signal::Message(Message::new(answer))),
-            None => Answer::Nothing,
-        },
+        (Signal::Info(request), Gone) => reply(request.answer(None)),
+        (Signal::IsAlive(request), Alive(_)) => reply(request.answer(Some(()))),
+        (Signal::IsAlive(request), Gone) => reply(request.answer(None)),
         (Signal::UnlinkAck { .. } | Signal::Exit { .. } | Signal::Demonitor { .. } | Signal::Down { .. }, Gone) => {
             Answer::Nothing
         }
+        (_, Receiver::Ending) => unreachable!("an ending receiver is taken as gone above"),
+    }
+}
+
+/// The message that answers a question asked by a process (none for a thread
+/// outside the runtime, answered already).
+fn reply<T: Send + 'static>(answered: Option<(Pid, super::Reply<T>)>) -> Answer {
+    match answered {
+        Some((asker, reply)) => Answer::Send(asker, Signal::Message(Message::new(reply))),
+        None => Answer::Nothing,
     }
 }
