@@ -232,6 +232,6 @@ fn handle_is_alive_right_after_a_kill_is_false() {
         assert!(handle.is_alive(victim), "alive before");
         handle.exit(victim, Reason::Kill);
         assert!(!handle.is_alive(victim), "gone once exit(kill) was handled");
-        assert_eq!(handle.status(victim), None);
+        assert_eq!(handle.status(victim), None, "and then gone for the snapshot too");
     }
 }

@@ -55,14 +55,13 @@ impl Cx {
         self.watch.monitors.held()
     }
 
-    /// What `pid` is doing (running, runnable, waiting); `None` once it is
-    /// gone (and at shutdown, when every process is). Asked as
-    /// [`Cx::is_alive`] asks, so it reflects every signal this process sent
-    /// `pid` before; then read at once.
+    /// What `pid` is doing now (running, runnable, waiting, exiting); `None`
+    /// once it is gone (and at shutdown, when every process is). A snapshot of
+    /// its scheduling state, read at once without asking it (asking would wake
+    /// it: it could never be seen waiting), so unlike [`Cx::is_alive`] it does
+    /// not wait for the signals this process sent it: right after
+    /// `exit(pid, Kill)` it may still say `Runnable`.
     pub fn status(&mut self, pid: Pid) -> Option<Status> {
-        if !self.is_alive(pid) {
-            return None;
-        }
         let open = self.gate(Call::Ask).ok()?;
         self.kernel().status(pid, Some(self.post(open).worker()))
     }

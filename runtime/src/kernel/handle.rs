@@ -94,12 +94,9 @@ impl Handle {
         waiter.wait().is_some()
     }
 
-    /// Where `pid` is (running, runnable, waiting, exiting); `None` once it is
-    /// gone. Asked as [`Handle::is_alive`] asks, then read at once.
+    /// Where `pid` is now (running, runnable, waiting, exiting); `None` once it
+    /// is gone. A snapshot read at once (see [`Cx::status`]).
     pub fn status(&self, pid: Pid) -> Option<Status> {
-        if !self.is_alive(pid) {
-            return None;
-        }
         self.kernel.status(pid, OUTSIDE)
     }
 
