@@ -57,7 +57,8 @@ impl Hints {
 
 impl Pcb {
     /// Asks the CPU to start loading what resuming this process will touch: its
-    /// block and the stack lines around where it suspended (decision log D49).
+    /// block and the stack lines around where it suspended (for the run-ahead:
+    /// D4, D8).
     /// Reading where it suspended is a real load of the block: when the block
     /// is cold, prefetch it first ([`Pcb::prefetch_block`]) and call this a
     /// while later.

@@ -71,13 +71,9 @@ impl Port for WorkerCore {
             return;
         }
         // The usual case (one process woken per slice: a message chain): it
-        // runs next, so start loading what its resume touches. When one process
-        // wakes many (a fan-out), the lines would be evicted long before most of
-        // them run: no prefetch for the ones that displace another.
-        if self.take_lifo_slot(process) {
-            // SAFETY: a process just queued by this thread is alive until it has run.
-            unsafe { process.pcb() }.prefetch_for_resume();
-        }
+        // runs next. (Prefetching its resume here won on Zen 4 only, so it is
+        // not done: decision log D64.)
+        self.take_lifo_slot(process);
     }
 
     /// Queues a process that lives on another worker (or has not started),
