@@ -91,7 +91,6 @@ impl LinkTable {
     }
 
     /// Whether there is an active link to `pid`.
-    #[cfg(test)]
     pub(crate) fn is_active(&self, pid: Pid) -> bool {
         matches!(self.links.get(&pid), Some(LinkState::Active(_)))
     }

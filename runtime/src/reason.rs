@@ -150,7 +150,9 @@ impl fmt::Display for Reason {
 
 /// Whether a custom reason's text could be read as a special reason.
 fn looks_special(text: &str) -> bool {
-    matches!(text, "normal" | "kill" | "killed" | "shutdown" | "noproc") || text.starts_with("panic: ")
+    matches!(text, "normal" | "kill" | "killed" | "shutdown" | "noproc")
+        || text.starts_with("panic: ")
+        || text.starts_with('"')
 }
 
 impl fmt::Debug for Reason {

@@ -848,4 +848,5 @@ fn a_custom_reason_named_like_a_special_one_does_not_print_as_it() {
         assert!(custom.to_string().contains(special), "{custom}");
     }
     assert_eq!(Reason::error("boom").to_string(), "boom");
+    assert_ne!(Reason::error("\"normal\"").to_string(), Reason::error("normal").to_string(), "a quote is quoted too");
 }

@@ -2,7 +2,8 @@
 //! has been.
 //!
 //! Invariants: a charge never overdraws the budget (it saturates); a slice
-//! ends where a call would overdraw it, at the gate, never inside a call; the
+//! ends where a call would overdraw it, at the gate (a call that passes the
+//! gate twice, like `is_alive`, may yield at the second); the
 //! lowest stack pointer seen only falls. It is sampled at runtime calls and
 //! suspensions, and decides whether the stack's deep pages are given back when
 //! the process ends.

@@ -72,7 +72,7 @@ impl Cx {
         if call == Call::Ask {
             // Reading is fine for a process that is ending (not in teardown).
             // It counts toward the slice like any call: a loop that only
-            // reads (polling `is_alive`) still lets the others run.
+            // reads (polling `status`) still lets the others run.
             self.yield_if_spent(open, ASK_COST);
             self.budget.charge(ASK_COST);
             return Ok(open);

@@ -1,10 +1,10 @@
 //! Names and looking at processes: `register`, `whereis`, sending to a name,
 //! `status`, `is_alive`, `process_info`, the monitors a process holds.
 //!
-//! Invariants: a read of another process never waits on it, except
-//! `process_info`, which asks it by a signal (so the answer reflects every
-//! signal the asker sent first) and waits in a receive; in teardown every
-//! read answers as if every process were gone.
+//! Invariants: `is_alive` and `process_info` ask the other process by a
+//! signal (so the answer reflects every signal the asker sent first) and wait
+//! in a receive; every other read is a snapshot that never waits on it; in
+//! teardown every read answers as if every process were gone.
 
 use super::Cx;
 use super::gate::Call;
@@ -81,6 +81,14 @@ impl Cx {
         let me = self.pid();
         if pid == me {
             return self.check_alive().is_ok();
+        }
+        if std::thread::panicking() {
+            // A destructor during an unwind cannot wait for the answer (and
+            // must not leave it behind in the mailbox): a snapshot then.
+            return self
+                .kernel()
+                .status(pid, Some(self.post(open).worker()))
+                .is_some_and(|status| status != Status::Exiting);
         }
         let request = self.kernel().make_ref();
         let question = AliveRequest::new(ReplyTo::Process { pid: me, request });

@@ -47,7 +47,7 @@ use crate::kernel::{Handle, Kernel, SpawnOptions};
 use crate::mailbox::{Mailbox, Message};
 use crate::monitor::Down;
 use crate::pid::{Pid, Ref};
-use crate::process::{Outcome, Pcb, Signal, Suspend, WorkerPtr};
+use crate::process::{Outcome, Pcb, Signal, Status, Suspend, WorkerPtr};
 use crate::reason::Reason;
 use crate::registry::Name;
 use crate::signal_queue::SignalQueue;
@@ -116,13 +116,22 @@ impl<'a> Post<'a> {
         self.kernel.deliver(to, signal, Some(self.worker))
     }
 
-    /// Queues `signal` to this process itself, behind what has arrived; it
-    /// takes it in before it next waits. Refused (dropped) once it has begun
-    /// its exit.
+    /// Queues `signal` to this process itself, behind what has arrived. No
+    /// wake-up is needed: it is running, and it takes in its queue before it
+    /// next waits (`match_or_wait`). Never refused: the queue is sealed only
+    /// at exit step 6, after the coroutine has finished (an ending process's
+    /// deferred questions rely on that).
     pub(super) fn to_self(self, signal: Signal) {
-        if let Err(refused) = self.own.push(signal) {
+        let pushed = self.own.push(signal);
+        debug_assert!(pushed.is_ok(), "a running process's own queue is open");
+        if let Err(refused) = pushed {
             crate::crash::drop_contained(refused);
         }
+    }
+
+    /// Whether `pid` is a process that is there and not exiting (a snapshot).
+    pub(super) fn is_live(self, pid: Pid) -> bool {
+        self.kernel.status(pid, Some(self.worker)).is_some_and(|status| status != Status::Exiting)
     }
 
     /// The runtime's reserved pid: never a process.
@@ -327,7 +336,8 @@ impl Cx {
     }
 
     /// Links this process to `pid` (Erlang's `link/1`): when one of them ends,
-    /// the other gets its exit signal. Linking twice, or to itself, does nothing.
+    /// the other gets its exit signal. Linking again to a live linked process,
+    /// or to itself, does nothing.
     ///
     /// If `pid` is already gone: `Err(Reason::NoProc)` when this process does not
     /// trap exits (propagate it with `?` to end with `noproc`, as Erlang does);

@@ -29,27 +29,39 @@ impl Watch {
         add_starting_links_and_monitors(&mut self.links, &mut self.monitors, initial_link, initial_monitor);
     }
 
-    /// Links `me` to `pid` (see `Cx::link`). The link signal goes out even
-    /// when an entry for `pid` exists (its process may have ended, its exit
-    /// signal not yet taken in): only the answer tells whether it still lives.
-    /// A `noproc` for a trapping caller goes through its own queue,
-    /// behind what had already arrived (docs/semantics.md §1, §5).
+    /// Links `me` to `pid` (see `Cx::link`), as OTP's `link/1` does: a
+    /// process that is gone or exiting is checked first, whether or not an
+    /// entry for it is held (it may have ended with its exit signal still on
+    /// its way: that signal is then handled over the old entry, which stays);
+    /// a live one already linked gets nothing; otherwise the entry is made and
+    /// the link signal sent (docs/semantics.md §5).
     pub(super) fn link(&mut self, me: Pid, pid: Pid, post: Post<'_>) -> Result<(), Reason> {
         if pid == me {
             return Ok(());
         }
-        let new = self.links.link(pid);
+        if !post.is_live(pid) {
+            return self.link_to_the_gone(pid, post);
+        }
+        if self.links.is_active(pid) {
+            return Ok(());
+        }
+        self.links.link(pid);
         if post.deliver(pid, Signal::Link { from: me }) {
             return Ok(());
         }
-        if new {
-            self.links.forget(pid);
-        }
+        self.links.forget(pid);
+        self.link_to_the_gone(pid, post)
+    }
+
+    /// `link` to a process that is gone or exiting: `Err(NoProc)` for a caller
+    /// that does not trap; for one that traps, `Ok` and an `Exit` with
+    /// `noproc` through its own queue, behind what had already arrived (§1).
+    fn link_to_the_gone(&mut self, pid: Pid, post: Post<'_>) -> Result<(), Reason> {
         if !self.trap_exit {
             return Err(Reason::NoProc);
         }
-        // Not over the link (whose entry, if an old one is left, still
-        // answers the exit signal already on its way): as `exit/2` would.
+        // Not over a link (an old entry, if one is held, still takes the
+        // exit signal on its way): as `exit/2` would.
         post.to_self(Signal::Exit { from: pid, reason: Reason::NoProc, linked: false });
         Ok(())
     }

@@ -98,7 +98,7 @@ impl Kernel {
             // reports stopped; in teardown the gate refuses spawns.
             return self.spawn_admitted(body, stack_size, watchers, port);
         }
-        // SeqCst: pairs with the SeqCst flag store and counter load in `Runtime::drop`.
+        // SeqCst: pairs with the SeqCst flag store and counter load in `shut_down`.
         self.spawns_in_flight.fetch_add(1, Ordering::SeqCst);
         let result = self.spawn_admitted(body, stack_size, watchers, port);
         // Release: the teardown's SeqCst load sees the publication before the decrement.

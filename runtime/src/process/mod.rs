@@ -252,7 +252,7 @@ pub(crate) struct RunState {
 /// |---|---|---|---|
 /// | `pid` | the spawner, once | whoever found the block (a table lookup compares it) | never changes |
 /// | `run` | the worker holding it in `RUNNING` (at shutdown: its home worker, or the stopper for one never started) | the same | the state word |
-/// | `hints` | the process (where it suspends, whom it spawn_linked), its first worker (stack top), wakers (woken to exit) | prefetching code, any thread | relaxed; never read through (`prefetch`) |
+/// | `hints` | the process (where it suspends), wakers (woken to exit) | prefetching code, any thread | relaxed; never read through (`prefetch`) |
 /// | `fired_timer` | the worker that fires its timer | the process, in a receive | a maximum, then a wake-up (`timer`) |
 /// | `signals` | senders push, any thread; the process takes and seals | | `signal_queue` |
 /// | `state` | wakers, its worker, its exit | anyone | `state` |

@@ -89,8 +89,9 @@ pub(crate) enum Answer {
     Info(Box<InfoRequest>),
     /// The receiver must end with this reason.
     Die(Reason),
-    /// Take this signal in again once the receiver has finished its exit
-    /// (a question to a process that is ending).
+    /// Take this signal in again later: a question to a process that is
+    /// ending goes back into its own queue (deferred again at every take-in
+    /// until the exit), and is answered as the dead answer at exit step 6.
     Defer(Signal),
 }
 
