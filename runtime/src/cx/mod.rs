@@ -193,16 +193,34 @@ impl Cx {
         unsafe { self.kernel.as_ref() }
     }
 
-    /// What a call the gate let through may use. Its lifetime is not tied to
-    /// this borrow of `self`, so a part of `self` can be borrowed mutably
-    /// beside it; it must not outlive the call.
-    fn post<'a>(&self, _open: Open) -> Post<'a> {
+    /// What a call the gate let through may use. It borrows `self`, so it
+    /// cannot be kept across a suspension (which needs `&mut self`): `worker`
+    /// is valid only until then.
+    fn post(&self, open: Open) -> Post<'_> {
+        // SAFETY: see `post_parts`; the result borrows `self`.
+        unsafe { self.post_parts(open) }
+    }
+
+    /// [`Cx::post`] beside the part that links and monitors, for a call that
+    /// needs both.
+    fn watch_and_post(&mut self, open: Open) -> (&mut Watch, Post<'_>) {
+        // SAFETY: see `post_parts`; the result borrows `self` (mutably), and
+        // `Post` points only outside the `Cx`.
+        let post = unsafe { self.post_parts(open) };
+        (&mut self.watch, post)
+    }
+
+    /// # Safety
+    /// The caller bounds `'a` by a borrow of `self` (so the `Post` is gone
+    /// before the process can suspend).
+    unsafe fn post_parts<'a>(&self, _open: Open) -> Post<'a> {
         // SAFETY: `kernel`: see `Cx::kernel`. `worker` is refreshed on every
         // resume and always names the home worker (a process never changes
         // thread), whose `WorkerCore` lives until its thread ends, which is
         // after this process's last run there; `Open` is only given while the
-        // process runs there normally (never in teardown, see `gate`). Both
-        // outlive the call the `Open` was given for. `pcb`: see `Cx::pcb`.
+        // process runs there normally (never in teardown, see `gate`), and the
+        // caller keeps the result no longer than a borrow of `self`, which ends
+        // before any suspension. `pcb`: see `Cx::pcb`.
         unsafe {
             Post { kernel: self.kernel.as_ref(), worker: self.worker.0.as_ref(), own: &self.pcb.as_ref().signals }
         }
@@ -310,7 +328,8 @@ impl Cx {
         let monitor = self.kernel().make_ref();
         let Ok(open) = self.gate(Call::Act(1)) else { return monitor };
         let me = self.pid();
-        self.watch.monitor(me, pid, name, monitor, self.post(open));
+        let (watch, post) = self.watch_and_post(open);
+        watch.monitor(me, pid, name, monitor, post);
         monitor
     }
 
@@ -319,7 +338,8 @@ impl Cx {
     /// whether the monitor was still active (`demonitor(Ref, [info])`).
     pub fn demonitor(&mut self, monitor: Ref) -> bool {
         let Ok(open) = self.gate(Call::Act(1)) else { return false };
-        self.watch.demonitor(monitor, self.post(open))
+        let (watch, post) = self.watch_and_post(open);
+        watch.demonitor(monitor, post)
     }
 
     /// [`Cx::demonitor`], and also removes its `Down` from the mailbox if one is
@@ -345,7 +365,8 @@ impl Cx {
     pub fn link(&mut self, pid: Pid) -> Result<(), Reason> {
         let open = self.gate(Call::Act(1))?;
         let me = self.pid();
-        self.watch.link(me, pid, self.post(open))
+        let (watch, post) = self.watch_and_post(open);
+        watch.link(me, pid, post)
     }
 
     /// Removes the link to `pid`, if any (Erlang's `unlink/1`). Always succeeds;
@@ -354,7 +375,8 @@ impl Cx {
     pub fn unlink(&mut self, pid: Pid) {
         let Ok(open) = self.gate(Call::Act(1)) else { return };
         let me = self.pid();
-        self.watch.unlink(me, pid, self.post(open));
+        let (watch, post) = self.watch_and_post(open);
+        watch.unlink(me, pid, post);
     }
 
     /// Turns trapping of exit signals on or off; returns the previous setting
