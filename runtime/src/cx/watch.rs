@@ -4,7 +4,8 @@
 //! Invariants: an entry is made here before the signal that tells the other
 //! process is sent, and dropped only once that process can no longer act on
 //! it (an unlink waits for its acknowledgement: `link`); a link or monitor to
-//! a process that is gone is answered with `noproc` at once.
+//! a process that is gone is answered with `noproc` through the caller's own
+//! signal queue, behind what had already arrived.
 
 use super::Post;
 use crate::link::LinkTable;
