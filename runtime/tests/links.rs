@@ -780,13 +780,10 @@ fn a_noproc_exit_for_a_link_to_the_gone_comes_after_messages_already_arrived() {
         .block_on(|cx| {
             cx.trap_exit(true);
             let me = cx.pid();
-            let gone = common::spawn_on_another_thread(cx, false, move |cx| {
+            let gone = common::let_end_elsewhere(cx, false, move |cx| {
                 cx.send(me, Hello);
                 Ok(())
             })?;
-            cx.send(gone, common::Proceed);
-            common::block_thread(50);
-            assert_eq!(cx.status(gone), None, "it has ended");
             cx.link(gone)?;
             let first = cx.receive_any()?;
             let second = cx.receive_any()?;
@@ -806,10 +803,7 @@ fn linking_again_to_a_linked_process_that_ended_meanwhile_fails_with_noproc() {
     let runtime = common::runtime(2);
     let linked = runtime
         .block_on(|cx| {
-            let gone = common::spawn_on_another_thread(cx, true, |_| Ok(()))?;
-            cx.send(gone, common::Proceed);
-            common::block_thread(50);
-            assert_eq!(cx.status(gone), None, "it has ended");
+            let gone = common::let_end_elsewhere(cx, true, |_| Ok(()))?;
             Ok::<_, Reason>(cx.link(gone))
         })
         .unwrap();
@@ -824,10 +818,7 @@ fn linking_again_while_trapping_gives_the_old_exit_then_noproc() {
     let exits = runtime
         .block_on(|cx| {
             cx.trap_exit(true);
-            let gone = common::spawn_on_another_thread(cx, true, |_| Ok(()))?;
-            cx.send(gone, common::Proceed);
-            common::block_thread(50);
-            assert_eq!(cx.status(gone), None, "it has ended");
+            let gone = common::let_end_elsewhere(cx, true, |_| Ok(()))?;
             cx.link(gone)?;
             let first = cx.receive::<Exit>()?;
             let second = cx.receive_timeout::<Exit>(Duration::from_millis(500))?;

@@ -273,13 +273,10 @@ fn a_noproc_down_for_a_monitor_of_the_gone_comes_after_messages_already_arrived(
     let order = runtime
         .block_on(|cx| {
             let me = cx.pid();
-            let gone = common::spawn_on_another_thread(cx, false, move |cx| {
+            let gone = common::let_end_elsewhere(cx, false, move |cx| {
                 cx.send(me, Hello);
                 Ok(())
             })?;
-            cx.send(gone, common::Proceed);
-            common::block_thread(50);
-            assert_eq!(cx.status(gone), None, "it has ended");
             let monitor = cx.monitor(gone);
             let first = cx.receive_any()?;
             let second = cx.receive_any()?;

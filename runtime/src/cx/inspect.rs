@@ -85,10 +85,7 @@ impl Cx {
         if std::thread::panicking() {
             // A destructor during an unwind cannot wait for the answer (and
             // must not leave it behind in the mailbox): a snapshot then.
-            return self
-                .kernel()
-                .status(pid, Some(self.post(open).worker()))
-                .is_some_and(|status| status != Status::Exiting);
+            return self.post(open).is_live(pid);
         }
         let request = self.kernel().make_ref();
         let question = AliveRequest::new(ReplyTo::Process { pid: me, request });

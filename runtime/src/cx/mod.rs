@@ -47,7 +47,7 @@ use crate::kernel::{Handle, Kernel, SpawnOptions};
 use crate::mailbox::{Mailbox, Message};
 use crate::monitor::Down;
 use crate::pid::{Pid, Ref};
-use crate::process::{Outcome, Pcb, Signal, Status, Suspend, WorkerPtr};
+use crate::process::{Outcome, Pcb, Signal, Suspend, WorkerPtr};
 use crate::reason::Reason;
 use crate::registry::Name;
 use crate::signal_queue::SignalQueue;
@@ -131,7 +131,7 @@ impl<'a> Post<'a> {
 
     /// Whether `pid` is a process that is there and not exiting (a snapshot).
     pub(super) fn is_live(self, pid: Pid) -> bool {
-        self.kernel.status(pid, Some(self.worker)).is_some_and(|status| status != Status::Exiting)
+        self.kernel.is_live(pid, Some(self.worker))
     }
 
     /// The runtime's reserved pid: never a process.

@@ -84,7 +84,7 @@ impl Handle {
     /// the process's state at once instead: use `Cx::is_alive` in a process.
     pub fn is_alive(&self, pid: Pid) -> bool {
         if crate::crash::on_worker_thread() {
-            return self.kernel.status(pid, OUTSIDE).is_some_and(|status| status != Status::Exiting);
+            return self.kernel.is_live(pid, OUTSIDE);
         }
         let waiter = Arc::new(Waiter::default());
         let question = AliveRequest::new(ReplyTo::Thread(Arc::clone(&waiter)));

@@ -146,6 +146,12 @@ impl Kernel {
         self.table.get(pid, &guard).map(|pcb| pcb.state.status())
     }
 
+    /// Whether `pid` is a process that is there and not exiting: a snapshot,
+    /// not ordered with any signal (see `Cx::is_alive` for the ordered answer).
+    pub(crate) fn is_live(&self, pid: Pid, port: Option<&impl Port>) -> bool {
+        self.status(pid, port).is_some_and(|status| status != Status::Exiting)
+    }
+
     /// Registers `pid` as `name` (docs/semantics.md, names).
     pub(crate) fn register(&self, name: Name, pid: Pid, port: Option<&impl Port>) -> Result<(), RegisterError> {
         let guard = self.pin(port);

@@ -7,9 +7,10 @@
 //! wasted fill. What they aim at is one field of the control block,
 //! [`Hints`], written with relaxed stores (nothing is published through
 //! it; a hint seen late or not at all only costs a miss) and never read
-//! through. The rule for keeping a hint: it wins in an A/B on two CPU families
-//! on the workload it targets, without hurting another row (`bench/ab.sh`;
-//! docs/performance.md, the decision log, whose ids the comments here cite).
+//! through. The rule for keeping a hint: with the two builds run alternately
+//! (`bench/ab.sh`), it wins on the workload it targets on two CPU families
+//! without hurting another row (docs/performance.md, the decision log, whose
+//! ids the comments here cite).
 
 use std::ptr::NonNull;
 

@@ -43,8 +43,19 @@ pub fn spawn_on_another_thread(
     }
 }
 
-/// Blocks this OS thread (and so the caller's worker, and every process on
-/// it) for `millis`: signals sent to the caller meanwhile stay in its queue.
-pub fn block_thread(millis: u64) {
-    std::thread::sleep(std::time::Duration::from_millis(millis));
+/// Runs `then` in a process on another OS thread (see
+/// [`spawn_on_another_thread`]) and lets it end while the caller takes
+/// nothing in: the caller blocks its own thread (outside the runtime), so
+/// what the process sent, and its exit signal if linked, stay in the caller's
+/// queue. Returns its pid, gone. Needs a runtime with at least two workers.
+pub fn let_end_elsewhere(
+    cx: &mut lariat::Cx,
+    link: bool,
+    then: impl Fn(&mut lariat::Cx) -> Result<(), lariat::Reason> + Clone + Send + 'static,
+) -> Result<lariat::Pid, lariat::Reason> {
+    let gone = spawn_on_another_thread(cx, link, then)?;
+    cx.send(gone, Proceed);
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    assert_eq!(cx.status(gone), None, "it has ended");
+    Ok(gone)
 }
