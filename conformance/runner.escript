@@ -29,6 +29,8 @@ step(["proc", Name | Opts]) -> {proc, Name, lists:member("trap", Opts)};
 step(["wait_dead", Name]) -> {wait_dead, Name};
 step(["settle", Name]) -> {settle, Name};
 step(["settle_all"]) -> settle_all;
+step(["mark"]) -> mark;
+step(["mark", "racy"]) -> mark;
 step([Actor | Op]) ->
     case lists:last(Actor) of
         $: -> {op, lists:droplast(Actor), Op};
@@ -78,6 +80,10 @@ do(settle_all, St) ->
         Before -> St1;
         _ -> do(settle_all, St1)
     end;
+do(mark, St = #{dead := D, order := Order}) ->
+    K = maps:get(marks, St, 0) + 1,
+    [pid(N, St) ! {msg, "@" ++ integer_to_list(K)} || N <- Order, not maps:is_key(N, D)],
+    St#{marks => K};
 do({op, Name, Op}, St) -> command(Name, {op, Op}, St).
 
 add(Name, Pid, St = #{pids := P, names := N, order := O, mons := M}) ->
@@ -184,6 +190,24 @@ op(["whereis", Reg], {_, Pids}, Mons) ->
     end,
     self() ! {msg, "whereis_" ++ Reg ++ "_" ++ Holder},
     {Mons, []};
+op(["is_alive", Other], D, Mons) ->
+    Alive = is_process_alive(whereis_name(Other, D)),
+    self() ! {msg, "is_alive_" ++ Other ++ "_" ++ atom_to_list(Alive)},
+    {Mons, []};
+op(["process_info", Other], D, Mons) ->
+    self() ! {msg, "process_info_" ++ Other ++ "_" ++ defined(process_info(whereis_name(Other, D)))},
+    {Mons, []};
+op(["status", Other], D, Mons) ->
+    self() ! {msg, "status_" ++ Other ++ "_" ++ defined(process_info(whereis_name(Other, D), status))},
+    {Mons, []};
+op(["poll_dead", Other], D, Mons) ->
+    Seen = poll_dead(whereis_name(Other, D), 1000000),
+    self() ! {msg, "poll_" ++ Other ++ "_" ++ Seen},
+    {Mons, []};
+op(["await_down", Other], D, Mons) ->
+    Ref = erlang:monitor(process, whereis_name(Other, D)),
+    receive {'DOWN', Ref, process, _, R} -> self() ! {msg, lists:flatten(["down_", Other, "_", reason(R)])} end,
+    {Mons, []};
 op(["register", Reg], _, Mons) -> register(list_to_atom(Reg), self()), {Mons, []};
 op(["unregister", Reg], _, Mons) -> unregister(list_to_atom(Reg)), {Mons, []};
 op(["spawn_link", New | Opts], {D, _}, Mons) ->
@@ -198,6 +222,17 @@ op(["spawn_monitor", New, M | Opts], {D, _}, Mons) ->
     {Pid, Ref} = spawn_monitor(fun() -> init(New, Trap, D, Self) end),
     receive {ready, Pid} -> ok end,
     {Mons#{M => Ref}, [{New, Pid}]}.
+
+defined(undefined) -> "undefined";
+defined(_) -> "alive".
+
+%% As a user writes it: ask again and again, nothing else in the loop.
+poll_dead(_, 0) -> "alive";
+poll_dead(Pid, Left) ->
+    case is_process_alive(Pid) of
+        true -> poll_dead(Pid, Left - 1);
+        false -> "gone"
+    end.
 
 %% Scenario processes name each other; each command carries the driver's map.
 whereis_name(Name, {_Driver, Pids}) -> maps:get(Name, Pids).

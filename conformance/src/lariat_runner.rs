@@ -9,6 +9,9 @@ use std::time::Duration;
 
 use lariat::{Cx, Down, Exit, Message, Monitored, Pid, Reason, Ref, Runtime};
 
+/// How many times `poll_dead` asks before it gives up and reports the process alive.
+const POLL_LIMIT: u32 = 1_000_000;
+
 /// One line of a scenario.
 #[derive(Debug, Clone)]
 enum Step {
@@ -20,6 +23,9 @@ enum Step {
     Settle(String),
     /// Settle every live process, again and again until no more die.
     SettleAll,
+    /// Send every live process the marker `MSG @K` (K counts the marks), to
+    /// split its mailbox into the messages of each stretch of steps.
+    Mark,
     Op {
         actor: String,
         words: Vec<String>,
@@ -40,6 +46,8 @@ fn parse(text: &str) -> Result<Vec<Step>, String> {
             ("wait_dead", 2) => Step::WaitDead(words[1].clone()),
             ("settle", 2) => Step::Settle(words[1].clone()),
             ("settle_all", 1) => Step::SettleAll,
+            ("mark", 1) => Step::Mark,
+            ("mark", 2) if words[1] == "racy" => Step::Mark,
             (actor, 2..) if actor.ends_with(':') => {
                 Step::Op { actor: actor.trim_end_matches(':').to_owned(), words: words[1..].to_vec() }
             }
@@ -216,6 +224,38 @@ fn op(
             let me = cx.pid();
             cx.send(me, UserMsg(format!("whereis_{}_{holder}", word(1))));
         }
+        "is_alive" | "process_info" | "status" => {
+            let target = pid(word(1));
+            let alive = match word(0) {
+                "is_alive" => cx.is_alive(target),
+                "process_info" => cx.process_info(target)?.is_some(),
+                _ => cx.status(target).is_some(),
+            };
+            let answer = match (word(0), alive) {
+                ("is_alive", alive) => alive.to_string(),
+                (_, true) => "alive".to_owned(),
+                (_, false) => "undefined".to_owned(),
+            };
+            let me = cx.pid();
+            cx.send(me, UserMsg(format!("{}_{}_{answer}", word(0), word(1))));
+        }
+        "poll_dead" => {
+            // As a user writes it: ask again and again, nothing else in the loop.
+            let target = pid(word(1));
+            let mut polls = 0;
+            while polls < POLL_LIMIT && cx.is_alive(target) {
+                polls += 1;
+            }
+            let seen = if polls < POLL_LIMIT { "gone" } else { "alive" };
+            let me = cx.pid();
+            cx.send(me, UserMsg(format!("poll_{}_{seen}", word(1))));
+        }
+        "await_down" => {
+            let monitor = cx.monitor(pid(word(1)));
+            let down = cx.receive_if::<Down>(|down| down.monitor == monitor)?;
+            let me = cx.pid();
+            cx.send(me, UserMsg(format!("down_{}_{}", word(1), canonical(&down.reason))));
+        }
         "register" => cx.register(word(1).to_owned(), cx.pid())?,
         "unregister" => cx.unregister(word(1))?,
         "spawn_link" => {
@@ -285,6 +325,7 @@ pub fn run(runtime: &Runtime, scenario: &str) -> Result<String, String> {
             let driver = cx.pid();
             let mut procs = Procs::default();
             let mut dead: HashMap<String, Reason> = HashMap::new();
+            let mut marks = 0;
             // Sends a command and waits for its ack (what it spawned), or its death.
             let command = |cx: &mut Cx, procs: &Procs, pid: Pid, command: Command| {
                 procs.ask(cx, pid, command, |message| {
@@ -310,6 +351,12 @@ pub fn run(runtime: &Runtime, scenario: &str) -> Result<String, String> {
                         dead.insert(name, down.reason);
                     }
                     Step::Settle(name) | Step::Op { actor: name, .. } if dead.contains_key(&name) => {}
+                    Step::Mark => {
+                        marks += 1;
+                        for name in procs.order.iter().filter(|name| !dead.contains_key(*name)) {
+                            cx.send(procs.pids[name], UserMsg(format!("@{marks}")));
+                        }
+                    }
                     Step::SettleAll => loop {
                         let before = dead.len();
                         for name in procs.order.clone() {

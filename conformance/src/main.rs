@@ -5,6 +5,9 @@
 //!   command that reproduces it; exits non-zero if there is one.
 //! - `show --seed S --index I`: prints random scenario I of seed S, and its
 //!   lariat and OTP traces.
+//! - `check FILE... [--repeat N] [--workers W]`: runs each scenario N times on
+//!   lariat and compares every trace with its golden (a race that lariat loses
+//!   only sometimes shows up here).
 
 use std::path::PathBuf;
 
@@ -29,6 +32,17 @@ enum Cmd {
         #[arg(long, default_value_t = 500)]
         count: u64,
     },
+    /// Scenario files run on lariat, each trace compared with the scenario's golden.
+    Check {
+        /// Scenario files (`conformance/scenarios/*.scn`).
+        files: Vec<PathBuf>,
+        /// Runs of each scenario.
+        #[arg(long, default_value_t = 1)]
+        repeat: u32,
+        /// Worker threads of the runtime they run on.
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
+    },
     /// One random scenario and both traces.
     Show {
         /// The seed given to `random`.
@@ -41,12 +55,17 @@ enum Cmd {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    if let Cmd::Check { files, repeat, workers } = &args.command {
+        return check(files, *repeat, *workers);
+    }
     let runtime = Runtime::builder().workers(2).build()?;
     let dir = std::env::temp_dir().join(format!("lariat-conformance-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let result = match Args::parse().command {
+    let result = match args.command {
         Cmd::Random { seed, count } => random(&runtime, &dir, seed, count),
         Cmd::Show { seed, index } => show(&runtime, &dir, seed, index),
+        Cmd::Check { .. } => unreachable!("handled above"),
     };
     let _ = std::fs::remove_dir_all(&dir);
     result
@@ -101,4 +120,33 @@ fn show(runtime: &Runtime, dir: &std::path::Path, seed: u64, index: u64) -> Resu
     let lariat_trace = lariat_conformance::run(runtime, &text)?;
     println!("{text}--- OTP\n{}--- lariat\n{lariat_trace}", otp[0]);
     Ok(())
+}
+
+fn check(files: &[PathBuf], repeat: u32, workers: usize) -> Result<(), Box<dyn std::error::Error>> {
+    let runtime = Runtime::builder().workers(workers).build()?;
+    let mut differing = 0;
+    for file in files {
+        let text = std::fs::read_to_string(file).map_err(|error| format!("{}: {error}", file.display()))?;
+        let name = file.file_stem().unwrap_or_default().to_string_lossy();
+        let golden_path = lariat_conformance::root().join("goldens").join(format!("{name}.trace"));
+        let golden = std::fs::read_to_string(&golden_path).map_err(|error| {
+            format!("{}: {error} (record it with conformance/record.sh --write)", golden_path.display())
+        })?;
+        let mut misses = 0;
+        for _ in 0..repeat {
+            let trace = lariat_conformance::run(&runtime, &text)?;
+            if !golden.split(lariat_conformance::ALTERNATIVE).any(|allowed| allowed == trace) {
+                if misses == 0 {
+                    println!("DIFFERS: {name}\n--- OTP\n{golden}--- lariat\n{trace}");
+                }
+                misses += 1;
+            }
+        }
+        if misses > 0 {
+            differing += 1;
+            println!("{name}: {misses} of {repeat} runs differ from the golden");
+        }
+    }
+    println!("check: {} scenarios, {repeat} runs each on {workers} workers, {differing} differ", files.len());
+    if differing > 0 { Err(format!("{differing} scenarios differ").into()) } else { Ok(()) }
 }
