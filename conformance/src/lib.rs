@@ -2,10 +2,12 @@
 //! docs/conformance.md): a scenario format, the lariat runner (the Erlang one
 //! is `runner.escript` beside this crate), and a random scenario generator.
 
+mod compare;
 mod generator;
 mod lariat_runner;
 
-pub use generator::{generate, same_up_to_sender_interleaving};
+pub use compare::agrees;
+pub use generator::generate;
 pub use lariat_runner::run;
 
 use std::path::{Path, PathBuf};

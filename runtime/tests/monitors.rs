@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use lariat::{Down, Monitored, Reason};
+use lariat::{Down, Exit, Monitored, Reason};
 
 struct Go;
 
@@ -286,4 +286,36 @@ fn a_noproc_down_for_a_monitor_of_the_gone_comes_after_messages_already_arrived(
     assert!(order.0, "the message the gone process sent comes first");
     let down = order.1.expect("then a Down");
     assert_eq!((down.monitor, down.reason), (order.2, Reason::NoProc));
+}
+
+/// docs/semantics.md §1: a process told to exit answers a monitor that
+/// reaches it while it ends only once its exit signals are out: a trapping
+/// process linked to it that monitors it right after `exit/2` gets the `Exit`
+/// first, then the `Down` with `noproc` (both come from the same process).
+#[test]
+fn a_monitor_of_a_linked_process_told_to_exit_gets_its_noproc_after_the_exit_signal() {
+    for workers in [1, 2] {
+        let runtime = common::runtime(workers);
+        for _ in 0..50 {
+            let (first, second, monitor) = runtime
+                .block_on(|cx| {
+                    cx.trap_exit(true);
+                    let victim = cx.spawn_link(|cx| {
+                        loop {
+                            cx.receive_any()?;
+                        }
+                    })?;
+                    cx.exit(victim, Reason::error("boom"))?;
+                    let monitor = cx.monitor(victim);
+                    let first = cx.receive_any()?;
+                    let second = cx.receive_any()?;
+                    Ok::<_, Reason>((first.downcast::<Exit>().ok(), second.downcast::<Down>().ok(), monitor))
+                })
+                .unwrap();
+            let exit = first.expect("the exit signal over the link comes first");
+            assert_eq!(exit.reason, Reason::error("boom"));
+            let down = second.expect("then the Down");
+            assert_eq!((down.monitor, down.reason), (monitor, Reason::NoProc));
+        }
+    }
 }

@@ -89,9 +89,10 @@ pub(crate) enum Answer {
     Info(Box<InfoRequest>),
     /// The receiver must end with this reason.
     Die(Reason),
-    /// Take this signal in again later: a question to a process that is
-    /// ending goes back into its own queue (deferred again at every take-in
-    /// until the exit), and is answered as the dead answer at exit step 6.
+    /// Take this signal in again later: a question, link or monitor to a
+    /// process that is ending goes back into its own queue (deferred again at
+    /// every take-in until the exit), and is answered as the dead answer at
+    /// exit step 6, after its exit signals and `Down`s.
     Defer(Signal),
 }
 
@@ -106,8 +107,18 @@ pub(crate) fn take_in(me: Pid, signal: Signal, receiver: Receiver<'_>) -> Answer
     use Receiver::{Alive, Gone};
     let receiver = match receiver {
         // A question answered now would say "gone" while its name and pid are
-        // still taken: it waits for the end of the exit.
-        Receiver::Ending if matches!(signal, Signal::Info(_) | Signal::IsAlive(_)) => return Answer::Defer(signal),
+        // still taken, and a link or monitor answered now would put its
+        // `noproc` ahead of this process's own exit signal or `Down` to the
+        // same asker (one sender's signals keep their order): they wait for
+        // the end of the exit.
+        Receiver::Ending
+            if matches!(
+                signal,
+                Signal::Info(_) | Signal::IsAlive(_) | Signal::Link { .. } | Signal::Monitor { .. }
+            ) =>
+        {
+            return Answer::Defer(signal);
+        }
         Receiver::Ending => Gone,
         receiver => receiver,
     };
