@@ -96,6 +96,9 @@ fn random(runtime: &Runtime, dir: &std::path::Path, seed: u64, count: u64) -> Re
             let lariat_trace = lariat_conformance::run(runtime, &texts[index])?;
             if &lariat_trace != otp_trace && lariat_conformance::agrees(&texts[index], otp_trace, &lariat_trace) {
                 reordered += 1;
+                println!(
+                    "reordered in a racy stretch: scenario {index} (see: cargo run --release -p lariat-conformance -- show --seed {seed} --index {index})"
+                );
             } else if &lariat_trace != otp_trace {
                 disagreements += 1;
                 println!(
