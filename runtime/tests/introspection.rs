@@ -193,6 +193,31 @@ fn polling_is_alive_after_a_kill_sees_the_process_end() {
     }
 }
 
+/// The same with `status`, a snapshot that never waits: a loop that polls it
+/// still lets the killed process, queued behind it, run and end.
+#[test]
+fn polling_status_after_a_kill_sees_the_process_end() {
+    for workers in [1, 2] {
+        let runtime = common::runtime(workers);
+        let ended_within = runtime
+            .block_on(|cx| {
+                let victim = cx.spawn(|cx| cx.receive::<Go>().map(|_| ()))?;
+                cx.yield_now()?; // it runs and waits
+                cx.exit(victim, Reason::Kill)?;
+                let started = std::time::Instant::now();
+                while cx.status(victim).is_some() {
+                    if started.elapsed() > Duration::from_secs(2) {
+                        return Ok(None);
+                    }
+                }
+                Ok::<_, Reason>(Some(started.elapsed()))
+            })
+            .unwrap();
+        let ended_within = ended_within.unwrap_or_else(|| panic!("{workers} worker(s): never saw it end"));
+        assert!(ended_within < Duration::from_millis(100), "{workers} worker(s): {ended_within:?}");
+    }
+}
+
 /// docs/semantics.md §1: `is_alive` lets every signal the caller sent first
 /// arrive, and says `false` only once the process is gone: its name is free
 /// and `link` to it fails. Many rounds, since the old answer was a race.
