@@ -30,6 +30,8 @@ pub enum BuildError {
         /// The most allowed.
         max: usize,
     },
+    /// `blocking_threads(0)`: `Cx::blocking` would have nowhere to run.
+    BlockingThreads,
     /// Every runtime id is taken by a live runtime in this OS process.
     TooManyRuntimes {
         /// How many runtimes can be alive at once.
@@ -60,6 +62,11 @@ impl fmt::Display for BuildError {
             BuildError::MaxProcesses { requested, max } => {
                 write!(f, "max_processes({requested}) is out of range: use 1..={max}")
             }
+            BuildError::BlockingThreads => write!(
+                f,
+                "blocking_threads(0): Cx::blocking needs at least one thread (the default is {})",
+                crate::blocking::DEFAULT_BLOCKING_THREADS
+            ),
             BuildError::TooManyRuntimes { max } => {
                 write!(f, "{max} runtimes are alive in this OS process, the most there can be: drop one first")
             }

@@ -34,6 +34,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+mod blocking;
 mod crash;
 mod cx;
 mod error;
@@ -55,6 +56,7 @@ mod table;
 mod timer;
 mod worker;
 
+pub use blocking::DEFAULT_BLOCKING_THREADS;
 pub use cx::{Cx, Spawned};
 pub use error::{BlockOnError, BuildError, InsideProcess, SpawnError};
 pub use kernel::{Handle, SpawnOptions, WorkerStats};

@@ -36,6 +36,7 @@ pub struct Builder {
     workers: Option<usize>,
     stack_size: usize,
     max_processes: usize,
+    blocking_threads: usize,
 }
 
 impl Builder {
@@ -56,6 +57,15 @@ impl Builder {
     /// Capacity of the process table (default 2^24; at most [`MAX_PROCESSES`]).
     pub fn max_processes(mut self, count: usize) -> Self {
         self.max_processes = count;
+        self
+    }
+
+    /// The most threads that run [`Cx::blocking`](crate::Cx::blocking) work at
+    /// once (default [`DEFAULT_BLOCKING_THREADS`](crate::DEFAULT_BLOCKING_THREADS)).
+    /// They start when needed and end after 10 s without work; calls beyond
+    /// the bound wait their turn.
+    pub fn blocking_threads(mut self, threads: usize) -> Self {
+        self.blocking_threads = threads;
         self
     }
 
@@ -89,7 +99,10 @@ impl Builder {
             parkers: (0..workers).map(|_| idle::Parker::default()).collect(),
             beats: (0..workers).map(|_| watchdog::Beat::default()).collect(),
         };
-        let kernel = Kernel::new(id.0, workers, self.max_processes, stack_size, scheduler);
+        if self.blocking_threads == 0 {
+            return Err(BuildError::BlockingThreads);
+        }
+        let kernel = Kernel::new(id.0, workers, self.max_processes, stack_size, self.blocking_threads, scheduler);
         let mut threads = Vec::with_capacity(workers);
         for (index, local) in locals.into_iter().enumerate() {
             let worker_kernel = Arc::clone(&kernel);
@@ -170,7 +183,12 @@ impl Runtime {
 
     /// Settings for a new runtime.
     pub fn builder() -> Builder {
-        Builder { workers: None, stack_size: stack::DEFAULT_STACK_SIZE, max_processes: DEFAULT_MAX_PROCESSES }
+        Builder {
+            workers: None,
+            stack_size: stack::DEFAULT_STACK_SIZE,
+            max_processes: DEFAULT_MAX_PROCESSES,
+            blocking_threads: crate::blocking::DEFAULT_BLOCKING_THREADS,
+        }
     }
 
     /// A clonable, `Send` handle for spawning and sending from any thread.
@@ -225,6 +243,12 @@ impl Runtime {
             (Reason::Normal, Some(value)) => Ok(value),
             (reason, _) => Err(BlockOnError::Exited(reason)),
         }
+    }
+
+    /// Threads of the blocking pool alive now (see [`Cx::blocking`](crate::Cx::blocking)):
+    /// started when needed, ended after 10 s without work.
+    pub fn blocking_threads(&self) -> usize {
+        self.kernel.blocking.threads()
     }
 
     /// Processes alive now (spawned and not yet ended).
@@ -320,6 +344,9 @@ fn shut_down(kernel: &Kernel, threads: Vec<JoinHandle<()>>, id: Option<RuntimeId
     for thread in threads {
         let _ = thread.join();
     }
+    // Every process is torn down, so no `blocking` job is running or queued
+    // (each one's process waited for it); idle pool threads end now.
+    kernel.blocking.close();
     for entry in entries {
         // SAFETY: as above; the workers have torn their processes down and ended.
         let home = unsafe { entry.deref() }.home();

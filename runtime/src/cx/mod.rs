@@ -26,6 +26,7 @@ use std::time::Duration;
 
 use corosensei::Yielder;
 
+mod blocking;
 mod budget;
 mod gate;
 mod inspect;

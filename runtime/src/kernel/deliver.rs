@@ -66,6 +66,19 @@ impl Kernel {
         }
     }
 
+    /// Wakes `pid` from a thread that is no worker, with no signal: it runs
+    /// again and looks at what it waits for (a `Cx::blocking` job it handed
+    /// out has finished). Nothing if it is gone; a spurious wake-up of a
+    /// process waiting for something else only makes it look again.
+    pub(crate) fn wake_from_outside(&self, pid: Pid) {
+        let guard = self.pin(OUTSIDE);
+        let Some(pcb) = self.table.get(pid, &guard) else { return };
+        if pcb.state.wake() {
+            pcb.hints.woken(false);
+            self.scheduler.push_woken_elsewhere(ProcRef(NonNull::from(pcb)), pcb.home());
+        }
+    }
+
     /// `exit(pid, reason)` from a thread that is no process (from the reserved pid).
     pub(crate) fn exit_from_outside(&self, pid: Pid, reason: Reason) {
         self.deliver(pid, Signal::Exit { from: self.reserved_pid(), reason, linked: false }, OUTSIDE);

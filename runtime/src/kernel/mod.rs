@@ -24,6 +24,7 @@ use std::sync::{Arc, Weak};
 pub use handle::Handle;
 pub use spawn::SpawnOptions;
 
+use crate::blocking::BlockingPool;
 use crate::pid::{Pid, Ref};
 use crate::process::{Pcb, Status};
 use crate::registry::{Name, RegisterError, Registry};
@@ -97,6 +98,8 @@ pub(crate) struct Kernel {
     pub(crate) spawns_in_flight: AtomicUsize,
     next_ref: AtomicU64,
     pub(crate) registry: Registry,
+    /// Threads for `Cx::blocking`.
+    pub(crate) blocking: BlockingPool,
     pub(crate) watchdog_sleep: Mutex<()>,
     pub(crate) watchdog_wakeup: Condvar,
     /// Spawned and ended processes, counted per worker (the last entry for other
@@ -114,6 +117,7 @@ impl Kernel {
         workers: usize,
         max_processes: usize,
         stack_size: usize,
+        blocking_threads: usize,
         scheduler: Scheduler,
     ) -> Arc<Kernel> {
         Arc::new_cyclic(|this| Kernel {
@@ -129,12 +133,19 @@ impl Kernel {
             spawns_in_flight: AtomicUsize::new(0),
             next_ref: AtomicU64::new(1),
             registry: Registry::default(),
+            blocking: BlockingPool::new(blocking_threads, format!("lariat-{id}")),
             watchdog_sleep: Mutex::new(()),
             watchdog_wakeup: Condvar::new(),
             counts: (0..=workers).map(|_| CachePadded::new(LiveCount::default())).collect(),
             teardown: Teardown::new(workers),
             workers,
         })
+    }
+
+    /// A reference that does not keep the kernel alive (for threads that may
+    /// outlive the runtime, such as the blocking pool's).
+    pub(crate) fn weak(&self) -> Weak<Kernel> {
+        self.this.clone()
     }
 
     pub(crate) fn handle(&self) -> Handle {

@@ -1,0 +1,208 @@
+//! `Cx::blocking`: work that blocks its thread runs on the blocking pool while
+//! the process waits as in a receive (issue 22).
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
+
+use lariat::{BuildError, Down, Reason, Runtime};
+
+struct Ping(lariat::Pid);
+struct Pong;
+
+/// With one worker, a process that waits in `blocking` for an answer from a
+/// process on the same worker gets it: the worker runs that process meanwhile.
+#[test]
+fn a_process_waiting_in_blocking_lets_a_process_on_its_worker_answer() {
+    let runtime = common::runtime(1);
+    let answered = runtime
+        .block_on(|cx| {
+            let (tx, rx) = mpsc::channel::<u32>();
+            let helper = cx.spawn(move |cx| {
+                let n = cx.receive::<u32>()?;
+                tx.send(n * 2).expect("the asker waits");
+                Ok(())
+            })?;
+            cx.send(helper, 21u32);
+            cx.blocking(move || rx.recv_timeout(Duration::from_secs(5)))
+        })
+        .unwrap();
+    assert_eq!(answered, Ok(42));
+}
+
+/// The closure may borrow from the process, and a panic in it is raised in the
+/// process, which crashes with its message.
+#[test]
+fn blocking_work_borrows_from_the_process_and_its_panic_is_the_process_crash() {
+    let runtime = common::runtime(2);
+    let total = runtime
+        .block_on(|cx| {
+            let mut numbers = vec![1, 2, 3];
+            let sum: i32 = cx.blocking(|| {
+                numbers.push(4);
+                numbers.iter().sum()
+            })?;
+            assert_eq!(numbers.len(), 4, "the closure changed the process's own vector");
+            Ok::<_, Reason>(sum)
+        })
+        .unwrap();
+    assert_eq!(total, 10);
+    let crashed = runtime
+        .block_on(|cx| {
+            let (child, monitor) = cx.spawn_monitor(|cx| {
+                cx.blocking(|| panic!("disk on fire"))?;
+                Ok(())
+            })?;
+            let down = cx.receive_if::<Down>(|down| down.monitor == monitor)?;
+            assert_eq!(down.object, lariat::Monitored::Pid(child));
+            Ok::<_, Reason>(down.reason)
+        })
+        .unwrap();
+    assert!(matches!(&crashed, Reason::Panic(text) if text.contains("disk on fire")), "{crashed:?}");
+}
+
+/// An exit signal that reaches a process inside `blocking` takes effect when
+/// the closure returns: the closure runs to its end, then the process dies.
+#[test]
+fn an_exit_signal_to_a_process_in_blocking_takes_effect_when_it_returns() {
+    let runtime = common::runtime(2);
+    let finished = Arc::new(AtomicBool::new(false));
+    let seen = Arc::clone(&finished);
+    let (reason, finished_before_down, waited) = runtime
+        .block_on(move |cx| {
+            let me = cx.pid();
+            let finished = Arc::clone(&seen);
+            let (worker, monitor) = cx.spawn_monitor(move |cx| {
+                cx.send(me, ());
+                cx.blocking(|| {
+                    std::thread::sleep(Duration::from_millis(200));
+                    finished.store(true, Ordering::SeqCst);
+                })?;
+                Ok(())
+            })?;
+            cx.receive::<()>()?;
+            std::thread::sleep(Duration::from_millis(20)); // it is inside `blocking` now
+            let sent = Instant::now();
+            cx.exit(worker, Reason::error("stop"))?;
+            let down = cx.receive_if::<Down>(|down| down.monitor == monitor)?;
+            Ok::<_, Reason>((down.reason, seen.load(Ordering::SeqCst), sent.elapsed()))
+        })
+        .unwrap();
+    assert_eq!(reason, Reason::error("stop"));
+    assert!(finished_before_down, "the closure ran to its end first");
+    assert!(finished.load(Ordering::SeqCst));
+    assert!(waited >= Duration::from_millis(100), "it died only when the closure returned: {waited:?}");
+}
+
+/// Dropping the runtime while a process is inside `blocking` waits for the
+/// closure (which still writes into the process's stack) before the process
+/// is torn down.
+#[test]
+fn dropping_the_runtime_waits_for_blocking_work_that_runs() {
+    for _ in 0..3 {
+        let runtime = common::runtime(2);
+        let finished = Arc::new(AtomicBool::new(false));
+        let started = Arc::new(AtomicBool::new(false));
+        let (done, began) = (Arc::clone(&finished), Arc::clone(&started));
+        runtime
+            .spawn(move |cx| {
+                let mut on_my_stack = [0u8; 256];
+                cx.blocking(|| {
+                    began.store(true, Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(150));
+                    on_my_stack.fill(7);
+                    done.store(true, Ordering::SeqCst);
+                })?;
+                assert!(on_my_stack.iter().all(|&byte| byte == 7));
+                Ok(())
+            })
+            .unwrap();
+        while !started.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        drop(runtime);
+        assert!(finished.load(Ordering::SeqCst), "the drop waited for the closure");
+    }
+}
+
+/// 100 processes each block 50 ms on 2 workers; a ping-pong pair beside them
+/// keeps going: its worst round trip stays under 5 ms.
+#[test]
+fn blocking_work_does_not_hold_up_other_processes() {
+    let runtime = common::runtime(2);
+    let worst = runtime
+        .block_on(|cx| {
+            let me = cx.pid();
+            for _ in 0..100 {
+                cx.spawn(move |cx| {
+                    cx.blocking(|| std::thread::sleep(Duration::from_millis(50)))?;
+                    cx.send(me, "slept");
+                    Ok(())
+                })?;
+            }
+            let echo = cx.spawn(|cx| {
+                loop {
+                    let Ping(from) = cx.receive()?;
+                    cx.send(from, Pong);
+                }
+            })?;
+            let mut worst = Duration::ZERO;
+            let until = Instant::now() + Duration::from_millis(200);
+            while Instant::now() < until {
+                let sent = Instant::now();
+                cx.send(echo, Ping(me));
+                cx.receive::<Pong>()?;
+                worst = worst.max(sent.elapsed());
+            }
+            for _ in 0..100 {
+                cx.receive::<&str>()?;
+            }
+            cx.exit(echo, Reason::Kill)?;
+            Ok::<_, Reason>(worst)
+        })
+        .unwrap();
+    assert!(worst < Duration::from_millis(5), "worst round trip {worst:?}");
+}
+
+/// The pool never runs more closures at once than its bound; the rest wait.
+#[test]
+fn the_pool_stays_within_its_bound_and_every_call_runs() {
+    let runtime = Runtime::builder().workers(2).blocking_threads(2).build().unwrap();
+    let running = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let (running_in, most_in) = (Arc::clone(&running), Arc::clone(&most));
+    let done = runtime
+        .block_on(move |cx| {
+            let me = cx.pid();
+            for _ in 0..6 {
+                let (running, most) = (Arc::clone(&running_in), Arc::clone(&most_in));
+                cx.spawn(move |cx| {
+                    cx.blocking(|| {
+                        let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(now, Ordering::SeqCst);
+                        std::thread::sleep(Duration::from_millis(30));
+                        running.fetch_sub(1, Ordering::SeqCst);
+                    })?;
+                    cx.send(me, ());
+                    Ok(())
+                })?;
+            }
+            for _ in 0..6 {
+                cx.receive::<()>()?;
+            }
+            Ok::<_, Reason>(6)
+        })
+        .unwrap();
+    assert_eq!(done, 6);
+    assert_eq!(most.load(Ordering::SeqCst), 2, "two at once, never more");
+    assert!(runtime.blocking_threads() <= 2);
+}
+
+#[test]
+fn a_pool_of_no_threads_is_refused_with_what_to_do() {
+    let error = Runtime::builder().blocking_threads(0).build().err().expect("refused");
+    assert!(matches!(error, BuildError::BlockingThreads));
+    assert!(error.to_string().contains("at least one thread"), "{error}");
+}
