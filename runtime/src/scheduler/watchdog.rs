@@ -1,11 +1,14 @@
 //! The stuck-process report: a process that holds a worker far beyond its time
-//! slice (a long loop with no runtime call; Rust cannot be preempted) is
-//! reported through `tracing`, once per slice, naming the pid and how long.
+//! slice is reported through `tracing`, once per slice, naming the pid, how
+//! long, how many processes wait behind it on that worker, and what it does:
+//! blocked in the kernel (a blocking call: the fix is `Cx::blocking`) or
+//! computing (a long loop with no runtime call; Rust cannot be preempted: the
+//! fix is `Cx::yield_now`), read from the worker thread's state in `/proc`.
 //!
 //! Each worker publishes, per resume, a *beat* (a counter with an "in a process"
-//! bit) and the running pid: two relaxed stores, no clock read on the hot path.
-//! A watchdog thread samples the beats every `PERIOD`; a worker whose beat is
-//! unchanged and in a process for `REPORT_AFTER` is holding it.
+//! bit), the running pid and its queue length: relaxed stores, no clock read on
+//! the hot path. A watchdog thread samples the beats every `PERIOD`; a worker
+//! whose beat is unchanged and in a process for `REPORT_AFTER` is holding it.
 
 use std::time::Duration;
 
@@ -23,14 +26,27 @@ pub(crate) struct Beat {
     /// Resumes so far, shifted left by one; the low bit is set while in a process.
     beat: AtomicU64,
     pid: AtomicU64,
+    /// Processes queued on the worker (started ones) when it resumed this one.
+    queued: AtomicU64,
+    /// The worker's OS thread id (0 until it has started).
+    thread: AtomicU64,
 }
 
 impl Beat {
-    /// The worker is about to resume `pid`.
+    /// Called once by the worker, on its own thread, as it starts.
+    pub(crate) fn set_thread(&self) {
+        // SAFETY: gettid has no preconditions.
+        let tid = unsafe { libc::gettid() };
+        // Relaxed: a sample for the watchdog, as the other fields.
+        self.thread.store(tid as u64, Ordering::Relaxed);
+    }
+
+    /// The worker is about to resume `pid`, with `queued` processes waiting behind it.
     #[inline]
-    pub(crate) fn enter(&self, pid: Pid) {
+    pub(crate) fn enter(&self, pid: Pid, queued: usize) {
         // Relaxed: only the watchdog reads these, as a sample; nothing is published.
         self.pid.store(pid.to_bits(), Ordering::Relaxed);
+        self.queued.store(queued as u64, Ordering::Relaxed);
         let beat = self.beat.load(Ordering::Relaxed);
         self.beat.store((beat | 1).wrapping_add(2), Ordering::Relaxed);
     }
@@ -51,16 +67,34 @@ pub(crate) struct Seen {
     unchanged: u32,
 }
 
+/// A worker holding one process for long, as the watchdog saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Stuck {
+    pub(crate) worker: usize,
+    pub(crate) pid: Pid,
+    pub(crate) held: Duration,
+    /// Processes queued behind it on that worker.
+    pub(crate) queued: u64,
+    /// Its thread is asleep in the kernel (`Some(false)`: running; `None`: unknown).
+    pub(crate) blocked_in_kernel: Option<bool>,
+}
+
 /// Looks at every worker once; reports the ones stuck in one slice.
-pub(crate) fn look(beats: &[Beat], seen: &mut [Seen], report: &mut impl FnMut(usize, Pid, Duration)) {
+pub(crate) fn look(beats: &[Beat], seen: &mut [Seen], report: &mut impl FnMut(Stuck)) {
     for (index, (beat, seen)) in beats.iter().zip(seen.iter_mut()).enumerate() {
         // Relaxed: a sample; see `Beat::enter`.
         let now = beat.beat.load(Ordering::Relaxed);
         if now & 1 == 1 && now == seen.beat {
             seen.unchanged += 1;
             if seen.unchanged == REPORT_AFTER {
-                let pid = Pid::from_bits(beat.pid.load(Ordering::Relaxed));
-                report(index, pid, PERIOD * REPORT_AFTER);
+                let thread = beat.thread.load(Ordering::Relaxed);
+                report(Stuck {
+                    worker: index,
+                    pid: Pid::from_bits(beat.pid.load(Ordering::Relaxed)),
+                    held: PERIOD * REPORT_AFTER,
+                    queued: beat.queued.load(Ordering::Relaxed),
+                    blocked_in_kernel: (thread != 0).then(|| thread_sleeps(thread)).flatten(),
+                });
             }
         } else {
             *seen = Seen { beat: now, unchanged: 0 };
@@ -68,19 +102,42 @@ pub(crate) fn look(beats: &[Beat], seen: &mut [Seen], report: &mut impl FnMut(us
     }
 }
 
+/// Whether OS thread `tid` of this process is asleep in the kernel (state
+/// `S` or `D` in `/proc`), or running; `None` if that cannot be read.
+fn thread_sleeps(tid: u64) -> Option<bool> {
+    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok()?;
+    // The state follows the command name, which is in parentheses and may hold any byte.
+    let state = stat[stat.rfind(')')? + 1..].split_whitespace().next()?;
+    Some(matches!(state, "S" | "D"))
+}
+
+/// What a report says: what the process is doing and the call that fixes it.
+pub(crate) fn advice(stuck: &Stuck) -> String {
+    let Stuck { pid, held, queued, blocked_in_kernel, .. } = stuck;
+    let what = match blocked_in_kernel {
+        Some(true) => "blocked in a system call (I/O, a lock, a sleep): run such work with cx.blocking(|| ...)",
+        Some(false) => "computing without a runtime call: call cx.yield_now() in long loops",
+        None => "without a runtime call: run blocking work with cx.blocking(|| ...), call cx.yield_now() in long loops",
+    };
+    format!(
+        "process {pid} has held its worker for over {held:?}, {what}; {queued} processes wait behind it on that worker"
+    )
+}
+
 /// The default report.
-pub(crate) fn report_stuck(worker: usize, pid: Pid, held: Duration) {
+pub(crate) fn report_stuck(stuck: Stuck) {
     #[cfg(feature = "tracing")]
     tracing::warn!(
         target: "lariat::stuck",
-        %pid,
-        worker,
-        held_ms = held.as_millis() as u64,
-        "a process has held its worker for over {held:?} without a runtime call; \
-         call cx.yield_now() in long loops so other processes can run"
+        pid = %stuck.pid,
+        worker = stuck.worker,
+        held_ms = stuck.held.as_millis() as u64,
+        queued = stuck.queued,
+        "{}",
+        advice(&stuck)
     );
     #[cfg(not(feature = "tracing"))]
-    let _ = (worker, pid, held);
+    let _ = stuck;
 }
 
 #[cfg(all(test, not(loom)))]
@@ -92,12 +149,40 @@ mod tests {
         let beats = [Beat::default(), Beat::default()];
         let mut seen = [Seen::default(); 2];
         let pid = Pid::new(0, 9, 1);
-        beats[0].enter(pid);
+        beats[0].enter(pid, 7);
         let mut reports = Vec::new();
         for _ in 0..10 {
-            look(&beats, &mut seen, &mut |worker, pid, _| reports.push((worker, pid)));
+            look(&beats, &mut seen, &mut |stuck| reports.push((stuck.worker, stuck.pid, stuck.queued)));
         }
-        assert_eq!(reports, vec![(0, pid)]);
+        assert_eq!(reports, vec![(0, pid, 7)]);
+    }
+
+    #[test]
+    fn a_sleeping_thread_is_told_from_a_running_one_and_the_advice_fits() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sleeper = std::thread::spawn(move || {
+            // SAFETY: gettid has no preconditions.
+            tx.send(unsafe { libc::gettid() } as u64).unwrap();
+            std::thread::sleep(Duration::from_millis(300));
+        });
+        let tid = rx.recv().unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(thread_sleeps(tid), Some(true));
+        // SAFETY: as above.
+        let me = unsafe { libc::gettid() } as u64;
+        assert_eq!(thread_sleeps(me), Some(false), "this thread is running");
+        sleeper.join().unwrap();
+        let stuck = |blocked_in_kernel| Stuck {
+            worker: 0,
+            pid: Pid::new(0, 9, 1),
+            held: Duration::from_secs(1),
+            queued: 12,
+            blocked_in_kernel,
+        };
+        assert!(advice(&stuck(Some(true))).contains("cx.blocking"));
+        assert!(!advice(&stuck(Some(true))).contains("yield_now"));
+        assert!(advice(&stuck(Some(false))).contains("cx.yield_now()"));
+        assert!(advice(&stuck(Some(false))).contains("12 processes wait behind it"));
     }
 
     #[test]
@@ -106,10 +191,10 @@ mod tests {
         let mut seen = [Seen::default(); 2];
         let mut reports = 0;
         for round in 0..10 {
-            beats[0].enter(Pid::new(0, round, 0));
+            beats[0].enter(Pid::new(0, round, 0), 0);
             beats[0].leave();
-            beats[0].enter(Pid::new(0, round, 1));
-            look(&beats, &mut seen, &mut |_, _, _| reports += 1);
+            beats[0].enter(Pid::new(0, round, 1), 0);
+            look(&beats, &mut seen, &mut |_| reports += 1);
         }
         assert_eq!(reports, 0);
     }

@@ -113,6 +113,7 @@ impl WorkerCore {
     /// The worker thread's body.
     pub(crate) fn run(&self) {
         let _alt_stack = overflow::AltStack::ensure();
+        self.kernel.scheduler.beats[self.index].set_thread();
         crate::crash::mark_worker_thread(true);
         let scheduler = &self.kernel.scheduler;
         let mut searching = false;
@@ -371,7 +372,7 @@ impl WorkerCore {
         let coroutine = run.coroutine.as_mut().expect("created above");
         overflow::set_running(Some(pcb.pid), run.stack_guard, run.stack_bytes);
         let beat = &self.kernel.scheduler.beats[self.index];
-        beat.enter(pcb.pid);
+        beat.enter(pcb.pid, self.pinned.borrow().len());
         let result = coroutine.resume(worker);
         beat.leave();
         overflow::set_running(None, 0, 0);
