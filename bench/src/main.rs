@@ -53,13 +53,14 @@ impl Args {
     }
 }
 
-const ROWS: [&str; 11] = [
+const ROWS: [&str; 12] = [
     "spawn_exit",
     "spawn_idle",
     "ping_pong",
     "ring",
     "skynet",
     "mpsc",
+    "handle_send",
     "selective_receive",
     "link_fanout",
     "trap_fanout",
@@ -235,6 +236,16 @@ fn run_rows(
             name: "mpsc",
             figure: "ns per message".into(),
             value: per_op_ns(elapsed, senders * per_sender),
+            unit: "ns",
+        });
+    }
+    if wanted("handle_send") {
+        let messages = 1_000_000;
+        let elapsed = workloads::handle_send(runtime, messages);
+        rows.push(Row {
+            name: "handle_send",
+            figure: "ns per message".into(),
+            value: per_op_ns(elapsed, messages),
             unit: "ns",
         });
     }

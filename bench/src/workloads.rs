@@ -245,6 +245,34 @@ pub fn mpsc(runtime: &Runtime, senders: u64, per_sender: u64) -> Duration {
         .expect("mpsc main")
 }
 
+/// handle_send: a plain OS thread sends `messages` small messages through
+/// a [`lariat::Handle`] to one process. Timed from the first send until the
+/// process has taken the last one.
+pub fn handle_send(runtime: &Runtime, messages: u64) -> Duration {
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let receiver = runtime
+        .spawn(move |cx| {
+            for _ in 0..messages {
+                cx.receive::<u64>()?;
+            }
+            done_tx.send(()).expect("the sending thread waits for it");
+            Ok(())
+        })
+        .expect("spawn the receiver");
+    let handle = runtime.handle();
+    std::thread::spawn(move || {
+        let result = crate::timed_phase(|| {
+            for i in 0..messages {
+                handle.send(receiver, i);
+            }
+            done_rx.recv()
+        });
+        result.expect("the receiver ends").1
+    })
+    .join()
+    .expect("the sending thread")
+}
+
 /// What selective_receive measured.
 #[derive(Debug, Clone, Copy)]
 pub struct SelectiveFigures {

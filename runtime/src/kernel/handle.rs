@@ -10,7 +10,14 @@ use crate::process::{AliveRequest, Cx, InfoRequest, ProcessInfo, ReplyTo, Signal
 use crate::reason::Reason;
 use crate::registry::{Name, RegisterError};
 
-/// A clonable handle to a runtime, usable from any thread (and inside processes).
+/// A clonable handle to a runtime, usable from any thread.
+///
+/// A call costs about what the same call of a [`Cx`] does (each thread keeps
+/// one epoch participant per runtime it calls). Inside a process, use its
+/// `Cx` instead: a `Handle`'s calls are not charged to the process's time
+/// slice, so a loop of them holds its worker as a loop with no runtime call
+/// would, and the calls that wait for an answer (`is_alive`,
+/// `process_info`) cannot wait there.
 #[derive(Clone)]
 pub struct Handle {
     kernel: Arc<Kernel>,

@@ -243,7 +243,7 @@ impl Kernel {
     fn pin(&self, port: Option<&impl Port>) -> Guard {
         match port {
             Some(port) => port.pin(),
-            None => self.collector.register().pin(),
+            None => self.pin_outside(),
         }
     }
 
@@ -259,6 +259,52 @@ impl Kernel {
             self.scheduler.parkers[worker].unpark();
         }
         key
+    }
+}
+
+/// How many runtimes a thread that is no worker keeps an epoch participant
+/// for at most (each one keeps its runtime's collector alive).
+#[cfg(not(loom))]
+const OUTSIDE_PARTICIPANTS: usize = 4;
+
+#[cfg(not(loom))]
+thread_local! {
+    /// This thread's epoch participants, newest first, each with the kernel
+    /// it is for: registering one is an allocation and a push onto the
+    /// collector's list, too dear for every `Handle` call.
+    static PARTICIPANTS: std::cell::RefCell<Vec<(Weak<Kernel>, crate::sync::epoch::LocalHandle)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl Kernel {
+    /// An epoch pin for a thread that is no worker of this runtime, through a
+    /// participant kept for this thread (registered at its first call here).
+    /// Participants of runtimes that are gone are dropped on the way, so they
+    /// do not keep those runtimes' collectors (and garbage) alive.
+    fn pin_outside(&self) -> Guard {
+        #[cfg(not(loom))]
+        {
+            let cached = PARTICIPANTS.try_with(|participants| {
+                let mut participants = participants.try_borrow_mut().ok()?;
+                participants.retain(|(kernel, _)| kernel.strong_count() > 0);
+                let position = match participants.iter().position(|(kernel, _)| kernel.as_ptr() == self as *const _) {
+                    Some(position) => position,
+                    None => {
+                        participants.truncate(OUTSIDE_PARTICIPANTS - 1);
+                        participants.insert(0, (self.this.clone(), self.collector.register()));
+                        0
+                    }
+                };
+                Some(participants[position].1.pin())
+            });
+            // A thread being torn down (its thread-locals gone), or a nested
+            // call while the cache is borrowed: a participant of its own.
+            cached.ok().flatten().unwrap_or_else(|| self.collector.register().pin())
+        }
+        #[cfg(loom)]
+        {
+            self.collector.register().pin()
+        }
     }
 }
 
