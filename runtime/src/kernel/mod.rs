@@ -287,7 +287,7 @@ impl Kernel {
             let cached = PARTICIPANTS.try_with(|participants| {
                 let mut participants = participants.try_borrow_mut().ok()?;
                 participants.retain(|(kernel, _)| kernel.strong_count() > 0);
-                let position = match participants.iter().position(|(kernel, _)| kernel.as_ptr() == self as *const _) {
+                let position = match participants.iter().position(|(kernel, _)| std::ptr::eq(kernel.as_ptr(), self)) {
                     Some(position) => position,
                     None => {
                         participants.truncate(OUTSIDE_PARTICIPANTS - 1);
