@@ -117,12 +117,19 @@ impl fmt::Display for SpawnError {
 
 impl std::error::Error for SpawnError {}
 
-impl From<SpawnError> for Reason {
-    /// A process that cannot spawn ends with this reason when it propagates the error with `?`.
-    fn from(error: SpawnError) -> Reason {
-        Reason::error(error.to_string())
-    }
+/// `?` on one of this crate's errors in a process body: the process ends with
+/// a reason that keeps the error (see [`Reason::from_error`]).
+macro_rules! into_reason {
+    ($($error:ty),*) => {$(
+        impl From<$error> for Reason {
+            fn from(error: $error) -> Reason {
+                Reason::from_error(error)
+            }
+        }
+    )*};
 }
+
+into_reason!(SpawnError, BlockOnError, BuildError, InsideProcess);
 
 /// Why `Runtime::block_on` gave no value.
 #[derive(Debug, Clone, PartialEq, Eq)]

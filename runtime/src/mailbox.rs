@@ -39,6 +39,8 @@ struct Kind {
     type_id: TypeId,
     /// Drops the value (inline, or the box) in a message's data word.
     drop: unsafe fn(*mut MaybeUninit<usize>),
+    /// The type's name, for `Debug`.
+    type_name: fn() -> &'static str,
 }
 
 /// Per type: whether its values are stored inline, and its `Kind` as a
@@ -47,7 +49,7 @@ struct Stored<T>(PhantomData<T>);
 
 impl<T: 'static> Stored<T> {
     const INLINE: bool = size_of::<T>() <= size_of::<usize>() && align_of::<T>() <= align_of::<usize>();
-    const KIND: Kind = Kind { type_id: TypeId::of::<T>(), drop: drop_value::<T> };
+    const KIND: Kind = Kind { type_id: TypeId::of::<T>(), drop: drop_value::<T>, type_name: std::any::type_name::<T> };
     /// A boxed value's pointer must fit the data word.
     const POINTER_FITS: () =
         assert!(size_of::<*mut T>() == size_of::<usize>() && align_of::<*mut T>() <= align_of::<usize>());
@@ -142,9 +144,11 @@ impl Drop for Message {
     }
 }
 
+/// Names the type of the value it holds (the value itself need not be `Debug`):
+/// `Message<alloc::string::String>`.
 impl fmt::Debug for Message {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Message { .. }")
+        write!(f, "Message<{}>", (self.kind.type_name)())
     }
 }
 
@@ -284,6 +288,14 @@ mod tests {
 
     fn first_u32(mailbox: &mut Mailbox, position: &mut ScanPosition) -> Option<u32> {
         mailbox.take_first(position, |m| m.downcast_ref::<u32>().copied()).0
+    }
+
+    #[test]
+    fn debug_names_the_type_held() {
+        struct Secret;
+        assert_eq!(format!("{:?}", Message::new(7u64)), "Message<u64>");
+        assert!(format!("{:?}", Message::new(Secret)).ends_with("Secret>"));
+        assert_eq!(format!("{:?}", Message::new(String::from("x"))), "Message<alloc::string::String>");
     }
 
     #[test]

@@ -41,9 +41,61 @@ impl Reason {
         Reason::Error(text.into())
     }
 
+    /// A user reason that keeps `error`: its text is the error's `Display`,
+    /// and the error stays reachable ([`Reason::as_error`], and
+    /// [`Error::source`](std::error::Error::source) gives its chain), also
+    /// in the `Exit` or `Down` a linked or monitoring process gets. `?` on an
+    /// `io::Error`, a boxed error, an `anyhow::Error` (feature `anyhow`) or one
+    /// of this crate's errors makes one of these.
+    pub fn from_error(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Reason {
+        let error = error.into();
+        let text = error.to_string().into_boxed_str();
+        Reason::Error(Text(TextRepr::Source(Arc::new(SourceError { text, error }))))
+    }
+
+    /// The error this reason was made from ([`Reason::from_error`]), to
+    /// downcast (`reason.as_error()?.downcast_ref::<std::io::Error>()`).
+    pub fn as_error(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
+        match self {
+            Reason::Error(Text(TextRepr::Source(source))) => Some(&*source.error),
+            _ => None,
+        }
+    }
+
     /// Whether this is `Normal`.
     pub fn is_normal(&self) -> bool {
         matches!(self, Reason::Normal)
+    }
+}
+
+/// An error kept by a reason, with its text made once.
+struct SourceError {
+    text: Box<str>,
+    error: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl From<std::io::Error> for Reason {
+    fn from(error: std::io::Error) -> Reason {
+        Reason::from_error(error)
+    }
+}
+
+impl From<Box<dyn std::error::Error + Send + Sync>> for Reason {
+    fn from(error: Box<dyn std::error::Error + Send + Sync>) -> Reason {
+        Reason::from_error(error)
+    }
+}
+
+impl From<std::fmt::Error> for Reason {
+    fn from(error: std::fmt::Error) -> Reason {
+        Reason::from_error(error)
+    }
+}
+
+#[cfg(feature = "anyhow")]
+impl From<anyhow::Error> for Reason {
+    fn from(error: anyhow::Error) -> Reason {
+        Reason::from_error(error)
     }
 }
 
@@ -56,6 +108,8 @@ pub struct Text(TextRepr);
 enum TextRepr {
     Static(&'static str),
     Shared(Arc<str>),
+    /// The `Display` of an error that is kept too (`Reason::from_error`).
+    Source(Arc<SourceError>),
 }
 
 impl Deref for Text {
@@ -64,6 +118,7 @@ impl Deref for Text {
         match &self.0 {
             TextRepr::Static(text) => text,
             TextRepr::Shared(text) => text,
+            TextRepr::Source(source) => &source.text,
         }
     }
 }
@@ -165,7 +220,15 @@ impl fmt::Debug for Reason {
     }
 }
 
-impl std::error::Error for Reason {}
+/// A reason made from an error is that error's stand-in: it shows the error's
+/// text, and its source is the error's own source (so a report that walks
+/// the chain does not print the same text twice). [`Reason::as_error`] gives
+/// the error itself.
+impl std::error::Error for Reason {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.as_error().and_then(|error| error.source())
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -183,6 +246,45 @@ mod tests {
         }
         assert!(matches!(Reason::error("boom"), Reason::Error(Text(TextRepr::Static("boom")))));
         assert_eq!(made, Reason::error("some_reason"), "equal by content, however kept");
+    }
+
+    #[derive(Debug)]
+    struct Outer(std::io::Error);
+
+    impl fmt::Display for Outer {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("could not load the config")
+        }
+    }
+
+    impl std::error::Error for Outer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn a_reason_made_from_an_error_keeps_it_and_its_chain() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "config.toml is missing");
+        let reason = Reason::from_error(Outer(io));
+        assert_eq!(reason.to_string(), "could not load the config");
+        assert!(reason.as_error().and_then(|error| error.downcast_ref::<Outer>()).is_some());
+        let cause = std::error::Error::source(&reason).expect("the chain goes on");
+        assert_eq!(cause.to_string(), "config.toml is missing");
+        let copy = reason.clone();
+        assert_eq!(copy, Reason::error("could not load the config"), "equal by text");
+        assert!(copy.as_error().is_some(), "a clone keeps the error");
+    }
+
+    #[test]
+    fn question_mark_turns_an_io_error_into_a_reason() {
+        fn open() -> Result<(), Reason> {
+            std::fs::read("/surely/not/here")?;
+            Ok(())
+        }
+        let reason = open().unwrap_err();
+        let io = reason.as_error().and_then(|error| error.downcast_ref::<std::io::Error>()).expect("kept");
+        assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
     }
 
     #[test]
