@@ -35,6 +35,8 @@
 #![warn(missing_docs)]
 
 mod blocking;
+#[cfg(feature = "tokio")]
+mod bridge;
 mod crash;
 mod cx;
 mod error;
@@ -57,6 +59,8 @@ mod timer;
 mod worker;
 
 pub use blocking::DEFAULT_BLOCKING_THREADS;
+#[cfg(feature = "tokio")]
+pub use bridge::{CallError, OutsideMailbox};
 pub use cx::{Cx, Spawned};
 pub use error::{BlockOnError, BuildError, InsideProcess, SpawnError};
 pub use kernel::{Handle, SpawnOptions, WorkerStats};

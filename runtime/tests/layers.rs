@@ -28,7 +28,7 @@ const LAYERS: &[&[&str]] = &[
     &["scheduler"],
     &["kernel"],
     &["cx", "worker"],
-    &["runtime"],
+    &["runtime", "bridge"],
 ];
 
 /// Uses that go up, allowed because they only name the coroutine's types.

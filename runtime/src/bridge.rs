@@ -1,0 +1,247 @@
+//! The async bridge (feature `tokio`): async code and processes talk both ways.
+//!
+//! - [`OutsideMailbox`]: a pid that async code (or a plain thread) receives
+//!   from. Processes send to it like to any process; it can be linked to and
+//!   monitored (it is a small process of its own that traps exits and forwards
+//!   every message, `Exit` and `Down` it gets into a channel).
+//! - [`Handle::call`]: send a process a request that names a reply pid, and
+//!   `.await` the answer, which the process sends as an ordinary message; a
+//!   timeout, or the process's end (a gone process gives `noproc`), ends the
+//!   wait with an error, never a hang.
+//! - [`Handle::watch`]: `.await` a process's `Down`.
+//! - [`Cx::await_future`]: from inside a process, run a future on a tokio
+//!   runtime and wait for its output as in a receive (the worker runs other
+//!   processes meanwhile).
+//!
+//! Invariants: an outside mailbox's process ends when the mailbox is dropped
+//! (reason `normal`), and its channel closes when that process ends, so a
+//! receiver never waits on a mailbox nobody can fill.
+
+use std::time::Duration;
+
+use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
+
+use crate::cx::Cx;
+use crate::error::SpawnError;
+use crate::kernel::Handle;
+use crate::mailbox::Message;
+use crate::monitor::Down;
+use crate::pid::Pid;
+use crate::reason::Reason;
+
+/// A pid that code outside the runtime receives from: processes send to
+/// [`OutsideMailbox::pid`] as to any process, and async code `.await`s the
+/// messages with [`recv`](OutsideMailbox::recv) (a plain thread uses
+/// [`blocking_recv`](OutsideMailbox::blocking_recv)).
+///
+/// Behind it is a small process that traps exits: a process linked to it
+/// that ends sends it an `Exit` message, and [`monitor`](OutsideMailbox::monitor)
+/// brings `Down` messages, all through `recv`. Dropping the mailbox ends
+/// that process normally.
+pub struct OutsideMailbox {
+    pid: Pid,
+    messages: UnboundedReceiver<Message>,
+    handle: Handle,
+}
+
+/// Commands only the mailbox's owner can send its process.
+enum Command {
+    Monitor(Pid),
+    Close,
+}
+
+impl OutsideMailbox {
+    fn new(handle: &Handle, watch: Option<Pid>) -> Result<OutsideMailbox, SpawnError> {
+        let (sender, messages) = unbounded_channel();
+        let pid = handle.spawn(move |cx| {
+            cx.trap_exit(true);
+            if let Some(target) = watch {
+                cx.monitor(target);
+            }
+            loop {
+                let message = cx.receive_any()?;
+                let message = match message.downcast::<Command>() {
+                    Ok(Command::Monitor(target)) => {
+                        cx.monitor(target);
+                        continue;
+                    }
+                    Ok(Command::Close) => return Ok(()),
+                    Err(message) => message,
+                };
+                if sender.send(message).is_err() {
+                    return Ok(()); // nobody receives any more
+                }
+            }
+        })?;
+        Ok(OutsideMailbox { pid, messages, handle: handle.clone() })
+    }
+
+    /// The pid processes send to.
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    /// The next message, oldest first; `None` once the runtime has shut down.
+    pub async fn recv(&mut self) -> Option<Message> {
+        self.messages.recv().await
+    }
+
+    /// [`recv`](Self::recv) for a plain thread: blocks it until a message
+    /// comes. Not from async code (it would block an executor thread: tokio
+    /// panics there) nor from a process (it would block a worker).
+    pub fn blocking_recv(&mut self) -> Option<Message> {
+        self.messages.blocking_recv()
+    }
+
+    /// Monitors `pid`: its `Down` comes through [`recv`](Self::recv).
+    pub fn monitor(&self, pid: Pid) {
+        self.handle.send(self.pid, Command::Monitor(pid));
+    }
+}
+
+impl Drop for OutsideMailbox {
+    fn drop(&mut self) {
+        self.handle.send(self.pid, Command::Close);
+    }
+}
+
+/// Why [`Handle::call`] gave no answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallError {
+    /// No answer within the timeout.
+    Timeout,
+    /// The process ended before it answered, with this reason (`NoProc` if it
+    /// was gone when the call was made).
+    Exited(Reason),
+    /// The reply mailbox could not be made (the runtime is shutting down, or
+    /// its process table is full).
+    Spawn(SpawnError),
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallError::Timeout => f.write_str("the process did not answer in time"),
+            CallError::Exited(reason) => write!(f, "the process ended before it answered: {reason}"),
+            CallError::Spawn(error) => write!(f, "no reply mailbox could be made: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for CallError {}
+
+impl Handle {
+    /// An [`OutsideMailbox`]: a pid that async code receives from.
+    pub fn outside_mailbox(&self) -> Result<OutsideMailbox, SpawnError> {
+        OutsideMailbox::new(self, None)
+    }
+
+    /// From async code: sends `to` the message `request(reply_to)` and waits
+    /// for its answer, the first message of type `T` that arrives at
+    /// `reply_to` (the process answers with `cx.send(reply_to, answer)`).
+    /// `to` is monitored meanwhile: if it ends first, or was gone,
+    /// `Err(CallError::Exited(reason))` (`NoProc` for the gone); after
+    /// `timeout`, `Err(CallError::Timeout)`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use lariat::{Pid, Runtime};
+    ///
+    /// struct Double(u64, Pid);
+    ///
+    /// let runtime = Runtime::new()?;
+    /// let doubler = runtime.spawn(|cx| loop {
+    ///     let Double(n, reply_to) = cx.receive()?;
+    ///     cx.send(reply_to, n * 2);
+    /// })?;
+    /// let handle = runtime.handle();
+    /// let answer: u64 = handle.call(doubler, |reply_to| Double(21, reply_to), Duration::from_secs(5)).await?;
+    /// assert_eq!(answer, 42);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn call<T, M>(&self, to: Pid, request: impl FnOnce(Pid) -> M, timeout: Duration) -> Result<T, CallError>
+    where
+        T: Send + 'static,
+        M: Send + 'static,
+    {
+        let mut mailbox = OutsideMailbox::new(self, Some(to)).map_err(CallError::Spawn)?;
+        self.send(to, request(mailbox.pid));
+        let answer = async {
+            while let Some(message) = mailbox.recv().await {
+                let message = match message.downcast::<T>() {
+                    Ok(answer) => return Ok(answer),
+                    Err(message) => message,
+                };
+                if let Ok(down) = message.downcast::<Down>() {
+                    return Err(CallError::Exited(down.reason));
+                }
+            }
+            Err(CallError::Spawn(SpawnError::ShuttingDown))
+        };
+        tokio::time::timeout(timeout, answer).await.unwrap_or(Err(CallError::Timeout))
+    }
+
+    /// From async code: waits until `pid` ends and gives its `Down` (reason
+    /// `NoProc` if it was gone already).
+    pub async fn watch(&self, pid: Pid) -> Result<Down, SpawnError> {
+        let mut mailbox = OutsideMailbox::new(self, Some(pid))?;
+        while let Some(message) = mailbox.recv().await {
+            if let Ok(down) = message.downcast::<Down>() {
+                return Ok(down);
+            }
+        }
+        Err(SpawnError::ShuttingDown)
+    }
+}
+
+/// A future's output, sent to the process that waits for it.
+struct FutureOutput<T> {
+    tag: crate::pid::Ref,
+    output: T,
+}
+
+impl Cx {
+    /// Runs `future` on the tokio runtime `on` and waits for its output as in
+    /// a receive: this worker runs other processes meanwhile, and other
+    /// messages stay in the mailbox. If this process is told to die while it
+    /// waits, the future is aborted and the reason returned.
+    ///
+    /// ```
+    /// use lariat::{Reason, Runtime};
+    ///
+    /// let tokio = tokio::runtime::Runtime::new()?;
+    /// let on = tokio.handle().clone();
+    /// let runtime = Runtime::new()?;
+    /// let sum = runtime.block_on(move |cx| {
+    ///     let a = cx.await_future(&on, async { 40 })?;
+    ///     let b = cx.await_future(&on, async {
+    ///         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    ///         2
+    ///     })?;
+    ///     Ok::<_, Reason>(a + b)
+    /// })?;
+    /// assert_eq!(sum, 42);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn await_future<F>(&mut self, on: &tokio::runtime::Handle, future: F) -> Result<F::Output, Reason>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let me = self.pid();
+        let tag = self.kernel().make_ref();
+        let handle = self.kernel().handle();
+        let task = on.spawn(async move {
+            let output = future.await;
+            handle.send(me, FutureOutput { tag, output });
+        });
+        let result = self.receive_if::<FutureOutput<F::Output>>(|done| done.tag == tag);
+        if result.is_err() {
+            task.abort();
+        }
+        result.map(|done| done.output)
+    }
+}
