@@ -50,13 +50,28 @@ enum Command {
     Close,
 }
 
+/// What an outside mailbox's process does first: monitor a process, then
+/// (a call's request) send it a message. Done there, not by the caller, so
+/// the monitor is in place before the request can make the process end.
+struct First {
+    watch: Pid,
+    request: Option<SendRequest>,
+}
+
+/// Sends a call's request, naming the mailbox's pid as where to reply.
+type SendRequest = Box<dyn FnOnce(&mut Cx) + Send>;
+
 impl OutsideMailbox {
-    fn new(handle: &Handle, watch: Option<Pid>) -> Result<OutsideMailbox, SpawnError> {
+    fn new(handle: &Handle, first: Option<First>) -> Result<OutsideMailbox, SpawnError> {
         let (sender, messages) = unbounded_channel();
-        let pid = handle.spawn(move |cx| {
-            cx.trap_exit(true);
-            if let Some(target) = watch {
-                cx.monitor(target);
+        // Trapping from the start: a process that links to it before it
+        // first runs and ends at once still becomes an `Exit` message.
+        let pid = handle.spawn_trapping(move |cx| {
+            if let Some(First { watch, request }) = first {
+                cx.monitor(watch);
+                if let Some(request) = request {
+                    request(cx);
+                }
             }
             loop {
                 let message = cx.receive_any()?;
@@ -162,13 +177,22 @@ impl Handle {
     /// # Ok(())
     /// # }
     /// ```
-    pub async fn call<T, M>(&self, to: Pid, request: impl FnOnce(Pid) -> M, timeout: Duration) -> Result<T, CallError>
+    pub async fn call<T, M>(
+        &self,
+        to: Pid,
+        request: impl FnOnce(Pid) -> M + Send + 'static,
+        timeout: Duration,
+    ) -> Result<T, CallError>
     where
         T: Send + 'static,
         M: Send + 'static,
     {
-        let mut mailbox = OutsideMailbox::new(self, Some(to)).map_err(CallError::Spawn)?;
-        self.send(to, request(mailbox.pid));
+        let send_request = move |cx: &mut Cx| {
+            let reply_to = cx.pid();
+            cx.send(to, request(reply_to));
+        };
+        let first = First { watch: to, request: Some(Box::new(send_request)) };
+        let mut mailbox = OutsideMailbox::new(self, Some(first)).map_err(CallError::Spawn)?;
         let answer = async {
             while let Some(message) = mailbox.recv().await {
                 let message = match message.downcast::<T>() {
@@ -187,7 +211,7 @@ impl Handle {
     /// From async code: waits until `pid` ends and gives its `Down` (reason
     /// `NoProc` if it was gone already).
     pub async fn watch(&self, pid: Pid) -> Result<Down, SpawnError> {
-        let mut mailbox = OutsideMailbox::new(self, Some(pid))?;
+        let mut mailbox = OutsideMailbox::new(self, Some(First { watch: pid, request: None }))?;
         while let Some(message) = mailbox.recv().await {
             if let Ok(down) = message.downcast::<Down>() {
                 return Ok(down);

@@ -31,7 +31,9 @@ fn a_call_from_async_code_gets_the_answer_the_process_sends() {
     let answers = tokio_runtime().block_on(async move {
         let mut answers = Vec::new();
         for n in 0..100u64 {
-            answers.push(handle.call::<u64, _>(doubler, |reply_to| Double(n, reply_to), Duration::from_secs(5)).await);
+            answers.push(
+                handle.call::<u64, _>(doubler, move |reply_to| Double(n, reply_to), Duration::from_secs(5)).await,
+            );
         }
         answers
     });
@@ -187,4 +189,37 @@ fn a_process_awaits_a_future_and_a_kill_aborts_it() {
     assert_eq!(reason, Reason::error("stop"));
     std::thread::sleep(Duration::from_millis(400));
     assert!(!finished.load(Ordering::SeqCst), "the future was aborted");
+}
+
+#[path = "../examples/tcp_server.rs"]
+mod tcp_server;
+
+/// The TCP example: a tokio server whose connections are served by processes,
+/// bounded (it stops after the connections it was told to serve).
+#[test]
+fn the_tcp_example_serves_each_connection_with_a_process_and_stops() {
+    let runtime = common::runtime(2);
+    let handle = runtime.handle();
+    let (answers, served) = tokio_runtime().block_on(async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let server = tokio::spawn(tcp_server::serve(listener, handle, 8));
+        let clients: Vec<_> =
+            (0..8).map(|i| tokio::spawn(tcp_server::client(address, vec![format!("line {i}"), "x".into()]))).collect();
+        let mut answers = Vec::new();
+        for client in clients {
+            answers.push(client.await.unwrap().unwrap());
+        }
+        (answers, server.await.unwrap().unwrap())
+    });
+    for (i, answer) in answers.iter().enumerate() {
+        assert_eq!(answer, &[format!("LINE {i}"), "X".to_owned()]);
+    }
+    assert_eq!(served, 16);
+    // Each reported before it returned: give the last ones a moment to end.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while runtime.live_processes() > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(runtime.live_processes(), 0, "every connection's process has ended");
 }

@@ -841,3 +841,37 @@ fn a_custom_reason_named_like_a_special_one_does_not_print_as_it() {
     assert_eq!(Reason::error("boom").to_string(), "boom");
     assert_ne!(Reason::error("\"normal\"").to_string(), Reason::error("normal").to_string(), "a quote is quoted too");
 }
+
+/// `SpawnOptions::trap_exit`: a process that traps from the start turns an
+/// exit signal that arrives before its first run into a message (setting the
+/// flag as the body's first act would be too late: with one worker, the
+/// parent below ends before the child first runs).
+#[test]
+fn a_process_spawned_trapping_turns_an_exit_before_its_first_run_into_a_message() {
+    for trap_from_the_start in [true, false] {
+        let runtime = common::runtime(1);
+        let (tx, rx) = std::sync::mpsc::channel();
+        runtime
+            .spawn(move |cx| {
+                let options = if trap_from_the_start {
+                    lariat::SpawnOptions::new().link().trap_exit()
+                } else {
+                    lariat::SpawnOptions::new().link()
+                };
+                cx.spawn_opt(options, move |cx| {
+                    cx.trap_exit(true);
+                    let exit = cx.receive::<lariat::Exit>()?;
+                    tx.send(exit.reason).unwrap();
+                    Ok(())
+                })?;
+                Err(Reason::error("boom"))
+            })
+            .unwrap();
+        let got = rx.recv_timeout(std::time::Duration::from_millis(500)).ok();
+        if trap_from_the_start {
+            assert_eq!(got, Some(Reason::error("boom")));
+        } else {
+            assert_eq!(got, None, "trapping only from the body is too late: it died first");
+        }
+    }
+}

@@ -35,7 +35,7 @@ mod receive;
 mod root;
 mod watch;
 
-pub(crate) use root::{ExitUnwind, process_main};
+pub(crate) use root::{ExitUnwind, Starting, process_main};
 
 use budget::Budget;
 use gate::{Call, Open};
@@ -177,8 +177,9 @@ impl Cx {
 
     /// Starts linked to the parent of a `spawn_link`, monitored by that of a
     /// `spawn_monitor` (set up at spawn, before this process could run).
-    pub(crate) fn start_watching(&mut self, initial_link: Option<Pid>, initial_monitor: Option<(Ref, Pid)>) {
-        self.watch.start(initial_link, initial_monitor);
+    pub(crate) fn start_watching(&mut self, starting: root::Starting) {
+        self.watch.start(starting.link, starting.monitor);
+        self.watch.trap_exit = starting.trap_exit;
     }
 
     fn pcb(&self) -> &Pcb {
@@ -301,6 +302,7 @@ impl Cx {
             link_to: options.link.then_some(me),
             monitor_by: monitor.map(|monitor| (monitor, me)),
             exit_waiter: None,
+            trap_exit: options.trap_exit,
         };
         let post = self.post(open);
         let child = self.kernel().spawn(Box::new(body), options.stack_size, watchers, Some(post.worker()))?;

@@ -18,6 +18,16 @@ use crate::sync::Ordering;
 /// (the backstop of "ending is a return"). Never shown to users.
 pub(crate) struct ExitUnwind;
 
+/// What a process starts with, set at its spawn.
+pub(crate) struct Starting {
+    /// Linked to (`spawn_link`).
+    pub(crate) link: Option<Pid>,
+    /// Monitored by, under this ref (`spawn_monitor`).
+    pub(crate) monitor: Option<(Ref, Pid)>,
+    /// Trapping exits (`SpawnOptions::trap_exit`).
+    pub(crate) trap_exit: bool,
+}
+
 /// The function at the root of every process coroutine.
 pub(crate) fn process_main(
     yielder: &Yielder<WorkerPtr, Suspend>,
@@ -25,11 +35,10 @@ pub(crate) fn process_main(
     pcb: NonNull<Pcb>,
     kernel: NonNull<Kernel>,
     body: Body,
-    initial_link: Option<Pid>,
-    initial_monitor: Option<(Ref, Pid)>,
+    starting: Starting,
 ) -> Outcome {
     let mut cx = Cx::new(pcb, kernel, worker, yielder);
-    cx.start_watching(initial_link, initial_monitor);
+    cx.start_watching(starting);
     // A process killed before it first ran never runs its body.
     let result = match cx.killed_before_start() {
         true => Ok(Ok(())),

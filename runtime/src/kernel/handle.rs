@@ -36,6 +36,15 @@ impl Handle {
         self.kernel.spawn(Box::new(body), None, Watchers::default(), OUTSIDE)
     }
 
+    /// Spawns a process that traps exits from the start (see
+    /// [`SpawnOptions::trap_exit`](crate::SpawnOptions::trap_exit)).
+    pub(crate) fn spawn_trapping<F>(&self, body: F) -> Result<Pid, SpawnError>
+    where
+        F: FnOnce(&mut Cx) -> Result<(), Reason> + Send + 'static,
+    {
+        self.kernel.spawn(Box::new(body), None, Watchers { trap_exit: true, ..Watchers::default() }, OUTSIDE)
+    }
+
     /// Registers `pid` under `name` (Erlang's `register/2`).
     pub fn register(&self, name: impl Into<Name>, pid: Pid) -> Result<(), RegisterError> {
         self.kernel.register(name.into(), pid, OUTSIDE)

@@ -26,6 +26,7 @@ pub struct SpawnOptions {
     pub(crate) stack_size: Option<usize>,
     pub(crate) link: bool,
     pub(crate) monitor: bool,
+    pub(crate) trap_exit: bool,
 }
 
 impl SpawnOptions {
@@ -50,6 +51,15 @@ impl SpawnOptions {
         self
     }
 
+    /// Traps exits from the start: exit signals that arrive before it first
+    /// runs (from a process linked to it at once) already become messages.
+    /// Setting `cx.trap_exit(true)` as the body's first act is not the same:
+    /// signals that arrived before the first run are taken in before the body.
+    pub fn trap_exit(mut self) -> SpawnOptions {
+        self.trap_exit = true;
+        self
+    }
+
     /// Monitored by the spawning process before it first runs (as
     /// [`Cx::spawn_monitor`](crate::Cx::spawn_monitor)); the ref is in
     /// [`Spawned::monitor`](crate::Spawned::monitor).
@@ -67,6 +77,8 @@ pub(crate) struct Watchers {
     pub(crate) monitor_by: Option<(Ref, Pid)>,
     /// A thread outside the runtime waiting for its exit reason (`block_on`).
     pub(crate) exit_waiter: Option<Arc<ExitWaiter>>,
+    /// It traps exits from the start.
+    pub(crate) trap_exit: bool,
 }
 
 impl Kernel {
@@ -123,8 +135,9 @@ impl Kernel {
         }
         .ok_or(SpawnError::TableFull { capacity: self.table.capacity() })?;
         let guard = self.pin(port);
-        let Watchers { link_to, monitor_by, exit_waiter } = watchers;
-        let pcb = Owned::new(Pcb::new(pid, body, stack_size, exit_waiter, link_to, monitor_by)).into_shared(&guard);
+        let Watchers { link_to, monitor_by, exit_waiter, trap_exit } = watchers;
+        let pcb = Owned::new(Pcb::new(pid, body, stack_size, exit_waiter, link_to, monitor_by, trap_exit))
+            .into_shared(&guard);
         self.count(port.map(Port::index), |count| &count.spawned);
         self.table.publish(pcb);
         let block = NonNull::new(pcb.as_raw().cast_mut()).expect("a fresh allocation is not null");

@@ -236,7 +236,11 @@ pub(crate) struct RunState {
     /// Where the coroutine's stack guard page starts, and its usable bytes (for
     /// the overflow report).
     pub(crate) stack_guard: usize,
-    pub(crate) stack_bytes: usize,
+    pub(crate) stack_bytes: u32,
+    /// Traps exits from the start (`SpawnOptions::trap_exit`): signals that
+    /// arrive before its first run already find it trapping. (Beside the
+    /// `u32`, where the block has room.)
+    pub(crate) initial_trap: bool,
     /// The parent of a `spawn_link`: linked before the process first runs.
     pub(crate) initial_link: Option<Pid>,
     /// The parent of a `spawn_monitor` and its ref: watching before the first run.
@@ -329,6 +333,7 @@ impl Pcb {
         exit_waiter: Option<Arc<ExitWaiter>>,
         initial_link: Option<Pid>,
         initial_monitor: Option<(Ref, Pid)>,
+        initial_trap: bool,
     ) -> Pcb {
         Pcb {
             pid,
@@ -347,6 +352,7 @@ impl Pcb {
                 exit_waiter,
                 initial_link,
                 initial_monitor,
+                initial_trap,
                 stack_guard: 0,
                 stack_bytes: 0,
             }),
@@ -366,7 +372,13 @@ impl Pcb {
             // SAFETY: the caller guarantees exclusive access to the owner part.
             unsafe {
                 let run = &mut *run;
-                (run.coroutine.take(), run.body.take(), run.exit_waiter.take(), run.stack_guard, run.stack_bytes)
+                (
+                    run.coroutine.take(),
+                    run.body.take(),
+                    run.exit_waiter.take(),
+                    run.stack_guard,
+                    run.stack_bytes as usize,
+                )
             }
         });
         crate::crash::drop_contained(body);
@@ -441,3 +453,8 @@ mod tests {
         assert!(outcome.watched_by_none());
     }
 }
+
+// Three cache lines: the layout notes above (the pid a whole `RunState` away
+// from the signal queue head and state word) assume it.
+#[cfg(all(target_pointer_width = "64", not(loom)))]
+const _: () = assert!(size_of::<Pcb>() <= 192, "the process block outgrew three cache lines");

@@ -21,7 +21,7 @@ mod queues;
 use exit::{EndedBlocks, PendingExits};
 use queues::Chain;
 
-use crate::cx::process_main;
+use crate::cx::{Starting, process_main};
 use crate::kernel::Kernel;
 use crate::link::LinkTable;
 use crate::monitor::Monitors;
@@ -359,18 +359,19 @@ impl WorkerCore {
             let stack = self.take_stack(size).map_err(|error| Reason::error(error.to_string()))?;
             stack.forget_previous_use();
             run.stack_guard = stack.guard().0;
-            run.stack_bytes = stack.size();
+            run.stack_bytes = u32::try_from(stack.size()).expect("stacks are at most MAX_STACK_SIZE");
             let body = run.body.take().expect("a process without coroutine still has its body");
             let initial_link = run.initial_link.take();
             let initial_monitor = run.initial_monitor.take();
+            let starting = Starting { link: initial_link, monitor: initial_monitor, trap_exit: run.initial_trap };
             let pcb_ptr = NonNull::from(pcb);
             let kernel = NonNull::from(&*self.kernel);
             run.coroutine = Some(ProcessCoroutine::with_stack(stack, move |yielder, worker| {
-                process_main(yielder, worker, pcb_ptr, kernel, body, initial_link, initial_monitor)
+                process_main(yielder, worker, pcb_ptr, kernel, body, starting)
             }));
         }
         let coroutine = run.coroutine.as_mut().expect("created above");
-        overflow::set_running(Some(pcb.pid), run.stack_guard, run.stack_bytes);
+        overflow::set_running(Some(pcb.pid), run.stack_guard, run.stack_bytes as usize);
         let beat = &self.kernel.scheduler.beats[self.index];
         beat.enter(pcb.pid, self.pinned.borrow().len());
         let result = coroutine.resume(worker);
