@@ -53,7 +53,7 @@ impl Args {
     }
 }
 
-const ROWS: [&str; 12] = [
+const ROWS: [&str; 14] = [
     "spawn_exit",
     "spawn_idle",
     "ping_pong",
@@ -61,6 +61,8 @@ const ROWS: [&str; 12] = [
     "skynet",
     "mpsc",
     "handle_send",
+    "tokio_call",
+    "tokio_call_64",
     "selective_receive",
     "link_fanout",
     "trap_fanout",
@@ -248,6 +250,20 @@ fn run_rows(
             value: per_op_ns(elapsed, messages),
             unit: "ns",
         });
+    }
+    for (row, concurrent) in [("tokio_call", 1), ("tokio_call_64", 64)] {
+        if wanted(row) {
+            let calls = 100_000;
+            let lariat = workloads::tokio_call(runtime, calls, concurrent);
+            let baseline = workloads::tokio_oneshot(calls, concurrent);
+            rows.push(Row { name: row, figure: "ns per call".into(), value: per_op_ns(lariat, calls), unit: "ns" });
+            rows.push(Row {
+                name: row,
+                figure: "tokio-only baseline (oneshot), ns per call".into(),
+                value: per_op_ns(baseline, calls),
+                unit: "ns",
+            });
+        }
     }
     if wanted("selective_receive") {
         let (queue, rounds) = (10_000, 1_000);

@@ -273,6 +273,81 @@ pub fn handle_send(runtime: &Runtime, messages: u64) -> Duration {
     .expect("the sending thread")
 }
 
+struct Increment(u64, Pid);
+
+/// tokio_call: tokio tasks call a lariat process (`Handle::call`: request,
+/// answer by an ordinary send), `concurrent` tasks at once, `calls` in all.
+/// Timed from the first call until every answer is in.
+pub fn tokio_call(runtime: &Runtime, calls: u64, concurrent: u64) -> Duration {
+    let server = runtime
+        .spawn(|cx| {
+            loop {
+                let Increment(n, reply_to) = cx.receive()?;
+                cx.send(reply_to, n + 1);
+            }
+        })
+        .expect("spawn the server");
+    let handle = runtime.handle();
+    let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio");
+    let elapsed = tokio.block_on(async move {
+        let start = Instant::now();
+        let tasks: Vec<_> = (0..concurrent)
+            .map(|_| {
+                let handle = handle.clone();
+                tokio::spawn(async move {
+                    for i in 0..calls / concurrent {
+                        let answer: u64 = handle
+                            .call(server, move |reply_to| Increment(i, reply_to), Duration::from_secs(10))
+                            .await
+                            .expect("the server answers");
+                        assert_eq!(answer, i + 1);
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("a caller task");
+        }
+        start.elapsed()
+    });
+    runtime.exit(server, Reason::Kill);
+    elapsed
+}
+
+/// The tokio-only baseline of `tokio_call`: a server task answers requests
+/// that carry a `oneshot` sender, over an unbounded channel.
+pub fn tokio_oneshot(calls: u64, concurrent: u64) -> Duration {
+    let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio");
+    tokio.block_on(async move {
+        let (requests, mut inbox) = tokio::sync::mpsc::unbounded_channel::<(u64, tokio::sync::oneshot::Sender<u64>)>();
+        let server = tokio::spawn(async move {
+            while let Some((n, reply)) = inbox.recv().await {
+                let _ = reply.send(n + 1);
+            }
+        });
+        let start = Instant::now();
+        let tasks: Vec<_> = (0..concurrent)
+            .map(|_| {
+                let requests = requests.clone();
+                tokio::spawn(async move {
+                    for i in 0..calls / concurrent {
+                        let (reply, answer) = tokio::sync::oneshot::channel();
+                        requests.send((i, reply)).expect("the server runs");
+                        assert_eq!(answer.await.expect("an answer"), i + 1);
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("a caller task");
+        }
+        let elapsed = start.elapsed();
+        drop(requests);
+        server.await.expect("the server");
+        elapsed
+    })
+}
+
 /// What selective_receive measured.
 #[derive(Debug, Clone, Copy)]
 pub struct SelectiveFigures {
