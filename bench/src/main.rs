@@ -26,6 +26,9 @@ struct Args {
     /// Worker threads (default: one per core).
     #[arg(long)]
     workers: Option<usize>,
+    /// Usable stack bytes per process (default: the runtime's).
+    #[arg(long)]
+    stack_size: Option<usize>,
     /// Processes for spawn_exit and spawn_idle.
     #[arg(long, default_value_t = 1_000_000)]
     processes: u64,
@@ -127,6 +130,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(workers) = args.workers {
         builder = builder.workers(workers);
     }
+    if let Some(bytes) = args.stack_size {
+        builder = builder.stack_size(bytes);
+    }
     let runtime = builder.build()?;
     if args.stress {
         return stress(&runtime, args.json);
@@ -189,6 +195,12 @@ fn run_rows(
             name: "spawn_idle",
             figure: "RSS bytes per idle process".into(),
             value: figures.rss_per_process,
+            unit: "B",
+        });
+        rows.push(Row {
+            name: "spawn_idle",
+            figure: "page-table bytes per idle process".into(),
+            value: figures.page_tables_per_process,
             unit: "B",
         });
         rows.push(Row {

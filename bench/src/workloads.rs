@@ -43,6 +43,8 @@ pub struct IdleFigures {
     pub spawn: Duration,
     /// RSS growth divided by the number of idle processes.
     pub rss_per_process: f64,
+    /// Page-table growth (`VmPTE`) divided by the number of idle processes.
+    pub page_tables_per_process: f64,
     /// Time to send each `stop` and see all of them gone.
     pub stop: Duration,
 }
@@ -55,6 +57,7 @@ struct Gone;
 /// idle process; then stop them all.
 pub fn spawn_idle(runtime: &Runtime, n: u64, progress: Progress<'static>) -> IdleFigures {
     let before = crate::rss_bytes();
+    let page_tables_before = crate::page_table_bytes();
     runtime
         .block_on(move |cx| {
             let parent = cx.pid();
@@ -76,6 +79,7 @@ pub fn spawn_idle(runtime: &Runtime, n: u64, progress: Progress<'static>) -> Idl
             }
             let spawn = start.elapsed();
             let grown = crate::rss_bytes().saturating_sub(before);
+            let page_tables = crate::page_table_bytes().saturating_sub(page_tables_before);
             let start = Instant::now();
             for child in children {
                 cx.send(child, Stop);
@@ -83,7 +87,12 @@ pub fn spawn_idle(runtime: &Runtime, n: u64, progress: Progress<'static>) -> Idl
             for _ in 0..n {
                 cx.receive::<Gone>()?;
             }
-            Ok::<_, Reason>(IdleFigures { spawn, rss_per_process: grown as f64 / n as f64, stop: start.elapsed() })
+            Ok::<_, Reason>(IdleFigures {
+                spawn,
+                rss_per_process: grown as f64 / n as f64,
+                page_tables_per_process: page_tables as f64 / n as f64,
+                stop: start.elapsed(),
+            })
         })
         .expect("spawn_idle parent")
 }

@@ -47,7 +47,7 @@ impl Builder {
     }
 
     /// Usable stack bytes per process (default [`DEFAULT_STACK_SIZE`](crate::DEFAULT_STACK_SIZE):
-    /// 32 KiB, 256 KiB in a build with debug assertions; rounded up to whole pages).
+    /// 256 KiB in every build; rounded up to whole pages).
     /// A process that overflows its stack aborts the OS process with a report.
     pub fn stack_size(mut self, bytes: usize) -> Self {
         self.stack_size = bytes;
@@ -175,8 +175,7 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// A runtime with default settings (one worker per core, 32 KiB stacks;
-    /// 256 KiB with debug assertions).
+    /// A runtime with default settings (one worker per core, 256 KiB stacks).
     pub fn new() -> Result<Runtime, BuildError> {
         Runtime::builder().build()
     }

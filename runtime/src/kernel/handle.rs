@@ -38,6 +38,7 @@ impl Handle {
 
     /// Spawns a process that traps exits from the start (see
     /// [`SpawnOptions::trap_exit`](crate::SpawnOptions::trap_exit)).
+    #[cfg(feature = "tokio")]
     pub(crate) fn spawn_trapping<F>(&self, body: F) -> Result<Pid, SpawnError>
     where
         F: FnOnce(&mut Cx) -> Result<(), Reason> + Send + 'static,

@@ -33,11 +33,12 @@ use self::free_stacks::FreeStacks;
 use crate::sync::{Mutex, lock};
 
 pub(crate) const PAGE: usize = 4096;
-/// The usable stack of a process unless configured otherwise: 32 KiB in an
-/// optimised build, 256 KiB with debug assertions on, where unoptimised frames
-/// are several times bigger (the runtime's own receive path overflowed 32 KiB
-/// there). Only the pages a process touches cost memory.
-pub const DEFAULT_STACK_SIZE: usize = if cfg!(debug_assertions) { 256 * 1024 } else { 32 * 1024 };
+/// The usable stack of a process unless configured otherwise: 256 KiB in
+/// every build, so ordinary recursive code (a parser, a serializer, about
+/// 200 KiB deep) runs the same in tests and in production. Only the pages a
+/// process touches are resident; the reservation costs address space and page
+/// tables (measured per idle process in docs/performance.md, "Stack size").
+pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
 /// The smallest usable stack a process can have.
 pub const MIN_STACK_SIZE: usize = 16 * 1024;
 /// The largest usable stack a process can have.
