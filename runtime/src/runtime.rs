@@ -132,9 +132,16 @@ impl Builder {
     }
 }
 
-/// The watchdog thread: reports processes stuck in one slice until shutdown.
+/// How many watchdog periods a stack pool must go untouched before it gives
+/// the memory of its free stacks back (about a second).
+const STACKS_IDLE_PERIODS: u32 = 4;
+
+/// The watchdog thread: reports processes stuck in one slice, and has idle
+/// stack pools give memory back, until shutdown.
 fn watch(kernel: &Kernel) {
     let mut seen = vec![watchdog::Seen::default(); kernel.workers];
+    let mut stacks_idle = StacksIdle::default();
+    let epoch = kernel.collector.register();
     let mut sleep = lock(&kernel.watchdog_sleep);
     loop {
         // Relaxed: the flag is also signalled through this mutex and condvar.
@@ -142,11 +149,62 @@ fn watch(kernel: &Kernel) {
             return;
         }
         watchdog::look(&kernel.scheduler.beats, &mut seen, &mut watchdog::report_stuck);
+        drop(sleep);
+        stacks_idle.look(kernel, &epoch);
+        sleep = lock(&kernel.watchdog_sleep);
         sleep = kernel
             .watchdog_wakeup
             .wait_timeout(sleep, watchdog::PERIOD)
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .0;
+    }
+}
+
+/// Epoch advances an idle look drives (each frees a few bags of garbage).
+const IDLE_COLLECT_ROUNDS: usize = 4096;
+/// Epoch advances at shutdown, so the blocks of the runtime's processes are
+/// freed now and not when the last `Handle` lets the kernel go.
+const SHUTDOWN_COLLECT_ROUNDS: usize = 65_536;
+
+/// Advances the epoch `rounds` times from a participant that holds nothing
+/// pinned, freeing garbage that waited for it.
+fn collect_garbage(epoch: &crate::sync::epoch::LocalHandle, rounds: usize) {
+    for _ in 0..rounds {
+        epoch.pin().flush();
+    }
+}
+
+/// What the watchdog remembers of the default stack pool between looks.
+#[derive(Default)]
+struct StacksIdle {
+    activity: u64,
+    unchanged: u32,
+    /// The activity at which the last trim found nothing left to trim.
+    done_at: Option<u64>,
+}
+
+impl StacksIdle {
+    /// Once the default pool has been idle for a while: trims it (and the
+    /// pools of custom sizes), and frees the blocks of ended processes that
+    /// wait for the epoch to advance (workers that park stop pinning it).
+    fn look(&mut self, kernel: &Kernel, epoch: &crate::sync::epoch::LocalHandle) {
+        let activity = kernel.stacks.activity();
+        if activity != self.activity {
+            *self = StacksIdle { activity, unchanged: 0, done_at: None };
+            return;
+        }
+        self.unchanged = self.unchanged.saturating_add(1);
+        if self.unchanged < STACKS_IDLE_PERIODS || self.done_at == Some(activity) {
+            return;
+        }
+        collect_garbage(epoch, IDLE_COLLECT_ROUNDS);
+        let mut trimmed = kernel.stacks.give_back_idle();
+        for pool in kernel.stack_pools() {
+            trimmed += pool.give_back_idle();
+        }
+        if trimmed == 0 {
+            self.done_at = Some(activity);
+        }
     }
 }
 
@@ -346,6 +404,12 @@ fn shut_down(kernel: &Kernel, threads: Vec<JoinHandle<()>>, id: Option<RuntimeId
     // Every process is torn down, so no `blocking` job is running or queued
     // (each one's process waited for it); idle pool threads end now.
     kernel.blocking.close();
+    // No coroutine is left: the stacks' memory goes back now, not when the
+    // last `Handle` lets the kernel go.
+    kernel.stacks.release_all();
+    for pool in kernel.stack_pools() {
+        pool.release_all();
+    }
     for entry in entries {
         // SAFETY: as above; the workers have torn their processes down and ended.
         let home = unsafe { entry.deref() }.home();
@@ -356,7 +420,7 @@ fn shut_down(kernel: &Kernel, threads: Vec<JoinHandle<()>>, id: Option<RuntimeId
         kernel.process_ended(None);
     }
     drop(guard);
-    handle.pin().flush();
+    collect_garbage(&handle, SHUTDOWN_COLLECT_ROUNDS);
     drop(id);
 }
 

@@ -233,3 +233,52 @@ fn a_process_with_a_million_links_sends_every_one_its_exit_signal() {
         assert!(count * 20 >= total, "worker {worker} ended only {count} of {total}: {ended:?}");
     }
 }
+
+/// Memory comes back (issue 22): after a spike of 200,000 idle processes
+/// ends, an idle runtime gives its stacks' pages back within seconds, and
+/// dropping the runtime while a `Handle` lives gives back the rest of them.
+/// (The stress step runs the tests one at a time: RSS is this test's.)
+#[test]
+#[ignore = "stress: run in CI's stress step"]
+fn after_a_spike_an_idle_runtime_and_a_dropped_one_give_memory_back() {
+    const SPIKE: u64 = 200_000;
+    let runtime = Runtime::builder().workers(2).build().unwrap();
+    let handle = runtime.handle();
+    let before = rss_bytes();
+    let peak = runtime
+        .block_on(|cx| {
+            let me = cx.pid();
+            let mut children = Vec::new();
+            for _ in 0..SPIKE {
+                children.push(cx.spawn(move |cx| {
+                    cx.send(me, ());
+                    cx.receive::<()>()
+                })?);
+            }
+            for _ in 0..SPIKE {
+                cx.receive::<()>()?;
+            }
+            let peak = rss_bytes();
+            for child in children {
+                cx.send(child, ());
+            }
+            while cx.live_processes() > 1 {
+                cx.sleep(std::time::Duration::from_millis(10))?;
+            }
+            Ok::<_, Reason>(peak)
+        })
+        .unwrap();
+    let grown = peak - before;
+    assert!(grown > SPIKE * 4096, "each idle process held at least a page: {grown}");
+    // The watchdog trims a pool idle for about a second, 65,536 stacks a look.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while rss_bytes().saturating_sub(before) > grown / 4 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let idle = rss_bytes().saturating_sub(before);
+    assert!(idle <= grown / 4, "idle for seconds, still {idle} of {grown} bytes grown");
+    drop(runtime);
+    let dropped = rss_bytes().saturating_sub(before);
+    assert!(dropped <= grown / 4, "dropped with a Handle alive, still {dropped} of {grown} bytes grown");
+    drop(handle);
+}

@@ -142,6 +142,11 @@ impl Kernel {
         })
     }
 
+    /// Every stack pool of this runtime (the default one first).
+    pub(crate) fn stack_pools(&self) -> Vec<Arc<StackPool>> {
+        lock(&self.other_stacks).clone()
+    }
+
     /// A reference that does not keep the kernel alive (for threads that may
     /// outlive the runtime, such as the blocking pool's).
     pub(crate) fn weak(&self) -> Weak<Kernel> {

@@ -8,9 +8,13 @@
 //! for it (D37). A stack given back is recorded by setting
 //! its bit, so nothing is allocated on the exit path.
 //!
+//! A free stack is *warm* (its touched pages still resident) until the pool
+//! trims it (`trim_warm`): then it is *cold* until it is taken again.
+//!
 //! Invariants: a bit is set iff its slot was carved and its stack is free in
 //! the pool; each slab's `free` counts its set bits and `free` the total; no
-//! slab before `lowest` (in address order) has a set bit.
+//! slab before `lowest` (in address order) has a set bit; a `cold` bit is set
+//! only where the free bit is.
 
 /// The free slots of a pool's slabs, in address order.
 pub(crate) struct FreeStacks {
@@ -29,6 +33,8 @@ struct SlabBits {
     start: usize,
     end: usize,
     bits: Vec<u64>,
+    /// Free slots whose pages were given back (a subset of `bits`).
+    cold: Vec<u64>,
     free: usize,
 }
 
@@ -47,7 +53,9 @@ impl FreeStacks {
     pub(crate) fn add_slab(&mut self, start: usize, len: usize) {
         let slots = len / self.slot_bytes;
         let at = self.slabs.partition_point(|slab| slab.start < start);
-        self.slabs.insert(at, SlabBits { start, end: start + len, bits: vec![0; slots.div_ceil(64)], free: 0 });
+        let words = slots.div_ceil(64);
+        self.slabs
+            .insert(at, SlabBits { start, end: start + len, bits: vec![0; words], cold: vec![0; words], free: 0 });
         if at <= self.lowest && self.slabs.len() > 1 {
             // The new slab has no free slot: the first that may have one moved
             // up (keeping `lowest` where it was would be correct too, only a
@@ -64,6 +72,7 @@ impl FreeStacks {
         for (index, slab) in self.slabs.iter().enumerate() {
             let set: usize = slab.bits.iter().map(|word| word.count_ones() as usize).sum();
             assert_eq!(set, slab.free);
+            assert!(slab.cold.iter().zip(&slab.bits).all(|(cold, free)| cold & !free == 0), "cold but not free");
             assert!(index >= self.lowest || set == 0, "a free slot below `lowest`");
             total += set;
         }
@@ -104,11 +113,14 @@ impl FreeStacks {
     pub(crate) fn take_lowest(&mut self, max: usize, mut each: impl FnMut(usize)) -> usize {
         let mut taken = 0;
         while taken < max && self.free > 0 {
+            // `cold` is walked in step with `bits` below.
             let slab = &mut self.slabs[self.lowest];
-            for (index, word) in slab.bits.iter_mut().enumerate() {
+            for index in 0..slab.bits.len() {
+                let word = &mut slab.bits[index];
                 while *word != 0 && taken < max {
                     let bit = word.trailing_zeros() as usize;
                     *word &= *word - 1;
+                    slab.cold[index] &= !(1u64 << bit);
                     each(slab.start + (index * 64 + bit) * self.slot_bytes);
                     taken += 1;
                     slab.free -= 1;
@@ -123,6 +135,47 @@ impl FreeStacks {
             }
         }
         taken
+    }
+
+    /// Passes runs of warm free slots, as (first slot's bottom, slots), to
+    /// `trim`, which gives their pages back; they are cold from then on. The
+    /// `keep` lowest free slots stay warm (the next ones handed out), and at
+    /// most `budget` slots are trimmed in one call.
+    pub(crate) fn trim_warm(&mut self, keep: usize, budget: usize, mut trim: impl FnMut(usize, usize)) -> usize {
+        let mut skipped = 0;
+        let mut trimmed = 0;
+        let slot_bytes = self.slot_bytes;
+        for slab in &mut self.slabs {
+            let (start, slots) = (slab.start, (slab.end - slab.start) / slot_bytes);
+            let mut run: Option<(usize, usize)> = None;
+            let mut flush = |run: &mut Option<(usize, usize)>, trimmed: &mut usize| {
+                if let Some((first, count)) = run.take() {
+                    trim(start + first * slot_bytes, count);
+                    *trimmed += count;
+                }
+            };
+            for slot in 0..slots {
+                let (word, bit) = (slot / 64, 1u64 << (slot % 64));
+                let warm_free = slab.bits[word] & bit != 0 && slab.cold[word] & bit == 0;
+                let free = slab.bits[word] & bit != 0;
+                if free && skipped < keep {
+                    skipped += 1;
+                    flush(&mut run, &mut trimmed);
+                    continue;
+                }
+                if warm_free && trimmed + run.map_or(0, |(_, count)| count) < budget {
+                    slab.cold[word] |= bit;
+                    run = Some(run.map_or((slot, 1), |(first, count)| (first, count + 1)));
+                } else {
+                    flush(&mut run, &mut trimmed);
+                }
+            }
+            flush(&mut run, &mut trimmed);
+            if trimmed >= budget {
+                break;
+            }
+        }
+        trimmed
     }
 }
 
@@ -156,6 +209,32 @@ mod tests {
         assert_eq!(order, [64, 65, 99]);
         assert_eq!(slots.len(), 0);
         assert!(take_all(&mut slots, 1).is_empty());
+    }
+
+    #[test]
+    fn trimming_skips_the_lowest_free_slots_keeps_to_its_budget_and_marks_them_cold() {
+        let mut slots = FreeStacks::new(SLOT);
+        slots.add_slab(0x1000_0000, 100 * SLOT);
+        for slot in (0..10).chain(20..30) {
+            slots.put(0x1000_0000 + slot * SLOT);
+        }
+        let mut runs = Vec::new();
+        let trimmed = slots.trim_warm(3, 12, |bottom, count| runs.push(((bottom - 0x1000_0000) / SLOT, count)));
+        assert_eq!(trimmed, 12);
+        assert_eq!(runs, [(3, 7), (20, 5)], "the 3 lowest stay warm; 12 at most");
+        slots.check();
+        let mut runs = Vec::new();
+        slots.trim_warm(3, 100, |bottom, count| runs.push(((bottom - 0x1000_0000) / SLOT, count)));
+        assert_eq!(runs, [(25, 5)], "cold ones are not trimmed again");
+        // Taken and given back, a slot is warm again.
+        assert_eq!(take_all(&mut slots, 5), (0..5).map(|slot| 0x1000_0000 + slot * SLOT).collect::<Vec<_>>());
+        for slot in 0..5 {
+            slots.put(0x1000_0000 + slot * SLOT);
+        }
+        slots.check();
+        let mut runs = Vec::new();
+        slots.trim_warm(0, 100, |bottom, count| runs.push(((bottom - 0x1000_0000) / SLOT, count)));
+        assert_eq!(runs, [(0, 5)]);
     }
 
     #[test]

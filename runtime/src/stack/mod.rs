@@ -13,7 +13,10 @@
 //! the rest are recycled without a system call (an `madvise` costs a TLB
 //! shootdown on every core: trimming each stack of a mass exit doubled its
 //! cost). A stack that went deep only between suspensions keeps those pages
-//! until it is reused. Slabs are unmapped when the pool is dropped, after every
+//! until it is reused. A pool that has been idle gives the pages of its warm
+//! free stacks back (`give_back_idle`, from the watchdog thread), all but the
+//! lowest few, which are the next ones handed out. Slabs are unmapped when the
+//! runtime shuts down (`release_all`) or the pool is dropped, after every
 //! coroutine on them is gone (the runtime drops processes first).
 //!
 //! Overflow: see [`overflow`]; a guard-page hit aborts with a report naming the
@@ -48,6 +51,11 @@ const WARM_BYTES: usize = 2 * PAGE;
 /// A worker keeps at most this many free stacks of its own (see [`LocalStacks`]);
 /// it passes half of them to or from the pool at a time.
 pub(crate) const LOCAL_MAX: usize = 64;
+/// Free stacks an idle pool keeps warm (the lowest: the next ones handed out).
+const WARM_FREE_STACKS: usize = 256;
+/// The most free stacks one `give_back_idle` call trims (the pool's lock is
+/// held meanwhile; an idle stack has about one resident page).
+const TRIM_STACKS_PER_CALL: usize = 65_536;
 /// Virtual size of one slab (reserved, not committed: `MAP_NORESERVE`).
 const SLAB_BYTES: usize = 64 * 1024 * 1024;
 
@@ -154,6 +162,9 @@ struct PoolState {
     carve_next: usize,
     carve_end: usize,
     use_mprotect: bool,
+    /// Takes and gives back so far: the watchdog trims a pool whose count
+    /// stopped moving.
+    activity: u64,
 }
 
 /// Stacks of one size for one runtime.
@@ -175,6 +186,7 @@ impl StackPool {
                 carve_next: 0,
                 carve_end: 0,
                 use_mprotect: false,
+                activity: 0,
             }),
         }
     }
@@ -194,6 +206,7 @@ impl StackPool {
     fn take_lowest(&self, bottoms: &mut [usize]) -> Result<usize, StackError> {
         debug_assert!(!bottoms.is_empty());
         let mut state = lock(&self.state);
+        state.activity += 1;
         let mut count = 0;
         state.free.take_lowest(bottoms.len(), |bottom| {
             bottoms[count] = bottom;
@@ -220,9 +233,46 @@ impl StackPool {
             return;
         }
         let mut state = lock(&self.state);
+        state.activity += 1;
         for &bottom in bottoms {
             state.free.put(bottom);
         }
+    }
+
+    /// Takes and gives back so far (see `give_back_idle`).
+    pub(crate) fn activity(&self) -> u64 {
+        lock(&self.state).activity
+    }
+
+    /// Gives the pages of warm free stacks back to the OS, all but the
+    /// [`WARM_FREE_STACKS`] lowest, at most [`TRIM_STACKS_PER_CALL`] a call;
+    /// returns how many stacks it trimmed (0: nothing left to trim). For a
+    /// pool that has been idle: a trimmed stack costs page faults when used
+    /// again.
+    pub(crate) fn give_back_idle(&self) -> usize {
+        let mut state = lock(&self.state);
+        let slot_bytes = self.slot_bytes;
+        state.free.trim_warm(WARM_FREE_STACKS, TRIM_STACKS_PER_CALL, |bottom, slots| {
+            // SAFETY: these slots are free (no coroutine uses them) and stay so
+            // while the pool's lock is held; they lie in a slab this pool
+            // mapped. Guard regions survive MADV_DONTNEED.
+            unsafe { libc::madvise(bottom as *mut libc::c_void, slots * slot_bytes, libc::MADV_DONTNEED) };
+        })
+    }
+
+    /// Unmaps every slab: the runtime has shut down and every coroutine is
+    /// gone (a `Handle` that outlives it must not keep its stacks' memory).
+    pub(crate) fn release_all(&self) {
+        let mut state = lock(&self.state);
+        for slab in state.slabs.drain(..) {
+            overflow::unregister_slab(slab.start);
+            // SAFETY: called after every coroutine of the runtime is gone (no
+            // stack of this pool is in use); the slab came from our mmap.
+            unsafe { libc::munmap(slab.start as *mut libc::c_void, slab.len) };
+        }
+        state.free = FreeStacks::new(self.slot_bytes);
+        state.carve_next = 0;
+        state.carve_end = 0;
     }
 
     /// The stack whose slot starts at `bottom`, which must be a slot this pool
@@ -309,6 +359,31 @@ impl Drop for StackPool {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_idle_pool_gives_back_all_but_its_lowest_free_stacks_and_release_unmaps() {
+        let pool = StackPool::new(DEFAULT_STACK_SIZE);
+        let stacks: Vec<PooledStack> = (0..WARM_FREE_STACKS + 10).map(|_| pool.take_one().unwrap()).collect();
+        // By address (a second slab may be mapped below the first).
+        let mut tops: Vec<usize> = stacks.iter().map(|stack| stack.top - 8).collect();
+        tops.sort();
+        for &top in &tops {
+            // SAFETY: the top bytes of stacks this test owns.
+            unsafe { (top as *mut u8).write(7) };
+        }
+        for stack in stacks {
+            pool.give_back_one(stack);
+        }
+        assert_eq!(pool.give_back_idle(), 10);
+        assert_eq!(pool.give_back_idle(), 0, "nothing warm is left to trim");
+        // SAFETY: free stacks of this pool, still mapped; only read.
+        let bytes: Vec<u8> = tops.iter().map(|&top| unsafe { (top as *const u8).read() }).collect();
+        assert!(bytes[..WARM_FREE_STACKS].iter().all(|&byte| byte == 7), "the lowest stay warm");
+        assert!(bytes[WARM_FREE_STACKS..].iter().all(|&byte| byte == 0), "the rest read as zero again");
+        pool.release_all();
+        let again = pool.take_one().expect("a released pool maps afresh");
+        pool.give_back_one(again);
+    }
 
     #[test]
     fn stacks_are_distinct_page_aligned_and_sized() {
