@@ -56,8 +56,9 @@ impl Args {
     }
 }
 
-const ROWS: [&str; 14] = [
+const ROWS: [&str; 15] = [
     "spawn_exit",
+    "spawn_exit_deep",
     "spawn_idle",
     "ping_pong",
     "ring",
@@ -181,6 +182,15 @@ fn run_rows(
             figure: "processes per second".into(),
             value: n as f64 / elapsed.as_secs_f64(),
             unit: "/s",
+        });
+    }
+    if wanted("spawn_exit_deep") {
+        let elapsed = with_bar(n, "spawn_exit_deep", |progress| workloads::spawn_exit_deep(runtime, n, progress));
+        rows.push(Row {
+            name: "spawn_exit_deep",
+            figure: "ns per process".into(),
+            value: per_op_ns(elapsed, n),
+            unit: "ns",
         });
     }
     if wanted("spawn_idle") {

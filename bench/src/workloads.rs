@@ -36,6 +36,46 @@ pub fn spawn_exit(runtime: &Runtime, n: u64, progress: Progress<'static>) -> Dur
         .expect("spawn_exit parent")
 }
 
+/// Touches `bytes` of the stack below here (1 KiB frames), then sends `()`
+/// to `to` from the deepest frame (a runtime call while deep).
+#[inline(never)]
+fn send_from_deep(cx: &mut lariat::Cx, to: Pid, bytes: usize) {
+    let frame = std::hint::black_box([0u8; 1024]);
+    if bytes <= 1024 {
+        cx.send(to, ());
+    } else {
+        send_from_deep(cx, to, bytes - 1024);
+    }
+    std::hint::black_box(&frame);
+}
+
+/// spawn_exit_deep: as spawn_exit, but each process goes 64 KiB deep into its
+/// stack and sends from there before it ends (real bodies: formatting, serde,
+/// a parser). Recycling such stacks must not cost page faults every time.
+pub fn spawn_exit_deep(runtime: &Runtime, n: u64, progress: Progress<'static>) -> Duration {
+    runtime
+        .block_on(move |cx| {
+            let parent = cx.pid();
+            let ((), elapsed) = crate::timed_phase(|| {
+                for _ in 0..n {
+                    cx.spawn(move |cx| {
+                        send_from_deep(cx, parent, 64 * 1024);
+                        Ok(())
+                    })?;
+                }
+                for done in 1..=n {
+                    cx.receive::<()>()?;
+                    if done % 65536 == 0 {
+                        progress(done);
+                    }
+                }
+                Ok::<_, Reason>(())
+            })?;
+            Ok::<_, Reason>(elapsed)
+        })
+        .expect("spawn_exit_deep parent")
+}
+
 /// What spawn_idle measured.
 #[derive(Debug, Clone, Copy)]
 pub struct IdleFigures {

@@ -46,8 +46,11 @@ pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
 pub const MIN_STACK_SIZE: usize = 16 * 1024;
 /// The largest usable stack a process can have.
 pub const MAX_STACK_SIZE: usize = 64 * 1024 * 1024;
-/// Pages at the top of a stack that stay resident when it is recycled.
-const WARM_BYTES: usize = 2 * PAGE;
+/// Bytes at the top of a stack that stay resident when it is recycled: a
+/// process that went this deep (formatting, serde, a parser) and the next one
+/// on its stack pay no page faults. Deeper pages are given back at once; the
+/// warm ones when the pool has been idle (`give_back_idle`).
+const WARM_BYTES: usize = 128 * 1024;
 /// A worker keeps at most this many free stacks of its own (see [`LocalStacks`]);
 /// it passes half of them to or from the pool at a time.
 pub(crate) const LOCAL_MAX: usize = 64;
