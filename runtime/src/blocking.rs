@@ -4,13 +4,18 @@
 //! on it.
 //!
 //! Threads start on demand, up to a bound set in the `Builder`; a thread that
-//! has had no job for [`KEEP_ALIVE`] ends. Jobs beyond the bound wait in a
+//! has had no job for [`KEEP_ALIVE`] ends. One thread is started at a time,
+//! and each new thread starts the next one if the queue still needs it: a
+//! burst of calls costs the worker that submits them one thread start at most
+//! (starting a thread takes tens of microseconds, which the other processes
+//! of that worker would wait for). Jobs beyond the bound wait in a
 //! queue, in the order they came. When the pool is closed (the runtime is
 //! dropped), its threads finish every job already queued, then end.
 //!
 //! Invariants: every job submitted before `close` runs exactly once; a job is
 //! never dropped unrun (its submitter waits for it to finish).
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::time::Duration;
 
@@ -21,6 +26,17 @@ pub(crate) const KEEP_ALIVE: Duration = Duration::from_secs(10);
 
 /// The default bound on the pool's threads.
 pub const DEFAULT_BLOCKING_THREADS: usize = 512;
+
+thread_local! {
+    /// The runtime whose pool this thread belongs to (`u32::MAX`: none).
+    static POOL_OF: Cell<u32> = const { Cell::new(u32::MAX) };
+}
+
+/// Whether this thread is a blocking-pool thread of runtime `runtime` (a job
+/// that drops its runtime must not wait there for its own end).
+pub(crate) fn is_pool_thread_of(runtime: u32) -> bool {
+    POOL_OF.with(|pool| pool.get() == runtime)
+}
 
 /// A closure for the pool; made only through [`Job::new`].
 pub(crate) struct Job(Box<dyn FnOnce() + Send + 'static>);
@@ -49,14 +65,19 @@ struct Shared {
     state: Mutex<State>,
     job_ready: Condvar,
     max_threads: usize,
+    /// The runtime's id, and the threads' name.
+    runtime: u32,
     name: String,
 }
 
 #[derive(Default)]
 struct State {
     queue: VecDeque<Job>,
+    /// Threads running or being started.
     threads: usize,
     idle: usize,
+    /// A thread has been started and has not yet looked at the queue.
+    starting: bool,
     closed: bool,
 }
 
@@ -70,9 +91,11 @@ pub(crate) enum Refused {
 }
 
 impl BlockingPool {
-    /// A pool of at most `max_threads` threads named `{name}-b`.
-    pub(crate) fn new(max_threads: usize, name: String) -> BlockingPool {
-        let shared = Shared { state: Mutex::new(State::default()), job_ready: Condvar::new(), max_threads, name };
+    /// A pool of at most `max_threads` threads for runtime `runtime`, named `lariat-{runtime}-b`.
+    pub(crate) fn new(max_threads: usize, runtime: u32) -> BlockingPool {
+        let name = format!("lariat-{runtime}");
+        let shared =
+            Shared { state: Mutex::new(State::default()), job_ready: Condvar::new(), max_threads, runtime, name };
         BlockingPool { shared: std::sync::Arc::new(shared) }
     }
 
@@ -87,16 +110,13 @@ impl BlockingPool {
             self.shared.job_ready.notify_one();
             return Ok(());
         }
-        if state.threads >= self.shared.max_threads {
-            return Ok(()); // a busy thread takes it when it is done
+        if state.starting || state.threads >= self.shared.max_threads {
+            // The thread being started starts the next one if needed; at the
+            // bound, a busy thread takes it when it is done.
+            return Ok(());
         }
-        let shared = std::sync::Arc::clone(&self.shared);
-        let started = std::thread::Builder::new().name(format!("{}-b", self.shared.name)).spawn(move || shared.work());
-        match started {
-            Ok(_) => {
-                state.threads += 1;
-                Ok(())
-            }
+        match Shared::start_thread(&self.shared, &mut state) {
+            Ok(()) => Ok(()),
             Err(error) if state.threads == 0 => {
                 let job = state.queue.pop_back().expect("pushed above");
                 Err((Refused::NoThread(error), job))
@@ -119,9 +139,25 @@ impl BlockingPool {
 }
 
 impl Shared {
-    /// A pool thread's body: jobs until none comes for `KEEP_ALIVE` or the pool closes.
-    fn work(&self) {
+    /// Starts a pool thread (counted from now on, and marked as starting).
+    fn start_thread(shared: &std::sync::Arc<Shared>, state: &mut State) -> std::io::Result<()> {
+        let thread = std::sync::Arc::clone(shared);
+        std::thread::Builder::new().name(format!("{}-b", shared.name)).spawn(move || thread.work())?;
+        state.threads += 1;
+        state.starting = true;
+        Ok(())
+    }
+
+    /// A pool thread's body: starts the next thread if the queue needs one,
+    /// then runs jobs until none comes for `KEEP_ALIVE` or the pool closes.
+    fn work(self: std::sync::Arc<Self>) {
+        POOL_OF.with(|pool| pool.set(self.runtime));
         let mut state = lock(&self.state);
+        state.starting = false;
+        // This thread takes one job and each idle thread one.
+        if state.queue.len() > state.idle + 1 && state.threads < self.max_threads && !state.closed {
+            let _ = Shared::start_thread(&self, &mut state);
+        }
         loop {
             if let Some(job) = state.queue.pop_front() {
                 drop(state);
@@ -177,7 +213,7 @@ mod tests {
 
     #[test]
     fn every_job_runs_once_and_threads_stay_within_the_bound() {
-        let pool = BlockingPool::new(3, "test".into());
+        let pool = BlockingPool::new(3, 9);
         let ran = Arc::new(AtomicUsize::new(0));
         let (tx, rx) = std::sync::mpsc::channel();
         for _ in 0..20 {
@@ -199,7 +235,7 @@ mod tests {
 
     #[test]
     fn a_closed_pool_refuses_new_jobs_and_finishes_the_queued_ones() {
-        let pool = BlockingPool::new(1, "test".into());
+        let pool = BlockingPool::new(1, 9);
         let (tx, rx) = std::sync::mpsc::channel();
         for _ in 0..3 {
             let tx = tx.clone();

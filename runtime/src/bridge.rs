@@ -131,6 +131,9 @@ pub enum CallError {
     /// The reply mailbox could not be made (the runtime is shutting down, or
     /// its process table is full).
     Spawn(SpawnError),
+    /// The reply mailbox ended before an answer came: the `request` closure
+    /// panicked in it, or it was killed, or the runtime shut down.
+    MailboxEnded,
 }
 
 impl std::fmt::Display for CallError {
@@ -139,6 +142,9 @@ impl std::fmt::Display for CallError {
             CallError::Timeout => f.write_str("the process did not answer in time"),
             CallError::Exited(reason) => write!(f, "the process ended before it answered: {reason}"),
             CallError::Spawn(error) => write!(f, "no reply mailbox could be made: {error}"),
+            CallError::MailboxEnded => {
+                f.write_str("the reply mailbox ended before an answer (the request closure panicked, or it was killed)")
+            }
         }
     }
 }
@@ -203,7 +209,7 @@ impl Handle {
                     return Err(CallError::Exited(down.reason));
                 }
             }
-            Err(CallError::Spawn(SpawnError::ShuttingDown))
+            Err(CallError::MailboxEnded)
         };
         tokio::time::timeout(timeout, answer).await.unwrap_or(Err(CallError::Timeout))
     }
@@ -221,17 +227,50 @@ impl Handle {
     }
 }
 
-/// A future's output, sent to the process that waits for it.
-struct FutureOutput<T> {
+/// A future's outcome, sent to the process that waits for it.
+struct FutureOutcome<T> {
     tag: crate::pid::Ref,
-    output: T,
+    /// `None`: the future never finished (it panicked, or its runtime dropped it).
+    output: Option<T>,
+}
+
+/// Sends the waiting process a `FutureOutcome` without output if the task
+/// is dropped before it sent one (a panic in the future, its runtime shutting
+/// down): the process never waits for an answer that cannot come.
+struct ReportIfLost<T: Send + 'static> {
+    handle: Handle,
+    to: Pid,
+    tag: crate::pid::Ref,
+    sent: bool,
+    output: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T: Send + 'static> Drop for ReportIfLost<T> {
+    fn drop(&mut self) {
+        if !self.sent {
+            self.handle.send(self.to, FutureOutcome::<T> { tag: self.tag, output: None });
+        }
+    }
+}
+
+/// Aborts the task when the waiting process leaves early (told to die, or
+/// unwound at shutdown).
+struct AbortOnDrop(Option<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(task) = self.0.take() {
+            task.abort();
+        }
+    }
 }
 
 impl Cx {
     /// Runs `future` on the tokio runtime `on` and waits for its output as in
     /// a receive: this worker runs other processes meanwhile, and other
     /// messages stay in the mailbox. If this process is told to die while it
-    /// waits, the future is aborted and the reason returned.
+    /// waits, the future is aborted and the reason returned. If the future
+    /// panics, or its runtime drops it, `Err` says so.
     ///
     /// ```
     /// use lariat::{Reason, Runtime};
@@ -258,14 +297,16 @@ impl Cx {
         let me = self.pid();
         let tag = self.kernel().make_ref();
         let handle = self.kernel().handle();
-        let task = on.spawn(async move {
+        let mut report =
+            ReportIfLost::<F::Output> { handle, to: me, tag, sent: false, output: std::marker::PhantomData };
+        let mut task = AbortOnDrop(Some(on.spawn(async move {
             let output = future.await;
-            handle.send(me, FutureOutput { tag, output });
-        });
-        let result = self.receive_if::<FutureOutput<F::Output>>(|done| done.tag == tag);
-        if result.is_err() {
-            task.abort();
-        }
-        result.map(|done| done.output)
+            report.sent = true;
+            report.handle.send(report.to, FutureOutcome { tag: report.tag, output: Some(output) });
+        })));
+        let outcome = self.receive_if::<FutureOutcome<F::Output>>(|done| done.tag == tag)?;
+        // Finished (or lost): nothing to abort.
+        task.0 = None;
+        outcome.output.ok_or_else(|| Reason::error("the future panicked, or its tokio runtime dropped it"))
     }
 }

@@ -152,6 +152,10 @@ fn watch(kernel: &Kernel) {
         drop(sleep);
         stacks_idle.look(kernel, &epoch);
         sleep = lock(&kernel.watchdog_sleep);
+        // Relaxed: as above; a shutdown signalled while the lock was free is seen here.
+        if kernel.shutdown.load(Ordering::Relaxed) {
+            return;
+        }
         sleep = kernel
             .watchdog_wakeup
             .wait_timeout(sleep, watchdog::PERIOD)
@@ -343,8 +347,12 @@ impl Drop for Runtime {
         let kernel = Arc::clone(&self.kernel);
         let id = self.id.take();
         let current = std::thread::current().id();
-        if threads.iter().any(|thread| thread.thread().id() == current) {
-            // Dropped by one of its own processes: a worker cannot join itself.
+        let own_thread = threads.iter().any(|thread| thread.thread().id() == current)
+            || crate::blocking::is_pool_thread_of(kernel.id);
+        if own_thread {
+            // Dropped by one of its own processes: a worker cannot join itself
+            // (nor can a `Cx::blocking` job wait for its own process's teardown,
+            // which waits for the job).
             // Stop on a thread of its own; this worker stops once the process
             // that dropped the runtime returns or waits.
             let handed = Arc::new(std::sync::Mutex::new(id));
@@ -405,10 +413,14 @@ fn shut_down(kernel: &Kernel, threads: Vec<JoinHandle<()>>, id: Option<RuntimeId
     // (each one's process waited for it); idle pool threads end now.
     kernel.blocking.close();
     // No coroutine is left: the stacks' memory goes back now, not when the
-    // last `Handle` lets the kernel go.
-    kernel.stacks.release_all();
-    for pool in kernel.stack_pools() {
-        pool.release_all();
+    // last `Handle` lets the kernel go. Unless a worker thread died before it
+    // took its processes: those stay allocated (a `blocking` job of theirs may
+    // still write to its stack).
+    if (0..kernel.workers).all(|worker| kernel.teardown.was_taken(worker)) {
+        kernel.stacks.release_all();
+        for pool in kernel.stack_pools() {
+            pool.release_all();
+        }
     }
     for entry in entries {
         // SAFETY: as above; the workers have torn their processes down and ended.

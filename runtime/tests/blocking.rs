@@ -163,7 +163,10 @@ fn blocking_work_does_not_hold_up_other_processes() {
             Ok::<_, Reason>(worst)
         })
         .unwrap();
-    assert!(worst < Duration::from_millis(5), "worst round trip {worst:?}");
+    // Under AddressSanitizer every step is several times dearer (CI runs the
+    // suite under it too): the bound is for ordinary builds.
+    let bound = if cfg!(lariat_asan) { Duration::from_millis(50) } else { Duration::from_millis(5) };
+    assert!(worst < bound, "worst round trip {worst:?}");
 }
 
 /// The pool never runs more closures at once than its bound; the rest wait.
@@ -205,4 +208,27 @@ fn a_pool_of_no_threads_is_refused_with_what_to_do() {
     let error = Runtime::builder().blocking_threads(0).build().err().expect("refused");
     assert!(matches!(error, BuildError::BlockingThreads));
     assert!(error.to_string().contains("at least one thread"), "{error}");
+}
+
+/// A `blocking` job that drops the runtime does not wait there for its own
+/// process's teardown (which waits for the job): the runtime stops on a
+/// thread of its own.
+#[test]
+fn a_blocking_job_may_drop_the_runtime() {
+    let holder = Arc::new(std::sync::Mutex::new(Some(common::runtime(2))));
+    let (tx, rx) = mpsc::channel();
+    let in_job = Arc::clone(&holder);
+    let runtime = holder.lock().unwrap().as_ref().unwrap().handle();
+    runtime
+        .spawn(move |cx| {
+            cx.blocking(move || {
+                let dropped = in_job.lock().unwrap().take();
+                drop(dropped);
+                tx.send(()).unwrap();
+            })?;
+            Ok(())
+        })
+        .unwrap();
+    rx.recv_timeout(Duration::from_secs(10)).expect("the drop inside the job returned");
+    assert!(holder.lock().unwrap().is_none());
 }

@@ -223,3 +223,20 @@ fn the_tcp_example_serves_each_connection_with_a_process_and_stops() {
     }
     assert_eq!(runtime.live_processes(), 0, "every connection's process has ended");
 }
+
+/// A future that panics gives the waiting process an `Err`, never a wait
+/// without end.
+#[test]
+fn a_future_that_panics_is_an_error_in_the_waiting_process() {
+    let tokio = tokio_runtime();
+    let on = tokio.handle().clone();
+    let runtime = common::runtime(1);
+    let outcome = runtime.block_on(move |cx| Ok::<_, Reason>(cx.await_future(&on, async { panic!("lost") }))).unwrap();
+    let _: () = match outcome {
+        Ok(never) => never,
+        Err(reason) => {
+            assert!(reason.to_string().contains("panicked"), "{reason}");
+            return;
+        }
+    };
+}

@@ -34,7 +34,9 @@ impl Cx {
     /// that arrive meanwhile take effect when `work` returns: a process told
     /// to die meanwhile gets `Err(reason)` and the result is dropped.
     /// `Err(Shutdown)` if the runtime is shutting down (then `work` does not
-    /// run); a runtime being dropped waits for a `work` that runs.
+    /// run); a runtime being dropped waits for a `work` that runs, so a
+    /// closure that never returns (an `accept` nobody answers) holds up the
+    /// drop, as a body that never returns does.
     ///
     /// The pool has [`Builder::blocking_threads`](crate::Builder::blocking_threads)
     /// threads at most; calls beyond that wait their turn.

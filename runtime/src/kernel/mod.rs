@@ -133,7 +133,7 @@ impl Kernel {
             spawns_in_flight: AtomicUsize::new(0),
             next_ref: AtomicU64::new(1),
             registry: Registry::default(),
-            blocking: BlockingPool::new(blocking_threads, format!("lariat-{id}")),
+            blocking: BlockingPool::new(blocking_threads, id),
             watchdog_sleep: Mutex::new(()),
             watchdog_wakeup: Condvar::new(),
             counts: (0..=workers).map(|_| CachePadded::new(LiveCount::default())).collect(),
@@ -293,7 +293,11 @@ impl Kernel {
                 let mut participants = participants.try_borrow_mut().ok()?;
                 participants.retain(|(kernel, _)| kernel.strong_count() > 0);
                 let position = match participants.iter().position(|(kernel, _)| std::ptr::eq(kernel.as_ptr(), self)) {
-                    Some(position) => position,
+                    Some(position) => {
+                        // Most recently used first: the one evicted is the least recent.
+                        participants[..=position].rotate_right(1);
+                        0
+                    }
                     None => {
                         participants.truncate(OUTSIDE_PARTICIPANTS - 1);
                         participants.insert(0, (self.this.clone(), self.collector.register()));
