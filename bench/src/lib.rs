@@ -15,22 +15,20 @@ pub fn rss_bytes() -> u64 {
 
 /// Bytes of page tables of this OS process now (`VmPTE`).
 pub fn page_table_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kib: u64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmPTE:"))
-        .and_then(|value| value.split_whitespace().next())
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(0);
-    kib * 1024
+    status_bytes("VmPTE:")
 }
 
 /// Peak resident set size of this OS process so far, in bytes (`VmHWM`).
 pub fn peak_rss_bytes() -> u64 {
+    status_bytes("VmHWM:")
+}
+
+/// A `kB` field of `/proc/self/status`, in bytes (0 if missing).
+fn status_bytes(field: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let kib: u64 = status
         .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .find_map(|line| line.strip_prefix(field))
         .and_then(|value| value.split_whitespace().next())
         .and_then(|value| value.parse().ok())
         .unwrap_or(0);

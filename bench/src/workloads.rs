@@ -13,13 +13,19 @@ pub fn no_progress(_done: u64) {}
 /// spawn_exit: spawn `n` processes that each send the parent one message and
 /// return; the parent waits for all `n` messages. Returns the wall time.
 pub fn spawn_exit(runtime: &Runtime, n: u64, progress: Progress<'static>) -> Duration {
+    spawn_and_wait(runtime, n, progress, |cx, parent| cx.send(parent, ()))
+}
+
+/// Spawns `n` processes that each run `child` (which sends the parent `()`
+/// once) and return; waits for all `n` messages. Returns the wall time.
+fn spawn_and_wait(runtime: &Runtime, n: u64, progress: Progress<'static>, child: fn(&mut lariat::Cx, Pid)) -> Duration {
     runtime
         .block_on(move |cx| {
             let parent = cx.pid();
             let ((), elapsed) = crate::timed_phase(|| {
                 for _ in 0..n {
                     cx.spawn(move |cx| {
-                        cx.send(parent, ());
+                        child(cx, parent);
                         Ok(())
                     })?;
                 }
@@ -33,7 +39,7 @@ pub fn spawn_exit(runtime: &Runtime, n: u64, progress: Progress<'static>) -> Dur
             })?;
             Ok::<_, Reason>(elapsed)
         })
-        .expect("spawn_exit parent")
+        .expect("spawn parent")
 }
 
 /// Touches `bytes` of the stack below here (1 KiB frames), then sends `()`
@@ -53,27 +59,7 @@ fn send_from_deep(cx: &mut lariat::Cx, to: Pid, bytes: usize) {
 /// stack and sends from there before it ends (real bodies: formatting, serde,
 /// a parser). Recycling such stacks must not cost page faults every time.
 pub fn spawn_exit_deep(runtime: &Runtime, n: u64, progress: Progress<'static>) -> Duration {
-    runtime
-        .block_on(move |cx| {
-            let parent = cx.pid();
-            let ((), elapsed) = crate::timed_phase(|| {
-                for _ in 0..n {
-                    cx.spawn(move |cx| {
-                        send_from_deep(cx, parent, 64 * 1024);
-                        Ok(())
-                    })?;
-                }
-                for done in 1..=n {
-                    cx.receive::<()>()?;
-                    if done % 65536 == 0 {
-                        progress(done);
-                    }
-                }
-                Ok::<_, Reason>(())
-            })?;
-            Ok::<_, Reason>(elapsed)
-        })
-        .expect("spawn_exit_deep parent")
+    spawn_and_wait(runtime, n, progress, |cx, parent| send_from_deep(cx, parent, 64 * 1024))
 }
 
 /// What spawn_idle measured.

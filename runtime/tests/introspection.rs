@@ -167,54 +167,34 @@ fn status_is_alive_and_live_processes_from_a_process() {
     assert_eq!(live, 2, "the block_on process and its child");
 }
 
-/// A process that kills another and then polls `is_alive` sees it end: the
-/// polls count toward its time slice, so the killed process, queued behind
-/// it on the same worker, gets to run (one worker and two).
+/// A process that kills another and then polls `is_alive` (or `status`, a
+/// snapshot that never waits) sees it end: the polls count toward its time
+/// slice, so the killed process, queued behind it on the same worker, gets to
+/// run (one worker and two).
 #[test]
-fn polling_is_alive_after_a_kill_sees_the_process_end() {
-    for workers in [1, 2] {
-        let runtime = common::runtime(workers);
-        let ended_within = runtime
-            .block_on(|cx| {
-                let victim = cx.spawn(|cx| cx.receive::<Go>().map(|_| ()))?;
-                cx.yield_now()?; // it runs and waits
-                cx.exit(victim, Reason::Kill)?;
-                let started = std::time::Instant::now();
-                while cx.is_alive(victim) {
-                    if started.elapsed() > Duration::from_secs(2) {
-                        return Ok(None);
+fn polling_is_alive_or_status_after_a_kill_sees_the_process_end() {
+    let is_alive: fn(&mut lariat::Cx, lariat::Pid) -> bool = |cx, pid| cx.is_alive(pid);
+    let has_status: fn(&mut lariat::Cx, lariat::Pid) -> bool = |cx, pid| cx.status(pid).is_some();
+    for (poll, name) in [(is_alive, "is_alive"), (has_status, "status")] {
+        for workers in [1, 2] {
+            let runtime = common::runtime(workers);
+            let ended_within = runtime
+                .block_on(move |cx| {
+                    let victim = cx.spawn(|cx| cx.receive::<Go>().map(|_| ()))?;
+                    cx.yield_now()?; // it runs and waits
+                    cx.exit(victim, Reason::Kill)?;
+                    let started = std::time::Instant::now();
+                    while poll(cx, victim) {
+                        if started.elapsed() > Duration::from_secs(2) {
+                            return Ok(None);
+                        }
                     }
-                }
-                Ok::<_, Reason>(Some(started.elapsed()))
-            })
-            .unwrap();
-        let ended_within = ended_within.unwrap_or_else(|| panic!("{workers} worker(s): never saw it end"));
-        assert!(ended_within < Duration::from_millis(100), "{workers} worker(s): {ended_within:?}");
-    }
-}
-
-/// The same with `status`, a snapshot that never waits: a loop that polls it
-/// still lets the killed process, queued behind it, run and end.
-#[test]
-fn polling_status_after_a_kill_sees_the_process_end() {
-    for workers in [1, 2] {
-        let runtime = common::runtime(workers);
-        let ended_within = runtime
-            .block_on(|cx| {
-                let victim = cx.spawn(|cx| cx.receive::<Go>().map(|_| ()))?;
-                cx.yield_now()?; // it runs and waits
-                cx.exit(victim, Reason::Kill)?;
-                let started = std::time::Instant::now();
-                while cx.status(victim).is_some() {
-                    if started.elapsed() > Duration::from_secs(2) {
-                        return Ok(None);
-                    }
-                }
-                Ok::<_, Reason>(Some(started.elapsed()))
-            })
-            .unwrap();
-        let ended_within = ended_within.unwrap_or_else(|| panic!("{workers} worker(s): never saw it end"));
-        assert!(ended_within < Duration::from_millis(100), "{workers} worker(s): {ended_within:?}");
+                    Ok::<_, Reason>(Some(started.elapsed()))
+                })
+                .unwrap();
+            let ended_within = ended_within.unwrap_or_else(|| panic!("{name}, {workers} worker(s): never saw it end"));
+            assert!(ended_within < Duration::from_millis(100), "{name}, {workers} worker(s): {ended_within:?}");
+        }
     }
 }
 
