@@ -64,6 +64,10 @@ pub(crate) fn install_panic_hook() {
                     report_abort(&pid, message);
                     return;
                 }
+                if cfg!(panic = "abort") {
+                    report_panic_abort(&pid, message, location.as_deref());
+                    return;
+                }
                 let seen = match &location {
                     Some(location) => format!("panicked: {message} (at {location})"),
                     None => format!("panicked: {message}"),
@@ -89,6 +93,20 @@ fn report_abort(pid: &str, message: &str) {
         report.push_str(&format!("  process {pid}: {cause}\n"));
     }
     report.push_str("  (a destructor that can run during an unwind must not panic: catch it inside the destructor)\n");
+    let _ = std::io::stderr().write_all(report.as_bytes());
+}
+
+/// Under `panic = "abort"` a process's panic ends the OS process: the report
+/// says which process and why, and how to contain it instead.
+#[cold]
+fn report_panic_abort(pid: &str, message: &str, location: Option<&str>) {
+    use std::io::Write;
+    let at = location.map(|location| format!(" (at {location})")).unwrap_or_default();
+    let report = format!(
+        "lariat: process {pid} panicked: {message}{at}. This build has panic = \"abort\", so the OS process \
+         aborts; with panic = \"unwind\" (set it in your Cargo profile) the process would end with \
+         Reason::Panic and its links and monitors would be told.\n"
+    );
     let _ = std::io::stderr().write_all(report.as_bytes());
 }
 
