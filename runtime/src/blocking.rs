@@ -139,13 +139,19 @@ impl BlockingPool {
 }
 
 impl Shared {
-    /// Starts a pool thread (counted from now on, and marked as starting).
+    /// Starts a pool thread (counted from now on, and marked as starting),
+    /// with the pool's lock held: the thread waits for it before it counts
+    /// itself as started.
     fn start_thread(shared: &std::sync::Arc<Shared>, state: &mut State) -> std::io::Result<()> {
-        let thread = std::sync::Arc::clone(shared);
-        std::thread::Builder::new().name(format!("{}-b", shared.name)).spawn(move || thread.work())?;
+        Shared::spawn(shared)?;
         state.threads += 1;
         state.starting = true;
         Ok(())
+    }
+
+    fn spawn(shared: &std::sync::Arc<Shared>) -> std::io::Result<()> {
+        let thread = std::sync::Arc::clone(shared);
+        std::thread::Builder::new().name(format!("{}-b", shared.name)).spawn(move || thread.work()).map(drop)
     }
 
     /// A pool thread's body: starts the next thread if the queue needs one,
@@ -154,10 +160,22 @@ impl Shared {
         POOL_OF.with(|pool| pool.set(self.runtime));
         let mut state = lock(&self.state);
         state.starting = false;
-        // This thread takes one job and each idle thread one.
-        if state.queue.len() > state.idle + 1 && state.threads < self.max_threads && !state.closed {
-            let _ = Shared::start_thread(&self, &mut state);
+        // This thread takes one job and each idle thread one. The next thread
+        // is counted now and started without the lock (workers submitting
+        // meanwhile do not wait for a thread start).
+        let next = state.queue.len() > state.idle + 1 && state.threads < self.max_threads && !state.closed;
+        if next {
+            state.threads += 1;
+            state.starting = true;
         }
+        drop(state);
+        if next && Shared::spawn(&self).is_err() {
+            // This thread takes the queued jobs in turn.
+            let mut state = lock(&self.state);
+            state.threads -= 1;
+            state.starting = false;
+        }
+        let mut state = lock(&self.state);
         loop {
             if let Some(job) = state.queue.pop_front() {
                 drop(state);
