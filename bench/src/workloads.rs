@@ -323,28 +323,15 @@ pub fn tokio_call(runtime: &Runtime, calls: u64, concurrent: u64) -> Duration {
         })
         .expect("spawn the server");
     let handle = runtime.handle();
-    let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio");
-    let elapsed = tokio.block_on(async move {
-        let start = Instant::now();
-        let tasks: Vec<_> = (0..concurrent)
-            .map(|_| {
-                let handle = handle.clone();
-                tokio::spawn(async move {
-                    for i in 0..calls / concurrent {
-                        let answer: u64 = handle
-                            .call(server, move |reply_to| Increment(i, reply_to), Duration::from_secs(10))
-                            .await
-                            .expect("the server answers");
-                        assert_eq!(answer, i + 1);
-                    }
-                })
-            })
-            .collect();
-        for task in tasks {
-            task.await.expect("a caller task");
+    let elapsed = caller_runtime().block_on(callers(calls, concurrent, move |i| {
+        let handle = handle.clone();
+        async move {
+            handle
+                .call(server, move |reply_to| Increment(i, reply_to), Duration::from_secs(10))
+                .await
+                .expect("the server answers")
         }
-        start.elapsed()
-    });
+    }));
     runtime.exit(server, Reason::Kill);
     elapsed
 }
@@ -352,35 +339,56 @@ pub fn tokio_call(runtime: &Runtime, calls: u64, concurrent: u64) -> Duration {
 /// The tokio-only baseline of `tokio_call`: a server task answers requests
 /// that carry a `oneshot` sender, over an unbounded channel.
 pub fn tokio_oneshot(calls: u64, concurrent: u64) -> Duration {
-    let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio");
-    tokio.block_on(async move {
+    caller_runtime().block_on(async move {
         let (requests, mut inbox) = tokio::sync::mpsc::unbounded_channel::<(u64, tokio::sync::oneshot::Sender<u64>)>();
         let server = tokio::spawn(async move {
             while let Some((n, reply)) = inbox.recv().await {
                 let _ = reply.send(n + 1);
             }
         });
-        let start = Instant::now();
-        let tasks: Vec<_> = (0..concurrent)
-            .map(|_| {
-                let requests = requests.clone();
-                tokio::spawn(async move {
-                    for i in 0..calls / concurrent {
-                        let (reply, answer) = tokio::sync::oneshot::channel();
-                        requests.send((i, reply)).expect("the server runs");
-                        assert_eq!(answer.await.expect("an answer"), i + 1);
-                    }
-                })
-            })
-            .collect();
-        for task in tasks {
-            task.await.expect("a caller task");
-        }
-        let elapsed = start.elapsed();
+        let caller = requests.clone();
+        let elapsed = callers(calls, concurrent, move |i| {
+            let requests = caller.clone();
+            async move {
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                requests.send((i, reply)).expect("the server runs");
+                answer.await.expect("an answer")
+            }
+        })
+        .await;
         drop(requests);
         server.await.expect("the server");
         elapsed
     })
+}
+
+/// The tokio runtime the callers of `tokio_call` and its baseline run on.
+fn caller_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio")
+}
+
+/// `concurrent` tasks make `calls` calls in all, one after another each
+/// (`call(i)` must answer `i + 1`); the time until every answer is in.
+async fn callers<F, A>(calls: u64, concurrent: u64, call: F) -> Duration
+where
+    F: Fn(u64) -> A + Clone + Send + 'static,
+    A: std::future::Future<Output = u64> + Send,
+{
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..concurrent)
+        .map(|_| {
+            let call = call.clone();
+            tokio::spawn(async move {
+                for i in 0..calls / concurrent {
+                    assert_eq!(call(i).await, i + 1);
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("a caller task");
+    }
+    start.elapsed()
 }
 
 /// What selective_receive measured.

@@ -202,10 +202,8 @@ impl StacksIdle {
             return;
         }
         collect_garbage(epoch, IDLE_COLLECT_ROUNDS);
-        let mut trimmed = kernel.stacks.give_back_idle();
-        for pool in kernel.stack_pools() {
-            trimmed += pool.give_back_idle();
-        }
+        let mut trimmed = 0;
+        kernel.each_stack_pool(|pool| trimmed += pool.give_back_idle());
         if trimmed == 0 {
             self.done_at = Some(activity);
         }
@@ -417,10 +415,7 @@ fn shut_down(kernel: &Kernel, threads: Vec<JoinHandle<()>>, id: Option<RuntimeId
     // took its processes: those stay allocated (a `blocking` job of theirs may
     // still write to its stack).
     if (0..kernel.workers).all(|worker| kernel.teardown.was_taken(worker)) {
-        kernel.stacks.release_all();
-        for pool in kernel.stack_pools() {
-            pool.release_all();
-        }
+        kernel.each_stack_pool(stack::StackPool::release_all);
     }
     for entry in entries {
         // SAFETY: as above; the workers have torn their processes down and ended.

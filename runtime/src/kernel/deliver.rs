@@ -44,7 +44,16 @@ impl Kernel {
 
     /// After a push: a push onto an empty queue wakes its owner (see `signal_queue`).
     fn wake_if_first(&self, pcb: &Pcb, pushed: Pushed, exit: bool, port: Option<&impl Port>) {
-        if pushed == Pushed::Behind || !pcb.state.wake() {
+        if pushed == Pushed::First {
+            self.wake(pcb, exit, port);
+        }
+    }
+
+    /// Wakes `pcb` if it waits (`StateWord::wake`), and queues it on its home
+    /// worker: `exit` says an exit signal woke it (a prefetch hint).
+    #[inline]
+    fn wake(&self, pcb: &Pcb, exit: bool, port: Option<&impl Port>) {
+        if !pcb.state.wake() {
             return;
         }
         pcb.hints.woken(exit);
@@ -72,10 +81,8 @@ impl Kernel {
     /// process waiting for something else only makes it look again.
     pub(crate) fn wake_from_outside(&self, pid: Pid) {
         let guard = self.pin(OUTSIDE);
-        let Some(pcb) = self.table.get(pid, &guard) else { return };
-        if pcb.state.wake() {
-            pcb.hints.woken(false);
-            self.scheduler.push_woken_elsewhere(ProcRef(NonNull::from(pcb)), pcb.home());
+        if let Some(pcb) = self.table.get(pid, &guard) {
+            self.wake(pcb, false, OUTSIDE);
         }
     }
 

@@ -142,9 +142,13 @@ impl Kernel {
         })
     }
 
-    /// Every stack pool of this runtime (the default one first).
-    pub(crate) fn stack_pools(&self) -> Vec<Arc<StackPool>> {
-        lock(&self.other_stacks).clone()
+    /// Runs `f` on every stack pool of this runtime: the default one, then
+    /// those of custom sizes.
+    pub(crate) fn each_stack_pool(&self, mut f: impl FnMut(&StackPool)) {
+        f(&self.stacks);
+        for pool in lock(&self.other_stacks).clone() {
+            f(&pool);
+        }
     }
 
     /// A reference that does not keep the kernel alive (for threads that may
