@@ -269,7 +269,11 @@ fn after_a_spike_an_idle_runtime_and_a_dropped_one_give_memory_back() {
         })
         .unwrap();
     let grown = peak - before;
-    assert!(grown > SPIKE * 4096, "each idle process held at least a page: {grown}");
+    // A precondition, not the claim: the spike must show in RSS for the
+    // give-back below to mean anything. Each idle process touches about one
+    // page of stack, but RSS also moves with what the allocator reuses, so
+    // the bound is half a page each.
+    assert!(grown > SPIKE * 2048, "the spike shows in RSS (about a page per idle process): {grown}");
     // The watchdog trims a pool idle for about a second, 65,536 stacks a look.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while rss_bytes().saturating_sub(before) > grown / 4 && std::time::Instant::now() < deadline {
