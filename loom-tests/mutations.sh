@@ -11,7 +11,8 @@ for entry in signal_push_relaxed:signal_queue wait_without_cas:wake_up try_wait_
              signal_push_relaxed:monitor_vs_exit wake_relaxed:timer_vs_message \
              notify_without_fence:worker_parking table_publish_relaxed:process_table \
              home_wake_without_fence:inbox_wake_up \
-             state_swaps_lose_exited:exited_stays_set; do
+             state_swaps_lose_exited:exited_stays_set spawn_slot_put_relaxed:spawn_slot_rescue \
+             alarm_without_fence:watchdog_rest; do
     mutation=${entry%%:*}
     model=${entry##*:}
     log=$(RUSTFLAGS="--cfg loom --cfg crossbeam_loom --cfg lariat_mutation=\"$mutation\"" LOOM_MAX_PREEMPTIONS=3 \

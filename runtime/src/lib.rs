@@ -83,6 +83,8 @@ pub mod loom_api {
     pub use crate::process::StateWord;
     pub use crate::scheduler::idle::{Idle, Parker};
     pub use crate::scheduler::inbox::{Inbox, InboxNode};
+    pub use crate::scheduler::spawn_slot::SpawnSlot;
+    pub use crate::scheduler::watchdog::Alarm;
     pub use crate::signal_queue::{Batch, Pushed, SignalQueue};
     pub use crate::table::{Entry, FreeSlots, Table};
     pub use crate::timer::FiredTimer;

@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 use std::ptr::NonNull;
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use crossbeam_utils::CachePadded;
 
@@ -20,9 +21,10 @@ use crate::pid::{MAX_PROCESSES, Pid, RUNTIME_MASK};
 use crate::process::{Body, Cx, ExitWaiter};
 use crate::reason::Reason;
 use crate::scheduler::inbox::Inbox;
+use crate::scheduler::spawn_slot::SpawnSlot;
 use crate::scheduler::{ProcRef, Scheduler, idle, queue, watchdog};
 use crate::stack;
-use crate::sync::{Ordering, lock};
+use crate::sync::Ordering;
 use crate::worker::WorkerCore;
 
 /// The most worker threads a runtime can have.
@@ -94,10 +96,12 @@ impl Builder {
         let scheduler = Scheduler {
             injector: queue::Injector::new(),
             inboxes: (0..workers).map(|_| CachePadded::new(Inbox::default())).collect(),
+            spawn_slots: (0..workers).map(|_| CachePadded::new(SpawnSlot::default())).collect(),
             stealers: locals.iter().map(queue::LocalQueue::stealer).collect(),
             idle: idle::Idle::new(workers),
             parkers: (0..workers).map(|_| idle::Parker::default()).collect(),
             beats: (0..workers).map(|_| watchdog::Beat::default()).collect(),
+            alarm: watchdog::Alarm::default(),
         };
         if self.blocking_threads == 0 {
             return Err(BuildError::BlockingThreads);
@@ -136,31 +140,38 @@ impl Builder {
 /// the memory of its free stacks back (about a second).
 const STACKS_IDLE_PERIODS: u32 = 4;
 
-/// The watchdog thread: reports processes stuck in one slice, and has idle
-/// stack pools give memory back, until shutdown.
+/// The watchdog thread: moves spawned processes held up behind their spawner
+/// to where any worker starts them, reports processes stuck in one slice, and
+/// has idle stack pools give memory back, until shutdown.
 fn watch(kernel: &Kernel) {
+    let scheduler = &kernel.scheduler;
     let mut seen = vec![watchdog::Seen::default(); kernel.workers];
+    let mut last_beats = vec![0; kernel.workers];
     let mut stacks_idle = StacksIdle::default();
     let epoch = kernel.collector.register();
-    let mut sleep = lock(&kernel.watchdog_sleep);
+    let mut next_look = Instant::now();
+    let mut held = scheduler.alarm.hold();
     loop {
-        // Relaxed: the flag is also signalled through this mutex and condvar.
+        // Relaxed: the flag is also signalled through the alarm's mutex.
         if kernel.shutdown.load(Ordering::Relaxed) {
             return;
         }
-        watchdog::look(&kernel.scheduler.beats, &mut seen, &mut watchdog::report_stuck);
-        drop(sleep);
-        stacks_idle.look(kernel, &epoch);
-        sleep = lock(&kernel.watchdog_sleep);
-        // Relaxed: as above; a shutdown signalled while the lock was free is seen here.
-        if kernel.shutdown.load(Ordering::Relaxed) {
-            return;
+        watchdog::look_for_held_up(&scheduler.beats, &mut last_beats, |worker| {
+            scheduler.rescue_spawned(worker);
+        });
+        if Instant::now() >= next_look {
+            next_look = Instant::now() + watchdog::PERIOD;
+            watchdog::look(&scheduler.beats, &mut seen, &mut watchdog::report_stuck);
+            drop(held);
+            stacks_idle.look(kernel, &epoch);
+            held = scheduler.alarm.hold();
+            // Relaxed: as above; a shutdown signalled while the lock was free is seen here.
+            if kernel.shutdown.load(Ordering::Relaxed) {
+                return;
+            }
         }
-        sleep = kernel
-            .watchdog_wakeup
-            .wait_timeout(sleep, watchdog::PERIOD)
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .0;
+        let until_look = next_look.saturating_duration_since(Instant::now());
+        held = scheduler.alarm.sleep(held, &scheduler.idle, until_look);
     }
 }
 
@@ -381,8 +392,7 @@ fn shut_down(kernel: &Kernel, threads: Vec<JoinHandle<()>>, id: Option<RuntimeId
     for parker in &kernel.scheduler.parkers {
         parker.unpark();
     }
-    drop(lock(&kernel.watchdog_sleep));
-    kernel.watchdog_wakeup.notify_all();
+    kernel.scheduler.alarm.ring();
     let workers = &threads[..kernel.workers.min(threads.len())];
     kernel.teardown.wait_until_stopped(workers.len(), || workers.iter().filter(|thread| thread.is_finished()).count());
     // SeqCst: see above.

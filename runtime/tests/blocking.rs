@@ -167,6 +167,32 @@ fn blocking_work_does_not_hold_up_other_processes() {
     assert!(worst < bound, "worst round trip {worst:?}");
 }
 
+/// A child spawned just before its parent blocks the thread outside
+/// `blocking` (here for a second) is started by the other worker, which was
+/// idle, within 50 ms; the parent does not see it start on its own thread.
+#[test]
+fn a_child_spawned_before_its_parent_blocks_its_thread_starts_on_the_idle_worker() {
+    let runtime = common::runtime(2);
+    for round in 0..5 {
+        let (started_tx, started_rx) = mpsc::channel();
+        let (parent_thread, spawned) = runtime
+            .block_on(move |cx| {
+                let spawned = Instant::now();
+                cx.spawn(move |_| {
+                    started_tx.send((Instant::now(), std::thread::current().id())).expect("the test waits");
+                    Ok(())
+                })?;
+                std::thread::sleep(Duration::from_millis(1000));
+                Ok::<_, Reason>((std::thread::current().id(), spawned))
+            })
+            .unwrap();
+        let (started, child_thread) = started_rx.recv().unwrap();
+        let waited = started.duration_since(spawned);
+        assert!(waited < Duration::from_millis(50), "round {round}: the child started after {waited:?}");
+        assert_ne!(child_thread, parent_thread, "round {round}: it started on the blocked thread");
+    }
+}
+
 /// The pool never runs more closures at once than its bound; the rest wait.
 #[test]
 fn the_pool_stays_within_its_bound_and_every_call_runs() {

@@ -49,3 +49,42 @@ fn an_idle_runtime_uses_almost_no_cpu() {
     // 100 ticks per second per busy core; idle must stay at (almost) zero.
     assert!(used <= 2, "idle workers used {used} ticks in a second");
 }
+
+/// Voluntary context switches so far of the thread named `name` (each is one
+/// sleep of the thread: one wake-up).
+fn wake_ups(name: &str) -> u64 {
+    for task in std::fs::read_dir("/proc/self/task").unwrap() {
+        let path = task.unwrap().path();
+        if std::fs::read_to_string(path.join("comm")).unwrap_or_default().trim_end() != name {
+            continue;
+        }
+        let status = std::fs::read_to_string(path.join("status")).unwrap();
+        let line = status.lines().find(|line| line.starts_with("voluntary_ctxt_switches:")).unwrap();
+        return line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    }
+    panic!("no thread named {name}");
+}
+
+/// While every worker is parked the watchdog rests (it wakes a few times a
+/// second, not at its rescue pace); while a process holds a worker it looks
+/// at that pace.
+#[test]
+fn the_watchdog_rests_while_every_worker_is_parked() {
+    let runtime = Runtime::builder().workers(2).build().unwrap();
+    let watchdog = format!("lariat-{}-watch", runtime.id());
+    runtime.block_on(|_| Ok::<_, Reason>(())).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let before = wake_ups(&watchdog);
+    std::thread::sleep(Duration::from_secs(1));
+    let idle = wake_ups(&watchdog) - before;
+    assert!(idle <= 8, "an idle runtime's watchdog woke {idle} times in a second");
+    let before = wake_ups(&watchdog);
+    runtime
+        .block_on(|_| {
+            std::thread::sleep(Duration::from_millis(500));
+            Ok::<_, Reason>(())
+        })
+        .unwrap();
+    let busy = wake_ups(&watchdog) - before;
+    assert!(busy >= 10, "with a worker held for 500 ms the watchdog woke only {busy} times");
+}

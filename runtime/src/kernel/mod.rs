@@ -32,7 +32,7 @@ use crate::scheduler::teardown::Teardown;
 use crate::scheduler::{ProcRef, Scheduler};
 use crate::stack::StackPool;
 use crate::sync::epoch::{Collector, Guard};
-use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering, fence, lock};
+use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering, fence, lock};
 use crate::table::{FreeSlots, Table};
 use crate::timer::{TimerKey, Timers};
 use crossbeam_utils::CachePadded;
@@ -100,8 +100,6 @@ pub(crate) struct Kernel {
     pub(crate) registry: Registry,
     /// Threads for `Cx::blocking`.
     pub(crate) blocking: BlockingPool,
-    pub(crate) watchdog_sleep: Mutex<()>,
-    pub(crate) watchdog_wakeup: Condvar,
     /// Spawned and ended processes, counted per worker (the last entry for other
     /// threads) so the hot path never contends on one counter.
     counts: Box<[CachePadded<LiveCount>]>,
@@ -134,8 +132,6 @@ impl Kernel {
             next_ref: AtomicU64::new(1),
             registry: Registry::default(),
             blocking: BlockingPool::new(blocking_threads, id),
-            watchdog_sleep: Mutex::new(()),
-            watchdog_wakeup: Condvar::new(),
             counts: (0..=workers).map(|_| CachePadded::new(LiveCount::default())).collect(),
             teardown: Teardown::new(workers),
             workers,

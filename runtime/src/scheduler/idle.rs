@@ -104,6 +104,12 @@ impl Idle {
         state & SEARCHING_MASK == 0 && state / UNPARKED_ONE < self.workers
     }
 
+    /// Whether every worker is parked (SeqCst: the watchdog's rest relies on
+    /// it; see `watchdog::Alarm`).
+    pub fn all_parked(&self) -> bool {
+        self.state.load(Ordering::SeqCst) / UNPARKED_ONE == 0
+    }
+
     /// A worker with no local work wants to search. `false`: enough are searching.
     pub fn transition_to_searching(&self) -> bool {
         // SeqCst: see `worker_to_notify`.

@@ -1,15 +1,16 @@
-//! The scheduler: N workers, each with a LIFO slot, a queue of its started
-//! processes, a stealable queue of processes not started yet and an inbox for
-//! its processes woken by other threads; a global injector for spawns from
-//! outside; stealing from a random victim; parking with one notification per
-//! new job (see [`idle`]).
+//! The scheduler: N workers, each with a LIFO slot, a [`spawn_slot`], a queue
+//! of its started processes, a stealable queue of processes not started yet
+//! and an inbox for its processes woken by other threads; a global injector
+//! for spawns from outside; stealing from a random victim; parking with one
+//! notification per new job (see [`idle`]).
 //!
 //! **A process runs on one OS thread for its whole life.** The first worker to
 //! run it becomes its home (`Pcb::home`); from then on it is queued only there:
 //! woken by a process of that worker, in its LIFO slot or queue; woken by any
 //! other thread, in that worker's [`inbox`], which unparks it if it sleeps.
-//! Stealing and the injector move only processes that have not started (their
-//! stack holds nothing yet; the body is `Send`). Rust cannot see what a
+//! Stealing, the injector and the watchdog's rescue from a spawn slot move only
+//! processes that have not started (their stack holds nothing yet; the body is
+//! `Send`), so none of them waits behind a worker its spawner holds up. Rust cannot see what a
 //! suspended stack holds — a reference into a thread-local, a `MutexGuard`, an
 //! `Rc` also kept in a thread-local, an entered `tracing` span — and the
 //! compiler assumes a thread-local's address does not change within a
@@ -25,6 +26,7 @@
 pub(crate) mod idle;
 pub(crate) mod inbox;
 pub(crate) mod queue;
+pub(crate) mod spawn_slot;
 pub(crate) mod teardown;
 pub(crate) mod watchdog;
 
@@ -69,10 +71,13 @@ pub(crate) struct Scheduler {
     pub(crate) injector: queue::Injector<ProcRef>,
     /// Per worker: its started processes woken by other threads.
     pub(crate) inboxes: Vec<CachePadded<inbox::Inbox<Pcb>>>,
+    /// Per worker: the process it spawned last, not started yet.
+    pub(crate) spawn_slots: Vec<CachePadded<spawn_slot::SpawnSlot<Pcb>>>,
     pub(crate) stealers: Vec<queue::Stealer<ProcRef>>,
     pub(crate) idle: idle::Idle,
     pub(crate) parkers: Vec<idle::Parker>,
     pub(crate) beats: Vec<watchdog::Beat>,
+    pub(crate) alarm: watchdog::Alarm,
 }
 
 impl Scheduler {
@@ -103,6 +108,16 @@ impl Scheduler {
         if self.idle.wake_worker(home) {
             self.parkers[home].unpark();
         }
+    }
+
+    /// Moves the process waiting in `worker`'s spawn slot, if any, to the
+    /// injector, where any worker may start it (`worker` is held up by the
+    /// process that spawned it). `true` if there was one.
+    pub(crate) fn rescue_spawned(&self, worker: usize) -> bool {
+        let Some(process) = self.spawn_slots[worker].rescue() else { return false };
+        self.injector.push(ProcRef(process));
+        self.notify_one();
+        true
     }
 
     /// Whether any queue visible to all workers holds work.

@@ -9,14 +9,25 @@
 //! bit), the running pid and its queue length: relaxed stores, no clock read on
 //! the hot path. A watchdog thread samples the beats every `PERIOD`; a worker
 //! whose beat is unchanged and in a process for `REPORT_AFTER` is holding it.
+//!
+//! The same thread rescues spawned processes: a worker whose beat is unchanged
+//! between two looks `RESCUE_PERIOD` apart is held up by one process, and the
+//! child that process spawned last waits in that worker's spawn slot; the
+//! watchdog moves it to where any worker starts it (`spawn_slot`). While every
+//! worker is parked nothing can be held up, and the watchdog sleeps a whole
+//! `PERIOD`; a worker that unparks wakes it ([`Alarm`]).
 
 use std::time::Duration;
 
+use super::idle::Idle;
 use crate::pid::Pid;
-use crate::sync::{AtomicU64, Ordering};
+use crate::sync::{AtomicBool, AtomicU64, Condvar, Mutex, MutexGuard, Ordering, fence, lock};
 
-/// How often the watchdog looks (it sleeps otherwise: four wake-ups a second).
+/// How often the watchdog reports and trims (four wake-ups a second when idle).
 pub(crate) const PERIOD: Duration = Duration::from_millis(250);
+/// How often it looks for spawned processes held up behind their spawner,
+/// while any worker is unparked: a child waits at most about twice this.
+pub(crate) const RESCUE_PERIOD: Duration = Duration::from_millis(10);
 /// How many unchanged looks make a report (about one second).
 const REPORT_AFTER: u32 = 4;
 
@@ -102,6 +113,91 @@ pub(crate) fn look(beats: &[Beat], seen: &mut [Seen], report: &mut impl FnMut(St
     }
 }
 
+/// Looks at every worker once for the rescue: `rescue(worker)` for each one
+/// whose beat is unchanged and in a process since the last look (`last`).
+pub(crate) fn look_for_held_up(beats: &[Beat], last: &mut [u64], mut rescue: impl FnMut(usize)) {
+    for (index, (beat, last)) in beats.iter().zip(last.iter_mut()).enumerate() {
+        // Relaxed: a sample; see `Beat::enter`.
+        let now = beat.beat.load(Ordering::Relaxed);
+        if now & 1 == 1 && now == *last {
+            rescue(index);
+        }
+        *last = now;
+    }
+}
+
+/// Where the watchdog thread sleeps between looks, and how it is woken: at
+/// shutdown, and by a worker that unparks while the watchdog rests.
+///
+/// No missed unpark: the watchdog publishes that it rests (SeqCst), then,
+/// behind a SeqCst fence, reads whether every worker is parked (in `Idle`); a
+/// worker counts itself unparked (a SeqCst RMW in `Idle`), then, behind a
+/// SeqCst fence, reads whether the watchdog rests. With the two fences one of
+/// the two sees the other (loom model `watchdog_rest`), and the
+/// watchdog holds the mutex from its store until it waits, so a wake-up
+/// taken under that mutex cannot fall between its look and its wait.
+#[derive(Default)]
+pub struct Alarm {
+    sleep: Mutex<()>,
+    wakeup: Condvar,
+    /// Set while the watchdog sleeps a whole `PERIOD` (every worker parked).
+    resting: AtomicBool,
+}
+
+impl Alarm {
+    /// The watchdog's own hold on the alarm, kept while it looks.
+    pub fn hold(&self) -> MutexGuard<'_, ()> {
+        lock(&self.sleep)
+    }
+
+    /// The watchdog sleeps `RESCUE_PERIOD`, or, while every worker is parked,
+    /// up to `longest` (then a worker that unparks ends the sleep).
+    pub fn sleep<'a>(&'a self, held: MutexGuard<'a, ()>, idle: &Idle, longest: Duration) -> MutexGuard<'a, ()> {
+        // SeqCst store and fence: see the type's docs.
+        self.resting.store(true, Ordering::SeqCst);
+        if !cfg!(lariat_mutation = "alarm_without_fence") {
+            fence(Ordering::SeqCst);
+        }
+        let rests = idle.all_parked();
+        if cfg!(loom) && !rests {
+            // A model stands for the short sleep's timeout by not sleeping.
+            self.resting.store(false, Ordering::Relaxed);
+            return held;
+        }
+        let held = self.wait(held, if rests { longest } else { RESCUE_PERIOD.min(longest) });
+        // Relaxed: a worker that still sees it set only wakes the watchdog once more.
+        self.resting.store(false, Ordering::Relaxed);
+        held
+    }
+
+    #[cfg(not(loom))]
+    fn wait<'a>(&'a self, held: MutexGuard<'a, ()>, timeout: Duration) -> MutexGuard<'a, ()> {
+        self.wakeup.wait_timeout(held, timeout).unwrap_or_else(std::sync::PoisonError::into_inner).0
+    }
+
+    #[cfg(loom)]
+    fn wait<'a>(&'a self, held: MutexGuard<'a, ()>, _timeout: Duration) -> MutexGuard<'a, ()> {
+        self.wakeup.wait(held).unwrap()
+    }
+
+    /// A worker has just counted itself unparked: wakes the watchdog if it rests.
+    pub fn worker_unparked(&self) {
+        // SeqCst fence and load: see the type's docs.
+        if !cfg!(lariat_mutation = "alarm_without_fence") {
+            fence(Ordering::SeqCst);
+        }
+        if self.resting.load(Ordering::SeqCst) {
+            self.ring();
+        }
+    }
+
+    /// Wakes the watchdog now (shutdown, or a worker that unparked).
+    pub fn ring(&self) {
+        drop(lock(&self.sleep));
+        self.wakeup.notify_all();
+    }
+}
+
 /// Whether OS thread `tid` of this process is asleep in the kernel (state
 /// `S` or `D` in `/proc`), or running; `None` if that cannot be read.
 fn thread_sleeps(tid: u64) -> Option<bool> {
@@ -183,6 +279,21 @@ mod tests {
         assert!(!advice(&stuck(Some(true))).contains("yield_now"));
         assert!(advice(&stuck(Some(false))).contains("cx.yield_now()"));
         assert!(advice(&stuck(Some(false))).contains("12 processes wait behind it"));
+    }
+
+    #[test]
+    fn only_a_worker_in_the_same_slice_at_two_looks_is_held_up() {
+        let beats = [Beat::default(), Beat::default(), Beat::default()];
+        let mut last = [0; 3];
+        let mut held_up = Vec::new();
+        beats[0].enter(Pid::new(0, 1, 0), 0);
+        beats[1].enter(Pid::new(0, 2, 0), 0);
+        look_for_held_up(&beats, &mut last, |worker| held_up.push(worker));
+        assert!(held_up.is_empty(), "one look says nothing yet");
+        beats[1].leave();
+        beats[1].enter(Pid::new(0, 3, 0), 0); // worker 1 moved on; worker 2 is idle
+        look_for_held_up(&beats, &mut last, |worker| held_up.push(worker));
+        assert_eq!(held_up, vec![0]);
     }
 
     #[test]

@@ -159,6 +159,7 @@ impl WorkerCore {
         // Leftover LIFO/ahead/queued entries are still in the table; the
         // runtime hands this worker its started ones to tear down below.
         self.lifo.set(None);
+        let _ = self.spawn_slot().take();
         self.ahead.set(None);
         self.ahead_far.set(None);
         self.pinned.borrow_mut().clear();
@@ -187,6 +188,7 @@ impl WorkerCore {
     fn has_own_work(&self) -> bool {
         !self.pinned.borrow().is_empty()
             || !self.local.is_empty()
+            || self.spawn_slot().is_occupied()
             || !self.kernel.scheduler.inboxes[self.index].is_empty()
     }
 
@@ -236,7 +238,9 @@ impl WorkerCore {
                 scheduler.parkers[self.index].park(self.kernel.timers.until_next());
             }
         }
-        scheduler.idle.transition_from_parked(self.index)
+        let searching = scheduler.idle.transition_from_parked(self.index);
+        scheduler.alarm.worker_unparked();
+        searching
     }
 
     fn fire_timers(&self) {

@@ -1,5 +1,5 @@
 //! Where a worker keeps its runnable processes, and the order it takes them:
-//! the LIFO slot, the two-deep run-ahead, the queue of its started processes
+//! the LIFO slot, the spawn slot, the two-deep run-ahead, the queue of its started processes
 //! (`pinned`, never stolen), the stealable queue of processes not started yet,
 //! its inbox (processes of its own woken by other threads), stealing.
 //!
@@ -13,6 +13,7 @@ use super::{GLOBAL_CHECK_INTERVAL, WorkerCore};
 use crate::kernel::Port;
 use crate::process::Pcb;
 use crate::scheduler::ProcRef;
+use crate::scheduler::spawn_slot::SpawnSlot;
 use crate::sync::Ordering;
 use crate::sync::epoch::Guard;
 use crate::table::FreeSlots;
@@ -52,11 +53,16 @@ impl Port for WorkerCore {
         WorkerCore::with_free_slots(self, f)
     }
 
-    /// Queues a newly spawned process here: it runs next (LIFO slot; the one
-    /// it displaces is queued, and if it has not started, an idle worker may
-    /// steal it).
+    /// Queues a newly spawned process here: it runs next, from the spawn
+    /// slot (the one it displaces is offered to idle workers). If its spawner
+    /// holds this worker instead, the watchdog moves it to where another
+    /// worker starts it (`scheduler::spawn_slot`).
     fn queue_spawned(&self, process: ProcRef) {
-        self.take_lifo_slot(process);
+        // SAFETY: this is the slot's owning worker; a new process is in no queue
+        // and alive until it has run.
+        if let Some(displaced) = unsafe { self.spawn_slot().put(process.0) } {
+            self.offer_new(ProcRef(displaced));
+        }
     }
 
     /// Queues a process of this worker woken by the one running here: it runs
@@ -103,11 +109,10 @@ impl Port for WorkerCore {
 
 impl WorkerCore {
     /// Puts `process` in the LIFO slot; the one it displaces is queued here.
-    /// `true` if the slot was empty.
-    fn take_lifo_slot(&self, process: ProcRef) -> bool {
-        let Some(previous) = self.lifo.replace(Some(process)) else { return true };
-        self.queue_here(previous);
-        false
+    fn take_lifo_slot(&self, process: ProcRef) {
+        if let Some(previous) = self.lifo.replace(Some(process)) {
+            self.queue_here(previous);
+        }
     }
 
     /// Queues one of this worker's processes behind the others: a started one
@@ -145,6 +150,11 @@ impl WorkerCore {
                 scheduler.notify_one();
             }
         }
+    }
+
+    /// This worker's spawn slot.
+    pub(super) fn spawn_slot(&self) -> &SpawnSlot<Pcb> {
+        &self.kernel.scheduler.spawn_slots[self.index]
     }
 
     /// Processes queued here, not counting the LIFO and run-ahead slots.
@@ -188,13 +198,18 @@ impl WorkerCore {
         }
         self.take_inbox();
         if self.lifo_streak.get() < LIFO_STREAK_MAX {
-            if let Some(process) = self.lifo.take() {
+            if let Some(process) = self.lifo.take().or_else(|| self.spawn_slot().take().map(ProcRef)) {
                 self.lifo_streak.set(self.lifo_streak.get() + 1);
                 return Some(process);
             }
-        } else if let Some(process) = self.lifo.take() {
-            // Fairness: the LIFO process goes behind what is already queued.
-            self.queue_here(process);
+        } else {
+            // Fairness: the slots' processes go behind what is already queued.
+            if let Some(process) = self.lifo.take() {
+                self.queue_here(process);
+            }
+            if let Some(process) = self.spawn_slot().take() {
+                self.offer_new(ProcRef(process));
+            }
         }
         self.lifo_streak.set(0);
         let process = self.ahead.take().or_else(|| self.pop_queued())?;
