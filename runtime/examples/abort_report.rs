@@ -1,5 +1,6 @@
 //! What a process's fatal end prints before the OS process aborts, for the
-//! check in `.ci/run` that builds this example with `-C panic=abort`:
+//! check in `.ci/run` that builds this example with `-C panic=abort` (and
+//! lariat's feature `panic-abort`, without which such a build is refused):
 //! `abort_report panic` (a panic in a process) or `abort_report overflow`
 //! (a stack overflow in a process). Either way stderr names the process.
 

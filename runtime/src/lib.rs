@@ -34,6 +34,17 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+// A process's panic is contained by unwinding its stack. Under
+// `panic = "abort"` it cannot be, and the first panicking process would take
+// the OS process with it: refuse, unless the user opts in knowingly.
+#[cfg(all(panic = "abort", not(feature = "panic-abort")))]
+compile_error!(
+    "lariat contains a panicking process by unwinding its stack, but this build has panic = \"abort\": \
+     a panic in any process would abort the whole OS process. Set panic = \"unwind\" (Cargo's default) \
+     in the profile that builds lariat, or enable lariat's feature \"panic-abort\" to build anyway \
+     (a process's panic is then reported, naming the process, before the abort)."
+);
+
 mod blocking;
 #[cfg(feature = "tokio")]
 mod bridge;
