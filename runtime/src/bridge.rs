@@ -22,7 +22,7 @@ use std::time::Duration;
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 
 use crate::cx::Cx;
-use crate::error::SpawnError;
+use crate::error::{CallError, SpawnError};
 use crate::kernel::Handle;
 use crate::mailbox::Message;
 use crate::monitor::Down;
@@ -119,37 +119,6 @@ impl Drop for OutsideMailbox {
         self.handle.send(self.pid, Command::Close);
     }
 }
-
-/// Why [`Handle::call`] gave no answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CallError {
-    /// No answer within the timeout.
-    Timeout,
-    /// The process ended before it answered, with this reason (`NoProc` if it
-    /// was gone when the call was made).
-    Exited(Reason),
-    /// The reply mailbox could not be made (the runtime is shutting down, or
-    /// its process table is full).
-    Spawn(SpawnError),
-    /// The reply mailbox ended before an answer came: the `request` closure
-    /// panicked in it, or it was killed, or the runtime shut down.
-    MailboxEnded,
-}
-
-impl std::fmt::Display for CallError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            CallError::Timeout => f.write_str("the process did not answer in time"),
-            CallError::Exited(reason) => write!(f, "the process ended before it answered: {reason}"),
-            CallError::Spawn(error) => write!(f, "no reply mailbox could be made: {error}"),
-            CallError::MailboxEnded => {
-                f.write_str("the reply mailbox ended before an answer (the request closure panicked, or it was killed)")
-            }
-        }
-    }
-}
-
-impl std::error::Error for CallError {}
 
 impl Handle {
     /// An [`OutsideMailbox`]: a pid that async code receives from.

@@ -131,6 +131,56 @@ macro_rules! into_reason {
 
 into_reason!(SpawnError, BlockOnError, BuildError, InsideProcess);
 
+/// Why a call ([`Cx::call`](crate::Cx::call), or `Handle::call` from async
+/// code) gave no answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallError {
+    /// No answer within the timeout (one that comes later is dropped).
+    Timeout,
+    /// The server ended before it answered, with this reason (`NoProc` if it
+    /// was gone when the call was made).
+    Exited(Reason),
+    /// The calling process was told to end while it waited, with this reason.
+    Ended(Reason),
+    /// From `Handle::call`: its reply mailbox could not be made (the runtime
+    /// is shutting down, or its process table is full).
+    Spawn(SpawnError),
+    /// From `Handle::call`: the reply mailbox ended before an answer came (the
+    /// `request` closure panicked in it, or it was killed, or the runtime shut
+    /// down).
+    MailboxEnded,
+}
+
+impl fmt::Display for CallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallError::Timeout => f.write_str("the process did not answer in time"),
+            CallError::Exited(reason) => write!(f, "the process ended before it answered: {reason}"),
+            CallError::Ended(reason) => write!(f, "the caller was told to end while it waited: {reason}"),
+            CallError::Spawn(error) => write!(f, "no reply mailbox could be made: {error}"),
+            CallError::MailboxEnded => {
+                f.write_str("the reply mailbox ended before an answer (the request closure panicked, or it was killed)")
+            }
+        }
+    }
+}
+
+impl std::error::Error for CallError {}
+
+/// `?` on a call in a process body. A caller told to end ends with the reason
+/// it was told; any other failed call ends it with an error reason that keeps
+/// the [`CallError`] (as Erlang's call exits its caller with `{Reason, {gen_server,
+/// call, ...}}`): never `normal`, so a server that stopped normally still
+/// fails its linked callers' calls loudly.
+impl From<CallError> for Reason {
+    fn from(error: CallError) -> Reason {
+        match error {
+            CallError::Ended(reason) => reason,
+            error => Reason::from_error(error),
+        }
+    }
+}
+
 /// Why `Runtime::block_on` gave no value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BlockOnError {

@@ -45,6 +45,7 @@ compile_error!(
      (a process's panic is then reported, naming the process, before the abort)."
 );
 
+mod alias;
 mod blocking;
 #[cfg(feature = "tokio")]
 mod bridge;
@@ -69,11 +70,12 @@ mod table;
 mod timer;
 mod worker;
 
+pub use alias::Alias;
 pub use blocking::DEFAULT_BLOCKING_THREADS;
 #[cfg(feature = "tokio")]
-pub use bridge::{CallError, OutsideMailbox};
-pub use cx::{Cx, Spawned};
-pub use error::{BlockOnError, BuildError, InsideProcess, SpawnError};
+pub use bridge::OutsideMailbox;
+pub use cx::{Cx, ReplyTo, Request, Spawned};
+pub use error::{BlockOnError, BuildError, CallError, InsideProcess, SpawnError};
 pub use kernel::{Handle, SpawnOptions, WorkerStats};
 pub use mailbox::Message;
 pub use monitor::{Down, Monitored};

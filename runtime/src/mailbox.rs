@@ -156,6 +156,15 @@ impl fmt::Debug for Message {
 #[derive(Clone, Copy, Default)]
 pub(crate) struct ScanPosition(usize);
 
+/// The end of the mailbox at one moment (`Mailbox::mark`): a message that
+/// arrived before it cannot hold a reference made after it, so a receive
+/// for such a reference starts there (the BEAM's receive marker).
+#[derive(Clone, Copy)]
+pub(crate) struct Marker {
+    position: usize,
+    removed_before: u64,
+}
+
 /// The messages of one process, oldest first. Owner only.
 ///
 /// Two parts, in this order: `looked_at`, a buffer of messages that a scan has
@@ -171,6 +180,9 @@ pub(crate) struct Mailbox {
     /// Dropped by hand (see `Drop`).
     looked_at: ManuallyDrop<VecDeque<Message>>,
     arrived: SmallList<Message>,
+    /// Messages removed from `looked_at` so far: a `Marker` taken earlier is
+    /// at most this many places further back now.
+    removed: u64,
 }
 
 impl Drop for Mailbox {
@@ -217,6 +229,23 @@ impl Mailbox {
         self.looked_at.len() + self.arrived.len()
     }
 
+    /// Marks the end of the mailbox as it is now (the caller has taken in
+    /// what arrived). The messages behind the mark join the buffer, once:
+    /// a later receive from the mark skips them by position.
+    pub(crate) fn mark(&mut self) -> Marker {
+        self.buffer_arrived();
+        Marker { position: self.looked_at.len(), removed_before: self.removed }
+    }
+
+    /// Where a scan for what arrived after `marker` starts: at the mark, moved
+    /// back by every message removed since (one removed behind the mark
+    /// shifted the later ones forward; one removed after it only makes the
+    /// scan look at a message more).
+    pub(crate) fn position_of(&self, marker: Marker) -> ScanPosition {
+        let removed_since = self.removed.wrapping_sub(marker.removed_before);
+        ScanPosition(marker.position.saturating_sub(usize::try_from(removed_since).unwrap_or(usize::MAX)))
+    }
+
     /// Drops every message, one at a time, each destructor contained (see
     /// `crash::drop_each_contained`).
     pub(crate) fn drop_each_contained(&mut self) {
@@ -245,6 +274,7 @@ impl Mailbox {
         for index in start..self.looked_at.len() {
             if let Some(result) = matcher(&mut self.looked_at[index]) {
                 self.looked_at.remove(index);
+                self.removed += 1;
                 return (Some(result), index - start + 1);
             }
         }
@@ -296,6 +326,28 @@ mod tests {
         assert_eq!(format!("{:?}", Message::new(7u64)), "Message<u64>");
         assert!(format!("{:?}", Message::new(Secret)).ends_with("Secret>"));
         assert_eq!(format!("{:?}", Message::new(String::from("x"))), "Message<alloc::string::String>");
+    }
+
+    #[test]
+    fn a_scan_from_a_marker_skips_what_came_before_it_even_after_removals() {
+        let mut mailbox = Mailbox::default();
+        for n in 0..100u32 {
+            mailbox.push(Message::new(n));
+        }
+        let marker = mailbox.mark();
+        mailbox.push(Message::new(1000u32));
+        let mut position = mailbox.position_of(marker);
+        let (found, looked_at) = mailbox.take_first(&mut position, |m| m.downcast_ref::<u32>().copied());
+        assert_eq!((found, looked_at), (Some(1000), 1), "the 100 before the mark are not looked at");
+        // Removals behind the mark move it back, never past a later message.
+        let later = mailbox.mark();
+        mailbox.push(Message::new(2000u32));
+        assert_eq!(first_u32(&mut mailbox, &mut ScanPosition::default()), Some(0));
+        assert_eq!(first_u32(&mut mailbox, &mut ScanPosition::default()), Some(1));
+        let mut position = mailbox.position_of(later);
+        let (found, looked_at) = mailbox.take_first(&mut position, |m| m.downcast_ref::<u32>().copied());
+        assert_eq!((found, looked_at), (Some(2000), 1));
+        assert_eq!(mailbox.len(), 98);
     }
 
     #[test]

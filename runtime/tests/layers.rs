@@ -23,6 +23,7 @@ const LAYERS: &[&[&str]] = &[
         "registry",
         "timer",
         "blocking",
+        "alias",
     ],
     &["process"],
     &["scheduler"],

@@ -28,6 +28,7 @@ use corosensei::Yielder;
 
 mod blocking;
 mod budget;
+mod call;
 mod gate;
 mod inspect;
 mod intake;
@@ -35,6 +36,7 @@ mod receive;
 mod root;
 mod watch;
 
+pub use call::{ReplyTo, Request};
 pub(crate) use root::{ExitUnwind, Starting, process_main};
 
 use budget::Budget;
@@ -42,6 +44,7 @@ use gate::{Call, Open};
 use receive::ReceiveTimer;
 use watch::Watch;
 
+use crate::alias::Aliases;
 use crate::error::SpawnError;
 use crate::kernel::spawn::Watchers;
 use crate::kernel::{Handle, Kernel, SpawnOptions};
@@ -86,6 +89,7 @@ pub struct Cx {
     mailbox: Mailbox,
     timer: ReceiveTimer,
     watch: Watch,
+    aliases: Aliases,
     locals: Vec<(TypeId, Box<dyn Any>)>,
     /// The first link of a process told to die, whose stack to prefetch at
     /// its exit (see `prefetch_first_link_stack`).
@@ -170,6 +174,7 @@ impl Cx {
             mailbox: Mailbox::default(),
             timer: ReceiveTimer::default(),
             watch: Watch::default(),
+            aliases: Aliases::default(),
             locals: Vec::new(),
             exit_prefetch: None,
         }

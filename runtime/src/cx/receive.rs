@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use super::Cx;
 use super::gate::{Call, Open};
-use crate::mailbox::{Message, ScanPosition};
+use crate::mailbox::{Marker, Message, ScanPosition};
 use crate::process::Suspend;
 use crate::reason::Reason;
 use crate::timer::TimerKey;
@@ -33,8 +33,20 @@ pub(super) struct ReceiveTimer {
 
 impl Cx {
     /// Waits for the first message `matcher` wants, or until `timeout`.
+    #[inline(always)]
     pub(super) fn receive_inner<R>(
         &mut self,
+        timeout: Option<Duration>,
+        matcher: impl FnMut(&mut Message) -> Option<R>,
+    ) -> Result<Option<R>, Reason> {
+        self.receive_after(None, timeout, matcher)
+    }
+
+    /// [`Cx::receive_inner`] looking only at what arrived after `marker`
+    /// (from the oldest message if `None`).
+    pub(super) fn receive_after<R>(
+        &mut self,
+        marker: Option<Marker>,
         timeout: Option<Duration>,
         matcher: impl FnMut(&mut Message) -> Option<R>,
     ) -> Result<Option<R>, Reason> {
@@ -43,7 +55,8 @@ impl Cx {
             self.disarm_timer();
         }
         let open = self.gate(Call::Block(1))?;
-        let result = self.match_or_wait(open, timeout, matcher);
+        let start = marker.map(|marker| self.mailbox.position_of(marker)).unwrap_or_default();
+        let result = self.match_or_wait(open, start, timeout, matcher);
         if self.timer.armed.is_some() {
             if matches!(result, Ok(None)) {
                 // Timed out: the timer fired and left the heap.
@@ -55,6 +68,13 @@ impl Cx {
             }
         }
         result
+    }
+
+    /// Takes in what arrived and marks the end of the mailbox: a receive
+    /// after the mark (`receive_after`) never looks at what came before it.
+    pub(super) fn mark_mailbox(&mut self, open: Open) -> Marker {
+        self.take_in_signals(open);
+        self.mailbox.mark()
     }
 
     /// Out of line: the receive's frame stays small (see `match_or_wait`).
@@ -82,10 +102,10 @@ impl Cx {
     fn match_or_wait<R>(
         &mut self,
         open: Open,
+        mut position: ScanPosition,
         timeout: Option<Duration>,
         mut matcher: impl FnMut(&mut Message) -> Option<R>,
     ) -> Result<Option<R>, Reason> {
-        let mut position = ScanPosition::default();
         loop {
             // What was taken in earlier first: a burst of messages is then
             // taken from the signal queue once per batch, not at every receive

@@ -4,6 +4,7 @@
 //! kernel applies it for a process that is gone; neither decides anything.
 
 use super::{AliveRequest, Exit, InfoRequest};
+use crate::alias::Aliases;
 use crate::link::{ExitAction, LinkTable, handle_exit_signal};
 use crate::mailbox::{Mailbox, Message};
 use crate::monitor::{Down, Monitors};
@@ -14,6 +15,12 @@ use crate::reason::Reason;
 /// signals from one process to another keep their order (semantics.md §1).
 pub(crate) enum Signal {
     Message(Message),
+    /// A message sent to the receiver's alias `alias`: it joins the mailbox
+    /// only if the alias is active when it is taken in (`crate::alias`).
+    ToAlias {
+        alias: Ref,
+        message: Message,
+    },
     /// `from` linked to the receiver.
     Link {
         from: Pid,
@@ -76,6 +83,7 @@ pub(crate) struct Alive<'a> {
     pub(crate) links: &'a mut LinkTable,
     pub(crate) monitors: &'a mut Monitors,
     pub(crate) mailbox: &'a mut Mailbox,
+    pub(crate) aliases: &'a Aliases,
     pub(crate) trap_exit: bool,
 }
 
@@ -128,8 +136,16 @@ pub(crate) fn take_in(me: Pid, signal: Signal, receiver: Receiver<'_>) -> Answer
             Answer::Nothing
         }
         // A message's destructor is the user's: contained.
-        (Signal::Message(message), Gone) => {
+        (Signal::Message(message) | Signal::ToAlias { message, .. }, Gone) => {
             crate::crash::drop_contained(message);
+            Answer::Nothing
+        }
+        (Signal::ToAlias { alias, message }, Alive(alive)) => {
+            if alive.aliases.is_active(alias) {
+                alive.mailbox.push(message);
+            } else {
+                crate::crash::drop_contained(message);
+            }
             Answer::Nothing
         }
         (Signal::Link { from }, Alive(alive)) => {
