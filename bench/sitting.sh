@@ -56,6 +56,8 @@ pairs = [
     (("mpsc", "ns per message"), "mpsc"),
     (("selective_receive", "ns per receive"), "selective_receive"),
     (("selective_receive", "ns per skipped message"), "selective_skipped"),
+    (("call", "ns per call"), "call"),
+    (("call_backlog", "ns per call, 100,000 messages in the caller's mailbox"), "call_backlog"),
     (("link_fanout", "ns per linked worker"), "link_fanout"),
     (("trap_fanout", "ns per exit message"), "trap_fanout"),
     (("link_chain", "ns per hop"), "link_chain"),

@@ -16,8 +16,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser)]
 #[command(version, about)]
 struct Args {
-    /// Run only these rows, comma-separated, in their usual order (spawn_exit, spawn_idle, ping_pong, ring, skynet, mpsc,
-    /// selective_receive, link_fanout, trap_fanout, link_chain, link_fanout_1m).
+    /// Run only these rows, comma-separated, in their usual order (spawn_exit, spawn_exit_deep, spawn_idle, ping_pong,
+    /// ring, skynet, mpsc, handle_send, tokio_call, tokio_call_64, selective_receive, call, call_backlog, link_fanout,
+    /// trap_fanout, link_chain, link_fanout_1m).
     #[arg(long)]
     only: Option<String>,
     /// Print the figures as JSON lines instead of a table.
@@ -56,7 +57,7 @@ impl Args {
     }
 }
 
-const ROWS: [&str; 15] = [
+const ROWS: [&str; 17] = [
     "spawn_exit",
     "spawn_exit_deep",
     "spawn_idle",
@@ -68,6 +69,8 @@ const ROWS: [&str; 15] = [
     "tokio_call",
     "tokio_call_64",
     "selective_receive",
+    "call",
+    "call_backlog",
     "link_fanout",
     "trap_fanout",
     "link_chain",
@@ -306,6 +309,28 @@ fn run_rows(
             name: "selective_receive",
             figure: "first round, ns".into(),
             value: figures.first.as_nanos() as f64,
+            unit: "ns",
+        });
+    }
+    if wanted("call") {
+        let calls = 1_000_000;
+        let elapsed = workloads::call(runtime, calls, 0);
+        rows.push(Row { name: "call", figure: "ns per call".into(), value: per_op_ns(elapsed, calls), unit: "ns" });
+    }
+    if wanted("call_backlog") {
+        let (calls, backlog) = (100_000, 100_000);
+        let elapsed = workloads::call(runtime, calls, backlog);
+        let without = workloads::call(runtime, calls, 0);
+        rows.push(Row {
+            name: "call_backlog",
+            figure: "ns per call, 100,000 messages in the caller's mailbox".into(),
+            value: per_op_ns(elapsed, calls),
+            unit: "ns",
+        });
+        rows.push(Row {
+            name: "call_backlog",
+            figure: "same calls without the backlog, ns per call".into(),
+            value: per_op_ns(without, calls),
             unit: "ns",
         });
     }

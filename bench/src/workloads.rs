@@ -429,3 +429,40 @@ pub fn selective_receive(runtime: &Runtime, queue: u64, rounds: u64) -> Selectiv
         })
         .expect("selective_receive process")
 }
+
+struct Ping;
+struct Pong;
+struct Junk(#[allow(dead_code)] u64);
+
+/// call / call_backlog: a server answers `Ping` with `Pong`; a fresh client
+/// first sends itself `backlog` unrelated messages it never receives (not
+/// timed), then makes `calls` calls one at a time (`Cx::call`, 5 s timeout,
+/// as `gen_server:call/2`). Returns the client's time for the calls.
+pub fn call(runtime: &Runtime, calls: u64, backlog: u64) -> Duration {
+    runtime
+        .block_on(move |cx| {
+            let server = cx.spawn(|cx| {
+                loop {
+                    let request = cx.receive::<lariat::Request<Ping, Pong>>()?;
+                    request.reply_to.reply(cx, Pong);
+                }
+            })?;
+            let main = cx.pid();
+            cx.spawn(move |cx| {
+                let me = cx.pid();
+                for i in 0..backlog {
+                    cx.send(me, Junk(i));
+                }
+                let start = Instant::now();
+                for _ in 0..calls {
+                    let Pong = cx.call(server, Ping, Duration::from_secs(5))?;
+                }
+                cx.send(main, start.elapsed());
+                Ok(())
+            })?;
+            let elapsed = cx.receive::<Duration>()?;
+            cx.exit(server, Reason::Kill)?;
+            Ok::<_, Reason>(elapsed)
+        })
+        .expect("call client")
+}
