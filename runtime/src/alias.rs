@@ -55,15 +55,25 @@ impl fmt::Debug for Alias {
     }
 }
 
+/// How long an alias stays active.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Lasts {
+    /// Until `unalias`.
+    UntilUnaliased,
+    /// Until the first message sent to it is taken in (OTP's `alias([reply])`,
+    /// a call's reply alias: a second answer is dropped, never left behind).
+    ForOneMessage,
+}
+
 /// The aliases a process keeps active. Owner only.
 #[derive(Default)]
 pub(crate) struct Aliases {
-    active: SmallMap<u64, ()>,
+    active: SmallMap<u64, Lasts>,
 }
 
 impl Aliases {
-    pub(crate) fn activate(&mut self, reference: Ref) {
-        self.active.insert(reference.0, ());
+    pub(crate) fn activate(&mut self, reference: Ref, lasts: Lasts) {
+        self.active.insert(reference.0, lasts);
     }
 
     /// `true` if it was active.
@@ -71,8 +81,14 @@ impl Aliases {
         self.active.remove(&reference.0).is_some()
     }
 
-    pub(crate) fn is_active(&self, reference: Ref) -> bool {
-        self.active.get(&reference.0).is_some()
+    /// A message sent to `reference` is being taken in: whether it is let in
+    /// (an alias for one message is used up by it).
+    pub(crate) fn admit(&mut self, reference: Ref) -> bool {
+        match self.active.get(&reference.0) {
+            None => false,
+            Some(Lasts::UntilUnaliased) => true,
+            Some(Lasts::ForOneMessage) => self.deactivate(reference),
+        }
     }
 }
 
@@ -83,14 +99,17 @@ mod tests {
     #[test]
     fn an_alias_is_active_from_activation_until_deactivation() {
         let mut aliases = Aliases::default();
-        let (first, second) = (Ref(7), Ref(8));
-        assert!(!aliases.is_active(first));
-        aliases.activate(first);
-        aliases.activate(second);
-        assert!(aliases.is_active(first) && aliases.is_active(second));
+        let (first, second, once) = (Ref(7), Ref(8), Ref(9));
+        assert!(!aliases.admit(first));
+        aliases.activate(first, Lasts::UntilUnaliased);
+        aliases.activate(second, Lasts::UntilUnaliased);
+        aliases.activate(once, Lasts::ForOneMessage);
+        assert!(aliases.admit(first) && aliases.admit(first) && aliases.admit(second));
+        assert!(aliases.admit(once), "the first message to a one-message alias gets in");
+        assert!(!aliases.admit(once), "the second does not");
         assert!(aliases.deactivate(first));
         assert!(!aliases.deactivate(first), "deactivated once");
-        assert!(!aliases.is_active(first) && aliases.is_active(second));
+        assert!(!aliases.admit(first) && aliases.admit(second));
         let alias = Alias::new(Pid::new(0, 5, 0), second);
         assert_eq!(alias.to_string(), format!("#Alias<{}.8>", Pid::new(0, 5, 0)));
     }

@@ -308,3 +308,28 @@ fn refs_are_unique() {
         .unwrap();
     assert_eq!(refs.len(), 1000);
 }
+
+/// An alias for one reply lets in the first message sent to it and drops the
+/// next (a call's reply alias: a second answer never stays behind).
+#[test]
+fn an_alias_for_one_reply_lets_in_only_the_first_message() {
+    let runtime = common::runtime(2);
+    let (first, left) = runtime
+        .block_on(|cx| {
+            let me = cx.pid();
+            let alias = cx.alias_for_reply();
+            cx.spawn(move |cx| {
+                cx.send_to_alias(alias, Tagged(1));
+                cx.send_to_alias(alias, Tagged(2));
+                cx.send(me, "sent");
+                Ok(())
+            })?;
+            let first = cx.receive::<Tagged>()?.0;
+            let sent: &str = cx.receive()?;
+            assert_eq!(sent, "sent");
+            Ok::<_, Reason>((first, cx.mailbox_len()))
+        })
+        .unwrap();
+    assert_eq!(first, 1);
+    assert_eq!(left, 0, "the second message was dropped");
+}

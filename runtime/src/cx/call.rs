@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use super::Cx;
 use super::gate::Call;
-use crate::alias::Alias;
+use crate::alias::{Alias, Lasts};
 use crate::error::CallError;
 use crate::mailbox::{Marker, Message};
 use crate::monitor::Down;
@@ -85,8 +85,18 @@ impl Cx {
     /// `alias/0`): messages sent to it ([`Cx::send_to_alias`]) reach this
     /// process while it is active and are dropped after.
     pub fn alias(&mut self) -> Alias {
+        self.new_alias(Lasts::UntilUnaliased)
+    }
+
+    /// A new alias of this process that lets in one message, then is inactive
+    /// (Erlang's `alias([reply])`); [`Cx::unalias`] also ends it.
+    pub fn alias_for_reply(&mut self) -> Alias {
+        self.new_alias(Lasts::ForOneMessage)
+    }
+
+    fn new_alias(&mut self, lasts: Lasts) -> Alias {
         let alias = Alias::new(self.pid(), self.make_ref());
-        self.aliases.activate(alias.reference());
+        self.aliases.activate(alias.reference(), lasts);
         alias
     }
 
@@ -154,7 +164,7 @@ impl Cx {
     {
         let open = self.gate(Call::Act(1)).map_err(CallError::Ended)?;
         let marker = self.mark_mailbox(open);
-        let alias = self.alias();
+        let alias = self.alias_for_reply();
         let monitor = self.monitor(server);
         self.send(server, Request { request, reply_to: ReplyTo::<A> { alias, answer: PhantomData } });
         let waited = self.receive_after(Some(marker), Some(timeout), |message| answer_or_down(message, alias, monitor));

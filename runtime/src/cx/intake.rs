@@ -78,7 +78,7 @@ impl Cx {
                 links: &mut self.watch.links,
                 monitors: &mut self.watch.monitors,
                 mailbox: &mut self.mailbox,
-                aliases: &self.aliases,
+                aliases: &mut self.aliases,
                 trap_exit: self.watch.trap_exit,
             }),
         };

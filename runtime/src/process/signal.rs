@@ -83,7 +83,7 @@ pub(crate) struct Alive<'a> {
     pub(crate) links: &'a mut LinkTable,
     pub(crate) monitors: &'a mut Monitors,
     pub(crate) mailbox: &'a mut Mailbox,
-    pub(crate) aliases: &'a Aliases,
+    pub(crate) aliases: &'a mut Aliases,
     pub(crate) trap_exit: bool,
 }
 
@@ -141,7 +141,7 @@ pub(crate) fn take_in(me: Pid, signal: Signal, receiver: Receiver<'_>) -> Answer
             Answer::Nothing
         }
         (Signal::ToAlias { alias, message }, Alive(alive)) => {
-            if alive.aliases.is_active(alias) {
+            if alive.aliases.admit(alias) {
                 alive.mailbox.push(message);
             } else {
                 crate::crash::drop_contained(message);
