@@ -62,6 +62,7 @@ mod reason;
 mod registry;
 mod runtime;
 mod scheduler;
+pub mod server;
 mod signal_queue;
 mod small_map;
 mod stack;

@@ -29,7 +29,7 @@ const LAYERS: &[&[&str]] = &[
     &["scheduler"],
     &["kernel"],
     &["cx", "worker"],
-    &["runtime", "bridge"],
+    &["runtime", "bridge", "server"],
 ];
 
 /// Uses that go up, allowed because they only name the coroutine's types.

@@ -1,0 +1,374 @@
+//! Servers: OTP's `gen_server` in Rust form. A [`Server`] is typed state with
+//! handlers for calls, casts and every other message; [`start`] runs its
+//! `init` in the new process and returns once `init` has succeeded (or with
+//! its error), as `gen_server:start_link/3` does.
+//!
+//! Built on the public process API only (`Cx::call`, aliases, links,
+//! monitors), as a user's own behaviour would be.
+//!
+//! Invariants: a server answers calls in the order they arrive, one at a time;
+//! `terminate` runs exactly once when the server stops by its own decision (a
+//! handler's `Err`, [`ServerRef::stop`]) or, while it traps exits, on an exit
+//! signal from its parent; never when it is killed or dies of an exit signal
+//! it does not trap (as in OTP).
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::time::Duration;
+
+pub use crate::cx::{ReplyTo, Request};
+
+use crate::alias::Alias;
+use crate::cx::Cx;
+use crate::error::{CallError, SpawnError};
+use crate::kernel::SpawnOptions;
+use crate::mailbox::Message;
+use crate::monitor::Down;
+use crate::pid::Pid;
+use crate::process::Exit;
+use crate::reason::Reason;
+use crate::registry::Name;
+
+/// A server's state and handlers (`gen_server`'s callback module).
+///
+/// Each handler returns `Err(reason)` to stop the server with `reason` (after
+/// [`Server::terminate`]); `Err(Reason::Normal)` stops it quietly.
+pub trait Server: Sized + Send + 'static {
+    /// What callers send with [`ServerRef::call`].
+    type Call: Send + 'static;
+    /// What a call answers.
+    type Reply: Send + 'static;
+    /// What [`ServerRef::cast`] sends.
+    type Cast: Send + 'static;
+
+    /// A call (`handle_call/3`): answer with `reply_to.reply(cx, answer)`, now,
+    /// or later (keep `reply_to`, answer from here or from any process).
+    fn handle_call(&mut self, cx: &mut Cx, request: Self::Call, reply_to: ReplyTo<Self::Reply>) -> Result<(), Reason>;
+
+    /// A cast (`handle_cast/2`). Ignored unless overridden.
+    fn handle_cast(&mut self, cx: &mut Cx, message: Self::Cast) -> Result<(), Reason> {
+        let _ = (cx, message);
+        Ok(())
+    }
+
+    /// Every other message (`handle_info/2`): plain messages, [`Down`]s, and,
+    /// while the server traps exits, [`Exit`]s (except its parent's, which stop
+    /// it). Dropped unless overridden.
+    fn handle_info(&mut self, cx: &mut Cx, message: Message) -> Result<(), Reason> {
+        let _ = (cx, message);
+        Ok(())
+    }
+
+    /// The server stops with `reason` (`terminate/2`): a handler's `Err`,
+    /// [`ServerRef::stop`], or its parent's exit signal while it traps exits.
+    fn terminate(&mut self, cx: &mut Cx, reason: &Reason) {
+        let _ = (cx, reason);
+    }
+}
+
+/// A running server of type `S`: its pid, typed for calls and casts.
+pub struct ServerRef<S> {
+    pid: Pid,
+    server: PhantomData<fn() -> S>,
+}
+
+impl<S> Clone for ServerRef<S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<S> Copy for ServerRef<S> {}
+
+impl<S> PartialEq for ServerRef<S> {
+    fn eq(&self, other: &Self) -> bool {
+        self.pid == other.pid
+    }
+}
+
+impl<S> Eq for ServerRef<S> {}
+
+impl<S> fmt::Debug for ServerRef<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ServerRef({})", self.pid)
+    }
+}
+
+/// A cast as the server receives it.
+struct Cast<T>(T);
+
+/// Asks a server to stop with a reason (`gen_server:stop/3`).
+struct StopRequest(Reason);
+
+/// A new server's word to its starter: `init` succeeded, or why not.
+struct Started(Result<(), StartError>);
+
+impl<S: Server> ServerRef<S> {
+    /// A `ServerRef` for a pid known to run server `S` (from a registered name,
+    /// or a message). Calls to a process that serves something else time out.
+    pub fn from_pid(pid: Pid) -> Self {
+        ServerRef { pid, server: PhantomData }
+    }
+
+    /// The server's pid.
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    /// Calls the server (`gen_server:call/3`): see [`Cx::call`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Cx::call`]: the server's exit reason if it ends first (`NoProc` if
+    /// gone), a timeout, or this process being told to end.
+    pub fn call(&self, cx: &mut Cx, request: S::Call, timeout: Duration) -> Result<S::Reply, CallError> {
+        cx.call(self.pid, request, timeout)
+    }
+
+    /// Sends the server a cast (`gen_server:cast/2`): no answer, no error (a
+    /// cast to a server that is gone is dropped).
+    pub fn cast(&self, cx: &mut Cx, message: S::Cast) {
+        cx.send(self.pid, Cast(message));
+    }
+
+    /// Stops the server with `reason` and waits until it has ended
+    /// (`gen_server:stop/3`): its `terminate` runs first.
+    ///
+    /// # Errors
+    ///
+    /// [`CallError::Exited`] with `NoProc` if it was gone; with its own reason if
+    /// it ended otherwise (its `terminate` panicked); [`CallError::Timeout`]
+    /// if it did not end in time; [`CallError::Ended`] if this process was told
+    /// to end meanwhile.
+    pub fn stop(&self, cx: &mut Cx, reason: Reason, timeout: Duration) -> Result<(), CallError> {
+        let monitor = cx.monitor(self.pid);
+        cx.send(self.pid, StopRequest(reason.clone()));
+        let down = cx
+            .receive_map_timeout(timeout, |message| {
+                let down = message.downcast_ref::<Down>()?;
+                (down.monitor == monitor).then(|| down.reason.clone())
+            })
+            .map_err(CallError::Ended)?;
+        match down {
+            None => {
+                cx.demonitor_flush(monitor);
+                Err(CallError::Timeout)
+            }
+            Some(ended) if ended == reason => Ok(()),
+            Some(ended) => Err(CallError::Exited(ended)),
+        }
+    }
+}
+
+/// Why a server did not start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartError {
+    /// Its `init` returned `Err(reason)`, or the process ended before `init`
+    /// finished (panicked, or was killed), with this reason.
+    Init(Reason),
+    /// Its name is held by this process (`{already_started, Pid}`).
+    AlreadyStarted(Pid),
+    /// The process could not be spawned.
+    Spawn(SpawnError),
+    /// The starter was told to end while it waited, with this reason.
+    Ended(Reason),
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::Init(reason) => write!(f, "the server's init failed: {reason}"),
+            StartError::AlreadyStarted(pid) => write!(f, "a process is already registered under that name: {pid}"),
+            StartError::Spawn(error) => write!(f, "the server could not be spawned: {error}"),
+            StartError::Ended(reason) => write!(f, "the starter was told to end while it waited: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// `?` on a start in a process body: a starter told to end ends with its
+/// reason; any other failed start ends it with an error keeping the cause.
+impl From<StartError> for Reason {
+    fn from(error: StartError) -> Reason {
+        match error {
+            StartError::Ended(reason) => reason,
+            error => Reason::from_error(error),
+        }
+    }
+}
+
+/// How to start a server (`gen_server:start/3` vs `start_link/3`, a name).
+#[derive(Clone, Debug, Default)]
+pub struct StartOptions {
+    link: bool,
+    name: Option<Name>,
+    trap_exit: bool,
+}
+
+impl StartOptions {
+    /// Unlinked, unnamed, not trapping exits (`gen_server:start/3`).
+    pub fn new() -> Self {
+        StartOptions::default()
+    }
+
+    /// Linked to the starter, which becomes its parent: while the server traps
+    /// exits, the parent's exit signal stops it through `terminate`.
+    pub fn link(mut self) -> Self {
+        self.link = true;
+        self
+    }
+
+    /// Registered under `name` before `init` runs; the start fails with
+    /// [`StartError::AlreadyStarted`] if the name is taken.
+    pub fn name(mut self, name: impl Into<Name>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Traps exits from before `init` (`process_flag(trap_exit, true)` in
+    /// `init`): exit signals arrive as [`Exit`] messages in `handle_info`.
+    pub fn trap_exit(mut self) -> Self {
+        self.trap_exit = true;
+        self
+    }
+}
+
+/// Starts a server whose state `init` makes, in the new process, and returns
+/// once `init` has returned (`gen_server:start_link/3` with `options.link()`).
+///
+/// # Errors
+///
+/// [`StartError::Init`] if `init` failed (a linked starter then also gets its
+/// exit signal, as in OTP), [`StartError::AlreadyStarted`] if the name is
+/// taken, [`StartError::Spawn`], or [`StartError::Ended`] if the starter was
+/// told to end meanwhile.
+///
+/// ```
+/// use std::time::Duration;
+/// use lariat::server::{self, ReplyTo, Server, StartOptions};
+/// use lariat::{Cx, Reason, Runtime};
+///
+/// struct Counter(u64);
+///
+/// impl Server for Counter {
+///     type Call = ();
+///     type Reply = u64;
+///     type Cast = u64;
+///     fn handle_call(&mut self, cx: &mut Cx, _: (), reply_to: ReplyTo<u64>) -> Result<(), Reason> {
+///         reply_to.reply(cx, self.0);
+///         Ok(())
+///     }
+///     fn handle_cast(&mut self, _: &mut Cx, add: u64) -> Result<(), Reason> {
+///         self.0 += add;
+///         Ok(())
+///     }
+/// }
+///
+/// let runtime = Runtime::new()?;
+/// let total = runtime.block_on(|cx| {
+///     let counter = server::start(cx, StartOptions::new().link(), |_| Ok(Counter(0)))?;
+///     counter.cast(cx, 40);
+///     counter.cast(cx, 2);
+///     Ok::<_, Reason>(counter.call(cx, (), Duration::from_secs(5))?)
+/// })?;
+/// assert_eq!(total, 42);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn start<S, F>(cx: &mut Cx, options: StartOptions, init: F) -> Result<ServerRef<S>, StartError>
+where
+    S: Server,
+    F: FnOnce(&mut Cx) -> Result<S, Reason> + Send + 'static,
+{
+    let starter = cx.alias_for_reply();
+    let parent = cx.pid();
+    let StartOptions { link, name, trap_exit } = options;
+    let mut spawn = SpawnOptions::new().monitor();
+    if link {
+        spawn = spawn.link();
+    }
+    if trap_exit {
+        spawn = spawn.trap_exit();
+    }
+    let spawned = cx.spawn_opt(spawn, move |cx| run(cx, starter, link.then_some(parent), name, init));
+    let spawned = match spawned {
+        Ok(spawned) => spawned,
+        Err(error) => {
+            cx.unalias(starter);
+            return Err(StartError::Spawn(error));
+        }
+    };
+    let monitor = spawned.monitor.expect("asked for a monitor");
+    let word = cx.receive_map(|message| {
+        if let Some(Started(result)) = message.downcast_mut::<Started>() {
+            return Some(std::mem::replace(result, Ok(())));
+        }
+        let down = message.downcast_ref::<Down>().filter(|down| down.monitor == monitor)?;
+        Some(Err(StartError::Init(down.reason.clone())))
+    });
+    cx.unalias(starter);
+    let word = word.map_err(StartError::Ended)?;
+    cx.demonitor_flush(monitor);
+    word.map(|()| ServerRef::from_pid(spawned.pid))
+}
+
+/// The server process: registers, runs `init`, tells the starter, serves.
+fn run<S, F>(cx: &mut Cx, starter: Alias, parent: Option<Pid>, name: Option<Name>, init: F) -> Result<(), Reason>
+where
+    S: Server,
+    F: FnOnce(&mut Cx) -> Result<S, Reason>,
+{
+    if let Some(name) = name {
+        let me = cx.pid();
+        if cx.register(name.clone(), me).is_err() {
+            // As OTP: the starter is told who holds the name, and this process
+            // ends `normal` (a linked starter lives on).
+            let holder = cx.whereis(&name).unwrap_or(me);
+            cx.send_to_alias(starter, Started(Err(StartError::AlreadyStarted(holder))));
+            return Ok(());
+        }
+    }
+    let state = match init(cx) {
+        Ok(state) => state,
+        Err(reason) => {
+            cx.send_to_alias(starter, Started(Err(StartError::Init(reason.clone()))));
+            return Err(reason);
+        }
+    };
+    cx.send_to_alias(starter, Started(Ok(())));
+    serve(cx, state, parent)
+}
+
+/// The server loop: one message at a time, each to its handler.
+fn serve<S: Server>(cx: &mut Cx, mut state: S, parent: Option<Pid>) -> Result<(), Reason> {
+    loop {
+        // Told to die by an exit signal it does not trap: no `terminate`.
+        let message = cx.receive_any()?;
+        if let Err(reason) = dispatch(cx, &mut state, parent, message) {
+            state.terminate(cx, &reason);
+            return Err(reason);
+        }
+    }
+}
+
+/// Hands one message to the handler it is for.
+fn dispatch<S: Server>(cx: &mut Cx, state: &mut S, parent: Option<Pid>, message: Message) -> Result<(), Reason> {
+    let message = match message.downcast::<Request<S::Call, S::Reply>>() {
+        Ok(call) => return state.handle_call(cx, call.request, call.reply_to),
+        Err(message) => message,
+    };
+    let message = match message.downcast::<Cast<S::Cast>>() {
+        Ok(Cast(cast)) => return state.handle_cast(cx, cast),
+        Err(message) => message,
+    };
+    let message = match message.downcast::<StopRequest>() {
+        Ok(StopRequest(reason)) => return Err(reason),
+        Err(message) => message,
+    };
+    if let Some(exit) = message.downcast_ref::<Exit>()
+        && Some(exit.from) == parent
+    {
+        return Err(exit.reason.clone());
+    }
+    state.handle_info(cx, message)
+}
