@@ -66,6 +66,7 @@ pub mod server;
 mod signal_queue;
 mod small_map;
 mod stack;
+pub mod supervisor;
 mod sync;
 mod table;
 mod timer;

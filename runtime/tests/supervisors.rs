@@ -1,0 +1,318 @@
+//! `supervisor`: strategies, restart types, intensity, ordered start and
+//! stop, and the child API (issue 23).
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use lariat::server::StartError;
+use lariat::supervisor::{
+    self, ChildCounts, ChildSpec, Restart, Shutdown, Strategy, SupervisorError, SupervisorRef, SupervisorSpec,
+};
+use lariat::{Cx, Down, Exit, Pid, Reason, SpawnOptions};
+
+type Log = Arc<Mutex<Vec<String>>>;
+
+struct Crash(Reason);
+
+/// A worker whose start the supervisor logs (so the log follows the start
+/// order), trapping exits from its first instruction: it logs its stop by its
+/// parent, and ends with the reason of a `Crash` it is sent.
+fn worker(id: &'static str, log: &Log) -> ChildSpec {
+    let log = Arc::clone(log);
+    ChildSpec::new(id, move |cx| {
+        log.lock().unwrap().push(format!("start {id}"));
+        let log = Arc::clone(&log);
+        let spawned = cx.spawn_opt(SpawnOptions::new().link().trap_exit(), move |cx: &mut Cx| {
+            loop {
+                let message = cx.receive_any()?;
+                if let Some(exit) = message.downcast_ref::<Exit>() {
+                    log.lock().unwrap().push(format!("stop {id} {}", exit.reason));
+                    return Err(exit.reason.clone());
+                }
+                if let Ok(Crash(reason)) = message.downcast::<Crash>() {
+                    return Err(reason);
+                }
+            }
+        })?;
+        Ok(spawned.pid)
+    })
+}
+
+fn take(log: &Log) -> Vec<String> {
+    std::mem::take(&mut *log.lock().unwrap())
+}
+
+fn pids(cx: &mut Cx, sup: SupervisorRef) -> Result<Vec<Option<Pid>>, Reason> {
+    Ok(sup.which_children(cx)?.into_iter().map(|child| child.pid).collect())
+}
+
+/// Waits until the children's pids differ from `before` (a restart happened).
+fn after_restart(cx: &mut Cx, sup: SupervisorRef, before: &[Option<Pid>]) -> Result<Vec<Option<Pid>>, Reason> {
+    loop {
+        let now = pids(cx, sup)?;
+        if now != before && now.iter().all(Option::is_some) {
+            return Ok(now);
+        }
+        cx.sleep(Duration::from_millis(1))?;
+    }
+}
+
+fn three(strategy: Strategy, log: &Log) -> SupervisorSpec {
+    SupervisorSpec::new(strategy)
+        .intensity(10, Duration::from_secs(10))
+        .child(worker("a", log))
+        .child(worker("b", log))
+        .child(worker("c", log))
+}
+
+#[test]
+fn one_for_one_restarts_only_the_child_that_ended() {
+    let log = Log::default();
+    let runtime = common::runtime(2);
+    let spec = three(Strategy::OneForOne, &log);
+    let (before, after) = runtime
+        .block_on(move |cx| {
+            let sup = supervisor::start_link(cx, spec)?;
+            let before = pids(cx, sup)?;
+            cx.send(before[1].unwrap(), Crash(Reason::error("boom")));
+            let after = after_restart(cx, sup, &before)?;
+            cx.unlink(sup.pid()); // it outlives this process, quietly
+            Ok::<_, Reason>((before, after))
+        })
+        .unwrap();
+    assert_eq!((before[0], before[2]), (after[0], after[2]));
+    assert_ne!(before[1], after[1]);
+    assert_eq!(take(&log), vec!["start a", "start b", "start c", "start b"]);
+}
+
+#[test]
+fn one_for_all_stops_the_others_in_reverse_order_and_restarts_all_in_order() {
+    let log = Log::default();
+    let runtime = common::runtime(2);
+    let spec = three(Strategy::OneForAll, &log);
+    let (before, after) = runtime
+        .block_on(move |cx| {
+            let sup = supervisor::start_link(cx, spec)?;
+            let before = pids(cx, sup)?;
+            cx.send(before[0].unwrap(), Crash(Reason::error("boom")));
+            let mut after = after_restart(cx, sup, &before)?;
+            while after.iter().zip(&before).any(|(now, then)| now == then) {
+                after = after_restart(cx, sup, &before)?;
+            }
+            cx.unlink(sup.pid()); // it outlives this process, quietly
+            Ok::<_, Reason>((before, after))
+        })
+        .unwrap();
+    assert!(after.iter().zip(&before).all(|(now, then)| now != then), "{before:?} {after:?}");
+    assert_eq!(
+        take(&log),
+        vec!["start a", "start b", "start c", "stop c shutdown", "stop b shutdown", "start a", "start b", "start c"]
+    );
+}
+
+#[test]
+fn rest_for_one_restarts_the_child_and_those_started_after_it() {
+    let log = Log::default();
+    let runtime = common::runtime(2);
+    let spec = three(Strategy::RestForOne, &log);
+    let (before, after) = runtime
+        .block_on(move |cx| {
+            let sup = supervisor::start_link(cx, spec)?;
+            let before = pids(cx, sup)?;
+            cx.send(before[1].unwrap(), Crash(Reason::error("boom")));
+            let mut after = after_restart(cx, sup, &before)?;
+            while after[2] == before[2] {
+                after = after_restart(cx, sup, &before)?;
+            }
+            cx.unlink(sup.pid()); // it outlives this process, quietly
+            Ok::<_, Reason>((before, after))
+        })
+        .unwrap();
+    assert_eq!(before[0], after[0]);
+    assert!(before[1] != after[1] && before[2] != after[2]);
+    assert_eq!(take(&log), vec!["start a", "start b", "start c", "stop c shutdown", "start b", "start c"]);
+}
+
+#[test]
+fn transient_children_are_restarted_only_after_an_abnormal_end_and_temporary_ones_never() {
+    let log = Log::default();
+    let runtime = common::runtime(2);
+    let spec = SupervisorSpec::new(Strategy::OneForOne)
+        .intensity(10, Duration::from_secs(10))
+        .child(worker("transient", &log).restart(Restart::Transient))
+        .child(worker("temporary", &log).restart(Restart::Temporary));
+    let (ids, counts) = runtime
+        .block_on(move |cx| {
+            let sup = supervisor::start_link(cx, spec)?;
+            let before = pids(cx, sup)?;
+            cx.send(before[0].unwrap(), Crash(Reason::Normal));
+            cx.send(before[1].unwrap(), Crash(Reason::error("boom")));
+            // Both end: the transient one stays stopped, the temporary one's spec goes.
+            loop {
+                let children = sup.which_children(cx)?;
+                if children.len() == 1 && children[0].pid.is_none() {
+                    break;
+                }
+                cx.sleep(Duration::from_millis(1))?;
+            }
+            let restarted = sup.restart_child(cx, "transient")?;
+            cx.send(restarted, Crash(Reason::error("boom")));
+            let after = after_restart(cx, sup, &[Some(restarted)])?;
+            assert_ne!(after, vec![Some(restarted)]);
+            let ids: Vec<String> = sup.which_children(cx)?.into_iter().map(|child| child.id).collect();
+            let counts = sup.count_children(cx)?;
+            cx.unlink(sup.pid());
+            Ok::<_, Reason>((ids, counts))
+        })
+        .unwrap();
+    assert_eq!(ids, vec!["transient"]);
+    assert_eq!(counts, ChildCounts { specs: 1, active: 1, supervisors: 0, workers: 1 });
+}
+
+#[test]
+fn past_its_restart_intensity_the_supervisor_stops_its_children_and_ends_with_shutdown() {
+    let log = Log::default();
+    let runtime = common::runtime(2);
+    let spec = SupervisorSpec::new(Strategy::OneForOne)
+        .intensity(2, Duration::from_secs(60))
+        .child(worker("a", &log))
+        .child(worker("b", &log));
+    let reason = runtime
+        .block_on(move |cx| {
+            cx.trap_exit(true);
+            let sup = supervisor::start_link(cx, spec)?;
+            let monitor = cx.monitor(sup.pid());
+            let mut before = pids(cx, sup)?;
+            for _ in 0..2 {
+                cx.send(before[1].unwrap(), Crash(Reason::error("boom")));
+                before = after_restart(cx, sup, &before)?;
+            }
+            cx.send(before[1].unwrap(), Crash(Reason::error("boom")));
+            let down = cx.receive_if::<Down>(|down| down.monitor == monitor)?;
+            Ok::<_, Reason>(down.reason)
+        })
+        .unwrap();
+    assert_eq!(reason, Reason::Shutdown);
+    assert_eq!(take(&log), vec!["start a", "start b", "start b", "start b", "stop a shutdown"]);
+}
+
+#[test]
+fn a_child_that_fails_to_start_stops_the_ones_before_it_and_fails_the_start() {
+    let log = Log::default();
+    let runtime = common::runtime(2);
+    let spec = SupervisorSpec::new(Strategy::OneForOne)
+        .child(worker("a", &log))
+        .child(worker("b", &log))
+        .child(ChildSpec::new("broken", |_| Err(Reason::error("no config"))))
+        .child(worker("never", &log));
+    let error = runtime
+        .block_on(move |cx| {
+            cx.trap_exit(true);
+            Ok::<_, Reason>(supervisor::start_link(cx, spec).unwrap_err())
+        })
+        .unwrap();
+    let StartError::Init(reason) = error else { panic!("{error:?}") };
+    let text = reason.to_string();
+    assert!(text.contains("broken") && text.contains("no config"), "{text}");
+    assert_eq!(take(&log), vec!["start a", "start b", "stop b shutdown", "stop a shutdown"]);
+}
+
+#[test]
+fn a_child_that_ignores_shutdown_is_killed_after_its_timeout_and_brutal_kill_kills_at_once() {
+    let runtime = common::runtime(2);
+    let stubborn = |id: &'static str| {
+        ChildSpec::new(id, |cx| {
+            let body = |cx: &mut Cx| loop {
+                cx.receive_any()?; // ignores `shutdown`
+            };
+            Ok(cx.spawn_opt(SpawnOptions::new().link().trap_exit(), body)?.pid)
+        })
+    };
+    let spec = SupervisorSpec::new(Strategy::OneForOne)
+        .child(stubborn("patient").shutdown(Shutdown::Timeout(Duration::from_millis(50))))
+        .child(stubborn("brutal").shutdown(Shutdown::BrutalKill));
+    let reasons = runtime
+        .block_on(move |cx| {
+            let sup = supervisor::start_link(cx, spec)?;
+            let children = pids(cx, sup)?;
+            let monitors: Vec<_> = children.iter().map(|pid| cx.monitor(pid.unwrap())).collect();
+            sup.terminate_child(cx, "brutal")?;
+            sup.terminate_child(cx, "patient")?;
+            let mut reasons = Vec::new();
+            for monitor in monitors {
+                reasons.push(cx.receive_if::<Down>(|down| down.monitor == monitor)?.reason);
+            }
+            assert_eq!(pids(cx, sup)?, vec![None, None], "both stopped, specs kept");
+            cx.unlink(sup.pid());
+            Ok::<_, Reason>(reasons)
+        })
+        .unwrap();
+    assert_eq!(reasons, vec![Reason::Killed, Reason::Killed]);
+}
+
+#[test]
+fn the_child_api_starts_restarts_and_deletes_children() {
+    let log = Log::default();
+    let runtime = common::runtime(2);
+    let (a, b) = (worker("a", &log), worker("b", &log));
+    let b_again = b.clone();
+    runtime
+        .block_on(move |cx| {
+            let sup = supervisor::start_link(cx, SupervisorSpec::new(Strategy::OneForOne).child(a))?;
+            let b_pid = sup.start_child(cx, b)?;
+            assert_eq!(sup.start_child(cx, b_again.clone()), Err(SupervisorError::AlreadyStarted(b_pid)));
+            assert_eq!(sup.restart_child(cx, "b"), Err(SupervisorError::Running));
+            assert_eq!(sup.delete_child(cx, "b"), Err(SupervisorError::Running));
+            sup.terminate_child(cx, "b")?;
+            assert_eq!(sup.start_child(cx, b_again), Err(SupervisorError::AlreadyPresent));
+            let again = sup.restart_child(cx, "b")?;
+            assert_ne!(again, b_pid);
+            sup.terminate_child(cx, "b")?;
+            sup.delete_child(cx, "b")?;
+            assert_eq!(sup.terminate_child(cx, "b"), Err(SupervisorError::NotFound));
+            assert_eq!(sup.count_children(cx)?, ChildCounts { specs: 1, active: 1, supervisors: 0, workers: 1 });
+            cx.unlink(sup.pid());
+            Ok::<_, Reason>(())
+        })
+        .unwrap();
+    assert_eq!(take(&log), vec!["start a", "start b", "stop b shutdown", "start b", "stop b shutdown"]);
+}
+
+#[test]
+fn stopping_a_tree_stops_children_last_started_first_depth_first() {
+    let log = Log::default();
+    let runtime = common::runtime(2);
+    let inner = {
+        let log = Arc::clone(&log);
+        ChildSpec::new("inner", move |cx| {
+            let spec = SupervisorSpec::new(Strategy::OneForOne).child(worker("x", &log)).child(worker("y", &log));
+            Ok(supervisor::start_link(cx, spec)?.pid())
+        })
+        .supervisor()
+    };
+    let spec = SupervisorSpec::new(Strategy::OneForOne).child(worker("a", &log)).child(inner).child(worker("b", &log));
+    runtime
+        .block_on(move |cx| {
+            let sup = supervisor::start_link(cx, spec)?;
+            let counts = sup.count_children(cx)?;
+            assert_eq!(counts, ChildCounts { specs: 3, active: 3, supervisors: 1, workers: 2 });
+            sup.stop(cx, Duration::from_secs(5))?;
+            Ok::<_, Reason>(())
+        })
+        .unwrap();
+    assert_eq!(
+        take(&log),
+        vec![
+            "start a",
+            "start x",
+            "start y",
+            "start b",
+            "stop b shutdown",
+            "stop y shutdown",
+            "stop x shutdown",
+            "stop a shutdown"
+        ]
+    );
+}
