@@ -58,6 +58,7 @@ pairs = [
     (("selective_receive", "ns per skipped message"), "selective_skipped"),
     (("call", "ns per call"), "call"),
     (("call_backlog", "ns per call, 100,000 messages in the caller's mailbox"), "call_backlog"),
+    (("sup_restart", "ns per restart"), "sup_restart"),
     (("link_fanout", "ns per linked worker"), "link_fanout"),
     (("trap_fanout", "ns per exit message"), "trap_fanout"),
     (("link_chain", "ns per hop"), "link_chain"),

@@ -17,7 +17,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[command(version, about)]
 struct Args {
     /// Run only these rows, comma-separated, in their usual order (spawn_exit, spawn_exit_deep, spawn_idle, ping_pong,
-    /// ring, skynet, mpsc, handle_send, tokio_call, tokio_call_64, selective_receive, call, call_backlog, link_fanout,
+    /// ring, skynet, mpsc, handle_send, tokio_call, tokio_call_64, selective_receive, call, call_backlog, sup_restart, link_fanout,
     /// trap_fanout, link_chain, link_fanout_1m).
     #[arg(long)]
     only: Option<String>,
@@ -57,7 +57,7 @@ impl Args {
     }
 }
 
-const ROWS: [&str; 17] = [
+const ROWS: [&str; 18] = [
     "spawn_exit",
     "spawn_exit_deep",
     "spawn_idle",
@@ -71,6 +71,7 @@ const ROWS: [&str; 17] = [
     "selective_receive",
     "call",
     "call_backlog",
+    "sup_restart",
     "link_fanout",
     "trap_fanout",
     "link_chain",
@@ -331,6 +332,16 @@ fn run_rows(
             name: "call_backlog",
             figure: "same calls without the backlog, ns per call".into(),
             value: per_op_ns(without, calls),
+            unit: "ns",
+        });
+    }
+    if wanted("sup_restart") {
+        let restarts = 100_000;
+        let elapsed = workloads::sup_restart(runtime, restarts);
+        rows.push(Row {
+            name: "sup_restart",
+            figure: "ns per restart".into(),
+            value: per_op_ns(elapsed, restarts),
             unit: "ns",
         });
     }

@@ -466,3 +466,57 @@ pub fn call(runtime: &Runtime, calls: u64, backlog: u64) -> Duration {
         })
         .expect("call client")
 }
+
+/// The sup_restart child: a server whose init reports in, and that stops
+/// with `boom` when sent `CrashNow` (as peerbench.erl's gen_server child).
+struct RestartedChild;
+struct ChildUp(Pid);
+struct CrashNow;
+
+impl lariat::server::Server for RestartedChild {
+    type Call = ();
+    type Reply = ();
+    type Cast = ();
+
+    fn handle_call(&mut self, cx: &mut lariat::Cx, _: (), reply_to: lariat::ReplyTo<()>) -> Result<(), Reason> {
+        reply_to.reply(cx, ());
+        Ok(())
+    }
+
+    fn handle_info(&mut self, _: &mut lariat::Cx, message: lariat::Message) -> Result<(), Reason> {
+        if message.is::<CrashNow>() { Err(Reason::error("boom")) } else { Ok(()) }
+    }
+}
+
+/// sup_restart: a one_for_one supervisor (intensity 1,000,000 per 1 s) with
+/// one permanent server child; `restarts` times, the driver sends the child
+/// `CrashNow`, it stops with `boom`, the supervisor restarts it and the new
+/// child reports in from its init. Returns the time for all restarts.
+pub fn sup_restart(runtime: &Runtime, restarts: u64) -> Duration {
+    use lariat::supervisor::{self, ChildSpec, Strategy, SupervisorSpec};
+    runtime
+        .block_on(move |cx| {
+            let driver = cx.pid();
+            let child = ChildSpec::new("child", move |cx| {
+                let options = lariat::server::StartOptions::new().link();
+                let started = lariat::server::start(cx, options, move |cx| {
+                    cx.send(driver, ChildUp(cx.pid()));
+                    Ok(RestartedChild)
+                })?;
+                Ok(started.pid())
+            });
+            let spec =
+                SupervisorSpec::new(Strategy::OneForOne).intensity(1_000_000, Duration::from_secs(1)).child(child);
+            let sup = supervisor::start_link(cx, spec)?;
+            let ChildUp(mut child) = cx.receive()?;
+            let start = Instant::now();
+            for _ in 0..restarts {
+                cx.send(child, CrashNow);
+                child = cx.receive::<ChildUp>()?.0;
+            }
+            let elapsed = start.elapsed();
+            sup.stop(cx, Duration::from_secs(5))?;
+            Ok::<_, Reason>(elapsed)
+        })
+        .expect("sup_restart driver")
+}
