@@ -76,7 +76,7 @@ pub use alias::Alias;
 pub use blocking::DEFAULT_BLOCKING_THREADS;
 #[cfg(feature = "tokio")]
 pub use bridge::OutsideMailbox;
-pub use cx::{Cx, ReplyTo, Request, Spawned};
+pub use cx::{Cx, ReplyTo, Request, Spawned, TimerRef};
 pub use error::{BlockOnError, BuildError, CallError, InsideProcess, SpawnError};
 pub use kernel::{Handle, SpawnOptions, WorkerStats};
 pub use mailbox::Message;

@@ -1,7 +1,8 @@
-//! Receive timeouts and `sleep`: a runtime-wide deadline queue.
+//! The runtime's timers: receive timeouts and `sleep`, and `send_after` /
+//! `send_interval`, in one runtime-wide deadline queue.
 //!
-//! An entry names a process by Pid and by the *wait generation* of the receive
-//! that armed it. Firing an entry stores that generation in the process's
+//! A receive's entry names a process by Pid and by the *wait generation* of the
+//! receive that armed it. Firing an entry stores that generation in the process's
 //! fired-timer word (`Pcb::fired_timer`) and wakes it like a message would; the receive compares the
 //! word with its own generation, so a stale timer (its receive already matched a
 //! message) can only cause a spurious wake-up, never a timeout of a later receive.
@@ -14,17 +15,53 @@
 //! generation check stays for the entry that fires while its receive is ending.
 //! Any worker fires every due entry (a parked worker sleeps until the earliest
 //! deadline), so one busy worker cannot stall another's timeouts. An indexed
-//! binary heap behind a mutex (removal by key in O(log n)): receives with a
-//! timeout are not the hot path of any workload; timing wheels would cut the
-//! lock if they become one.
+//! binary heap behind a mutex (removal by key in O(log n)); timing wheels
+//! would cut the lock if it becomes a hot path.
+//!
+//! A message timer (`send_after`) holds its message in the entry; firing takes
+//! it out under the lock and delivers it outside, so a `cancel` that finds the
+//! entry still armed guarantees the message is never delivered. An interval
+//! is armed again, in the same slot under the same key, as it fires, so its key
+//! stays valid for `cancel` for as long as it runs. Message timers' generations
+//! carry `MESSAGE_TIMER`, so their keys never match a receive's entry.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::mailbox::Message;
 use crate::pid::Pid;
 use crate::sync::{AtomicU64, Mutex, Ordering, lock};
 
 /// No deadline pending.
 const NONE: u64 = u64::MAX;
+/// Set in the generation of every message timer (a receive's wait generations
+/// never reach it).
+const MESSAGE_TIMER: u64 = 1 << 63;
+/// The shortest interval, so an interval armed again is never due at once.
+const MIN_INTERVAL_NANOS: u64 = 1_000;
+
+/// Makes each message of an interval timer.
+pub(crate) type MakeMessage = Arc<dyn Fn() -> Message + Send + Sync>;
+
+/// What a timer does when it fires.
+pub(crate) enum Fires {
+    /// Wakes the process's receive of the entry's wait generation.
+    Wake,
+    /// Sends this message to the entry's process (`send_after`).
+    Send(Message),
+    /// Sends a fresh message every `period` ns while `owner` lives (`send_interval`).
+    Interval { period: u64, owner: Pid, make: MakeMessage },
+}
+
+/// A timer that fired, handed to the caller outside the lock.
+pub(crate) enum Fired {
+    /// Wake the process's receive of this wait generation.
+    Wake(u64),
+    /// Deliver this message.
+    Send(Message),
+    /// Deliver `make()` if `owner` lives; otherwise cancel `key` (armed again already).
+    Interval { owner: Pid, make: MakeMessage, key: TimerKey },
+}
 
 /// The highest wait generation whose timer has fired for one process (timers of
 /// older waits may fire late, in any order: hence a maximum).
@@ -59,6 +96,7 @@ struct Entry {
     generation: u64,
     /// Its slot in `TimerHeap::positions` (stable while the entry moves).
     slot: u32,
+    fires: Fires,
 }
 
 /// What [`Timers::cancel`] needs to find an armed timer again. A key whose
@@ -69,6 +107,11 @@ pub(crate) struct TimerKey {
     slot: u32,
     pid: Pid,
     generation: u64,
+}
+
+impl TimerKey {
+    /// A key that finds no timer (no slot has this number).
+    pub(crate) const NONE: TimerKey = TimerKey { slot: u32::MAX, pid: Pid::from_bits(0), generation: 0 };
 }
 
 /// `positions` entry of a slot that holds no timer.
@@ -92,12 +135,12 @@ impl TimerHeap {
         self.entries.first().map_or(NONE, |entry| entry.deadline)
     }
 
-    fn push(&mut self, deadline: u64, pid: Pid, generation: u64) -> TimerKey {
+    fn push(&mut self, deadline: u64, pid: Pid, generation: u64, fires: Fires) -> TimerKey {
         let slot = self.free_slots.pop().unwrap_or_else(|| {
             self.positions.push(VACANT);
             u32::try_from(self.positions.len() - 1).expect("fewer than 2^32 timers armed at once")
         });
-        self.entries.push(Entry { deadline, pid, generation, slot });
+        self.entries.push(Entry { deadline, pid, generation, slot, fires });
         let last = self.entries.len() - 1;
         self.positions[slot as usize] = last as u32;
         self.sift_up(last);
@@ -105,26 +148,27 @@ impl TimerHeap {
     }
 
     /// Takes the earliest entry if it is due by `now`.
-    fn pop_due(&mut self, now: u64) -> Option<(Pid, u64)> {
+    fn pop_due(&mut self, now: u64) -> Option<Entry> {
         if self.entries.first()?.deadline > now {
             return None;
         }
-        let entry = self.remove_at(0);
-        Some((entry.pid, entry.generation))
+        Some(self.remove_at(0))
     }
 
-    /// Removes the timer `key` names; `false` if it is no longer armed.
-    fn remove(&mut self, key: TimerKey) -> bool {
-        let Some(&position) = self.positions.get(key.slot as usize) else { return false };
+    /// Where the timer `key` names is, if it is still armed.
+    fn find(&self, key: TimerKey) -> Option<usize> {
+        let &position = self.positions.get(key.slot as usize)?;
         if position == VACANT {
-            return false;
+            return None;
         }
         let entry = &self.entries[position as usize];
-        if entry.pid != key.pid || entry.generation != key.generation {
-            return false;
-        }
-        self.remove_at(position as usize);
-        true
+        (entry.pid == key.pid && entry.generation == key.generation).then_some(position as usize)
+    }
+
+    /// Removes the timer `key` names; `None` if it is no longer armed.
+    fn remove(&mut self, key: TimerKey) -> Option<Entry> {
+        let position = self.find(key)?;
+        Some(self.remove_at(position))
     }
 
     fn remove_at(&mut self, index: usize) -> Entry {
@@ -185,11 +229,18 @@ pub(crate) struct Timers {
     heap: Mutex<TimerHeap>,
     /// The earliest deadline in the heap, for a lock-free "anything due?" check.
     earliest: AtomicU64,
+    /// The next message timer's generation (with `MESSAGE_TIMER`).
+    next_message_timer: AtomicU64,
 }
 
 impl Timers {
     pub(crate) fn new() -> Self {
-        Timers { origin: Instant::now(), heap: Mutex::new(TimerHeap::default()), earliest: AtomicU64::new(NONE) }
+        Timers {
+            origin: Instant::now(),
+            heap: Mutex::new(TimerHeap::default()),
+            earliest: AtomicU64::new(NONE),
+            next_message_timer: AtomicU64::new(MESSAGE_TIMER),
+        }
     }
 
     /// Now, on this runtime's clock.
@@ -204,8 +255,30 @@ impl Timers {
 
     /// Arms a timer for `pid`'s wait `generation`.
     pub(crate) fn arm(&self, deadline: u64, pid: Pid, generation: u64) -> TimerKey {
+        self.push(deadline, pid, generation, Fires::Wake)
+    }
+
+    /// Arms a timer that sends `message` to `pid` at `deadline`.
+    pub(crate) fn arm_message(&self, deadline: u64, pid: Pid, message: Message) -> TimerKey {
+        self.push(deadline, pid, self.message_timer_generation(), Fires::Send(message))
+    }
+
+    /// Arms a timer that sends `make()` to `pid` every `period` from now on, for
+    /// as long as `owner` lives.
+    pub(crate) fn arm_interval(&self, period: Duration, pid: Pid, owner: Pid, make: MakeMessage) -> TimerKey {
+        let period = (period.as_nanos().min(NONE as u128 / 4) as u64).max(MIN_INTERVAL_NANOS);
+        let deadline = self.now().saturating_add(period);
+        self.push(deadline, pid, self.message_timer_generation(), Fires::Interval { period, owner, make })
+    }
+
+    fn message_timer_generation(&self) -> u64 {
+        // Relaxed: only uniqueness matters, which the RMW gives.
+        self.next_message_timer.fetch_add(1, Ordering::Relaxed) | MESSAGE_TIMER
+    }
+
+    fn push(&self, deadline: u64, pid: Pid, generation: u64, fires: Fires) -> TimerKey {
         let mut heap = lock(&self.heap);
-        let key = heap.push(deadline, pid, generation);
+        let key = heap.push(deadline, pid, generation, fires);
         // Relaxed: `earliest` is a hint read before taking the lock; the heap under
         // the mutex is the truth, and a worker about to park re-reads it locked.
         self.earliest.fetch_min(deadline, Ordering::Relaxed);
@@ -214,13 +287,36 @@ impl Timers {
 
     /// Disarms a timer whose wait has ended; nothing if it already fired.
     pub(crate) fn cancel(&self, key: TimerKey) {
-        let mut heap = lock(&self.heap);
-        if heap.remove(key) {
+        let _ = self.cancel_with_time_left(key);
+    }
+
+    /// Disarms a timer: the time it had left, or `None` if it had fired or was
+    /// cancelled. Once this returns, a message timer it found armed never
+    /// delivers (its message is dropped here, its destructor contained).
+    pub(crate) fn cancel_with_time_left(&self, key: TimerKey) -> Option<Duration> {
+        let entry = {
+            let mut heap = lock(&self.heap);
+            let entry = heap.remove(key)?;
             // Relaxed: written under the lock; see `arm`. A later deadline than
             // before, never an earlier one: a worker that read the old value
             // only wakes early and finds nothing due.
             self.earliest.store(heap.earliest(), Ordering::Relaxed);
+            entry
+        };
+        let left = Duration::from_nanos(entry.deadline.saturating_sub(self.now()));
+        if let Fires::Send(message) = entry.fires {
+            crate::crash::drop_contained(message);
         }
+        Some(left)
+    }
+
+    /// The time left on a timer, or `None` if it fired or was cancelled.
+    pub(crate) fn time_left(&self, key: TimerKey) -> Option<Duration> {
+        let deadline = {
+            let heap = lock(&self.heap);
+            heap.entries[heap.find(key)?].deadline
+        };
+        Some(Duration::from_nanos(deadline.saturating_sub(self.now())))
     }
 
     /// Timers armed and neither fired nor cancelled.
@@ -235,8 +331,9 @@ impl Timers {
         (earliest != NONE).then(|| Duration::from_nanos(earliest.saturating_sub(self.now())))
     }
 
-    /// Fires every entry due by now: `fire(pid, generation)` for each, outside the lock.
-    pub(crate) fn fire_due(&self, mut fire: impl FnMut(Pid, u64)) {
+    /// Fires every entry due by now: `fire(pid, fired)` for each, outside the
+    /// lock, in deadline order. An interval is armed again first.
+    pub(crate) fn fire_due(&self, mut fire: impl FnMut(Pid, Fired)) {
         // Relaxed: see `arm`; a miss here is caught at the next check.
         if self.earliest.load(Ordering::Relaxed) > self.now() {
             return;
@@ -246,13 +343,26 @@ impl Timers {
         {
             let mut heap = lock(&self.heap);
             while let Some(entry) = heap.pop_due(now) {
-                due.push(entry);
+                let fired = match entry.fires {
+                    Fires::Wake => Fired::Wake(entry.generation),
+                    Fires::Send(message) => Fired::Send(message),
+                    Fires::Interval { period, owner, make } => {
+                        // Missed periods are skipped, not sent in a burst.
+                        let next = entry.deadline.saturating_add(period).max(now.saturating_add(1));
+                        let again = Fires::Interval { period, owner, make: Arc::clone(&make) };
+                        // The slot just freed is reused (LIFO), so the key stays the same.
+                        let key = heap.push(next, entry.pid, entry.generation, again);
+                        debug_assert_eq!(key.slot, entry.slot, "an interval keeps its key");
+                        Fired::Interval { owner, make, key }
+                    }
+                };
+                due.push((entry.pid, fired));
             }
             // Relaxed: written under the lock; see `arm`.
             self.earliest.store(heap.earliest(), Ordering::Relaxed);
         }
-        for (pid, generation) in due {
-            fire(pid, generation);
+        for (pid, fired) in due {
+            fire(pid, fired);
         }
     }
 }
@@ -260,6 +370,13 @@ impl Timers {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+
+    fn generation_of(fired: Fired) -> u64 {
+        match fired {
+            Fired::Wake(generation) => generation,
+            _ => panic!("a receive timer"),
+        }
+    }
 
     #[test]
     fn only_due_entries_fire_in_deadline_order() {
@@ -272,7 +389,7 @@ mod tests {
         timers.arm(now + 60_000_000_000, a, 4);
         std::thread::sleep(Duration::from_millis(1));
         let mut fired = Vec::new();
-        timers.fire_due(|pid, generation| fired.push((pid, generation)));
+        timers.fire_due(|pid, fired_timer| fired.push((pid, generation_of(fired_timer))));
         assert_eq!(fired, vec![(a, 3), (b, 7)]);
         assert!(timers.until_next().unwrap() > Duration::from_secs(50));
     }
@@ -293,7 +410,7 @@ mod tests {
         assert_eq!(timers.pending(), 1);
         std::thread::sleep(Duration::from_millis(1));
         let mut fired = Vec::new();
-        timers.fire_due(|pid, generation| fired.push((pid, generation)));
+        timers.fire_due(|pid, fired_timer| fired.push((pid, generation_of(fired_timer))));
         assert_eq!(fired, vec![(a, 2)]);
         timers.cancel(second);
         assert_eq!(timers.pending(), 0, "cancelling a fired timer is a no-op");
@@ -314,14 +431,14 @@ mod tests {
                 match operation {
                     0 => {
                         generation += 1;
-                        let key = heap.push(deadline, Pid::new(0, 1, 0), generation);
+                        let key = heap.push(deadline, Pid::new(0, 1, 0), generation, Fires::Wake);
                         keys.push((key, deadline));
                         model.push((deadline, generation));
                     }
                     1 if !keys.is_empty() => {
                         let (key, _) = keys.swap_remove(pick % keys.len());
                         let armed = model.iter().position(|&(_, g)| g == key.generation);
-                        proptest::prop_assert_eq!(heap.remove(key), armed.is_some());
+                        proptest::prop_assert_eq!(heap.remove(key).is_some(), armed.is_some());
                         if let Some(index) = armed {
                             model.swap_remove(index);
                         }
@@ -329,8 +446,8 @@ mod tests {
                     _ => {
                         let now = deadline;
                         let mut fired = Vec::new();
-                        while let Some((_, generation)) = heap.pop_due(now) {
-                            fired.push(generation);
+                        while let Some(entry) = heap.pop_due(now) {
+                            fired.push(entry.generation);
                         }
                         let deadlines: Vec<u64> = fired
                             .iter()

@@ -34,10 +34,12 @@ mod inspect;
 mod intake;
 mod receive;
 mod root;
+mod timers;
 mod watch;
 
 pub use call::{ReplyTo, Request};
 pub(crate) use root::{ExitUnwind, Starting, process_main};
+pub use timers::TimerRef;
 
 use budget::Budget;
 use gate::{Call, Open};

@@ -20,11 +20,13 @@ mod handle;
 pub(crate) mod spawn;
 
 use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 pub use handle::Handle;
 pub use spawn::SpawnOptions;
 
 use crate::blocking::BlockingPool;
+use crate::mailbox::Message;
 use crate::pid::{Pid, Ref};
 use crate::process::{Pcb, Status};
 use crate::registry::{Name, RegisterError, Registry};
@@ -34,7 +36,7 @@ use crate::stack::StackPool;
 use crate::sync::epoch::{Collector, Guard};
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering, fence, lock};
 use crate::table::{FreeSlots, Table};
-use crate::timer::{TimerKey, Timers};
+use crate::timer::{MakeMessage, TimerKey, Timers};
 use crossbeam_utils::CachePadded;
 
 /// What the kernel needs from the worker a call runs on: the one way it
@@ -255,11 +257,28 @@ impl Kernel {
     /// Arms a receive timer; wakes a parked worker if it is now the earliest, so
     /// that some worker sleeps no longer than the deadline.
     pub(crate) fn arm_timer(&self, deadline: u64, pid: Pid, generation: u64) -> TimerKey {
+        self.arm_waking_a_sleeper(deadline, || self.timers.arm(deadline, pid, generation))
+    }
+
+    /// Arms a timer that sends `message` to `pid` at `deadline` (as `arm_timer`).
+    pub(crate) fn arm_message_timer(&self, deadline: u64, pid: Pid, message: Message) -> TimerKey {
+        self.arm_waking_a_sleeper(deadline, || self.timers.arm_message(deadline, pid, message))
+    }
+
+    /// Arms an interval timer (as `arm_timer`).
+    pub(crate) fn arm_interval_timer(&self, period: Duration, pid: Pid, owner: Pid, make: MakeMessage) -> TimerKey {
+        let first = self.timers.deadline_after(period);
+        self.arm_waking_a_sleeper(first, || self.timers.arm_interval(period, pid, owner, make))
+    }
+
+    /// Runs `arm`; if `deadline` is earlier than every pending one, wakes a
+    /// parked worker, so that some worker sleeps no longer than it.
+    fn arm_waking_a_sleeper(&self, deadline: u64, arm: impl FnOnce() -> TimerKey) -> TimerKey {
         let earlier = self.timers.until_next().is_none_or(|next| {
             let now = self.timers.now();
             deadline < now.saturating_add(next.as_nanos() as u64)
         });
-        let key = self.timers.arm(deadline, pid, generation);
+        let key = arm();
         if earlier && let Some(worker) = self.scheduler.idle.any_sleeper() {
             self.scheduler.parkers[worker].unpark();
         }

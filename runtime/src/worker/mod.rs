@@ -22,10 +22,10 @@ use exit::{EndedBlocks, PendingExits};
 use queues::Chain;
 
 use crate::cx::{Starting, process_main};
-use crate::kernel::Kernel;
+use crate::kernel::{Kernel, Port};
 use crate::link::LinkTable;
 use crate::monitor::Monitors;
-use crate::process::{Outcome, Pcb, ProcessCoroutine, Suspend, WorkerPtr, add_starting_links_and_monitors};
+use crate::process::{Outcome, Pcb, ProcessCoroutine, Signal, Suspend, WorkerPtr, add_starting_links_and_monitors};
 use crate::reason::Reason;
 use crate::scheduler::ProcRef;
 use crate::scheduler::queue::LocalQueue;
@@ -33,6 +33,7 @@ use crate::stack::{self, LocalStacks, PooledStack, overflow};
 use crate::sync::Ordering;
 use crate::sync::epoch::{Guard, LocalHandle};
 use crate::table::FreeSlots;
+use crate::timer::Fired;
 
 /// Every this many scheduling ticks the injector and timers are looked at first.
 const GLOBAL_CHECK_INTERVAL: u32 = 61;
@@ -40,6 +41,37 @@ const GLOBAL_CHECK_INTERVAL: u32 = 61;
 const SPIN_BEFORE_PARKING: Duration = Duration::from_micros(50);
 /// Looks at the inbox between two reads of the clock while spinning.
 const SPIN_CHECKS_PER_CLOCK_READ: u32 = 32;
+
+/// The port timers deliver through: this worker, except that a process woken
+/// here goes to its queue rather than the LIFO slot (`queue_woken_by_timer`).
+struct TimerPort<'a>(&'a WorkerCore);
+
+impl Port for TimerPort<'_> {
+    fn index(&self) -> usize {
+        self.0.index
+    }
+
+    fn pin(&self) -> Guard {
+        self.0.pin()
+    }
+
+    fn with_free_slots<R>(&self, f: impl FnOnce(&mut FreeSlots) -> R) -> R {
+        self.0.with_free_slots(f)
+    }
+
+    /// A timer spawns nothing; were it to, the process would go where any worker takes it.
+    fn queue_spawned(&self, process: ProcRef) {
+        self.0.kernel.scheduler.push_woken_elsewhere(process, None);
+    }
+
+    fn queue_woken_here(&self, process: ProcRef) {
+        self.0.queue_woken_by_timer(process, Some(self.0.index));
+    }
+
+    fn queue_woken_elsewhere(&self, process: ProcRef, home: Option<usize>) {
+        self.0.kernel.scheduler.push_woken_elsewhere(process, home);
+    }
+}
 
 /// The state of one worker, owned by its thread; processes running on it reach
 /// it through the `WorkerPtr` they are resumed with.
@@ -245,24 +277,46 @@ impl WorkerCore {
 
     fn fire_timers(&self) {
         let kernel = &self.kernel;
-        kernel.timers.fire_due(|pid, generation| {
-            let guard = self.pin();
-            if let Some(pcb) = kernel.table.get(pid, &guard) {
-                pcb.fired_timer.fire(generation);
-                if pcb.state.wake() {
-                    // A timeout resumes it in its receive, not into an exit.
-                    pcb.hints.woken(false);
-                    let process = ProcRef(NonNull::from(pcb));
-                    // Its own queue, not the LIFO slot: this runs when the
-                    // worker is about to look for work or park, and a parking
-                    // worker's re-check sees only the queues.
-                    match pcb.home() {
-                        Some(home) if home == self.index => self.pinned.borrow_mut().push_back(process),
-                        home => kernel.scheduler.push_woken_elsewhere(process, home),
+        kernel.timers.fire_due(|pid, fired| match fired {
+            Fired::Wake(generation) => {
+                let guard = self.pin();
+                if let Some(pcb) = kernel.table.get(pid, &guard) {
+                    pcb.fired_timer.fire(generation);
+                    if pcb.state.wake() {
+                        // A timeout resumes it in its receive, not into an exit.
+                        pcb.hints.woken(false);
+                        self.queue_woken_by_timer(ProcRef(NonNull::from(pcb)), pcb.home());
                     }
                 }
             }
+            // A timer to a process that is gone is dropped by the delivery.
+            Fired::Send(message) => {
+                kernel.deliver(pid, Signal::Message(message), Some(&TimerPort(self)));
+            }
+            Fired::Interval { owner, make, key } => {
+                let guard = self.pin();
+                if kernel.table.get(owner, &guard).is_none() {
+                    // Tied to its owner's life.
+                    kernel.timers.cancel(key);
+                    return;
+                }
+                drop(guard);
+                // The message is the user's: made (and, if undeliverable, dropped) contained.
+                if let Ok(message) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| make())) {
+                    kernel.deliver(pid, Signal::Message(message), Some(&TimerPort(self)));
+                }
+            }
         });
+    }
+
+    /// Queues a process a timer woke: in its own queue, not the LIFO slot
+    /// (timers fire when the worker is about to look for work or park, and a
+    /// parking worker's re-check sees only the queues).
+    fn queue_woken_by_timer(&self, process: ProcRef, home: Option<usize>) {
+        match home {
+            Some(home) if home == self.index => self.pinned.borrow_mut().push_back(process),
+            home => self.kernel.scheduler.push_woken_elsewhere(process, home),
+        }
     }
 
     fn next_random(&self) -> u64 {

@@ -1,0 +1,87 @@
+//! Message timers (`erlang:send_after/3`, `cancel_timer/1`, `read_timer/1`,
+//! `timer:send_interval/3`) on the runtime's own deadline queue (`timer`): no
+//! process per timer, one heap entry each.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::Cx;
+use super::gate::Call;
+use crate::mailbox::Message;
+use crate::pid::Pid;
+use crate::timer::TimerKey;
+
+/// An armed timer ([`Cx::send_after`], [`Cx::send_interval`]), to cancel or read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct TimerRef(TimerKey);
+
+impl std::fmt::Debug for TimerRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TimerRef")
+    }
+}
+
+impl Cx {
+    /// Sends `message` to `to` after `delay` (Erlang's `send_after/3`). The
+    /// message is dropped if `to` is gone by then. Memory: one entry in the
+    /// runtime's timer heap (no process).
+    ///
+    /// A timer armed while this process is being torn down is not armed (the
+    /// message is dropped); the `TimerRef` then finds nothing.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lariat::{Reason, Runtime};
+    ///
+    /// struct Tick;
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     let me = cx.pid();
+    ///     let early = cx.send_after(Duration::from_millis(10), me, Tick);
+    ///     let late = cx.send_after(Duration::from_secs(3600), me, Tick);
+    ///     assert!(cx.cancel_timer(late).is_some(), "still armed: cancelled, never delivered");
+    ///     cx.receive::<Tick>()?;
+    ///     assert_eq!(cx.cancel_timer(early), None, "it had fired");
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn send_after<T: Send + 'static>(&mut self, delay: Duration, to: Pid, message: T) -> TimerRef {
+        let Ok(_open) = self.gate(Call::Act(1)) else {
+            crate::crash::drop_contained(message);
+            return TimerRef(TimerKey::NONE);
+        };
+        let kernel = self.kernel();
+        let deadline = kernel.timers.deadline_after(delay);
+        TimerRef(kernel.arm_message_timer(deadline, to, Message::new(message)))
+    }
+
+    /// Sends a clone of `message` to `to` every `every`, for as long as this
+    /// process lives or until [`Cx::cancel_timer`] (Erlang's
+    /// `timer:send_interval/3`). Periods missed while the runtime was busy are
+    /// skipped, not sent in a burst.
+    pub fn send_interval<T>(&mut self, every: Duration, to: Pid, message: T) -> TimerRef
+    where
+        T: Clone + Send + Sync + 'static,
+    {
+        let Ok(_open) = self.gate(Call::Act(1)) else { return TimerRef(TimerKey::NONE) };
+        let me = self.pid();
+        let make = Arc::new(move || Message::new(message.clone()));
+        TimerRef(self.kernel().arm_interval_timer(every, to, me, make))
+    }
+
+    /// Cancels a timer (Erlang's `cancel_timer/1`): the time it had left, or
+    /// `None` if it had already fired (or was cancelled). When this returns
+    /// `Some`, its message is never delivered.
+    pub fn cancel_timer(&mut self, timer: TimerRef) -> Option<Duration> {
+        self.gate(Call::Act(1)).ok()?;
+        self.kernel().timers.cancel_with_time_left(timer.0)
+    }
+
+    /// The time left on a timer (Erlang's `read_timer/1`), or `None` if it has
+    /// fired or was cancelled.
+    pub fn read_timer(&mut self, timer: TimerRef) -> Option<Duration> {
+        self.gate(Call::Ask).ok()?;
+        self.kernel().timers.time_left(timer.0)
+    }
+}
