@@ -42,6 +42,8 @@ for i in range(1, runs + 1):
             beam.setdefault("ring_build", []).append(float(extra["build_ns_per_proc"]))
         if name == "skynet":
             beam.setdefault("skynet_s", []).append(seconds)
+        if name in ("send_after", "send_after_cancel"):
+            beam.setdefault(name + "_bytes", []).append(float(extra["mem_b_per_timer"]))
         if name == "selective_receive":
             beam.setdefault("selective_skipped", []).append(float(extra["ns_per_skipped_msg"]))
 pairs = [
@@ -59,6 +61,10 @@ pairs = [
     (("call", "ns per call"), "call"),
     (("call_backlog", "ns per call, 100,000 messages in the caller's mailbox"), "call_backlog"),
     (("sup_restart", "ns per restart"), "sup_restart"),
+    (("send_after", "ns per timer"), "send_after"),
+    (("send_after", "bytes per armed timer"), "send_after_bytes"),
+    (("send_after_cancel", "ns per timer"), "send_after_cancel"),
+    (("send_after_cancel", "bytes per armed timer"), "send_after_cancel_bytes"),
     (("link_fanout", "ns per linked worker"), "link_fanout"),
     (("trap_fanout", "ns per exit message"), "trap_fanout"),
     (("link_chain", "ns per hop"), "link_chain"),

@@ -17,8 +17,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[command(version, about)]
 struct Args {
     /// Run only these rows, comma-separated, in their usual order (spawn_exit, spawn_exit_deep, spawn_idle, ping_pong,
-    /// ring, skynet, mpsc, handle_send, tokio_call, tokio_call_64, selective_receive, call, call_backlog, sup_restart, link_fanout,
-    /// trap_fanout, link_chain, link_fanout_1m).
+    /// ring, skynet, mpsc, handle_send, tokio_call, tokio_call_64, selective_receive, call, call_backlog, sup_restart,
+    /// send_after, send_after_cancel, link_fanout, trap_fanout, link_chain, link_fanout_1m).
     #[arg(long)]
     only: Option<String>,
     /// Print the figures as JSON lines instead of a table.
@@ -57,7 +57,7 @@ impl Args {
     }
 }
 
-const ROWS: [&str; 18] = [
+const ROWS: [&str; 20] = [
     "spawn_exit",
     "spawn_exit_deep",
     "spawn_idle",
@@ -72,6 +72,8 @@ const ROWS: [&str; 18] = [
     "call",
     "call_backlog",
     "sup_restart",
+    "send_after",
+    "send_after_cancel",
     "link_fanout",
     "trap_fanout",
     "link_chain",
@@ -344,6 +346,34 @@ fn run_rows(
             value: per_op_ns(elapsed, restarts),
             unit: "ns",
         });
+    }
+    for row in ["send_after", "send_after_cancel"] {
+        if wanted(row) {
+            let timers = 1_000_000;
+            let figures = if row == "send_after" {
+                workloads::send_after(runtime, timers)
+            } else {
+                workloads::send_after_cancel(runtime, timers)
+            };
+            rows.push(Row {
+                name: row,
+                figure: "ns per timer".into(),
+                value: per_op_ns(figures.total, timers),
+                unit: "ns",
+            });
+            rows.push(Row {
+                name: row,
+                figure: "arm loop, ns per timer".into(),
+                value: per_op_ns(figures.arm, timers),
+                unit: "ns",
+            });
+            rows.push(Row {
+                name: row,
+                figure: "bytes per armed timer".into(),
+                value: figures.bytes_per_timer,
+                unit: "B",
+            });
+        }
     }
     let link_n = args.linked;
     if wanted("link_fanout") {

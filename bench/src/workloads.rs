@@ -520,3 +520,73 @@ pub fn sup_restart(runtime: &Runtime, restarts: u64) -> Duration {
         })
         .expect("sup_restart driver")
 }
+
+#[derive(Clone, Copy)]
+struct TimerTick;
+
+/// What send_after and send_after_cancel measured.
+#[derive(Debug, Clone, Copy)]
+pub struct TimerFigures {
+    /// Arming all (and for send_after, receiving all; for send_after_cancel,
+    /// cancelling all).
+    pub total: Duration,
+    /// The arm loop alone.
+    pub arm: Duration,
+    /// RSS growth right after the arm loop, per timer.
+    pub bytes_per_timer: f64,
+}
+
+/// send_after: arm `n` timers that each send this process a tick after a
+/// delay of 1–100 ms (drawn before the timing starts), then receive all `n`.
+pub fn send_after(runtime: &Runtime, n: u64) -> TimerFigures {
+    runtime
+        .block_on(move |cx| {
+            let me = cx.pid();
+            // A fixed xorshift sequence: the same delays every run.
+            let mut state = 0x2545_F491_4F6C_DD1Du64;
+            let delays: Vec<u8> = (0..n)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    (state % 100) as u8 + 1
+                })
+                .collect();
+            let before = crate::rss_bytes();
+            let start = Instant::now();
+            for &delay in &delays {
+                cx.send_after(Duration::from_millis(u64::from(delay)), me, TimerTick);
+            }
+            let arm = start.elapsed();
+            let bytes_per_timer = crate::rss_bytes().saturating_sub(before) as f64 / n as f64;
+            for _ in 0..n {
+                cx.receive::<TimerTick>()?;
+            }
+            Ok::<_, Reason>(TimerFigures { total: start.elapsed(), arm, bytes_per_timer })
+        })
+        .expect("send_after process")
+}
+
+/// send_after_cancel: arm `n` timers of 10 s (their refs kept), then cancel
+/// each (each cancel returns the time left).
+pub fn send_after_cancel(runtime: &Runtime, n: u64) -> TimerFigures {
+    runtime
+        .block_on(move |cx| {
+            let me = cx.pid();
+            let mut timers = Vec::with_capacity(n as usize);
+            let before = crate::rss_bytes();
+            let start = Instant::now();
+            for _ in 0..n {
+                timers.push(cx.send_after(Duration::from_secs(10), me, TimerTick));
+            }
+            let arm = start.elapsed();
+            let bytes_per_timer = crate::rss_bytes().saturating_sub(before) as f64 / n as f64;
+            for timer in timers {
+                if cx.cancel_timer(timer).is_none() {
+                    return Err(Reason::error("a 10 s timer fired before its cancel"));
+                }
+            }
+            Ok::<_, Reason>(TimerFigures { total: start.elapsed(), arm, bytes_per_timer })
+        })
+        .expect("send_after_cancel process")
+}

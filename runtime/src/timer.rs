@@ -49,8 +49,17 @@ pub(crate) enum Fires {
     Wake,
     /// Sends this message to the entry's process (`send_after`).
     Send(Message),
-    /// Sends a fresh message every `period` ns while `owner` lives (`send_interval`).
-    Interval { period: u64, owner: Pid, make: MakeMessage },
+    /// Sends a fresh message every so often while its owner lives
+    /// (`send_interval`). Boxed: entries stay small for the common timers.
+    Interval(Box<Interval>),
+}
+
+/// An interval timer's own part.
+pub(crate) struct Interval {
+    /// Nanoseconds between two messages.
+    period: u64,
+    owner: Pid,
+    make: MakeMessage,
 }
 
 /// A timer that fired, handed to the caller outside the lock.
@@ -268,7 +277,12 @@ impl Timers {
     pub(crate) fn arm_interval(&self, period: Duration, pid: Pid, owner: Pid, make: MakeMessage) -> TimerKey {
         let period = (period.as_nanos().min(NONE as u128 / 4) as u64).max(MIN_INTERVAL_NANOS);
         let deadline = self.now().saturating_add(period);
-        self.push(deadline, pid, self.message_timer_generation(), Fires::Interval { period, owner, make })
+        self.push(
+            deadline,
+            pid,
+            self.message_timer_generation(),
+            Fires::Interval(Box::new(Interval { period, owner, make })),
+        )
     }
 
     fn message_timer_generation(&self) -> u64 {
@@ -346,12 +360,12 @@ impl Timers {
                 let fired = match entry.fires {
                     Fires::Wake => Fired::Wake(entry.generation),
                     Fires::Send(message) => Fired::Send(message),
-                    Fires::Interval { period, owner, make } => {
+                    Fires::Interval(interval) => {
                         // Missed periods are skipped, not sent in a burst.
-                        let next = entry.deadline.saturating_add(period).max(now.saturating_add(1));
-                        let again = Fires::Interval { period, owner, make: Arc::clone(&make) };
+                        let next = entry.deadline.saturating_add(interval.period).max(now.saturating_add(1));
+                        let (owner, make) = (interval.owner, Arc::clone(&interval.make));
                         // The slot just freed is reused (LIFO), so the key stays the same.
-                        let key = heap.push(next, entry.pid, entry.generation, again);
+                        let key = heap.push(next, entry.pid, entry.generation, Fires::Interval(interval));
                         debug_assert_eq!(key.slot, entry.slot, "an interval keeps its key");
                         Fired::Interval { owner, make, key }
                     }
@@ -366,6 +380,9 @@ impl Timers {
         }
     }
 }
+
+// An armed timer costs one entry (and a word of `positions`): keep it small.
+const _: () = assert!(size_of::<Entry>() <= 56);
 
 #[cfg(all(test, not(loom)))]
 mod tests {
