@@ -56,6 +56,7 @@ mod kernel;
 mod link;
 mod mailbox;
 mod monitor;
+pub mod pg;
 mod pid;
 mod process;
 mod reason;

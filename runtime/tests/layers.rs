@@ -30,7 +30,7 @@ const LAYERS: &[&[&str]] = &[
     &["kernel"],
     &["cx", "worker"],
     &["runtime", "bridge", "server"],
-    &["supervisor"],
+    &["supervisor", "pg"],
 ];
 
 /// Uses that go up, allowed because they only name the coroutine's types.
