@@ -86,7 +86,7 @@ pub use pid::{MAX_PROCESSES, Pid, Ref};
 pub use process::{Exit, ProcessInfo, Status};
 pub use reason::{Reason, Text};
 pub use registry::{Name, RegisterError};
-pub use runtime::{Builder, DEFAULT_MAX_PROCESSES, MAX_WORKERS, Runtime};
+pub use runtime::{Builder, DEFAULT_MAX_PROCESSES, MAX_WORKERS, Runtime, ShutdownError};
 pub use stack::{DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE};
 
 /// The runtime's lock-free protocols, exposed for the loom models in `loom-tests/`

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::ptr::NonNull;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
 
@@ -24,7 +24,7 @@ use crate::scheduler::inbox::Inbox;
 use crate::scheduler::spawn_slot::SpawnSlot;
 use crate::scheduler::{ProcRef, Scheduler, idle, queue, watchdog};
 use crate::stack;
-use crate::sync::Ordering;
+use crate::sync::{Ordering, lock};
 use crate::worker::WorkerCore;
 
 /// The most worker threads a runtime can have.
@@ -221,6 +221,35 @@ impl StacksIdle {
     }
 }
 
+/// What [`Runtime::shutdown`] sends each top-level process: stop what you
+/// hold, then end.
+pub(crate) struct StopTopLevel;
+
+/// Why [`Runtime::shutdown`] was not graceful all the way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShutdownError {
+    /// This many top-level supervisors had not stopped within the timeout;
+    /// what was left was ended by force.
+    Timeout {
+        /// Supervisors not stopped in time.
+        left: usize,
+    },
+}
+
+impl std::fmt::Display for ShutdownError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ShutdownError::Timeout { left } => write!(
+                f,
+                "{left} top-level supervisors had not stopped within the timeout (their rest was ended by force); \
+                 give shutdown a longer timeout, or shorter child shutdown timeouts"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ShutdownError {}
+
 /// A runtime of lightweight processes.
 ///
 /// ```
@@ -315,6 +344,47 @@ impl Runtime {
         }
     }
 
+    /// Stops the runtime gracefully: the top-level supervisors
+    /// ([`supervisor::start_top_level`](crate::supervisor::start_top_level)),
+    /// the last started first, each stopping its children in reverse order
+    /// (each gets `shutdown`, servers run `terminate`), all within `timeout`;
+    /// then ends whatever is left as dropping the runtime does.
+    ///
+    /// # Errors
+    ///
+    /// [`ShutdownError::Timeout`] if some top-level supervisors had not
+    /// finished stopping in time (what was left was then ended by force).
+    pub fn shutdown(self, timeout: Duration) -> Result<(), ShutdownError> {
+        let deadline = Instant::now() + timeout;
+        let top_level = std::mem::take(&mut *lock(&self.kernel.top_level));
+        let total = top_level.len();
+        let stopped = self.block_on(move |cx| {
+            let mut stopped = 0;
+            for holder in top_level.into_iter().rev() {
+                let monitor = cx.monitor(holder);
+                cx.send(holder, StopTopLevel);
+                let left = deadline.saturating_duration_since(Instant::now());
+                let down = cx.receive_map_timeout(left, |message| {
+                    message.downcast_ref::<crate::Down>().filter(|down| down.monitor == monitor).map(|_| ())
+                })?;
+                stopped += usize::from(down.is_some());
+            }
+            Ok::<_, Reason>(stopped)
+        });
+        drop(self);
+        match stopped {
+            Ok(stopped) if stopped == total => Ok(()),
+            Ok(stopped) => Err(ShutdownError::Timeout { left: total - stopped }),
+            Err(_) => Err(ShutdownError::Timeout { left: total }),
+        }
+    }
+
+    /// Records a top-level process that [`Runtime::shutdown`] stops with
+    /// [`StopTopLevel`], after those recorded later.
+    pub(crate) fn add_top_level(&self, holder: Pid) {
+        lock(&self.kernel.top_level).push(holder);
+    }
+
     /// Threads of the blocking pool alive now (see [`Cx::blocking`](crate::Cx::blocking)):
     /// started when needed, ended after 10 s without work.
     pub fn blocking_threads(&self) -> usize {
@@ -326,8 +396,9 @@ impl Runtime {
         self.kernel.live_processes()
     }
 
-    /// Receive timeouts and sleeps armed now: one per process waiting with a
-    /// timeout (a receive that ends early disarms its timer).
+    /// Timers armed now: receive timeouts and sleeps (one per process waiting
+    /// with a timeout; a receive that ends early disarms its timer), and
+    /// message timers (`send_after`, `send_interval`) not yet fired or cancelled.
     pub fn pending_timers(&self) -> usize {
         self.kernel.timers.pending()
     }

@@ -2,8 +2,8 @@
 
 mod common;
 
-use lariat::pg::{self, ChangeKind, GroupChange};
 use lariat::Reason;
+use lariat::pg::{self, ChangeKind, GroupChange};
 
 struct Stop;
 

@@ -316,3 +316,38 @@ fn stopping_a_tree_stops_children_last_started_first_depth_first() {
         ]
     );
 }
+
+/// `Runtime::shutdown` stops the top-level supervisors, the last started
+/// first, each stopping its children in reverse order, then ends the rest.
+#[test]
+fn a_graceful_shutdown_stops_the_top_level_supervisors_last_started_first() {
+    let log = Log::default();
+    let runtime = common::runtime(2);
+    let first = SupervisorSpec::new(Strategy::OneForOne).child(worker("a1", &log)).child(worker("a2", &log));
+    let second = SupervisorSpec::new(Strategy::OneForOne).child(worker("b1", &log));
+    supervisor::start_top_level(&runtime, first).unwrap();
+    supervisor::start_top_level(&runtime, second).unwrap();
+    assert_eq!(runtime.shutdown(Duration::from_secs(10)), Ok(()));
+    assert_eq!(
+        take(&log),
+        vec!["start a1", "start a2", "start b1", "stop b1 shutdown", "stop a2 shutdown", "stop a1 shutdown"]
+    );
+}
+
+/// A child that never stops (shutdown `Infinity`, ignoring `shutdown`) makes
+/// the graceful part run out of time: the rest is ended by force.
+#[test]
+fn a_shutdown_that_runs_out_of_time_says_so_and_ends_the_rest_by_force() {
+    let runtime = common::runtime(2);
+    let never = ChildSpec::new("never", |cx| {
+        let body = |cx: &mut Cx| loop {
+            cx.receive_any()?;
+        };
+        Ok(cx.spawn_opt(SpawnOptions::new().link().trap_exit(), body)?.pid)
+    })
+    .shutdown(Shutdown::Infinity);
+    supervisor::start_top_level(&runtime, SupervisorSpec::new(Strategy::OneForOne).child(never)).unwrap();
+    let started = std::time::Instant::now();
+    assert_eq!(runtime.shutdown(Duration::from_millis(100)), Err(lariat::ShutdownError::Timeout { left: 1 }));
+    assert!(started.elapsed() < Duration::from_secs(5), "ended by force soon after the timeout");
+}

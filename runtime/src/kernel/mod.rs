@@ -105,6 +105,8 @@ pub(crate) struct Kernel {
     /// Spawned and ended processes, counted per worker (the last entry for other
     /// threads) so the hot path never contends on one counter.
     counts: Box<[CachePadded<LiveCount>]>,
+    /// Top-level supervisors' holders, in start order (`Runtime::shutdown`).
+    pub(crate) top_level: Mutex<Vec<Pid>>,
     /// Where the stopper hands each worker its processes to tear down.
     pub(crate) teardown: Teardown,
     pub(crate) workers: usize,
@@ -135,6 +137,7 @@ impl Kernel {
             registry: Registry::default(),
             blocking: BlockingPool::new(blocking_threads, id),
             counts: (0..=workers).map(|_| CachePadded::new(LiveCount::default())).collect(),
+            top_level: Mutex::new(Vec::new()),
             teardown: Teardown::new(workers),
             workers,
         })

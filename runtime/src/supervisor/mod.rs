@@ -352,6 +352,35 @@ pub fn start(cx: &mut Cx, options: StartOptions, spec: SupervisorSpec) -> Result
     server::start(cx, options, move |cx| Supervisor::init(cx, spec)).map(SupervisorRef)
 }
 
+/// Starts a top-level supervisor from outside the runtime, held by a process
+/// of its own, which [`Runtime::shutdown`](crate::Runtime::shutdown) stops
+/// (the last started first) before it ends the rest. Blocks this thread until
+/// the supervisor's children have started.
+///
+/// # Errors
+///
+/// As [`start_link`]; [`StartError::Spawn`] if the holder could not be spawned.
+pub fn start_top_level(runtime: &crate::Runtime, spec: SupervisorSpec) -> Result<SupervisorRef, StartError> {
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    let holder = runtime
+        .spawn(move |cx| {
+            let started = start_link(cx, spec);
+            let supervisor = started.clone();
+            let _ = started_tx.send(started);
+            let Ok(supervisor) = supervisor else { return Ok(()) };
+            cx.receive::<crate::runtime::StopTopLevel>()?;
+            supervisor.stop(cx, Duration::MAX)?;
+            Ok(())
+        })
+        .map_err(StartError::Spawn)?;
+    let started =
+        started_rx.recv().unwrap_or(Err(StartError::Init(Reason::error("the holder ended before the start"))));
+    if started.is_ok() {
+        runtime.add_top_level(holder);
+    }
+    started
+}
+
 /// A request to a supervisor.
 pub(crate) enum Ask {
     WhichChildren,
