@@ -215,6 +215,102 @@ fn describe(how: W2Ends) -> &'static str {
     }
 }
 
+/// Tells a supervised worker to fail.
+struct Fail;
+
+/// The seed's next chapter, links made useful: a one_for_one supervisor (at
+/// most 3 restarts in 5 s) keeps three workers running; a worker that fails is
+/// restarted alone, and past the restart intensity the supervisor gives up,
+/// stopping the others (last started first) and ending with `shutdown`.
+pub fn supervision(runtime: &Runtime) -> Transcript {
+    use lariat::supervisor::{self, ChildSpec, Strategy, SupervisorSpec};
+    runtime
+        .block_on(|cx| {
+            let mut lines = vec![
+                "iex> Supervisor.start_link([w1, w2, w3], strategy: :one_for_one, max_restarts: 3, max_seconds: 5)"
+                    .to_owned(),
+                "  (Rust: supervisor::start_link(cx, SupervisorSpec::new(Strategy::OneForOne).intensity(3, 5 s).child(..)))"
+                    .to_owned(),
+            ];
+            let me = cx.pid();
+            let worker = |name: &'static str| {
+                ChildSpec::worker(name, move || {
+                    move |cx: &mut lariat::Cx| {
+                        cx.trap_exit(true);
+                        loop {
+                            let message = cx.receive_any()?;
+                            if message.is::<Fail>() {
+                                return Err(Reason::error("boom"));
+                            }
+                            if let Ok(exit) = message.downcast::<Exit>() {
+                                cx.send(me, format!("  {name} stops: {{:EXIT, supervisor, :{}}}", exit.reason));
+                                return Err(exit.reason);
+                            }
+                        }
+                    }
+                })
+            };
+            let spec = SupervisorSpec::new(Strategy::OneForOne)
+                .intensity(3, Duration::from_secs(5))
+                .child(worker("w1"))
+                .child(worker("w2"))
+                .child(worker("w3"));
+            cx.trap_exit(true);
+            let sup = supervisor::start_link(cx, spec)?;
+            let show = |cx: &mut lariat::Cx| -> Result<Vec<Option<Pid>>, Reason> {
+                Ok(sup.which_children(cx)?.into_iter().map(|child| child.pid).collect())
+            };
+            let listing = |pids: &[Option<Pid>], before: Option<&[Option<Pid>]>| {
+                let names = ["w1", "w2", "w3"];
+                let each: Vec<String> = pids
+                    .iter()
+                    .enumerate()
+                    .map(|(i, pid)| {
+                        let pid = pid.map_or("-".to_owned(), |pid| pid.to_string());
+                        let new = before.is_some_and(|before| before[i] != pids[i]);
+                        format!("{} {pid}{}", names[i], if new { " (restarted)" } else { "" })
+                    })
+                    .collect();
+                format!("  children: {}", each.join(", "))
+            };
+            let mut pids = show(cx)?;
+            lines.push(listing(&pids, None));
+            lines.push("iex> send(w2, :fail)   # w2 ends with :boom".to_owned());
+            let before = pids.clone();
+            cx.send(pids[1].expect("w2 runs"), Fail);
+            while pids[1] == before[1] || pids[1].is_none() {
+                cx.sleep(Duration::from_millis(1))?;
+                pids = show(cx)?;
+            }
+            lines.push(listing(&pids, Some(&before)));
+            lines.push("iex> # w2 fails 3 more times within 5 s: one more restart than allowed".to_owned());
+            let monitor = cx.monitor(sup.pid());
+            for _ in 0..3 {
+                let failing = pids[1].expect("w2 runs");
+                cx.send(failing, Fail);
+                loop {
+                    cx.sleep(Duration::from_millis(1))?;
+                    match sup.which_children(cx) {
+                        Ok(children) => {
+                            pids = children.into_iter().map(|child| child.pid).collect();
+                            if pids[1].is_some_and(|now| now != failing) {
+                                break;
+                            }
+                        }
+                        Err(_) => break, // it gave up
+                    }
+                }
+            }
+            let down = cx.receive_if::<Down>(|down| down.monitor == monitor)?;
+            while let Some(line) = cx.receive_timeout::<String>(Duration::from_millis(50))? {
+                lines.push(line);
+            }
+            lines.push(format!("  the supervisor gives up and ends with :{}", down.reason));
+            Ok::<_, Reason>(lines)
+        })
+        .unwrap_or_else(|error| vec![format!("unexpected: {error}")])
+}
+
 /// Every scenario, in the tutorial's order.
 pub fn all(runtime: &Runtime) -> Vec<Transcript> {
     vec![
@@ -225,5 +321,6 @@ pub fn all(runtime: &Runtime) -> Vec<Transcript> {
         chain(runtime, W2Ends::Boom),
         chain(runtime, W2Ends::KillsItself),
         chain(runtime, W2Ends::KilledByExit),
+        supervision(runtime),
     ]
 }

@@ -67,3 +67,17 @@ fn exit_w2_kill_makes_w2_killed_and_that_spreads_as_killed() {
         ["W1 dies with :killed", "W2 dies with :killed", "S4 lives; got {:EXIT, W2, :killed}", "W3 lives", "S5 lives"]
     );
 }
+
+#[test]
+fn a_supervisor_restarts_the_failed_worker_alone_then_gives_up_past_its_intensity() {
+    let lines = lariat_bench::seed::supervision(&runtime());
+    let restarted: Vec<&String> = lines.iter().filter(|l| l.contains("(restarted)")).collect();
+    assert_eq!(restarted.len(), 1, "{lines:#?}");
+    let entries: Vec<&str> = restarted[0].trim_start_matches("  children: ").split(", ").collect();
+    let marked: Vec<bool> = entries.iter().map(|entry| entry.ends_with("(restarted)")).collect();
+    assert_eq!(marked, vec![false, true, false], "only w2 was restarted: {lines:#?}");
+    let stops: Vec<&String> = lines.iter().filter(|l| l.contains("stops:")).collect();
+    assert_eq!(stops.len(), 2, "w3 and w1 are stopped: {lines:#?}");
+    assert!(stops[0].contains("w3") && stops[1].contains("w1"), "last started first: {lines:#?}");
+    assert_eq!(lines.last().map(String::as_str), Some("  the supervisor gives up and ends with :shutdown"));
+}
