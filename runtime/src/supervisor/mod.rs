@@ -9,6 +9,28 @@
 //! reverse start order, each with `shutdown` and then `kill` after its
 //! timeout (or `kill` at once for `brutal_kill`).
 //!
+//! ```
+//! use std::time::Duration;
+//! use lariat::supervisor::{self, ChildSpec, Strategy, SupervisorSpec};
+//! use lariat::Runtime;
+//!
+//! let runtime = Runtime::new()?;
+//! let spec = SupervisorSpec::new(Strategy::OneForOne)
+//!     .intensity(3, Duration::from_secs(5))
+//!     .child(ChildSpec::worker("ticker", || {
+//!         |cx: &mut lariat::Cx| {
+//!             let me = cx.pid();
+//!             cx.send_interval(Duration::from_millis(100), me, "tick");
+//!             loop {
+//!                 let _tick: &str = cx.receive()?;
+//!             }
+//!         }
+//!     }));
+//! supervisor::start_top_level(&runtime, spec)?;
+//! runtime.shutdown(Duration::from_secs(5))?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! Invariants: `children` is in start order; a child's `pid` is `Some` while
 //! it runs (the supervisor is linked to it); the restart history holds only
 //! restarts within the last `period`, so the intensity check costs O(1)
