@@ -365,7 +365,7 @@ impl Runtime {
                 cx.send(holder, StopTopLevel);
                 let left = deadline.saturating_duration_since(Instant::now());
                 let down = cx.receive_map_timeout(left, |message| {
-                    message.downcast_ref::<crate::Down>().filter(|down| down.monitor == monitor).map(|_| ())
+                    message.downcast_ref::<crate::monitor::Down>().filter(|down| down.monitor == monitor).map(|_| ())
                 })?;
                 stopped += usize::from(down.is_some());
             }

@@ -382,7 +382,7 @@ pub fn start(cx: &mut Cx, options: StartOptions, spec: SupervisorSpec) -> Result
 /// # Errors
 ///
 /// As [`start_link`]; [`StartError::Spawn`] if the holder could not be spawned.
-pub fn start_top_level(runtime: &crate::Runtime, spec: SupervisorSpec) -> Result<SupervisorRef, StartError> {
+pub fn start_top_level(runtime: &crate::runtime::Runtime, spec: SupervisorSpec) -> Result<SupervisorRef, StartError> {
     let (started_tx, started_rx) = std::sync::mpsc::channel();
     let holder = runtime
         .spawn(move |cx| {
