@@ -131,6 +131,23 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
     }
 }
 
+/// How many unwinds this thread has noted so far (see [`end_caught_panic`]).
+pub(crate) fn unwinds_noted() -> usize {
+    UNWINDING.with(|causes| causes.borrow().len())
+}
+
+/// A panic caught inside a process (by the OTP layer, which turns it into a
+/// reason, as OTP catches a callback's exception) is over: forgets what was
+/// noted for it since `noted`, and gives its message (with its location).
+pub(crate) fn end_caught_panic(noted: usize, payload: Box<dyn Any + Send>) -> String {
+    UNWINDING.with(|causes| causes.borrow_mut().truncate(noted));
+    #[cfg(lariat_asan)]
+    crate::stack::overflow::forget_unwound_frames(None);
+    let message = panic_message(payload.as_ref());
+    contain(move || drop(payload));
+    message
+}
+
 /// Runs `f`, containing a panic (user destructors run by the runtime: a panic
 /// there must not take a worker thread down). The panic payload is leaked, not
 /// dropped, since dropping it could panic again.

@@ -142,6 +142,8 @@ pub enum CallError {
     Exited(Reason),
     /// The calling process was told to end while it waited, with this reason.
     Ended(Reason),
+    /// A process called itself (it could never answer; OTP's `calling_self`).
+    CallingSelf,
     /// From `Handle::call`: its reply mailbox could not be made (the runtime
     /// is shutting down, or its process table is full).
     Spawn(SpawnError),
@@ -157,6 +159,9 @@ impl fmt::Display for CallError {
             CallError::Timeout => f.write_str("the process did not answer in time"),
             CallError::Exited(reason) => write!(f, "the process ended before it answered: {reason}"),
             CallError::Ended(reason) => write!(f, "the caller was told to end while it waited: {reason}"),
+            CallError::CallingSelf => {
+                f.write_str("calling_self: a process cannot call itself (it would wait for its own answer)")
+            }
             CallError::Spawn(error) => write!(f, "no reply mailbox could be made: {error}"),
             CallError::MailboxEnded => {
                 f.write_str("the reply mailbox ended before an answer (the request closure panicked, or it was killed)")

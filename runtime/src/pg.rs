@@ -128,16 +128,25 @@ impl Scope {
         }
     }
 
-    /// Stops a group monitor: `false` if it was not active.
+    /// Stops a group monitor, and removes its [`GroupChange`]s already in this
+    /// process's mailbox (as `pg:demonitor/2` flushes): `false` if it was not
+    /// active.
     ///
     /// # Errors
     ///
     /// A [`CallError`] if the scope is gone.
     pub fn demonitor(&self, cx: &mut Cx, monitor: Ref) -> Result<bool, CallError> {
-        match self.ask(cx, Ask::Demonitor(monitor))? {
-            Answer::Left(was) => Ok(was),
+        let was = match self.ask(cx, Ask::Demonitor(monitor))? {
+            Answer::Left(was) => was,
             _ => unreachable!("answered in kind"),
-        }
+        };
+        // The scope answered after its last change for this monitor: all of
+        // them have arrived.
+        let flushed = |message: &mut Message| {
+            message.downcast_ref::<GroupChange>().filter(|change| change.monitor == monitor).map(|_| ())
+        };
+        while cx.receive_map_timeout(Duration::ZERO, flushed).map_err(CallError::Ended)?.is_some() {}
+        Ok(was)
     }
 }
 

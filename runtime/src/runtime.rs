@@ -150,15 +150,21 @@ fn watch(kernel: &Kernel) {
     let mut stacks_idle = StacksIdle::default();
     let epoch = kernel.collector.register();
     let mut next_look = Instant::now();
+    let mut last_rescue_look = Instant::now();
     let mut held = scheduler.alarm.hold();
     loop {
         // Relaxed: the flag is also signalled through the alarm's mutex.
         if kernel.shutdown.load(Ordering::Relaxed) {
             return;
         }
-        watchdog::look_for_held_up(&scheduler.beats, &mut last_beats, |worker| {
-            scheduler.rescue_spawned(worker);
-        });
+        // Only beats at least a rescue period apart say a worker is held up (a
+        // worker that unparks may wake the watchdog sooner).
+        if last_rescue_look.elapsed() >= watchdog::RESCUE_PERIOD {
+            last_rescue_look = Instant::now();
+            watchdog::look_for_held_up(&scheduler.beats, &mut last_beats, |worker| {
+                scheduler.rescue_spawned(worker);
+            });
+        }
         if Instant::now() >= next_look {
             next_look = Instant::now() + watchdog::PERIOD;
             watchdog::look(&scheduler.beats, &mut seen, &mut watchdog::report_stuck);
@@ -234,6 +240,9 @@ pub enum ShutdownError {
         /// Supervisors not stopped in time.
         left: usize,
     },
+    /// Called inside a process, which cannot wait for the others: everything
+    /// was ended by force, as a drop does.
+    InsideProcess,
 }
 
 impl std::fmt::Display for ShutdownError {
@@ -243,6 +252,10 @@ impl std::fmt::Display for ShutdownError {
                 f,
                 "{left} top-level supervisors had not stopped within the timeout (their rest was ended by force); \
                  give shutdown a longer timeout, or shorter child shutdown timeouts"
+            ),
+            ShutdownError::InsideProcess => f.write_str(
+                "Runtime::shutdown was called inside a process, which cannot wait for the others: everything was \
+                 ended by force; call it from a thread that is no worker",
             ),
         }
     }
@@ -353,9 +366,17 @@ impl Runtime {
     /// # Errors
     ///
     /// [`ShutdownError::Timeout`] if some top-level supervisors had not
-    /// finished stopping in time (what was left was then ended by force).
+    /// finished stopping in time (what was left was then ended by force);
+    /// [`ShutdownError::InsideProcess`] if called inside a process (it can
+    /// only end everything by force there).
     pub fn shutdown(self, timeout: Duration) -> Result<(), ShutdownError> {
-        let deadline = Instant::now() + timeout;
+        if crate::crash::on_worker_thread() {
+            // A process cannot wait for the others here: ended as a drop would.
+            drop(self);
+            return Err(ShutdownError::InsideProcess);
+        }
+        // No deadline past what an `Instant` can hold (`Duration::MAX`: wait as long as it takes).
+        let deadline = Instant::now().checked_add(timeout);
         let top_level = std::mem::take(&mut *lock(&self.kernel.top_level));
         let total = top_level.len();
         let stopped = self.block_on(move |cx| {
@@ -363,7 +384,8 @@ impl Runtime {
             for holder in top_level.into_iter().rev() {
                 let monitor = cx.monitor(holder);
                 cx.send(holder, StopTopLevel);
-                let left = deadline.saturating_duration_since(Instant::now());
+                let left =
+                    deadline.map_or(Duration::MAX, |deadline| deadline.saturating_duration_since(Instant::now()));
                 let down = cx.receive_map_timeout(left, |message| {
                     message.downcast_ref::<crate::monitor::Down>().filter(|down| down.monitor == monitor).map(|_| ())
                 })?;

@@ -170,8 +170,14 @@ pub enum StartError {
     AlreadyStarted(Pid),
     /// The process could not be spawned.
     Spawn(SpawnError),
-    /// The starter was told to end while it waited, with this reason.
+    /// The starter was told to end while it waited, with this reason (a
+    /// linked starter that does not trap exits also gets here when `init`
+    /// fails: the server's exit signal ends it, as in OTP).
     Ended(Reason),
+    /// `supervisor::start_top_level` was called inside a process, where
+    /// waiting for the start would stall a worker: start the supervisor with
+    /// `supervisor::start_link` there.
+    InsideProcess,
 }
 
 impl fmt::Display for StartError {
@@ -181,6 +187,10 @@ impl fmt::Display for StartError {
             StartError::AlreadyStarted(pid) => write!(f, "a process is already registered under that name: {pid}"),
             StartError::Spawn(error) => write!(f, "the server could not be spawned: {error}"),
             StartError::Ended(reason) => write!(f, "the starter was told to end while it waited: {reason}"),
+            StartError::InsideProcess => f.write_str(
+                "start_top_level blocks its thread, which would stall a worker inside a process; \
+                 use supervisor::start_link there",
+            ),
         }
     }
 }
@@ -328,7 +338,7 @@ where
             return Ok(());
         }
     }
-    let state = match init(cx) {
+    let state = match cx.catch_panic(init).and_then(|state| state) {
         Ok(state) => state,
         Err(reason) => {
             cx.send_to_alias(starter, Started(Err(StartError::Init(reason.clone()))));
@@ -339,13 +349,18 @@ where
     serve(cx, state, parent)
 }
 
-/// The server loop: one message at a time, each to its handler.
+/// The server loop: one message at a time, each to its handler. A handler
+/// that returns `Err` or panics stops the server through `terminate` (as OTP
+/// calls `terminate/2` when a callback crashes); the process then ends with
+/// that reason (`Reason::Panic` for a panic).
 fn serve<S: Server>(cx: &mut Cx, mut state: S, parent: Option<Pid>) -> Result<(), Reason> {
     loop {
         // Told to die by an exit signal it does not trap: no `terminate`.
         let message = cx.receive_any()?;
-        if let Err(reason) = dispatch(cx, &mut state, parent, message) {
-            state.terminate(cx, &reason);
+        let handled = cx.catch_panic(|cx| dispatch(cx, &mut state, parent, message)).and_then(|handled| handled);
+        if let Err(reason) = handled {
+            // A panicking `terminate` ends the server with the first reason all the same.
+            let _ = cx.catch_panic(|cx| state.terminate(cx, &reason));
             return Err(reason);
         }
     }

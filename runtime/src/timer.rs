@@ -318,9 +318,8 @@ impl Timers {
             entry
         };
         let left = Duration::from_nanos(entry.deadline.saturating_sub(self.now()));
-        if let Fires::Send(message) = entry.fires {
-            crate::crash::drop_contained(message);
-        }
+        // Its message (or an interval's maker) is the user's: dropped contained.
+        crate::crash::drop_contained(entry);
         Some(left)
     }
 
@@ -377,6 +376,17 @@ impl Timers {
         }
         for (pid, fired) in due {
             fire(pid, fired);
+        }
+    }
+}
+
+impl Drop for Timers {
+    /// Timers still armed when the runtime goes hold users' messages: their
+    /// destructors run contained, wherever the last handle is dropped.
+    fn drop(&mut self) {
+        let heap = self.heap.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for entry in heap.entries.drain(..) {
+            crate::crash::drop_contained(entry);
         }
     }
 }

@@ -67,3 +67,20 @@ fn a_group_monitor_gets_the_members_then_every_join_and_leave_until_demonitored(
         })
         .unwrap();
 }
+
+#[test]
+fn demonitor_removes_the_changes_already_in_the_mailbox() {
+    let runtime = common::runtime(2);
+    runtime
+        .block_on(|cx| {
+            let scope = pg::start_link(cx)?;
+            let (monitor, _) = scope.monitor(cx, "g")?;
+            let member = idle(cx)?;
+            scope.join(cx, "g", member)?;
+            scope.join(cx, "g", member)?;
+            assert!(scope.demonitor(cx, monitor)?);
+            assert_eq!(cx.mailbox_len(), 0, "the two joins were flushed");
+            Ok::<_, Reason>(())
+        })
+        .unwrap();
+}

@@ -262,3 +262,56 @@ fn the_parents_exit_signal_stops_a_trapping_server_through_terminate() {
         assert_eq!(lines(&log), expected, "trap_exit {trap}");
     }
 }
+
+struct Explode;
+
+/// A handler that panics is a crash: `terminate` runs with the panic as its
+/// reason, and the server ends with it (OTP calls `terminate/2` when a
+/// callback crashes).
+#[test]
+fn a_panicking_handler_runs_terminate_and_ends_the_server_with_the_panic() {
+    struct Fragile(Log);
+    impl Server for Fragile {
+        type Call = ();
+        type Reply = ();
+        type Cast = Explode;
+        fn handle_call(&mut self, cx: &mut Cx, _: (), reply_to: ReplyTo<()>) -> Result<(), Reason> {
+            reply_to.reply(cx, ());
+            Ok(())
+        }
+        fn handle_cast(&mut self, _: &mut Cx, _: Explode) -> Result<(), Reason> {
+            panic!("handler exploded");
+        }
+        fn terminate(&mut self, _: &mut Cx, reason: &Reason) {
+            self.0.lock().unwrap().push(format!("terminate {reason}"));
+        }
+    }
+    let log = Log::default();
+    let runtime = common::runtime(2);
+    let log_in = Arc::clone(&log);
+    let down = runtime
+        .block_on(move |cx| {
+            let fragile = server::start(cx, StartOptions::new(), move |_| Ok(Fragile(log_in)))?;
+            let monitor = cx.monitor(fragile.pid());
+            fragile.cast(cx, Explode);
+            Ok::<_, Reason>(cx.receive_if::<Down>(|down| down.monitor == monitor)?.reason)
+        })
+        .unwrap();
+    let Reason::Panic(text) = &down else { panic!("{down:?}") };
+    assert!(text.to_string().contains("handler exploded"), "{down}");
+    let lines = lines(&log);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].starts_with("terminate") && lines[0].contains("handler exploded"), "{lines:?}");
+}
+
+#[test]
+fn a_process_calling_itself_is_refused_at_once() {
+    let runtime = common::runtime(1);
+    let error = runtime
+        .block_on(|cx| {
+            let me = cx.pid();
+            Ok::<_, Reason>(cx.call::<(), ()>(me, (), LONG).unwrap_err())
+        })
+        .unwrap();
+    assert_eq!(error, CallError::CallingSelf);
+}

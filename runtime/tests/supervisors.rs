@@ -351,3 +351,39 @@ fn a_shutdown_that_runs_out_of_time_says_so_and_ends_the_rest_by_force() {
     assert_eq!(runtime.shutdown(Duration::from_millis(100)), Err(lariat::ShutdownError::Timeout { left: 1 }));
     assert!(started.elapsed() < Duration::from_secs(5), "ended by force soon after the timeout");
 }
+
+/// A start function that panics is a failed start: at init it fails the
+/// supervisor's start (stopping what started before); later it fails
+/// `start_child` with the panic's message.
+#[test]
+fn a_start_function_that_panics_is_a_failed_start() {
+    let log = Log::default();
+    let runtime = common::runtime(2);
+    let spec = SupervisorSpec::new(Strategy::OneForOne)
+        .child(worker("a", &log))
+        .child(ChildSpec::new("panics", |_| panic!("no such file")));
+    let (at_init, later) = runtime
+        .block_on(move |cx| {
+            cx.trap_exit(true);
+            let at_init = supervisor::start_link(cx, spec).unwrap_err();
+            let sup = supervisor::start_link(cx, SupervisorSpec::new(Strategy::OneForOne))?;
+            let later = sup.start_child(cx, ChildSpec::new("panics", |_| panic!("still no file"))).unwrap_err();
+            cx.unlink(sup.pid());
+            Ok::<_, Reason>((at_init, later))
+        })
+        .unwrap();
+    let StartError::Init(reason) = at_init else { panic!("{at_init:?}") };
+    assert!(reason.to_string().contains("no such file"), "{reason}");
+    let SupervisorError::StartFailed(Reason::Panic(text)) = later else { panic!("{later:?}") };
+    assert!(text.to_string().contains("still no file"));
+    assert_eq!(take(&log), vec!["start a", "stop a shutdown"]);
+}
+
+#[test]
+fn a_shutdown_without_a_deadline_waits_as_long_as_it_takes() {
+    let log = Log::default();
+    let runtime = common::runtime(2);
+    supervisor::start_top_level(&runtime, SupervisorSpec::new(Strategy::OneForOne).child(worker("a", &log))).unwrap();
+    assert_eq!(runtime.shutdown(Duration::MAX), Ok(()));
+    assert_eq!(take(&log), vec!["start a", "stop a shutdown"]);
+}

@@ -133,7 +133,8 @@ impl Cx {
     ///   it answers (`NoProc` if it was already gone);
     /// - [`CallError::Timeout`] if no answer came in time (an answer that comes
     ///   later is dropped);
-    /// - [`CallError::Ended`] if this process was told to end while it waited.
+    /// - [`CallError::Ended`] if this process was told to end while it waited;
+    /// - [`CallError::CallingSelf`] if `server` is this process.
     ///
     /// Each converts into a [`Reason`], so `cx.call(..)?` ends the caller as
     /// Erlang's call exits it.
@@ -163,6 +164,10 @@ impl Cx {
         A: Send + 'static,
     {
         let open = self.gate(Call::Act(1)).map_err(CallError::Ended)?;
+        if server == self.pid() {
+            // It could only time out: OTP refuses at once (`calling_self`).
+            return Err(CallError::CallingSelf);
+        }
         let marker = self.mark_mailbox(open);
         let alias = self.alias_for_reply();
         let monitor = self.monitor(server);

@@ -80,3 +80,23 @@ pub(crate) fn process_main(
     crate::stack::overflow::forget_unwound_frames(None);
     cx.finish(reason)
 }
+
+impl Cx {
+    /// Runs user code for the OTP layer (a server's handler, a child's start
+    /// function): a panic in it becomes `Err(Reason::Panic(message))`, as OTP
+    /// catches a callback's exception. An unwind that is no panic of the
+    /// user's (a kill's, or the teardown's) goes on.
+    pub(crate) fn catch_panic<R>(&mut self, f: impl FnOnce(&mut Cx) -> R) -> Result<R, Reason> {
+        let noted = crate::crash::unwinds_noted();
+        match catch_unwind(AssertUnwindSafe(|| f(self))) {
+            Ok(value) => Ok(value),
+            Err(payload) => {
+                // Relaxed: set by this same thread before it started a forced unwind.
+                if payload.is::<ExitUnwind>() || self.pcb().force_unwinding.load(Ordering::Relaxed) {
+                    std::panic::resume_unwind(payload);
+                }
+                Err(Reason::Panic(crate::crash::end_caught_panic(noted, payload).into()))
+            }
+        }
+    }
+}

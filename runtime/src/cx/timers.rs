@@ -72,7 +72,9 @@ impl Cx {
 
     /// Cancels a timer (Erlang's `cancel_timer/1`): the time it had left, or
     /// `None` if it had already fired (or was cancelled). When this returns
-    /// `Some`, its message is never delivered.
+    /// `Some` for a [`Cx::send_after`] timer, its message is never delivered.
+    /// For an interval, `Some` means no later tick comes; a tick firing at
+    /// that very moment may still arrive (as with OTP's `timer:cancel/1`).
     pub fn cancel_timer(&mut self, timer: TimerRef) -> Option<Duration> {
         self.gate(Call::Act(1)).ok()?;
         self.kernel().timers.cancel_with_time_left(timer.0)

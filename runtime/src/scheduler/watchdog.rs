@@ -159,10 +159,14 @@ impl Alarm {
             fence(Ordering::SeqCst);
         }
         let rests = idle.all_parked();
-        if cfg!(loom) && !rests {
-            // A model stands for the short sleep's timeout by not sleeping.
+        if !rests {
+            // Not resting after all: workers that unpark need not wake it.
+            // Relaxed: a worker that still sees it set only wakes it once more.
             self.resting.store(false, Ordering::Relaxed);
-            return held;
+            if cfg!(loom) {
+                // A model stands for the short sleep's timeout by not sleeping.
+                return held;
+            }
         }
         let held = self.wait(held, if rests { longest } else { RESCUE_PERIOD.min(longest) });
         // Relaxed: a worker that still sees it set only wakes the watchdog once more.

@@ -383,15 +383,29 @@ pub fn start(cx: &mut Cx, options: StartOptions, spec: SupervisorSpec) -> Result
 ///
 /// As [`start_link`]; [`StartError::Spawn`] if the holder could not be spawned.
 pub fn start_top_level(runtime: &crate::runtime::Runtime, spec: SupervisorSpec) -> Result<SupervisorRef, StartError> {
+    if crate::crash::on_worker_thread() {
+        return Err(StartError::InsideProcess);
+    }
     let (started_tx, started_rx) = std::sync::mpsc::channel();
     let holder = runtime
         .spawn(move |cx| {
+            // Trapping (nothing can signal it before it starts the supervisor):
+            // a failed start is reported, not turned into the holder's death.
+            cx.trap_exit(true);
             let started = start_link(cx, spec);
-            let supervisor = started.clone();
-            let _ = started_tx.send(started);
-            let Ok(supervisor) = supervisor else { return Ok(()) };
-            cx.receive::<crate::runtime::StopTopLevel>()?;
-            supervisor.stop(cx, Duration::MAX)?;
+            let _ = started_tx.send(started.clone());
+            let Ok(supervisor) = started else { return Ok(()) };
+            let stop = cx.receive_map(|message| {
+                if message.is::<crate::runtime::StopTopLevel>() {
+                    return Some(true);
+                }
+                // The supervisor ended by itself (past its restart intensity).
+                let exit = message.downcast_ref::<crate::process::Exit>()?;
+                (exit.from == supervisor.pid()).then_some(false)
+            })?;
+            if stop {
+                supervisor.stop(cx, Duration::MAX)?;
+            }
             Ok(())
         })
         .map_err(StartError::Spawn)?;

@@ -46,7 +46,7 @@ impl Supervisor {
                 supervisor.stop_all(cx);
                 return Err(Reason::error(format!("duplicate child id {:?}", spec.id)));
             }
-            match (spec.start)(cx) {
+            match start_child_process(cx, &spec) {
                 Ok(pid) => supervisor.children.push(Child { spec, pid: Some(pid) }),
                 Err(reason) => {
                     supervisor.stop_all(cx);
@@ -130,7 +130,7 @@ impl Supervisor {
                 if child.spec.restart == Restart::Temporary {
                     continue;
                 }
-                match (child.spec.start)(cx) {
+                match start_child_process(cx, &child.spec) {
                     Ok(pid) => child.pid = Some(pid),
                     Err(_) => {
                         failed = true;
@@ -156,7 +156,7 @@ impl Supervisor {
                 None => SupervisorError::AlreadyPresent,
             });
         }
-        let pid = (spec.start)(cx).map_err(SupervisorError::StartFailed)?;
+        let pid = start_child_process(cx, &spec).map_err(SupervisorError::StartFailed)?;
         self.children.push(Child { spec, pid: Some(pid) });
         Ok(pid)
     }
@@ -177,7 +177,7 @@ impl Supervisor {
         if self.children[index].pid.is_some() {
             return Err(SupervisorError::Running);
         }
-        let pid = (self.children[index].spec.start)(cx).map_err(SupervisorError::StartFailed)?;
+        let pid = start_child_process(cx, &self.children[index].spec).map_err(SupervisorError::StartFailed)?;
         self.children[index].pid = Some(pid);
         Ok(pid)
     }
@@ -239,6 +239,13 @@ impl Server for Supervisor {
     fn terminate(&mut self, cx: &mut Cx, _: &Reason) {
         self.stop_all(cx);
     }
+}
+
+/// Starts a child with its spec's start function; a panic in it is a failed
+/// start (OTP catches the start call's exception the same way).
+fn start_child_process(cx: &mut Cx, spec: &ChildSpec) -> Result<Pid, Reason> {
+    let start = std::sync::Arc::clone(&spec.start);
+    cx.catch_panic(|cx| start(cx)).and_then(|started| started)
 }
 
 /// Stops one child as its `shutdown` says and waits until it has ended.

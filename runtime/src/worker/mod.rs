@@ -295,16 +295,19 @@ impl WorkerCore {
             }
             Fired::Interval { owner, make, key } => {
                 let guard = self.pin();
-                if kernel.table.get(owner, &guard).is_none() {
+                let owner_lives = kernel.table.get(owner, &guard).is_some();
+                drop(guard);
+                if owner_lives {
+                    // The message is the user's: made (and, if undeliverable, dropped) contained.
+                    if let Some(message) = crate::crash::contain(|| make()) {
+                        kernel.deliver(pid, Signal::Message(message), Some(&TimerPort(self)));
+                    }
+                } else {
                     // Tied to its owner's life.
                     kernel.timers.cancel(key);
-                    return;
                 }
-                drop(guard);
-                // The message is the user's: made (and, if undeliverable, dropped) contained.
-                if let Ok(message) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| make())) {
-                    kernel.deliver(pid, Signal::Message(message), Some(&TimerPort(self)));
-                }
+                // Possibly the last reference to the user's value: dropped contained.
+                crate::crash::drop_contained(make);
             }
         });
     }
