@@ -438,17 +438,22 @@ struct Junk(#[allow(dead_code)] u64);
 /// first sends itself `backlog` unrelated messages it never receives (not
 /// timed), then makes `calls` calls one at a time (`Cx::call`, 5 s timeout,
 /// as `gen_server:call/2`). Returns the client's time for the calls.
+///
+/// The client spawns the server, so both live on one worker: a started
+/// process never moves, and a pair split across two workers pays a thread
+/// crossing per message (about twice the time per call on this machine
+/// type), which would make the figure measure placement rather than the call.
 pub fn call(runtime: &Runtime, calls: u64, backlog: u64) -> Duration {
     runtime
         .block_on(move |cx| {
-            let server = cx.spawn(|cx| {
-                loop {
-                    let request = cx.receive::<lariat::Request<Ping, Pong>>()?;
-                    request.reply_to.reply(cx, Pong);
-                }
-            })?;
             let main = cx.pid();
             cx.spawn(move |cx| {
+                let server = cx.spawn(|cx| {
+                    loop {
+                        let request = cx.receive::<lariat::Request<Ping, Pong>>()?;
+                        request.reply_to.reply(cx, Pong);
+                    }
+                })?;
                 let me = cx.pid();
                 for i in 0..backlog {
                     cx.send(me, Junk(i));
@@ -458,11 +463,10 @@ pub fn call(runtime: &Runtime, calls: u64, backlog: u64) -> Duration {
                     let Pong = cx.call(server, Ping, Duration::from_secs(5))?;
                 }
                 cx.send(main, start.elapsed());
+                cx.exit(server, Reason::Kill)?;
                 Ok(())
             })?;
-            let elapsed = cx.receive::<Duration>()?;
-            cx.exit(server, Reason::Kill)?;
-            Ok::<_, Reason>(elapsed)
+            Ok::<_, Reason>(cx.receive::<Duration>()?)
         })
         .expect("call client")
 }
