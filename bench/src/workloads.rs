@@ -466,7 +466,7 @@ pub fn call(runtime: &Runtime, calls: u64, backlog: u64) -> Duration {
                 cx.exit(server, Reason::Kill)?;
                 Ok(())
             })?;
-            Ok::<_, Reason>(cx.receive::<Duration>()?)
+            cx.receive::<Duration>()
         })
         .expect("call client")
 }
