@@ -4,6 +4,7 @@
 %% Usage: escript conformance/runner.escript SCENARIO_FILE...
 %% With several files, each trace is followed by a line "%% end of trace".
 -mode(compile).
+-export([init/1, child_start/4]).  % the supervision scenarios' callbacks
 
 main([]) ->
     io:format(standard_error, "usage: runner.escript SCENARIO...~n", []),
@@ -18,7 +19,15 @@ run_files(Files) -> [io:put_chars([run_file(F), "%% end of trace\n"]) || F <- Fi
 
 run_file(File) ->
     {ok, Bin} = file:read_file(File),
-    run(parse(binary_to_list(Bin))).
+    Text = binary_to_list(Bin),
+    case is_supervision(Text) of
+        true -> run_sup(parse_sup(Text));
+        false -> run(parse(Text))
+    end.
+
+%% A supervision scenario (docs/conformance.md) has a `sup` line.
+is_supervision(Text) ->
+    lists:any(fun(L) -> lists:prefix("sup ", string:trim(L)) end, string:split(Text, "\n", all)).
 
 %% ---- parsing: one step per line, `#` starts a comment
 parse(Text) ->
@@ -236,3 +245,154 @@ poll_dead(Pid, Left) ->
 
 %% Scenario processes name each other; each command carries the driver's map.
 whereis_name(Name, {_Driver, Pids}) -> maps:get(Name, Pids).
+
+%% ---- supervision scenarios: supervisors from OTP's `supervisor`, children
+%% that log to the driver (their starts are logged by the start function, which
+%% the supervisor runs; their stops by themselves, trapping exits)
+parse_sup(Text) ->
+    Lines = [string:trim(hd(string:split(L, "#"))) || L <- string:split(Text, "\n", all)],
+    [string:lexemes(L, " \t") || L <- Lines, L =/= ""].
+
+run_sup(Steps) ->
+    process_flag(trap_exit, true),
+    St = lists:foldl(fun sup_step/2, #{specs => #{}, sups => #{}, order => [], log => []}, Steps),
+    Log = drain_log([]),
+    Ends = [sup_end(Name, St) || Name <- maps:get(order, St)],
+    [exit(Pid, kill) || {Pid, _} <- maps:values(maps:get(sups, St))],
+    flush(),
+    [["LOG ", L, "\n"] || L <- Log] ++ Ends.
+
+drain_log(Acc) -> receive {log, L} -> drain_log([L | Acc]) after 0 -> lists:reverse(Acc) end.
+
+sup_end(Name, #{sups := Sups}) ->
+    case maps:find(Name, Sups) of
+        error -> ["SUP ", Name, " never started\n"];
+        {ok, {Pid, Ref}} ->
+            receive {'DOWN', Ref, process, Pid, R} -> ["SUP ", Name, " dead ", reason(R), "\n"]
+            after 0 ->
+                case is_process_alive(Pid) of
+                    true -> ["SUP ", Name, " alive\n"];
+                    false -> receive {'DOWN', Ref, process, Pid, R} -> ["SUP ", Name, " dead ", reason(R), "\n"] end
+                end
+            end
+    end.
+
+log(Text) -> self() ! {log, lists:flatten(Text)}.
+
+sup_step(["sup", Name, Strategy, Intensity, Period], St = #{specs := Specs}) ->
+    Flags = #{strategy => list_to_atom(Strategy), intensity => list_to_integer(Intensity),
+              period => list_to_integer(Period)},
+    St#{specs := Specs#{Name => {Flags, []}}};
+sup_step(["child", Sup, Id | Rest], St = #{specs := Specs}) ->
+    {Flags, Children} = maps:get(Sup, Specs),
+    St#{specs := Specs#{Sup => {Flags, Children ++ [child_spec(Id, Rest)]}}};
+sup_step(["start", Sup], St = #{specs := Specs, sups := Sups, order := Order}) ->
+    {Flags, Children} = maps:get(Sup, Specs),
+    case supervisor:start_link(?MODULE, {sup, Flags, Children}) of
+        {ok, Pid} ->
+            log(["started ", Sup]),
+            St#{sups := Sups#{Sup => {Pid, erlang:monitor(process, Pid)}}, order := Order ++ [Sup]};
+        {error, _} ->
+            %% A linked start that failed also sent its exit signal: take it.
+            receive {'EXIT', _, _} -> ok after 100 -> ok end,
+            log(["start_failed ", Sup]),
+            St
+    end;
+sup_step(["wait_dead", Sup], St) -> sup_op(["wait_dead", Sup], St);
+sup_step(Step = [_, Sup | _], St = #{sups := Sups}) ->
+    case maps:find(Sup, Sups) of
+        error -> St;  % never started: nothing to do
+        {ok, {Pid, _}} ->
+            case is_process_alive(Pid) of
+                true -> sup_op(Step, St);
+                false -> St  % it has ended: nothing to do
+            end
+    end.
+
+sup_op(["crash", Sup, Id, Reason], St) -> end_child(Sup, Id, fun(P) -> P ! {crash, list_to_atom(Reason)} end, St);
+sup_op(["kill", Sup, Id], St) -> end_child(Sup, Id, fun(P) -> exit(P, kill) end, St);
+sup_op(["terminate_child", Sup, Id], St) ->
+    log(["terminate_child ", Id, " ", result(supervisor:terminate_child(sup_pid(Sup, St), list_to_atom(Id)))]), St;
+sup_op(["restart_child", Sup, Id], St) ->
+    log(["restart_child ", Id, " ", result(supervisor:restart_child(sup_pid(Sup, St), list_to_atom(Id)))]), St;
+sup_op(["delete_child", Sup, Id], St) ->
+    log(["delete_child ", Id, " ", result(supervisor:delete_child(sup_pid(Sup, St), list_to_atom(Id)))]), St;
+sup_op(["start_child", Sup, Id | Rest], St) ->
+    log(["start_child ", Id, " ", result(supervisor:start_child(sup_pid(Sup, St), child_spec(Id, Rest)))]), St;
+sup_op(["which", Sup], St) ->
+    Children = supervisor:which_children(sup_pid(Sup, St)),
+    Each = [[atom_to_list(Id), "=", case P of undefined -> "undefined"; _ -> "alive" end]
+            || {Id, P, _, _} <- lists:reverse(Children)],
+    log(["children ", Sup, ": ", lists:join(" ", Each)]), St;
+sup_op(["count", Sup], St) ->
+    C = supervisor:count_children(sup_pid(Sup, St)),
+    log(io_lib:format("count ~s: specs=~p active=~p supervisors=~p workers=~p",
+                      [Sup, proplists:get_value(specs, C), proplists:get_value(active, C),
+                       proplists:get_value(supervisors, C), proplists:get_value(workers, C)])), St;
+sup_op(["stop", Sup], St) ->
+    ok = gen_server:stop(sup_pid(Sup, St)),
+    log(["stopped ", Sup]), St;
+sup_op(["wait_dead", Sup], St) ->
+    {Pid, Ref} = maps:get(Sup, maps:get(sups, St)),
+    receive {'DOWN', Ref, process, Pid, R} -> self() ! {'DOWN', Ref, process, Pid, R} end,
+    St.
+
+sup_pid(Sup, #{sups := Sups}) -> element(1, maps:get(Sup, Sups)).
+
+%% Ends child `Id` of `Sup` by `How`, then waits until the supervisor has
+%% handled its end (a call answered after the child's exit signal arrived).
+end_child(Sup, Id, How, St) ->
+    SupPid = sup_pid(Sup, St),
+    case [P || {I, P, _, _} <- supervisor:which_children(SupPid), I =:= list_to_atom(Id), is_pid(P)] of
+        [] -> St;  % no such child running: nothing to do
+        [Child] ->
+            Ref = erlang:monitor(process, Child),
+            How(Child),
+            receive {'DOWN', Ref, process, Child, _} -> ok end,
+            catch supervisor:count_children(SupPid),
+            St
+    end.
+
+result(ok) -> "ok";
+result({ok, _}) -> "ok";
+result({ok, _, _}) -> "ok";
+result({error, {already_started, _}}) -> "already_started";
+result({error, E}) when is_atom(E) -> atom_to_list(E);
+result({error, _}) -> "error".
+
+%% `child SUP ID RESTART SHUTDOWN [stubborn] [fail]`
+child_spec(Id, [Restart, Shutdown | Opts]) ->
+    #{id => list_to_atom(Id),
+      start => {?MODULE, child_start, [Id, self(), lists:member("stubborn", Opts), lists:member("fail", Opts)]},
+      restart => list_to_atom(Restart),
+      shutdown => case Shutdown of
+                      "brutal_kill" -> brutal_kill;
+                      "infinity" -> infinity;
+                      Ms -> list_to_integer(Ms)
+                  end,
+      type => worker}.
+
+init({sup, Flags, Children}) -> {ok, {Flags, Children}}.
+
+child_start(Id, Driver, _Stubborn, true) ->
+    Driver ! {log, "start " ++ Id ++ " failed"},
+    {error, nope};
+child_start(Id, Driver, Stubborn, false) ->
+    Driver ! {log, "start " ++ Id},
+    Self = self(),
+    Pid = spawn_link(fun() -> process_flag(trap_exit, true), Self ! {ready, self()}, child_loop(Id, Driver, Self, Stubborn) end),
+    receive {ready, Pid} -> ok end,
+    {ok, Pid}.
+
+child_loop(Id, Driver, Sup, Stubborn) ->
+    receive
+        {crash, normal} -> ok;
+        {crash, Reason} -> exit(Reason);
+        {'EXIT', Sup, Reason} when Stubborn ->
+            Driver ! {log, lists:flatten(["ignore ", Id, " ", reason(Reason)])},
+            child_loop(Id, Driver, Sup, Stubborn);
+        {'EXIT', Sup, Reason} ->
+            Driver ! {log, lists:flatten(["stop ", Id, " ", reason(Reason)])},
+            exit(Reason);
+        _ -> child_loop(Id, Driver, Sup, Stubborn)
+    end.

@@ -5,10 +5,23 @@
 mod compare;
 mod generator;
 mod lariat_runner;
+mod sup_generator;
+mod sup_runner;
 
 pub use compare::agrees;
 pub use generator::generate;
-pub use lariat_runner::run;
+pub use sup_generator::generate_supervision;
+
+/// Runs one scenario on lariat and returns its canonical trace: a supervision
+/// scenario (one with a `sup` line) on `lariat::supervisor`, any other on
+/// processes, links and monitors.
+pub fn run(runtime: &lariat::Runtime, scenario: &str) -> Result<String, String> {
+    if scenario.lines().any(|line| line.trim_start().starts_with("sup ")) {
+        sup_runner::run(runtime, scenario)
+    } else {
+        lariat_runner::run(runtime, scenario)
+    }
+}
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -8,6 +8,7 @@
 //! - `check FILE... [--repeat N] [--workers W]`: runs each scenario N times on
 //!   lariat and compares every trace with its golden (a race that lariat loses
 //!   only sometimes shows up here).
+//! - `trace FILE...`: prints lariat's trace of each scenario (to write one).
 
 use std::path::PathBuf;
 
@@ -31,6 +32,9 @@ enum Cmd {
         /// How many scenarios.
         #[arg(long, default_value_t = 500)]
         count: u64,
+        /// Random supervision trees instead of process graphs.
+        #[arg(long)]
+        supervision: bool,
     },
     /// Scenario files run on lariat, each trace compared with the scenario's golden.
     Check {
@@ -43,6 +47,11 @@ enum Cmd {
         #[arg(long, default_value_t = 2)]
         workers: usize,
     },
+    /// Lariat's trace of each scenario file.
+    Trace {
+        /// Scenario files.
+        files: Vec<PathBuf>,
+    },
     /// One random scenario and both traces.
     Show {
         /// The seed given to `random`.
@@ -51,11 +60,21 @@ enum Cmd {
         /// The scenario's index in that run.
         #[arg(long, default_value_t = 0)]
         index: u64,
+        /// A supervision scenario (as `random --supervision`).
+        #[arg(long)]
+        supervision: bool,
     },
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
+    if let Cmd::Trace { files } = &args.command {
+        let runtime = Runtime::builder().workers(2).build()?;
+        for file in files {
+            print!("{}", lariat_conformance::run(&runtime, &std::fs::read_to_string(file)?)?);
+        }
+        return Ok(());
+    }
     if let Cmd::Check { files, repeat, workers } = &args.command {
         return check(files, *repeat, *workers);
     }
@@ -63,26 +82,33 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::env::temp_dir().join(format!("lariat-conformance-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let result = match args.command {
-        Cmd::Random { seed, count } => random(&runtime, &dir, seed, count),
-        Cmd::Show { seed, index } => show(&runtime, &dir, seed, index),
-        Cmd::Check { .. } => unreachable!("handled above"),
+        Cmd::Random { seed, count, supervision } => random(&runtime, &dir, seed, count, supervision),
+        Cmd::Show { seed, index, supervision } => show(&runtime, &dir, seed, index, supervision),
+        Cmd::Check { .. } | Cmd::Trace { .. } => unreachable!("handled above"),
     };
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
 
-fn write(dir: &std::path::Path, seed: u64) -> std::io::Result<(PathBuf, String)> {
-    let text = lariat_conformance::generate(seed);
+fn write(dir: &std::path::Path, seed: u64, supervision: bool) -> std::io::Result<(PathBuf, String)> {
+    let text =
+        if supervision { lariat_conformance::generate_supervision(seed) } else { lariat_conformance::generate(seed) };
     let path = dir.join(format!("random-{seed}.scn"));
     std::fs::write(&path, &text)?;
     Ok((path, text))
 }
 
-fn random(runtime: &Runtime, dir: &std::path::Path, seed: u64, count: u64) -> Result<(), Box<dyn std::error::Error>> {
+fn random(
+    runtime: &Runtime,
+    dir: &std::path::Path,
+    seed: u64,
+    count: u64,
+    supervision: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
     let mut files = Vec::new();
     let mut texts = Vec::new();
     for index in 0..count {
-        let (path, text) = write(dir, seed + index)?;
+        let (path, text) = write(dir, seed + index, supervision)?;
         files.push(path);
         texts.push(text);
     }
@@ -94,15 +120,20 @@ fn random(runtime: &Runtime, dir: &std::path::Path, seed: u64, count: u64) -> Re
         for (offset, otp_trace) in otp.iter().enumerate() {
             let index = batch * 100 + offset;
             let lariat_trace = lariat_conformance::run(runtime, &texts[index])?;
-            if &lariat_trace != otp_trace && lariat_conformance::agrees(&texts[index], otp_trace, &lariat_trace) {
+            let flag = if supervision { " --supervision" } else { "" };
+            // A supervision log has no racy stretch: it must be equal.
+            if &lariat_trace != otp_trace
+                && !supervision
+                && lariat_conformance::agrees(&texts[index], otp_trace, &lariat_trace)
+            {
                 reordered += 1;
                 println!(
-                    "reordered in a racy stretch: scenario {index} (see: cargo run --release -p lariat-conformance -- show --seed {seed} --index {index})"
+                    "reordered in a racy stretch: scenario {index} (see: cargo run --release -p lariat-conformance -- show --seed {seed} --index {index}{flag})"
                 );
             } else if &lariat_trace != otp_trace {
                 disagreements += 1;
                 println!(
-                    "DISAGREE: scenario {index} (reproduce: cargo run --release -p lariat-conformance -- show --seed {seed} --index {index})\n{}--- OTP\n{otp_trace}--- lariat\n{lariat_trace}",
+                    "DISAGREE: scenario {index} (reproduce: cargo run --release -p lariat-conformance -- show --seed {seed} --index {index}{flag})\n{}--- OTP\n{otp_trace}--- lariat\n{lariat_trace}",
                     texts[index]
                 );
             }
@@ -115,8 +146,14 @@ fn random(runtime: &Runtime, dir: &std::path::Path, seed: u64, count: u64) -> Re
     if disagreements > 0 { Err(format!("{disagreements} disagreements").into()) } else { Ok(()) }
 }
 
-fn show(runtime: &Runtime, dir: &std::path::Path, seed: u64, index: u64) -> Result<(), Box<dyn std::error::Error>> {
-    let (path, text) = write(dir, seed + index)?;
+fn show(
+    runtime: &Runtime,
+    dir: &std::path::Path,
+    seed: u64,
+    index: u64,
+    supervision: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let (path, text) = write(dir, seed + index, supervision)?;
     let otp = lariat_conformance::run_on_otp(&[path])?;
     let lariat_trace = lariat_conformance::run(runtime, &text)?;
     println!("{text}--- OTP\n{}--- lariat\n{lariat_trace}", otp[0]);

@@ -1,0 +1,284 @@
+//! The lariat side of the supervision scenarios (docs/conformance.md): the
+//! same steps as `runner.escript`'s `run_sup`, on `lariat::supervisor`, with
+//! the same log and trace.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use lariat::supervisor::{
+    self, ChildSpec, Restart, Shutdown, Strategy, SupervisorError, SupervisorRef, SupervisorSpec,
+};
+use lariat::{Cx, Down, Exit, Pid, Reason, Ref, Runtime, SpawnOptions};
+
+/// A line of the log, sent to the driver.
+struct Log(String);
+
+/// The driver tells a child to end with this reason.
+struct Crash(Reason);
+
+fn reason_of(word: &str) -> Reason {
+    match word {
+        "normal" => Reason::Normal,
+        "kill" => Reason::Kill,
+        "killed" => Reason::Killed,
+        "shutdown" => Reason::Shutdown,
+        other => Reason::error(other.to_owned()),
+    }
+}
+
+fn spelled(reason: &Reason) -> String {
+    match reason {
+        Reason::Panic(_) => "crash".to_owned(),
+        Reason::Error(text) => text.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// `child SUP ID RESTART SHUTDOWN [stubborn] [fail]`: a child whose start is
+/// logged by its start function (run by the supervisor) and which, trapping
+/// exits, logs its stop by the supervisor (a stubborn one logs and ignores it).
+fn child_spec(driver: Pid, id: &str, words: &[String]) -> Result<ChildSpec, String> {
+    let [restart, shutdown, options @ ..] = words else { return Err(format!("child {id}: RESTART SHUTDOWN expected")) };
+    let restart = match restart.as_str() {
+        "permanent" => Restart::Permanent,
+        "transient" => Restart::Transient,
+        "temporary" => Restart::Temporary,
+        other => return Err(format!("unknown restart type {other:?}")),
+    };
+    let shutdown = match shutdown.as_str() {
+        "brutal_kill" => Shutdown::BrutalKill,
+        "infinity" => Shutdown::Infinity,
+        ms => Shutdown::Timeout(Duration::from_millis(ms.parse().map_err(|_| format!("bad shutdown {ms:?}"))?)),
+    };
+    let stubborn = options.iter().any(|option| option == "stubborn");
+    let fail = options.iter().any(|option| option == "fail");
+    let id_owned = id.to_owned();
+    let spec = ChildSpec::new(id, move |cx: &mut Cx| {
+        let id = id_owned.clone();
+        if fail {
+            cx.send(driver, Log(format!("start {id} failed")));
+            return Err(Reason::error("nope"));
+        }
+        cx.send(driver, Log(format!("start {id}")));
+        let supervisor = cx.pid();
+        let child = move |cx: &mut Cx| -> Result<(), Reason> {
+            loop {
+                let message = cx.receive_any()?;
+                let message = match message.downcast::<Crash>() {
+                    Ok(Crash(reason)) => return Err(reason),
+                    Err(message) => message,
+                };
+                if let Some(exit) = message.downcast_ref::<Exit>()
+                    && exit.from == supervisor
+                {
+                    let what = if stubborn { "ignore" } else { "stop" };
+                    cx.send(driver, Log(format!("{what} {id} {}", spelled(&exit.reason))));
+                    if !stubborn {
+                        return Err(exit.reason.clone());
+                    }
+                }
+            }
+        };
+        Ok(cx.spawn_opt(SpawnOptions::new().link().trap_exit(), child)?.pid)
+    })
+    .restart(restart)
+    .shutdown(shutdown);
+    Ok(spec)
+}
+
+fn result<T>(outcome: Result<T, SupervisorError>) -> &'static str {
+    match outcome {
+        Ok(_) => "ok",
+        Err(SupervisorError::NotFound) => "not_found",
+        Err(SupervisorError::Running) => "running",
+        Err(SupervisorError::AlreadyStarted(_)) => "already_started",
+        Err(SupervisorError::AlreadyPresent) => "already_present",
+        Err(_) => "error",
+    }
+}
+
+struct Started {
+    supervisor: SupervisorRef,
+    monitor: Ref,
+}
+
+/// Runs a supervision scenario; returns its trace.
+pub fn run(runtime: &Runtime, scenario: &str) -> Result<String, String> {
+    let lines: Vec<Vec<String>> = scenario
+        .lines()
+        .map(|line| line.split('#').next().unwrap_or("").trim())
+        .filter(|line| !line.is_empty())
+        .map(|line| line.split_whitespace().map(str::to_owned).collect())
+        .collect();
+    let trace = runtime
+        .block_on(move |cx| {
+            cx.trap_exit(true);
+            let driver = cx.pid();
+            let mut specs: HashMap<String, SupervisorSpec> = HashMap::new();
+            let mut started: HashMap<String, Started> = HashMap::new();
+            let mut order: Vec<String> = Vec::new();
+            let log = |cx: &mut Cx, line: String| cx.send(driver, Log(line));
+            for words in lines {
+                let word = |i: usize| words.get(i).cloned().unwrap_or_default();
+                // Steps on a supervisor that never started or has ended do nothing.
+                let live: Option<SupervisorRef> = started.get(&word(1)).map(|s| s.supervisor);
+                let live = match live {
+                    Some(supervisor) if cx.is_alive(supervisor.pid()) => Some(supervisor),
+                    _ => None,
+                };
+                let sup = |_: &str| live;
+                match words[0].as_str() {
+                    "sup" => {
+                        let strategy = match word(2).as_str() {
+                            "one_for_one" => Strategy::OneForOne,
+                            "one_for_all" => Strategy::OneForAll,
+                            "rest_for_one" => Strategy::RestForOne,
+                            other => return Ok(Err(format!("unknown strategy {other:?}"))),
+                        };
+                        let intensity: u32 = word(3).parse().unwrap_or(1);
+                        let period: u64 = word(4).parse().unwrap_or(5);
+                        let spec = SupervisorSpec::new(strategy).intensity(intensity, Duration::from_secs(period));
+                        specs.insert(word(1), spec);
+                    }
+                    "child" => {
+                        let Some(spec) = specs.remove(&word(1)) else { return Ok(Err(format!("no sup {}", word(1)))) };
+                        let child = match child_spec(driver, &word(2), &words[3..]) {
+                            Ok(child) => child,
+                            Err(error) => return Ok(Err(error)),
+                        };
+                        specs.insert(word(1), spec.child(child));
+                    }
+                    "start" => {
+                        let name = word(1);
+                        let spec = specs.get(&name).cloned().ok_or_else(|| Reason::error("no such sup"))?;
+                        match supervisor::start_link(cx, spec) {
+                            Ok(supervisor) => {
+                                let monitor = cx.monitor(supervisor.pid());
+                                log(cx, format!("started {name}"));
+                                started.insert(name.clone(), Started { supervisor, monitor });
+                                order.push(name);
+                            }
+                            Err(_) => {
+                                // A linked start that failed also sent its exit signal: take it.
+                                let _ = cx.receive_timeout::<Exit>(Duration::from_millis(100))?;
+                                log(cx, format!("start_failed {name}"));
+                            }
+                        }
+                    }
+                    "crash" | "kill" => {
+                        let Some(supervisor) = sup(&word(1)) else { continue };
+                        let id = word(2);
+                        let children = supervisor.which_children(cx)?;
+                        let Some(child) = children.iter().find(|child| child.id == id).and_then(|child| child.pid)
+                        else {
+                            continue;
+                        };
+                        let monitor = cx.monitor(child);
+                        if words[0] == "kill" {
+                            cx.exit(child, Reason::Kill)?;
+                        } else {
+                            cx.send(child, Crash(reason_of(&word(3))));
+                        }
+                        cx.receive_if::<Down>(|down| down.monitor == monitor)?;
+                        // Answered once the supervisor has handled the child's end.
+                        let _ = supervisor.count_children(cx);
+                    }
+                    "terminate_child" => {
+                        let Some(supervisor) = sup(&word(1)) else { continue };
+                        let outcome = supervisor.terminate_child(cx, &word(2));
+                        log(cx, format!("terminate_child {} {}", word(2), result(outcome)));
+                    }
+                    "restart_child" => {
+                        let Some(supervisor) = sup(&word(1)) else { continue };
+                        let outcome = supervisor.restart_child(cx, &word(2));
+                        log(cx, format!("restart_child {} {}", word(2), result(outcome)));
+                    }
+                    "delete_child" => {
+                        let Some(supervisor) = sup(&word(1)) else { continue };
+                        let outcome = supervisor.delete_child(cx, &word(2));
+                        log(cx, format!("delete_child {} {}", word(2), result(outcome)));
+                    }
+                    "start_child" => {
+                        let Some(supervisor) = sup(&word(1)) else { continue };
+                        let child = match child_spec(driver, &word(2), &words[3..]) {
+                            Ok(child) => child,
+                            Err(error) => return Ok(Err(error)),
+                        };
+                        let outcome = supervisor.start_child(cx, child);
+                        log(cx, format!("start_child {} {}", word(2), result(outcome)));
+                    }
+                    "which" => {
+                        let Some(supervisor) = sup(&word(1)) else { continue };
+                        let children = supervisor.which_children(cx)?;
+                        let each: Vec<String> = children
+                            .iter()
+                            .map(|child| {
+                                format!("{}={}", child.id, if child.pid.is_some() { "alive" } else { "undefined" })
+                            })
+                            .collect();
+                        log(cx, format!("children {}: {}", word(1), each.join(" ")));
+                    }
+                    "count" => {
+                        let Some(supervisor) = sup(&word(1)) else { continue };
+                        let c = supervisor.count_children(cx)?;
+                        log(
+                            cx,
+                            format!(
+                                "count {}: specs={} active={} supervisors={} workers={}",
+                                word(1),
+                                c.specs,
+                                c.active,
+                                c.supervisors,
+                                c.workers
+                            ),
+                        );
+                    }
+                    "stop" => {
+                        let Some(supervisor) = sup(&word(1)) else { continue };
+                        supervisor.stop(cx, Duration::from_secs(60))?;
+                        log(cx, format!("stopped {}", word(1)));
+                    }
+                    "wait_dead" => {
+                        let Some(monitor) = started.get(&word(1)).map(|s| s.monitor) else { continue };
+                        let down = cx.receive_if::<Down>(|down| down.monitor == monitor)?;
+                        // Put back for the trace.
+                        cx.send(driver, down);
+                    }
+                    other => return Ok(Err(format!("cannot read the supervision step {other:?}"))),
+                }
+            }
+            let mut trace = String::new();
+            while let Some(Log(line)) = cx.receive_timeout::<Log>(Duration::ZERO)? {
+                let _ = writeln!(trace, "LOG {line}");
+            }
+            for name in &order {
+                let Started { supervisor, monitor } = &started[name];
+                let monitor = *monitor;
+                let ended = cx.receive_map_timeout(Duration::ZERO, |message| {
+                    message
+                        .downcast_ref::<Down>()
+                        .filter(|down| down.monitor == monitor)
+                        .map(|down| down.reason.clone())
+                })?;
+                let ended = match ended {
+                    Some(reason) => Some(reason),
+                    None if cx.is_alive(supervisor.pid()) => None,
+                    None => Some(cx.receive_if::<Down>(|down| down.monitor == monitor)?.reason),
+                };
+                match ended {
+                    Some(reason) => {
+                        let _ = writeln!(trace, "SUP {name} dead {}", spelled(&reason));
+                    }
+                    None => {
+                        let _ = writeln!(trace, "SUP {name} alive");
+                        cx.unlink(supervisor.pid());
+                        cx.exit(supervisor.pid(), Reason::Kill)?;
+                    }
+                }
+            }
+            Ok::<_, Reason>(Ok(trace))
+        })
+        .map_err(|error| format!("the supervision driver failed: {error}"))?;
+    trace
+}
