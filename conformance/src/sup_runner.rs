@@ -111,7 +111,7 @@ pub fn run(runtime: &Runtime, scenario: &str) -> Result<String, String> {
         .filter(|line| !line.is_empty())
         .map(|line| line.split_whitespace().map(str::to_owned).collect())
         .collect();
-    let trace = runtime
+    runtime
         .block_on(move |cx| {
             cx.trap_exit(true);
             let driver = cx.pid();
@@ -279,6 +279,5 @@ pub fn run(runtime: &Runtime, scenario: &str) -> Result<String, String> {
             }
             Ok::<_, Reason>(Ok(trace))
         })
-        .map_err(|error| format!("the supervision driver failed: {error}"))?;
-    trace
+        .map_err(|error| format!("the supervision driver failed: {error}"))?
 }
