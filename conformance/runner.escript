@@ -4,7 +4,7 @@
 %% Usage: escript conformance/runner.escript SCENARIO_FILE...
 %% With several files, each trace is followed by a line "%% end of trace".
 -mode(compile).
--export([init/1, child_start/4]).  % the supervision scenarios' callbacks
+-export([init/1, child_start/4, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).  % the supervision scenarios' callbacks
 
 main([]) ->
     io:format(standard_error, "usage: runner.escript SCENARIO...~n", []),
@@ -311,6 +311,13 @@ sup_step(Step = [_, Sup | _], St = #{sups := Sups}) ->
 
 sup_op(["crash", Sup, Id, Reason], St) -> end_child(Sup, Id, fun(P) -> P ! {crash, list_to_atom(Reason)} end, St);
 sup_op(["kill", Sup, Id], St) -> end_child(Sup, Id, fun(P) -> exit(P, kill) end, St);
+sup_op(["cast", Sup, Id, Reason], St) ->
+    end_child(Sup, Id, fun(P) -> gen_server:cast(P, {crash, list_to_atom(Reason)}) end, St);
+sup_op(["call", Sup, Id], St) ->
+    case [P || {I, P, _, _} <- supervisor:which_children(sup_pid(Sup, St)), I =:= list_to_atom(Id), is_pid(P)] of
+        [] -> St;
+        [Child] -> log(["call ", Id, " ", atom_to_list(gen_server:call(Child, ping))]), St
+    end;
 sup_op(["terminate_child", Sup, Id], St) ->
     log(["terminate_child ", Id, " ", result(supervisor:terminate_child(sup_pid(Sup, St), list_to_atom(Id)))]), St;
 sup_op(["restart_child", Sup, Id], St) ->
@@ -363,7 +370,7 @@ result({error, _}) -> "error".
 %% `child SUP ID RESTART SHUTDOWN [stubborn] [fail]`
 child_spec(Id, [Restart, Shutdown | Opts]) ->
     #{id => list_to_atom(Id),
-      start => {?MODULE, child_start, [Id, self(), lists:member("stubborn", Opts), lists:member("fail", Opts)]},
+      start => {?MODULE, child_start, [Id, self(), kind(Opts), lists:member("fail", Opts)]},
       restart => list_to_atom(Restart),
       shutdown => case Shutdown of
                       "brutal_kill" -> brutal_kill;
@@ -372,8 +379,27 @@ child_spec(Id, [Restart, Shutdown | Opts]) ->
                   end,
       type => worker}.
 
-init({sup, Flags, Children}) -> {ok, {Flags, Children}}.
+kind(Opts) ->
+    case lists:member("server", Opts) of
+        true -> server;
+        false -> lists:member("stubborn", Opts)
+    end.
 
+init({sup, Flags, Children}) -> {ok, {Flags, Children}};
+%% A server child: traps exits (so its supervisor's shutdown runs terminate).
+init({server, Id, Driver}) ->
+    process_flag(trap_exit, true),
+    Driver ! {log, "init " ++ Id},
+    {ok, {Id, Driver}}.
+
+handle_call(ping, _From, S) -> {reply, pong, S}.
+handle_cast({crash, R}, S) -> {stop, R, S}.
+handle_info(_, S) -> {noreply, S}.
+terminate(R, {Id, Driver}) -> Driver ! {log, lists:flatten(["terminate ", Id, " ", reason(R)])}.
+
+child_start(Id, Driver, server, false) ->
+    Driver ! {log, "start " ++ Id},
+    gen_server:start_link(?MODULE, {server, Id, Driver}, []);
 child_start(Id, Driver, _Stubborn, true) ->
     Driver ! {log, "start " ++ Id ++ " failed"},
     {error, nope};

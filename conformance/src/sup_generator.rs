@@ -1,6 +1,8 @@
 //! Random supervision scenarios: a supervisor of random strategy and restart
 //! intensity over random children (restart types, shutdowns, some that ignore
-//! `shutdown`), started, then random child ends and child-API requests. Every
+//! `shutdown`, some servers), started, then random child ends, calls and casts
+//! to servers, and child-API requests. A call or cast is made only to a
+//! child that is a server (both runners skip it otherwise). Every
 //! step waits until the supervisor has handled it, so the log does not depend
 //! on timing; steps after the supervisor has ended do nothing on either side.
 
@@ -11,15 +13,21 @@ const RESTARTS: [&str; 3] = ["permanent", "transient", "temporary"];
 const ENDS: [&str; 4] = ["normal", "shutdown", "boom", "kill"];
 const IDS: [&str; 6] = ["a", "b", "c", "d", "e", "f"];
 
+/// Children with these ids are servers (ended by a cast, answer calls); the
+/// others plain processes (ended by a message): a step always fits its child.
+const SERVERS: [&str; 2] = ["b", "e"];
+
 fn child(rng: &mut Rng, sup: &str, id: &str, verb: &str) -> String {
     let restart = rng.pick(&RESTARTS);
-    let (shutdown, stubborn) = match rng.below(6) {
+    let server = SERVERS.contains(&id);
+    let (shutdown, kind) = match rng.below(6) {
         0 => ("brutal_kill", ""),
-        1 => ("100", " stubborn"),
+        1 if !server => ("100", " stubborn"),
         2 => ("infinity", ""),
         _ => ("1000", ""),
     };
-    format!("{verb} {sup} {id} {restart} {shutdown}{stubborn}\n")
+    let kind = if server { " server" } else { kind };
+    format!("{verb} {sup} {id} {restart} {shutdown}{kind}\n")
 }
 
 /// Supervision scenario number `seed`.
@@ -35,16 +43,19 @@ pub fn generate_supervision(seed: u64) -> String {
     text += "start s\n";
     for _ in 0..3 + rng.below(6) {
         let id = IDS[rng.below(IDS.len())];
-        match rng.below(10) {
-            0..=3 => match rng.pick(&ENDS) {
-                "kill" => text += &format!("kill s {id}\n"),
-                reason => text += &format!("crash s {id} {reason}\n"),
+        let server = SERVERS.contains(&id);
+        match rng.below(11) {
+            0..=3 => match (rng.pick(&ENDS), server) {
+                ("kill", _) => text += &format!("kill s {id}\n"),
+                (reason, true) => text += &format!("cast s {id} {reason}\n"),
+                (reason, false) => text += &format!("crash s {id} {reason}\n"),
             },
             4 => text += &format!("terminate_child s {id}\n"),
             5 => text += &format!("restart_child s {id}\n"),
             6 => text += &format!("delete_child s {id}\n"),
             7 => text += &child(&mut rng, "s", id, "start_child"),
-            8 => text += "which s\n",
+            8 if server => text += &format!("call s {id}\n"),
+            8 | 9 => text += "which s\n",
             _ => text += "count s\n",
         }
     }

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use lariat::server::{self, ReplyTo, Server, ServerRef, StartOptions};
 use lariat::supervisor::{
     self, ChildSpec, Restart, Shutdown, Strategy, SupervisorError, SupervisorRef, SupervisorSpec,
 };
@@ -54,6 +55,18 @@ fn child_spec(driver: Pid, id: &str, words: &[String]) -> Result<ChildSpec, Stri
     let stubborn = options.iter().any(|option| option == "stubborn");
     let fail = options.iter().any(|option| option == "fail");
     let id_owned = id.to_owned();
+    if options.iter().any(|option| option == "server") {
+        let spec = ChildSpec::new(id, move |cx: &mut Cx| {
+            let id = id_owned.clone();
+            cx.send(driver, Log(format!("start {id}")));
+            let init = move |cx: &mut Cx| {
+                cx.send(driver, Log(format!("init {id}")));
+                Ok(ScenarioServer { id, driver })
+            };
+            Ok(server::start(cx, StartOptions::new().link().trap_exit(), init)?.pid())
+        });
+        return Ok(spec.restart(restart).shutdown(shutdown));
+    }
     let spec = ChildSpec::new(id, move |cx: &mut Cx| {
         let id = id_owned.clone();
         if fail {
@@ -85,6 +98,34 @@ fn child_spec(driver: Pid, id: &str, words: &[String]) -> Result<ChildSpec, Stri
     .restart(restart)
     .shutdown(shutdown);
     Ok(spec)
+}
+
+/// A server child (`child ... server`): answers `Ping`, stops with the reason
+/// it is cast, logs its `init` and `terminate` (as the escript's gen_server).
+struct ScenarioServer {
+    id: String,
+    driver: Pid,
+}
+
+struct Ping;
+
+impl Server for ScenarioServer {
+    type Call = Ping;
+    type Reply = &'static str;
+    type Cast = Reason;
+
+    fn handle_call(&mut self, cx: &mut Cx, _: Ping, reply_to: ReplyTo<&'static str>) -> Result<(), Reason> {
+        reply_to.reply(cx, "pong");
+        Ok(())
+    }
+
+    fn handle_cast(&mut self, _: &mut Cx, reason: Reason) -> Result<(), Reason> {
+        Err(reason)
+    }
+
+    fn terminate(&mut self, cx: &mut Cx, reason: &Reason) {
+        cx.send(self.driver, Log(format!("terminate {} {}", self.id, spelled(reason))));
+    }
 }
 
 fn result<T>(outcome: Result<T, SupervisorError>) -> &'static str {
@@ -166,7 +207,19 @@ pub fn run(runtime: &Runtime, scenario: &str) -> Result<String, String> {
                             }
                         }
                     }
-                    "crash" | "kill" => {
+                    "call" => {
+                        let Some(supervisor) = sup(&word(1)) else { continue };
+                        let children = supervisor.which_children(cx)?;
+                        let id = word(2);
+                        let Some(child) = children.iter().find(|child| child.id == id).and_then(|child| child.pid)
+                        else {
+                            continue;
+                        };
+                        let answer =
+                            ServerRef::<ScenarioServer>::from_pid(child).call(cx, Ping, Duration::from_secs(5))?;
+                        log(cx, format!("call {id} {answer}"));
+                    }
+                    "crash" | "kill" | "cast" => {
                         let Some(supervisor) = sup(&word(1)) else { continue };
                         let id = word(2);
                         let children = supervisor.which_children(cx)?;
@@ -177,6 +230,8 @@ pub fn run(runtime: &Runtime, scenario: &str) -> Result<String, String> {
                         let monitor = cx.monitor(child);
                         if words[0] == "kill" {
                             cx.exit(child, Reason::Kill)?;
+                        } else if words[0] == "cast" {
+                            ServerRef::<ScenarioServer>::from_pid(child).cast(cx, reason_of(&word(3)));
                         } else {
                             cx.send(child, Crash(reason_of(&word(3))));
                         }
