@@ -337,6 +337,13 @@ impl Timers {
         lock(&self.heap).len()
     }
 
+    /// Whether `deadline` is earlier than every pending timer's (a hint, as
+    /// `earliest`: no clock read).
+    pub(crate) fn is_before_every_pending(&self, deadline: u64) -> bool {
+        // Relaxed: see `arm`.
+        deadline < self.earliest.load(Ordering::Relaxed)
+    }
+
     /// How long until the earliest deadline (`None`: no timer pending).
     pub(crate) fn until_next(&self) -> Option<Duration> {
         // Relaxed: see `arm`.

@@ -277,10 +277,7 @@ impl Kernel {
     /// Runs `arm`; if `deadline` is earlier than every pending one, wakes a
     /// parked worker, so that some worker sleeps no longer than it.
     fn arm_waking_a_sleeper(&self, deadline: u64, arm: impl FnOnce() -> TimerKey) -> TimerKey {
-        let earlier = self.timers.until_next().is_none_or(|next| {
-            let now = self.timers.now();
-            deadline < now.saturating_add(next.as_nanos() as u64)
-        });
+        let earlier = self.timers.is_before_every_pending(deadline);
         let key = arm();
         if earlier && let Some(worker) = self.scheduler.idle.any_sleeper() {
             self.scheduler.parkers[worker].unpark();
