@@ -387,3 +387,81 @@ fn a_shutdown_without_a_deadline_waits_as_long_as_it_takes() {
     assert_eq!(runtime.shutdown(Duration::MAX), Ok(()));
     assert_eq!(take(&log), vec!["start a", "stop a shutdown"]);
 }
+
+/// The dynamic form: children added at run time, known by pid, restarted one
+/// for one (a temporary one forgotten), bounded by `max_children`, stopped
+/// the last started first.
+#[test]
+fn a_dynamic_supervisor_restarts_its_children_one_for_one_and_stops_them_last_first() {
+    use lariat::supervisor::DynamicSpec;
+    let log = Log::default();
+    let runtime = common::runtime(2);
+    let (a, b, c) = (worker("a", &log), worker("b", &log), worker("c", &log).restart(Restart::Temporary));
+    runtime
+        .block_on(move |cx| {
+            let pool = supervisor::start_dynamic(
+                cx,
+                DynamicSpec::new().intensity(10, Duration::from_secs(10)).max_children(3),
+            )?;
+            let first = pool.start_child(cx, a.clone())?;
+            pool.start_child(cx, b)?;
+            let temporary = pool.start_child(cx, c)?;
+            assert_eq!(pool.start_child(cx, a), Err(SupervisorError::MaxChildren));
+            // A restarted child keeps its place in the start order.
+            cx.send(first, Crash(Reason::error("boom")));
+            loop {
+                let now: Vec<Option<Pid>> = pool.which_children(cx)?.into_iter().map(|child| child.pid).collect();
+                if now.len() == 3 && now[0] != Some(first) {
+                    break;
+                }
+                cx.sleep(Duration::from_millis(1))?;
+            }
+            cx.send(temporary, Crash(Reason::error("boom")));
+            while pool.count_children(cx)?.active != 2 {
+                cx.sleep(Duration::from_millis(1))?;
+            }
+            let ids: Vec<String> = pool.which_children(cx)?.into_iter().map(|child| child.id).collect();
+            assert_eq!(ids, vec!["a", "b"], "the temporary child is forgotten, the others keep their order");
+            let b_pid = pool.which_children(cx)?[1].pid.expect("b runs");
+            pool.terminate_child(cx, b_pid)?;
+            assert_eq!(pool.terminate_child(cx, b_pid), Err(SupervisorError::NotFound));
+            pool.stop(cx, Duration::from_secs(5))?;
+            Ok::<_, Reason>(())
+        })
+        .unwrap();
+    assert_eq!(take(&log), vec!["start a", "start b", "start c", "start a", "stop b shutdown", "stop a shutdown"]);
+}
+
+/// 20,000 dynamic children, each ending once and restarted: a child's end is
+/// found in constant time (a scan per exit would make this quadratic).
+#[test]
+fn a_dynamic_supervisor_of_many_children_restarts_each() {
+    use lariat::supervisor::DynamicSpec;
+    const CHILDREN: usize = 20_000;
+    let runtime = common::runtime(2);
+    runtime
+        .block_on(|cx| {
+            let pool = supervisor::start_dynamic(cx, DynamicSpec::new().intensity(1_000_000, Duration::from_secs(60)))?;
+            let idle = ChildSpec::worker("idle", || {
+                |cx: &mut Cx| {
+                    let Crash(reason) = cx.receive::<Crash>()?;
+                    Err(reason)
+                }
+            });
+            let pids: std::collections::HashSet<Pid> =
+                (0..CHILDREN).map(|_| pool.start_child(cx, idle.clone())).collect::<Result<_, _>>()?;
+            for &pid in &pids {
+                cx.send(pid, Crash(Reason::error("boom")));
+            }
+            loop {
+                let now = pool.which_children(cx)?;
+                if now.len() == CHILDREN && now.iter().all(|child| !pids.contains(&child.pid.expect("runs"))) {
+                    break;
+                }
+                cx.sleep(Duration::from_millis(10))?;
+            }
+            pool.stop(cx, Duration::from_secs(60))?;
+            Ok::<_, Reason>(())
+        })
+        .unwrap();
+}

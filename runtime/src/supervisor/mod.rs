@@ -46,8 +46,10 @@ use crate::pid::Pid;
 use crate::reason::Reason;
 use crate::server::{self, ServerRef, StartError, StartOptions};
 
+mod dynamic;
 mod state;
 
+pub use dynamic::{DynamicSpec, DynamicSupervisorRef, start_dynamic};
 use state::Supervisor;
 
 /// Starts a child: spawns (or starts) a process linked to the calling process
@@ -229,6 +231,8 @@ pub enum SupervisorError {
     AlreadyPresent,
     /// The child runs (restart and delete need it stopped).
     Running,
+    /// A dynamic supervisor has its `max_children` already.
+    MaxChildren,
     /// Starting the child failed with this reason.
     StartFailed(Reason),
     /// The request itself failed (the supervisor is gone, or did not answer).
@@ -244,6 +248,9 @@ impl fmt::Display for SupervisorError {
                 f.write_str("a child with that id exists (stopped): restart or delete it")
             }
             SupervisorError::Running => f.write_str("the child runs: terminate it first"),
+            SupervisorError::MaxChildren => {
+                f.write_str("the dynamic supervisor has its max_children already: terminate one, or raise the bound")
+            }
             SupervisorError::StartFailed(reason) => write!(f, "the child failed to start: {reason}"),
             SupervisorError::Call(error) => write!(f, "the supervisor did not answer: {error}"),
         }

@@ -22,24 +22,53 @@ struct Child {
     pid: Option<Pid>,
 }
 
+/// How many restarts a supervisor allows within a period: the times of the
+/// restarts within the last `period`, oldest first (trimmed as it goes, so a
+/// check costs O(1) amortised).
+pub(super) struct RestartHistory {
+    intensity: u32,
+    period: Duration,
+    restarts: VecDeque<Instant>,
+}
+
+impl RestartHistory {
+    pub(super) fn new(intensity: u32, period: Duration) -> Self {
+        RestartHistory { intensity, period, restarts: VecDeque::new() }
+    }
+
+    /// Records a restart; `false` if it is one more than the intensity allows.
+    pub(super) fn allow(&mut self) -> bool {
+        let now = Instant::now();
+        while self.restarts.front().is_some_and(|&at| now.duration_since(at) > self.period) {
+            self.restarts.pop_front();
+        }
+        self.restarts.push_back(now);
+        self.restarts.len() <= self.intensity as usize
+    }
+}
+
+/// Whether a child that ended with `reason` is restarted.
+pub(super) fn restarts(restart: Restart, reason: &Reason) -> bool {
+    match restart {
+        Restart::Permanent => true,
+        Restart::Transient => !matches!(reason, Reason::Normal | Reason::Shutdown),
+        Restart::Temporary => false,
+    }
+}
+
 /// The supervisor's state.
 pub(crate) struct Supervisor {
     strategy: Strategy,
-    intensity: u32,
-    period: Duration,
     children: Vec<Child>,
-    /// When the restarts within the last `period` happened, oldest first.
-    restarts: VecDeque<Instant>,
+    history: RestartHistory,
 }
 
 impl Supervisor {
     pub(super) fn init(cx: &mut Cx, spec: SupervisorSpec) -> Result<Supervisor, Reason> {
         let mut supervisor = Supervisor {
             strategy: spec.strategy,
-            intensity: spec.intensity,
-            period: spec.period,
             children: Vec::with_capacity(spec.children.len()),
-            restarts: VecDeque::new(),
+            history: RestartHistory::new(spec.intensity, spec.period),
         };
         for spec in spec.children {
             if supervisor.children.iter().any(|child| child.spec.id == spec.id) {
@@ -72,26 +101,11 @@ impl Supervisor {
         self.children.retain(|child| child.pid.is_some() || child.spec.restart != Restart::Temporary);
     }
 
-    /// Records a restart; `false` if it is one more than the intensity allows.
-    fn restart_allowed(&mut self) -> bool {
-        let now = Instant::now();
-        while self.restarts.front().is_some_and(|&at| now.duration_since(at) > self.period) {
-            self.restarts.pop_front();
-        }
-        self.restarts.push_back(now);
-        self.restarts.len() <= self.intensity as usize
-    }
-
     /// A child ended with `reason`: restarts what the strategy says, or ends
     /// the supervisor (`Err(shutdown)`) past the restart intensity.
     fn child_ended(&mut self, cx: &mut Cx, index: usize, reason: &Reason) -> Result<(), Reason> {
         self.children[index].pid = None;
-        let restart = match self.children[index].spec.restart {
-            Restart::Permanent => true,
-            Restart::Transient => !matches!(reason, Reason::Normal | Reason::Shutdown),
-            Restart::Temporary => false,
-        };
-        if !restart {
+        if !restarts(self.children[index].spec.restart, reason) {
             if self.children[index].spec.restart == Restart::Temporary {
                 self.children.remove(index);
             }
@@ -114,7 +128,7 @@ impl Supervisor {
     /// start that fails is another restart.
     fn restart_range(&mut self, cx: &mut Cx, first: usize, last: usize) -> Result<(), Reason> {
         loop {
-            if !self.restart_allowed() {
+            if !self.history.allow() {
                 self.stop_all(cx);
                 return Err(Reason::Shutdown);
             }
@@ -243,13 +257,13 @@ impl Server for Supervisor {
 
 /// Starts a child with its spec's start function; a panic in it is a failed
 /// start (OTP catches the start call's exception the same way).
-fn start_child_process(cx: &mut Cx, spec: &ChildSpec) -> Result<Pid, Reason> {
+pub(super) fn start_child_process(cx: &mut Cx, spec: &ChildSpec) -> Result<Pid, Reason> {
     let start = std::sync::Arc::clone(&spec.start);
     cx.catch_panic(|cx| start(cx)).and_then(|started| started)
 }
 
 /// Stops one child as its `shutdown` says and waits until it has ended.
-fn stop_child(cx: &mut Cx, pid: Pid, shutdown: Shutdown) {
+pub(super) fn stop_child(cx: &mut Cx, pid: Pid, shutdown: Shutdown) {
     let monitor = cx.monitor(pid);
     cx.unlink(pid);
     // An `Exit` it sent before the unlink took effect is of no use now.
