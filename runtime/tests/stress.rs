@@ -286,3 +286,30 @@ fn after_a_spike_an_idle_runtime_and_a_dropped_one_give_memory_back() {
     assert!(dropped <= grown / 4, "dropped with a Handle alive, still {dropped} of {grown} bytes grown");
     drop(handle);
 }
+
+/// A million message timers armed at once (delays 1–100 ms) all fire, each
+/// once, and leave nothing armed (issue 23).
+#[test]
+#[ignore = "stress: run in CI's stress step"]
+fn a_million_armed_timers_fire_once_and_are_freed() {
+    const TIMERS: u32 = 1_000_000;
+    #[derive(Clone, Copy)]
+    struct Tick(u32);
+    let runtime = Runtime::builder().workers(2).build().unwrap();
+    let fired = runtime
+        .block_on(|cx| {
+            let me = cx.pid();
+            for n in 0..TIMERS {
+                cx.send_after(std::time::Duration::from_millis(u64::from(n % 100) + 1), me, Tick(n));
+            }
+            let mut seen = vec![false; TIMERS as usize];
+            for _ in 0..TIMERS {
+                let Tick(n) = cx.receive::<Tick>()?;
+                assert!(!std::mem::replace(&mut seen[n as usize], true), "tick {n} twice");
+            }
+            Ok::<_, Reason>(seen.iter().filter(|&&s| s).count())
+        })
+        .unwrap();
+    assert_eq!(fired, TIMERS as usize);
+    assert_eq!(runtime.pending_timers(), 0, "every entry freed");
+}
