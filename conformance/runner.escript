@@ -4,7 +4,7 @@
 %% Usage: escript conformance/runner.escript SCENARIO_FILE...
 %% With several files, each trace is followed by a line "%% end of trace".
 -mode(compile).
--export([init/1, child_start/4, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).  % the supervision scenarios' callbacks
+-export([init/1, child_start/4, sup_start/4, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).  % the supervision scenarios' callbacks
 
 main([]) ->
     io:format(standard_error, "usage: runner.escript SCENARIO...~n", []),
@@ -285,10 +285,15 @@ sup_step(["sup", Name, Strategy, Intensity, Period], St = #{specs := Specs}) ->
     St#{specs := Specs#{Name => {Flags, []}}};
 sup_step(["child", Sup, Id | Rest], St = #{specs := Specs}) ->
     {Flags, Children} = maps:get(Sup, Specs),
-    St#{specs := Specs#{Sup => {Flags, Children ++ [child_spec(Id, Rest)]}}};
+    Parents = maps:get(parents, St, #{}),
+    St1 = case lists:member("supervisor", Rest) of
+              true -> St#{parents => Parents#{Id => Sup}};
+              false -> St
+          end,
+    St1#{specs := Specs#{Sup => {Flags, Children ++ [{Id, Rest}]}}};
 sup_step(["start", Sup], St = #{specs := Specs, sups := Sups, order := Order}) ->
-    {Flags, Children} = maps:get(Sup, Specs),
-    case supervisor:start_link(?MODULE, {sup, Flags, Children}) of
+    {Flags, _} = maps:get(Sup, Specs),
+    case supervisor:start_link(?MODULE, {sup, Flags, build_children(Sup, St)}) of
         {ok, Pid} ->
             log(["started ", Sup]),
             St#{sups := Sups#{Sup => {Pid, erlang:monitor(process, Pid)}}, order := Order ++ [Sup]};
@@ -299,15 +304,32 @@ sup_step(["start", Sup], St = #{specs := Specs, sups := Sups, order := Order}) -
             St
     end;
 sup_step(["wait_dead", Sup], St) -> sup_op(["wait_dead", Sup], St);
-sup_step(Step = [_, Sup | _], St = #{sups := Sups}) ->
-    case maps:find(Sup, Sups) of
-        error -> St;  % never started: nothing to do
-        {ok, {Pid, _}} ->
+sup_step(Step = [_, Sup | _], St) ->
+    case sup_pid(Sup, St) of
+        undefined -> St;  % never started, or not running now: nothing to do
+        Pid ->
             case is_process_alive(Pid) of
                 true -> sup_op(Step, St);
                 false -> St  % it has ended: nothing to do
             end
     end.
+
+%% The child specs of supervisor `Sup`, a nested supervisor's with its own.
+build_children(Sup, St = #{specs := Specs}) ->
+    {_, Children} = maps:get(Sup, Specs),
+    [case lists:member("supervisor", Rest) of
+         true ->
+             {SubFlags, _} = maps:get(Id, Specs),
+             [Restart, Shutdown | _] = Rest,
+             (child_spec(Id, [Restart, Shutdown]))#{
+                 start => {?MODULE, sup_start, [Id, self(), SubFlags, build_children(Id, St)]},
+                 type => supervisor};
+         false -> child_spec(Id, Rest)
+     end || {Id, Rest} <- Children].
+
+sup_start(Id, Driver, Flags, Children) ->
+    Driver ! {log, "start " ++ Id},
+    supervisor:start_link(?MODULE, {sup, Flags, Children}).
 
 sup_op(["crash", Sup, Id, Reason], St) -> end_child(Sup, Id, fun(P) -> P ! {crash, list_to_atom(Reason)} end, St);
 sup_op(["kill", Sup, Id], St) -> end_child(Sup, Id, fun(P) -> exit(P, kill) end, St);
@@ -344,7 +366,27 @@ sup_op(["wait_dead", Sup], St) ->
     receive {'DOWN', Ref, process, Pid, R} -> self() ! {'DOWN', Ref, process, Pid, R} end,
     St.
 
-sup_pid(Sup, #{sups := Sups}) -> element(1, maps:get(Sup, Sups)).
+%% A supervisor's pid: a top-level one's from the start, a nested one's from
+%% its parent's children now (`undefined` if it does not run).
+sup_pid(Sup, St = #{sups := Sups}) ->
+    case maps:find(Sup, Sups) of
+        {ok, {Pid, _}} -> Pid;
+        error ->
+            case maps:find(Sup, maps:get(parents, St, #{})) of
+                error -> undefined;
+                {ok, Parent} ->
+                    case sup_pid(Parent, St) of
+                        undefined -> undefined;
+                        ParentPid ->
+                            case is_process_alive(ParentPid) of
+                                false -> undefined;
+                                true ->
+                                    hd([P || {I, P, _, _} <- supervisor:which_children(ParentPid),
+                                             I =:= list_to_atom(Sup), is_pid(P)] ++ [undefined])
+                            end
+                    end
+            end
+    end.
 
 %% Ends child `Id` of `Sup` by `How`, then waits until the supervisor has
 %% handled its end (a call answered after the child's exit signal arrived).

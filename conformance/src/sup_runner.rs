@@ -39,8 +39,9 @@ fn spelled(reason: &Reason) -> String {
 /// `child SUP ID RESTART SHUTDOWN [stubborn] [fail]`: a child whose start is
 /// logged by its start function (run by the supervisor) and which, trapping
 /// exits, logs its stop by the supervisor (a stubborn one logs and ignores it).
-fn child_spec(driver: Pid, id: &str, words: &[String]) -> Result<ChildSpec, String> {
-    let [restart, shutdown, options @ ..] = words else { return Err(format!("child {id}: RESTART SHUTDOWN expected")) };
+/// The RESTART and SHUTDOWN words of a child line.
+fn restart_and_shutdown(id: &str, words: &[String]) -> Result<(Restart, Shutdown), String> {
+    let [restart, shutdown, ..] = words else { return Err(format!("child {id}: RESTART SHUTDOWN expected")) };
     let restart = match restart.as_str() {
         "permanent" => Restart::Permanent,
         "transient" => Restart::Transient,
@@ -52,6 +53,12 @@ fn child_spec(driver: Pid, id: &str, words: &[String]) -> Result<ChildSpec, Stri
         "infinity" => Shutdown::Infinity,
         ms => Shutdown::Timeout(Duration::from_millis(ms.parse().map_err(|_| format!("bad shutdown {ms:?}"))?)),
     };
+    Ok((restart, shutdown))
+}
+
+fn child_spec(driver: Pid, id: &str, words: &[String]) -> Result<ChildSpec, String> {
+    let (restart, shutdown) = restart_and_shutdown(id, words)?;
+    let options = &words[2..];
     let stubborn = options.iter().any(|option| option == "stubborn");
     let fail = options.iter().any(|option| option == "fail");
     let id_owned = id.to_owned();
@@ -98,6 +105,54 @@ fn child_spec(driver: Pid, id: &str, words: &[String]) -> Result<ChildSpec, Stri
     .restart(restart)
     .shutdown(shutdown);
     Ok(spec)
+}
+
+/// A supervisor as declared: its spec without children, and its child lines.
+struct Declared {
+    spec: SupervisorSpec,
+    children: Vec<(String, Vec<String>)>,
+}
+
+/// Supervisor `name`'s spec with its children, a nested supervisor's built
+/// the same way (started by its parent's start function, which logs it).
+fn build(driver: Pid, name: &str, specs: &HashMap<String, Declared>) -> Result<SupervisorSpec, String> {
+    let declared = specs.get(name).ok_or_else(|| format!("no sup {name}"))?;
+    let mut spec = declared.spec.clone();
+    for (id, words) in &declared.children {
+        let child = if words.iter().any(|w| w == "supervisor") {
+            let nested = build(driver, id, specs)?;
+            let id_owned = id.clone();
+            let (restart, shutdown) = restart_and_shutdown(id, words)?;
+            ChildSpec::new(id.clone(), move |cx: &mut Cx| {
+                cx.send(driver, Log(format!("start {id_owned}")));
+                Ok(supervisor::start_link(cx, nested.clone())?.pid())
+            })
+            .supervisor()
+            .restart(restart)
+            .shutdown(shutdown)
+        } else {
+            child_spec(driver, id, words)?
+        };
+        spec = spec.child(child);
+    }
+    Ok(spec)
+}
+
+/// The running supervisor `name`: a top-level one as started, a nested one
+/// found among its parent's children now.
+fn running_supervisor(
+    cx: &mut Cx,
+    name: &str,
+    started: &HashMap<String, Started>,
+    parents: &HashMap<String, String>,
+) -> Result<Option<SupervisorRef>, Reason> {
+    if let Some(top) = started.get(name) {
+        return Ok(cx.is_alive(top.supervisor.pid()).then_some(top.supervisor));
+    }
+    let Some(parent) = parents.get(name) else { return Ok(None) };
+    let Some(parent) = running_supervisor(cx, parent, started, parents)? else { return Ok(None) };
+    let Ok(children) = parent.which_children(cx) else { return Ok(None) };
+    Ok(children.iter().find(|child| child.id == name).and_then(|child| child.pid).map(SupervisorRef::from_pid))
 }
 
 /// A server child (`child ... server`): answers `Ping`, stops with the reason
@@ -156,18 +211,16 @@ pub fn run(runtime: &Runtime, scenario: &str) -> Result<String, String> {
         .block_on(move |cx| {
             cx.trap_exit(true);
             let driver = cx.pid();
-            let mut specs: HashMap<String, SupervisorSpec> = HashMap::new();
+            let mut specs: HashMap<String, Declared> = HashMap::new();
+            // A nested supervisor's parent (`child P ID ... supervisor`).
+            let mut parents: HashMap<String, String> = HashMap::new();
             let mut started: HashMap<String, Started> = HashMap::new();
             let mut order: Vec<String> = Vec::new();
             let log = |cx: &mut Cx, line: String| cx.send(driver, Log(line));
             for words in lines {
                 let word = |i: usize| words.get(i).cloned().unwrap_or_default();
-                // Steps on a supervisor that never started or has ended do nothing.
-                let live: Option<SupervisorRef> = started.get(&word(1)).map(|s| s.supervisor);
-                let live = match live {
-                    Some(supervisor) if cx.is_alive(supervisor.pid()) => Some(supervisor),
-                    _ => None,
-                };
+                // Steps on a supervisor that never started, or does not run now, do nothing.
+                let live = running_supervisor(cx, &word(1), &started, &parents)?;
                 let sup = |_: &str| live;
                 match words[0].as_str() {
                     "sup" => {
@@ -180,19 +233,23 @@ pub fn run(runtime: &Runtime, scenario: &str) -> Result<String, String> {
                         let intensity: u32 = word(3).parse().unwrap_or(1);
                         let period: u64 = word(4).parse().unwrap_or(5);
                         let spec = SupervisorSpec::new(strategy).intensity(intensity, Duration::from_secs(period));
-                        specs.insert(word(1), spec);
+                        specs.insert(word(1), Declared { spec, children: Vec::new() });
                     }
                     "child" => {
-                        let Some(spec) = specs.remove(&word(1)) else { return Ok(Err(format!("no sup {}", word(1)))) };
-                        let child = match child_spec(driver, &word(2), &words[3..]) {
-                            Ok(child) => child,
-                            Err(error) => return Ok(Err(error)),
+                        let Some(declared) = specs.get_mut(&word(1)) else {
+                            return Ok(Err(format!("no sup {}", word(1))));
                         };
-                        specs.insert(word(1), spec.child(child));
+                        declared.children.push((word(2), words[3..].to_vec()));
+                        if words[3..].iter().any(|w| w == "supervisor") {
+                            parents.insert(word(2), word(1));
+                        }
                     }
                     "start" => {
                         let name = word(1);
-                        let spec = specs.get(&name).cloned().ok_or_else(|| Reason::error("no such sup"))?;
+                        let spec = match build(driver, &name, &specs) {
+                            Ok(spec) => spec,
+                            Err(error) => return Ok(Err(error)),
+                        };
                         match supervisor::start_link(cx, spec) {
                             Ok(supervisor) => {
                                 let monitor = cx.monitor(supervisor.pid());

@@ -276,6 +276,13 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(3600);
 pub struct SupervisorRef(ServerRef<Supervisor>);
 
 impl SupervisorRef {
+    /// The `SupervisorRef` of a supervisor known by its pid (a child
+    /// supervisor's, from `which_children`). Requests to a process that is no
+    /// supervisor time out.
+    pub fn from_pid(pid: Pid) -> SupervisorRef {
+        SupervisorRef(ServerRef::from_pid(pid))
+    }
+
     /// The supervisor's pid.
     pub fn pid(&self) -> Pid {
         self.0.pid()
