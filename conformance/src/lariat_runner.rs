@@ -93,7 +93,7 @@ struct UserMsg(String);
 /// A new scenario process has set its trap flag.
 struct Ready(Pid);
 
-fn reason_of(word: &str) -> Reason {
+pub(crate) fn reason_of(word: &str) -> Reason {
     match word {
         "normal" => Reason::Normal,
         "kill" => Reason::Kill,
@@ -107,7 +107,7 @@ fn reason_of(word: &str) -> Reason {
 /// The trace's spelling of a reason: a crash is `crash` on both sides, a call
 /// that failed on bad input (`RegisterError` in lariat, `{badarg, Stack}` in
 /// OTP) is `badarg`.
-fn canonical(reason: &Reason) -> String {
+pub(crate) fn canonical(reason: &Reason) -> String {
     match reason {
         Reason::Panic(_) => "crash".to_owned(),
         Reason::Error(text) if text.starts_with("badarg") => "badarg".to_owned(),

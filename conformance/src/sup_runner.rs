@@ -12,33 +12,14 @@ use lariat::supervisor::{
 };
 use lariat::{Cx, Down, Exit, Pid, Reason, Ref, Runtime, SpawnOptions};
 
+use crate::lariat_runner::{canonical, reason_of};
+
 /// A line of the log, sent to the driver.
 struct Log(String);
 
 /// The driver tells a child to end with this reason.
 struct Crash(Reason);
 
-fn reason_of(word: &str) -> Reason {
-    match word {
-        "normal" => Reason::Normal,
-        "kill" => Reason::Kill,
-        "killed" => Reason::Killed,
-        "shutdown" => Reason::Shutdown,
-        other => Reason::error(other.to_owned()),
-    }
-}
-
-fn spelled(reason: &Reason) -> String {
-    match reason {
-        Reason::Panic(_) => "crash".to_owned(),
-        Reason::Error(text) => text.to_string(),
-        other => other.to_string(),
-    }
-}
-
-/// `child SUP ID RESTART SHUTDOWN [stubborn] [fail]`: a child whose start is
-/// logged by its start function (run by the supervisor) and which, trapping
-/// exits, logs its stop by the supervisor (a stubborn one logs and ignores it).
 /// The RESTART and SHUTDOWN words of a child line.
 fn restart_and_shutdown(id: &str, words: &[String]) -> Result<(Restart, Shutdown), String> {
     let [restart, shutdown, ..] = words else { return Err(format!("child {id}: RESTART SHUTDOWN expected")) };
@@ -93,7 +74,7 @@ fn child_spec(driver: Pid, id: &str, words: &[String]) -> Result<ChildSpec, Stri
                     && exit.from == supervisor
                 {
                     let what = if stubborn { "ignore" } else { "stop" };
-                    cx.send(driver, Log(format!("{what} {id} {}", spelled(&exit.reason))));
+                    cx.send(driver, Log(format!("{what} {id} {}", canonical(&exit.reason))));
                     if !stubborn {
                         return Err(exit.reason.clone());
                     }
@@ -179,7 +160,7 @@ impl Server for ScenarioServer {
     }
 
     fn terminate(&mut self, cx: &mut Cx, reason: &Reason) {
-        cx.send(self.driver, Log(format!("terminate {} {}", self.id, spelled(reason))));
+        cx.send(self.driver, Log(format!("terminate {} {}", self.id, canonical(reason))));
     }
 }
 
@@ -380,7 +361,7 @@ pub fn run(runtime: &Runtime, scenario: &str) -> Result<String, String> {
                 };
                 match ended {
                     Some(reason) => {
-                        let _ = writeln!(trace, "SUP {name} dead {}", spelled(&reason));
+                        let _ = writeln!(trace, "SUP {name} dead {}", canonical(&reason));
                     }
                     None => {
                         let _ = writeln!(trace, "SUP {name} alive");
