@@ -303,7 +303,11 @@ sup_step(["start", Sup], St = #{specs := Specs, sups := Sups, order := Order}) -
             log(["start_failed ", Sup]),
             St
     end;
-sup_step(["wait_dead", Sup], St) -> sup_op(["wait_dead", Sup], St);
+sup_step(["wait_dead", Sup], St = #{sups := Sups}) ->
+    case maps:is_key(Sup, Sups) of
+        true -> sup_op(["wait_dead", Sup], St);
+        false -> St  % never started: nothing to wait for
+    end;
 sup_step(Step = [_, Sup | _], St) ->
     case sup_pid(Sup, St) of
         undefined -> St;  % never started, or not running now: nothing to do

@@ -1,8 +1,9 @@
 //! Random supervision scenarios: a supervisor of random strategy and restart
 //! intensity over random children (restart types, shutdowns, some that ignore
 //! `shutdown`, some servers), started, then random child ends, calls and casts
-//! to servers, and child-API requests. A call or cast is made only to a
-//! child that is a server (both runners skip it otherwise). Every
+//! to servers, and child-API requests. Calls and casts go only to server
+//! children and `crash` only to plain ones (fixed by id: a step a child would
+//! ignore would wait for its end forever). Every
 //! step waits until the supervisor has handled it, so the log does not depend
 //! on timing; steps after the supervisor has ended do nothing on either side.
 
@@ -22,7 +23,8 @@ fn child(rng: &mut Rng, sup: &str, id: &str, verb: &str) -> String {
     let server = SERVERS.contains(&id);
     let (shutdown, kind) = match rng.below(6) {
         0 => ("brutal_kill", ""),
-        1 if !server => ("100", " stubborn"),
+        // Long enough for a loaded machine to let it log before its kill.
+        1 if !server => ("500", " stubborn"),
         2 => ("infinity", ""),
         _ => ("1000", ""),
     };

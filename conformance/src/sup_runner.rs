@@ -133,7 +133,8 @@ fn running_supervisor(
     let Some(parent) = parents.get(name) else { return Ok(None) };
     let Some(parent) = running_supervisor(cx, parent, started, parents)? else { return Ok(None) };
     let Ok(children) = parent.which_children(cx) else { return Ok(None) };
-    Ok(children.iter().find(|child| child.id == name).and_then(|child| child.pid).map(SupervisorRef::from_pid))
+    let pid = children.iter().find(|child| child.id == name).and_then(|child| child.pid);
+    Ok(pid.filter(|&pid| cx.is_alive(pid)).map(SupervisorRef::from_pid))
 }
 
 /// A server child (`child ... server`): answers `Ping`, stops with the reason

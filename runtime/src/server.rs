@@ -136,8 +136,8 @@ impl<S: Server> ServerRef<S> {
     ///
     /// # Errors
     ///
-    /// [`CallError::Exited`] with `NoProc` if it was gone; with its own reason if
-    /// it ended otherwise (its `terminate` panicked); [`CallError::Timeout`]
+    /// [`CallError::Exited`] with `NoProc` if it was gone, or with the reason it
+    /// ended with if that is not `reason` (it was killed meanwhile); [`CallError::Timeout`]
     /// if it did not end in time; [`CallError::Ended`] if this process was told
     /// to end meanwhile.
     pub fn stop(&self, cx: &mut Cx, reason: Reason, timeout: Duration) -> Result<(), CallError> {
@@ -359,6 +359,11 @@ fn serve<S: Server>(cx: &mut Cx, mut state: S, parent: Option<Pid>) -> Result<()
         let message = cx.receive_any()?;
         let handled = cx.catch_panic(|cx| dispatch(cx, &mut state, parent, message)).and_then(|handled| handled);
         if let Err(reason) = handled {
+            if cx.must_end() {
+                // Told to end (a kill, an exit signal it does not trap) while a
+                // handler waited: no `terminate`, as in OTP.
+                return Err(reason);
+            }
             // A panicking `terminate` ends the server with the first reason all the same.
             let _ = cx.catch_panic(|cx| state.terminate(cx, &reason));
             return Err(reason);

@@ -262,19 +262,21 @@ impl Timers {
         self.now().saturating_add(after.as_nanos().min(NONE as u128 - 2) as u64).min(NONE - 1)
     }
 
-    /// Arms a timer for `pid`'s wait `generation`.
-    pub(crate) fn arm(&self, deadline: u64, pid: Pid, generation: u64) -> TimerKey {
+    /// Arms a timer for `pid`'s wait `generation`. Each `arm*` also says
+    /// whether the new deadline is earlier than every pending one (decided
+    /// under the heap's lock: then some parked worker must be woken).
+    pub(crate) fn arm(&self, deadline: u64, pid: Pid, generation: u64) -> (TimerKey, bool) {
         self.push(deadline, pid, generation, Fires::Wake)
     }
 
     /// Arms a timer that sends `message` to `pid` at `deadline`.
-    pub(crate) fn arm_message(&self, deadline: u64, pid: Pid, message: Message) -> TimerKey {
+    pub(crate) fn arm_message(&self, deadline: u64, pid: Pid, message: Message) -> (TimerKey, bool) {
         self.push(deadline, pid, self.message_timer_generation(), Fires::Send(message))
     }
 
     /// Arms a timer that sends `make()` to `pid` every `period` from now on, for
     /// as long as `owner` lives.
-    pub(crate) fn arm_interval(&self, period: Duration, pid: Pid, owner: Pid, make: MakeMessage) -> TimerKey {
+    pub(crate) fn arm_interval(&self, period: Duration, pid: Pid, owner: Pid, make: MakeMessage) -> (TimerKey, bool) {
         let period = (period.as_nanos().min(NONE as u128 / 4) as u64).max(MIN_INTERVAL_NANOS);
         let deadline = self.now().saturating_add(period);
         self.push(
@@ -290,13 +292,14 @@ impl Timers {
         self.next_message_timer.fetch_add(1, Ordering::Relaxed) | MESSAGE_TIMER
     }
 
-    fn push(&self, deadline: u64, pid: Pid, generation: u64, fires: Fires) -> TimerKey {
+    fn push(&self, deadline: u64, pid: Pid, generation: u64, fires: Fires) -> (TimerKey, bool) {
         let mut heap = lock(&self.heap);
         let key = heap.push(deadline, pid, generation, fires);
         // Relaxed: `earliest` is a hint read before taking the lock; the heap under
         // the mutex is the truth, and a worker about to park re-reads it locked.
-        self.earliest.fetch_min(deadline, Ordering::Relaxed);
-        key
+        // Every write of it is under this lock, so the value replaced is exact.
+        let before = self.earliest.fetch_min(deadline, Ordering::Relaxed);
+        (key, deadline < before)
     }
 
     /// Disarms a timer whose wait has ended; nothing if it already fired.
@@ -335,13 +338,6 @@ impl Timers {
     /// Timers armed and neither fired nor cancelled.
     pub(crate) fn pending(&self) -> usize {
         lock(&self.heap).len()
-    }
-
-    /// Whether `deadline` is earlier than every pending timer's (a hint, as
-    /// `earliest`: no clock read).
-    pub(crate) fn is_before_every_pending(&self, deadline: u64) -> bool {
-        // Relaxed: see `arm`.
-        deadline < self.earliest.load(Ordering::Relaxed)
     }
 
     /// How long until the earliest deadline (`None`: no timer pending).
@@ -433,12 +429,13 @@ mod tests {
         let timers = Timers::new();
         let a = Pid::new(0, 1, 0);
         let now = timers.now();
-        let first = timers.arm(now + 1, a, 1);
+        let (first, earliest) = timers.arm(now + 1, a, 1);
+        assert!(earliest, "the only timer is the earliest");
         timers.cancel(first);
         assert_eq!(timers.pending(), 0);
         assert_eq!(timers.until_next(), None, "nothing left to wake a worker for");
         // The slot is reused by the next wait's timer; the old key must not remove it.
-        let second = timers.arm(now + 2, a, 2);
+        let (second, _) = timers.arm(now + 2, a, 2);
         assert_eq!(second.slot, first.slot);
         timers.cancel(first);
         assert_eq!(timers.pending(), 1);

@@ -315,3 +315,38 @@ fn a_process_calling_itself_is_refused_at_once() {
         .unwrap();
     assert_eq!(error, CallError::CallingSelf);
 }
+
+/// A handler that waits in a receive when the server is killed, and passes
+/// the `Err` on, does not get `terminate` (a killed server never does).
+#[test]
+fn a_server_killed_while_a_handler_waits_does_not_run_terminate() {
+    struct Waiter(Log);
+    struct Never;
+    impl Server for Waiter {
+        type Call = ();
+        type Reply = ();
+        type Cast = ();
+        fn handle_call(&mut self, cx: &mut Cx, _: (), reply_to: ReplyTo<()>) -> Result<(), Reason> {
+            reply_to.reply(cx, ());
+            cx.receive::<Never>()?; // killed here
+            Ok(())
+        }
+        fn terminate(&mut self, _: &mut Cx, reason: &Reason) {
+            self.0.lock().unwrap().push(format!("terminate {reason}"));
+        }
+    }
+    let log = Log::default();
+    let runtime = common::runtime(2);
+    let log_in = Arc::clone(&log);
+    let down = runtime
+        .block_on(move |cx| {
+            let waiter = server::start(cx, StartOptions::new(), move |_| Ok(Waiter(log_in)))?;
+            let monitor = cx.monitor(waiter.pid());
+            waiter.call(cx, (), LONG)?;
+            cx.exit(waiter.pid(), Reason::Kill)?;
+            Ok::<_, Reason>(cx.receive_if::<Down>(|down| down.monitor == monitor)?.reason)
+        })
+        .unwrap();
+    assert_eq!(down, Reason::Killed);
+    assert!(lines(&log).is_empty(), "{:?}", lines(&log));
+}

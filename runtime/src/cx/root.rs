@@ -92,11 +92,24 @@ impl Cx {
             Ok(value) => Ok(value),
             Err(payload) => {
                 // Relaxed: set by this same thread before it started a forced unwind.
-                if payload.is::<ExitUnwind>() || self.pcb().force_unwinding.load(Ordering::Relaxed) {
+                // A process told to end is on its way out whatever the payload
+                // (a handler that unwrapped the `Err` of its receive).
+                if payload.is::<ExitUnwind>()
+                    || self.pcb().force_unwinding.load(Ordering::Relaxed)
+                    || self.exit_reason.is_some()
+                {
                     std::panic::resume_unwind(payload);
                 }
                 Err(Reason::Panic(crate::crash::end_caught_panic(noted, payload).into()))
             }
         }
+    }
+}
+
+impl Cx {
+    /// Whether this process was told to end (an exit signal it does not trap,
+    /// a kill, the teardown): the OTP layer runs no more user code then.
+    pub(crate) fn must_end(&self) -> bool {
+        self.exit_reason.is_some()
     }
 }

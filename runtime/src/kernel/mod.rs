@@ -260,25 +260,23 @@ impl Kernel {
     /// Arms a receive timer; wakes a parked worker if it is now the earliest, so
     /// that some worker sleeps no longer than the deadline.
     pub(crate) fn arm_timer(&self, deadline: u64, pid: Pid, generation: u64) -> TimerKey {
-        self.arm_waking_a_sleeper(deadline, || self.timers.arm(deadline, pid, generation))
+        self.arm_waking_a_sleeper(|| self.timers.arm(deadline, pid, generation))
     }
 
     /// Arms a timer that sends `message` to `pid` at `deadline` (as `arm_timer`).
     pub(crate) fn arm_message_timer(&self, deadline: u64, pid: Pid, message: Message) -> TimerKey {
-        self.arm_waking_a_sleeper(deadline, || self.timers.arm_message(deadline, pid, message))
+        self.arm_waking_a_sleeper(|| self.timers.arm_message(deadline, pid, message))
     }
 
     /// Arms an interval timer (as `arm_timer`).
     pub(crate) fn arm_interval_timer(&self, period: Duration, pid: Pid, owner: Pid, make: MakeMessage) -> TimerKey {
-        let first = self.timers.deadline_after(period);
-        self.arm_waking_a_sleeper(first, || self.timers.arm_interval(period, pid, owner, make))
+        self.arm_waking_a_sleeper(|| self.timers.arm_interval(period, pid, owner, make))
     }
 
-    /// Runs `arm`; if `deadline` is earlier than every pending one, wakes a
-    /// parked worker, so that some worker sleeps no longer than it.
-    fn arm_waking_a_sleeper(&self, deadline: u64, arm: impl FnOnce() -> TimerKey) -> TimerKey {
-        let earlier = self.timers.is_before_every_pending(deadline);
-        let key = arm();
+    /// Runs `arm`; if it armed the earliest deadline, wakes a parked worker, so
+    /// that some worker sleeps no longer than it.
+    fn arm_waking_a_sleeper(&self, arm: impl FnOnce() -> (TimerKey, bool)) -> TimerKey {
+        let (key, earlier) = arm();
         if earlier && let Some(worker) = self.scheduler.idle.any_sleeper() {
             self.scheduler.parkers[worker].unpark();
         }

@@ -2,17 +2,18 @@
 //! `simple_one_for_one`): no children at start, any number added later with
 //! [`DynamicSupervisorRef::start_child`], each known by its pid (ids may
 //! repeat), restarted one for one under the same restart types and intensity
-//! as a static supervisor's, stopped the last started first.
+//! as a static supervisor's, stopped all at once (their order is not defined,
+//! as in OTP and Elixir).
 //!
 //! Invariants: `children` maps each running child's pid to its start number
-//! and spec (a restarted child keeps its start number, so the stop order stays
-//! the start order); finding the child a signal is about costs O(1), so a
+//! and spec (a restarted child keeps its start number, so `which_children`
+//! lists them in start order); finding the child a signal is about costs O(1), so a
 //! supervisor of 100,000 children handles each exit in constant time.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use super::state::{RestartHistory, restarts, start_child_process, stop_child};
+use super::state::{RestartHistory, restarts, start_child_process, stop_at_once, stop_child};
 use super::{ChildCounts, ChildInfo, ChildKind, ChildSpec, SupervisorError};
 use crate::cx::{Cx, ReplyTo};
 use crate::error::CallError;
@@ -122,8 +123,8 @@ impl DynamicSupervisorRef {
         }
     }
 
-    /// Stops the supervisor, which stops its children (the last started
-    /// first), and waits; it ends `normal`.
+    /// Stops the supervisor, which stops its children (all at once, each within
+    /// its shutdown time), and waits; it ends `normal`.
     ///
     /// # Errors
     ///
@@ -164,6 +165,7 @@ pub fn start_dynamic(cx: &mut Cx, spec: DynamicSpec) -> Result<DynamicSupervisor
             history: RestartHistory::new(spec.intensity, spec.period),
             max_children: spec.max_children,
             children: HashMap::new(),
+            retrying: HashMap::new(),
             next_start: 0,
         })
     };
@@ -192,23 +194,22 @@ pub(crate) struct Dynamic {
     max_children: Option<usize>,
     /// Running children: start number and spec.
     children: HashMap<Pid, (u64, ChildSpec)>,
+    /// Children whose restart failed, by start number, to be tried again.
+    retrying: HashMap<u64, ChildSpec>,
     next_start: u64,
 }
 
-impl Dynamic {
-    /// The children, last started first (the stop order).
-    fn last_started_first(&self) -> Vec<(Pid, u64)> {
-        let mut running: Vec<(Pid, u64)> = self.children.iter().map(|(&pid, &(start, _))| (pid, start)).collect();
-        running.sort_unstable_by_key(|&(_, start)| std::cmp::Reverse(start));
-        running
-    }
+/// A failed restart of a dynamic child, due again.
+struct TryAgainDynamic(u64);
 
+impl Dynamic {
+    /// Stops every child at once (as OTP's `simple_one_for_one` and Elixir's
+    /// DynamicSupervisor: their order is not defined), each within its own
+    /// shutdown time.
     fn stop_all(&mut self, cx: &mut Cx) {
-        for (pid, _) in self.last_started_first() {
-            if let Some((_, spec)) = self.children.remove(&pid) {
-                stop_child(cx, pid, spec.shutdown);
-            }
-        }
+        let children: Vec<(Pid, super::Shutdown)> =
+            self.children.drain().map(|(pid, (_, spec))| (pid, spec.shutdown)).collect();
+        stop_at_once(cx, &children);
     }
 
     /// Child `pid` ended: restarted (a failed start is one more restart) or
@@ -218,16 +219,28 @@ impl Dynamic {
         if !restarts(spec.restart, reason) {
             return Ok(());
         }
-        loop {
-            if !self.history.allow() {
-                self.stop_all(cx);
-                return Err(Reason::Shutdown);
-            }
-            if let Ok(restarted) = start_child_process(cx, &spec) {
+        self.restart(cx, start, spec)
+    }
+
+    /// One restart try, counted against the intensity; a start that fails is
+    /// tried again through a message to itself, so requests and its parent's
+    /// exit signal are handled in between.
+    fn restart(&mut self, cx: &mut Cx, start: u64, spec: ChildSpec) -> Result<(), Reason> {
+        if !self.history.allow() {
+            self.stop_all(cx);
+            return Err(Reason::Shutdown);
+        }
+        match start_child_process(cx, &spec) {
+            Ok(restarted) => {
                 self.children.insert(restarted, (start, spec));
-                return Ok(());
+            }
+            Err(_) => {
+                self.retrying.insert(start, spec);
+                let me = cx.pid();
+                cx.send(me, TryAgainDynamic(start));
             }
         }
+        Ok(())
     }
 }
 
@@ -283,6 +296,15 @@ impl Server for Dynamic {
     }
 
     fn handle_info(&mut self, cx: &mut Cx, message: Message) -> Result<(), Reason> {
+        let message = match message.downcast::<TryAgainDynamic>() {
+            Ok(TryAgainDynamic(start)) => {
+                return match self.retrying.remove(&start) {
+                    Some(spec) => self.restart(cx, start, spec),
+                    None => Ok(()),
+                };
+            }
+            Err(message) => message,
+        };
         match message.downcast_ref::<Exit>() {
             Some(exit) => self.child_ended(cx, exit.from, &exit.reason),
             None => Ok(()),

@@ -1,7 +1,7 @@
 //! The supervisor process's state: its children in start order, the restart
 //! history, and what a child's end or a request does to them.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use super::{
@@ -11,7 +11,7 @@ use super::{
 use crate::cx::{Cx, ReplyTo};
 use crate::mailbox::Message;
 use crate::monitor::Down;
-use crate::pid::Pid;
+use crate::pid::{Pid, Ref};
 use crate::process::Exit;
 use crate::reason::Reason;
 use crate::server::Server;
@@ -55,6 +55,9 @@ pub(super) fn restarts(restart: Restart, reason: &Reason) -> bool {
         Restart::Temporary => false,
     }
 }
+
+/// A failed restart, due again (sent by the supervisor to itself).
+struct TryAgain(String);
 
 /// The supervisor's state.
 pub(crate) struct Supervisor {
@@ -111,51 +114,58 @@ impl Supervisor {
             }
             return Ok(());
         }
-        let first = match self.strategy {
-            Strategy::OneForOne => index,
-            Strategy::OneForAll => 0,
-            Strategy::RestForOne => index,
-        };
-        let last = match self.strategy {
-            Strategy::OneForOne => index + 1,
-            Strategy::OneForAll | Strategy::RestForOne => self.children.len(),
-        };
-        self.restart_range(cx, first, last)
+        self.restart_from(cx, index)
     }
 
-    /// Restarts the children in `first..last` (stopping the running ones
-    /// among them first, the last first), counting against the intensity; a
-    /// start that fails is another restart.
-    fn restart_range(&mut self, cx: &mut Cx, first: usize, last: usize) -> Result<(), Reason> {
-        loop {
-            if !self.history.allow() {
-                self.stop_all(cx);
-                return Err(Reason::Shutdown);
+    /// Restarts what the strategy says for the child at `index`, counting
+    /// against the intensity. A start that fails is tried again through a
+    /// message to itself (OTP's `try_again_restart`), so requests and its
+    /// parent's exit signal are handled in between; each try counts again.
+    fn restart_from(&mut self, cx: &mut Cx, index: usize) -> Result<(), Reason> {
+        let (first, last) = match self.strategy {
+            Strategy::OneForOne => (index, index + 1),
+            Strategy::OneForAll => (0, self.children.len()),
+            Strategy::RestForOne => (index, self.children.len()),
+        };
+        if !self.history.allow() {
+            self.stop_all(cx);
+            return Err(Reason::Shutdown);
+        }
+        for child in self.children[first..last].iter_mut().rev() {
+            if let Some(pid) = child.pid.take() {
+                stop_child(cx, pid, child.spec.shutdown);
             }
-            for child in self.children[first..last].iter_mut().rev() {
-                if let Some(pid) = child.pid.take() {
-                    stop_child(cx, pid, child.spec.shutdown);
+        }
+        let mut failed = None;
+        for child in &mut self.children[first..last] {
+            // A temporary child is not restarted with its siblings either
+            // (its spec goes below).
+            if child.spec.restart == Restart::Temporary {
+                continue;
+            }
+            match start_child_process(cx, &child.spec) {
+                Ok(pid) => child.pid = Some(pid),
+                Err(_) => {
+                    failed = Some(child.spec.id.clone());
+                    break;
                 }
             }
-            let mut failed = false;
-            for child in &mut self.children[first..last] {
-                // A temporary child is not restarted with its siblings either
-                // (its spec goes below).
-                if child.spec.restart == Restart::Temporary {
-                    continue;
-                }
-                match start_child_process(cx, &child.spec) {
-                    Ok(pid) => child.pid = Some(pid),
-                    Err(_) => {
-                        failed = true;
-                        break;
-                    }
-                }
-            }
-            if !failed {
-                self.children.retain(|child| child.pid.is_some() || child.spec.restart != Restart::Temporary);
-                return Ok(());
-            }
+        }
+        if let Some(id) = failed {
+            // From that child on, as the strategy says, once more later.
+            let me = cx.pid();
+            cx.send(me, TryAgain(id));
+        }
+        self.children.retain(|child| child.pid.is_some() || child.spec.restart != Restart::Temporary);
+        Ok(())
+    }
+
+    /// A restart that failed is due again: the child it was for, if it still
+    /// exists and does not run (a request may have restarted or deleted it).
+    fn try_again(&mut self, cx: &mut Cx, id: &str) -> Result<(), Reason> {
+        match self.position(id) {
+            Some(index) if self.children[index].pid.is_none() => self.restart_from(cx, index),
+            _ => Ok(()),
         }
     }
 
@@ -242,6 +252,10 @@ impl Server for Supervisor {
     }
 
     fn handle_info(&mut self, cx: &mut Cx, message: Message) -> Result<(), Reason> {
+        let message = match message.downcast::<TryAgain>() {
+            Ok(TryAgain(id)) => return self.try_again(cx, &id),
+            Err(message) => message,
+        };
         let Some(exit) = message.downcast_ref::<Exit>() else { return Ok(()) };
         match self.children.iter().position(|child| child.pid == Some(exit.from)) {
             Some(index) => self.child_ended(cx, index, &exit.reason),
@@ -264,25 +278,61 @@ pub(super) fn start_child_process(cx: &mut Cx, spec: &ChildSpec) -> Result<Pid, 
 
 /// Stops one child as its `shutdown` says and waits until it has ended.
 pub(super) fn stop_child(cx: &mut Cx, pid: Pid, shutdown: Shutdown) {
-    let monitor = cx.monitor(pid);
-    cx.unlink(pid);
-    // An `Exit` it sent before the unlink took effect is of no use now.
-    let _ = cx.receive_map_timeout(Duration::ZERO, |message| {
-        message.downcast_ref::<Exit>().filter(|exit| exit.from == pid).map(|_| ())
-    });
-    let first = match shutdown {
-        Shutdown::BrutalKill => Reason::Kill,
-        Shutdown::Timeout(_) | Shutdown::Infinity => Reason::Shutdown,
-    };
-    let _ = cx.exit(pid, first);
-    let is_down =
-        |message: &mut Message| message.downcast_ref::<Down>().filter(|down| down.monitor == monitor).map(|_| ());
-    let waited = match shutdown {
-        Shutdown::Timeout(timeout) => cx.receive_map_timeout(timeout, is_down),
-        Shutdown::BrutalKill | Shutdown::Infinity => cx.receive_map(is_down).map(Some),
-    };
-    if let Ok(None) = waited {
-        let _ = cx.exit(pid, Reason::Kill);
-        let _ = cx.receive_map(is_down);
+    stop_at_once(cx, &[(pid, shutdown)]);
+}
+
+/// Stops children all at once, each as its `shutdown` says (`shutdown`, then
+/// `kill` at its own deadline; `kill` at once for `brutal_kill`), and waits
+/// until all have ended. The links stay until then (as OTP's `shutdown/1`):
+/// a supervisor killed meanwhile still takes its children with it; after,
+/// their `Exit`s are flushed.
+pub(super) fn stop_at_once(cx: &mut Cx, children: &[(Pid, Shutdown)]) {
+    let now = Instant::now();
+    let mut waiting: HashMap<Ref, (Pid, Option<Instant>)> = HashMap::with_capacity(children.len());
+    for &(pid, shutdown) in children {
+        let monitor = cx.monitor(pid);
+        let (first, deadline) = match shutdown {
+            Shutdown::BrutalKill => (Reason::Kill, None),
+            Shutdown::Timeout(timeout) => (Reason::Shutdown, now.checked_add(timeout)),
+            Shutdown::Infinity => (Reason::Shutdown, None),
+        };
+        if cx.exit(pid, first).is_err() {
+            return; // this supervisor was told to end: its links end the rest
+        }
+        waiting.insert(monitor, (pid, deadline));
     }
+    while !waiting.is_empty() {
+        let next = waiting.values().filter_map(|&(_, deadline)| deadline).min();
+        let is_down = |message: &mut Message| {
+            message.downcast_ref::<Down>().filter(|down| waiting.contains_key(&down.monitor)).map(|down| down.monitor)
+        };
+        let down = match next {
+            Some(deadline) => cx.receive_map_timeout(deadline.saturating_duration_since(Instant::now()), is_down),
+            None => cx.receive_map(is_down).map(Some),
+        };
+        match down {
+            Ok(Some(monitor)) => {
+                waiting.remove(&monitor);
+            }
+            Ok(None) => {
+                let now = Instant::now();
+                for (pid, deadline) in waiting.values_mut() {
+                    if deadline.is_some_and(|deadline| deadline <= now) {
+                        *deadline = None;
+                        if cx.exit(*pid, Reason::Kill).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+            Err(_) => return, // told to end while it waited
+        }
+    }
+    for &(pid, _) in children {
+        cx.unlink(pid);
+    }
+    let stopped: HashSet<Pid> = children.iter().map(|&(pid, _)| pid).collect();
+    let is_their_exit =
+        |message: &mut Message| message.downcast_ref::<Exit>().filter(|exit| stopped.contains(&exit.from)).map(|_| ());
+    while let Ok(Some(())) = cx.receive_map_timeout(Duration::ZERO, is_their_exit) {}
 }
