@@ -12,9 +12,11 @@ use lariat_bench::{links, workloads};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// lariat's workloads (bench-spec.md) at full size.
+/// lariat's main job: the seed tutorial's link scenarios and a supervision
+/// tree, then every workload row at full size, with progress, and what each
+/// measured. Rows are described in docs/performance.md ("The workloads").
 #[derive(Parser)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// Run only these rows, comma-separated, in their usual order (spawn_exit, spawn_exit_deep, spawn_idle, ping_pong,
     /// ring, skynet, mpsc, handle_send, tokio_call, tokio_call_64, selective_receive, call, call_backlog, sup_restart,
@@ -118,8 +120,15 @@ fn progress_bar(total: u64, label: &'static str) -> ProgressBar {
     bar
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = Args::parse();
+fn main() {
+    if let Err(error) = run(Args::parse()) {
+        // The error's own words (`main` returning it would print its Debug form).
+        eprintln!("lariat: {error}");
+        std::process::exit(2);
+    }
+}
+
+fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if args.tokio {
         let workers = args.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
         let wanted = |row: &str| args.wants(row);
@@ -159,7 +168,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let rows = run_rows(&runtime, &args, &wanted)?;
     if rows.is_empty() {
-        return Err(format!("unknown row {:?}: use one of {}", args.only, ROWS.join(", ")).into());
+        let asked = args.only.as_deref().unwrap_or_default();
+        return Err(format!("no row named in --only {asked:?}: use one or more of {}", ROWS.join(", ")).into());
     }
 
     print_rows(&rows, args.json, &format!("lariat {} on {} workers", env!("CARGO_PKG_VERSION"), runtime.workers()));

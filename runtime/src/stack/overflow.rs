@@ -3,7 +3,7 @@
 //! A process stack ends in a guard page, so an overflow faults instead of
 //! writing into a neighbour. The SIGSEGV/SIGBUS handler (on the worker thread's
 //! alternate signal stack) recognises a fault in a guard page of one of our slabs,
-//! writes "stack overflow in process <pid> (stack N KiB; ...)" to stderr and
+//! writes "stack overflow in process `<pid>` (stack N KiB; ...)" to stderr and
 //! aborts: unwinding out of arbitrary Rust code at a faulting instruction is
 //! unsound, so there is no recovery. Any other fault goes to the handler that was
 //! installed before ours (Rust's own guard-page report, or the default action).
