@@ -16,7 +16,7 @@ for entry in signal_push_relaxed:signal_queue wait_without_cas:wake_up try_wait_
     mutation=${entry%%:*}
     model=${entry##*:}
     log=$(RUSTFLAGS="--cfg loom --cfg crossbeam_loom --cfg lariat_mutation=\"$mutation\"" LOOM_MAX_PREEMPTIONS=3 \
-        cargo test -q -p lariat-loom --release --target-dir target/loom-mutation --test "$model" 2>&1)
+        cargo test -q -p lariat-loom --release --features models --target-dir target/loom-mutation --test "$model" 2>&1)
     if [ $? -eq 0 ]; then
         echo "SURVIVED: $mutation (model $model still passes)"
         survived=1
