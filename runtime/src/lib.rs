@@ -45,6 +45,11 @@ compile_error!(
      (a process's panic is then reported, naming the process, before the abort)."
 );
 
+/// The README's snippets, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeSnippets;
+
 mod alias;
 mod blocking;
 #[cfg(feature = "tokio")]
