@@ -27,10 +27,122 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Where things are (one module per part of the architecture, `docs/architecture.md`):
-//! [`pid`](Pid) · `table` · `process` ([`Cx`]) · `signal_queue` · `mailbox` ([`Message`]) ·
-//! `scheduler` · `stack` · `timer` · `runtime` ([`Runtime`], [`Handle`]) · `crash` · `sync`.
-
+//! ## Processes and messages
+//!
+//! [`Runtime::block_on`] runs a closure as a process and waits for its value;
+//! inside, the body gets a [`Cx`], through which it does everything a process
+//! does. [`Cx::spawn`] starts another process; [`Cx::send`] puts any
+//! `Send + 'static` value in a process's mailbox (it is there when `send`
+//! returns); [`Cx::receive`] waits for the first message of a type, leaving
+//! others in order. [`Cx::receive_if`] and [`Cx::receive_map`] are selective
+//! receives; [`Cx::receive_timeout`] gives up after a while.
+//!
+//! ## Links and exit reasons
+//!
+//! A body ends with `Ok(())` (reason `normal`) or `Err(reason)`; a panic ends
+//! it with [`Reason::Panic`]. Linked processes ([`Cx::spawn_link`], [`Cx::link`])
+//! get each other's exit signal: `normal` affects no one, any other reason
+//! kills a linked process that does not trap exits, and a process that traps
+//! exits ([`Cx::trap_exit`]) gets an [`Exit`] message instead. `exit(pid, kill)`
+//! cannot be trapped. The three cases of the seed tutorial:
+//!
+//! ```
+//! use lariat::{Exit, Reason, Runtime};
+//!
+//! let runtime = Runtime::new()?;
+//! // 1. spawn: a failing child does not touch its parent.
+//! runtime.block_on(|cx| {
+//!     cx.spawn(|_| Err::<(), _>(Reason::error("some_reason")))?;
+//!     Ok::<_, Reason>(())
+//! })?;
+//! // 2. spawn_link: a child's abnormal end takes its parent down.
+//! let ended = runtime.block_on(|cx| {
+//!     cx.spawn_link(|_| Err::<(), _>(Reason::error("some_reason")))?;
+//!     cx.receive::<()>() // never arrives: the exit signal ends this process
+//! });
+//! assert!(ended.is_err());
+//! // 3. trap_exit: the parent gets the exit as a message.
+//! let exit = runtime.block_on(|cx| {
+//!     cx.trap_exit(true);
+//!     let child = cx.spawn_link(|_| Err::<(), _>(Reason::error("some_reason")))?;
+//!     let exit = cx.receive::<Exit>()?;
+//!     assert_eq!(exit.from, child);
+//!     Ok::<_, Reason>(exit.reason)
+//! })?;
+//! assert_eq!(exit, Reason::error("some_reason"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## Monitors, names, timeouts
+//!
+//! [`Cx::monitor`] watches a process one way: one [`Down`] message when it
+//! ends (`NoProc` at once if it was gone). [`Cx::register`] names a process;
+//! [`Cx::whereis`] and [`Cx::send_named`] find it.
+//!
+//! ```
+//! use std::time::Duration;
+//! use lariat::{Down, Reason, Runtime};
+//!
+//! let runtime = Runtime::new()?;
+//! let reason = runtime.block_on(|cx| {
+//!     let worker = cx.spawn(|cx| {
+//!         cx.sleep(Duration::from_millis(5))?;
+//!         Err::<(), _>(Reason::error("tired"))
+//!     })?;
+//!     cx.register("worker", worker)?;
+//!     assert_eq!(cx.whereis("worker"), Some(worker));
+//!     let monitor = cx.monitor(worker);
+//!     assert_eq!(cx.receive_timeout::<u8>(Duration::from_millis(1))?, None);
+//!     let down = cx.receive_if::<Down>(|down| down.monitor == monitor)?;
+//!     Ok::<_, Reason>(down.reason)
+//! })?;
+//! assert_eq!(reason, Reason::error("tired"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## Errors
+//!
+//! `?` works in a body on this crate's errors, `std::io::Error`, boxed errors
+//! and (feature `anyhow`) `anyhow::Error`: the process ends with a reason that
+//! keeps the error ([`Reason::from_error`], [`Reason::as_error`]).
+//!
+//! ## What a process may and may not do
+//!
+//! - **It runs on one OS thread for its whole life**, so thread-locals,
+//!   `MutexGuard`s and entered `tracing` spans held across a receive are sound.
+//!   A process not started yet may start on any worker.
+//! - **Blocking its thread holds up the processes of its worker.** Run blocking
+//!   work with [`Cx::blocking`] (a pool of blocking threads; the process waits
+//!   as in a receive). A process that holds its worker for about a second is
+//!   reported through `tracing` (target `lariat::stuck`).
+//! - **Long loops without a runtime call are not preempted** (Rust cannot be):
+//!   call [`Cx::yield_now`] in them.
+//! - **Panics are contained by unwinding**: keep `panic = "unwind"` (under
+//!   `panic = "abort"` the crate refuses to build unless feature `panic-abort`
+//!   opts in).
+//!
+//! ## The OTP layer
+//!
+//! [`Cx::call`] (monitored, alias-tagged, no scan of the caller's backlog),
+//! [`server`] (gen_server), [`supervisor`] (strategies, restart types and
+//! intensity, the child API, the dynamic form, top-level supervisors and
+//! [`Runtime::shutdown`]), timers ([`Cx::send_after`], [`Cx::cancel_timer`],
+//! [`Cx::send_interval`]) and process groups ([`pg`]). `docs/semantics.md`
+//! in the repository maps every Erlang and OTP call to lariat's.
+//!
+//! ## Features and platforms
+//!
+//! - `tracing` (default): crash and stuck-process reports through `tracing`.
+//! - `tokio`: the async bridge (`Handle::call`, `Handle::watch`,
+//!   `OutsideMailbox`, `Cx::await_future`).
+//! - `anyhow`: `?` on `anyhow::Error` in a body.
+//! - `panic-abort`: build under `panic = "abort"` anyway.
+//!
+//! Linux on x86-64 (stacks use `MADV_GUARD_INSTALL` where the kernel has it,
+//! `mprotect` guard pages otherwise). The library sets no global allocator,
+//! prints nothing (reports go through `tracing`, and a fatal end to stderr
+//! before the abort), and never exits the OS process.
+//!
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
