@@ -86,13 +86,14 @@
 //! let runtime = Runtime::new()?;
 //! let reason = runtime.block_on(|cx| {
 //!     let worker = cx.spawn(|cx| {
-//!         cx.sleep(Duration::from_millis(5))?;
+//!         cx.receive::<()>()?; // works until told to stop
 //!         Err::<(), _>(Reason::error("tired"))
 //!     })?;
 //!     cx.register("worker", worker)?;
 //!     assert_eq!(cx.whereis("worker"), Some(worker));
 //!     let monitor = cx.monitor(worker);
 //!     assert_eq!(cx.receive_timeout::<u8>(Duration::from_millis(1))?, None);
+//!     cx.send_named("worker", ())?;
 //!     let down = cx.receive_if::<Down>(|down| down.monitor == monitor)?;
 //!     Ok::<_, Reason>(down.reason)
 //! })?;

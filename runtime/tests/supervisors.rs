@@ -552,3 +552,53 @@ fn a_dynamic_supervisor_stops_its_children_at_once_each_within_its_own_time() {
         .unwrap();
     assert!(took < Duration::from_secs(5), "stopped one after another: {took:?}");
 }
+
+/// While a failed restart is due again, the child cannot be restarted or
+/// deleted by a request (`Restarting`), and terminating it calls the retry off.
+#[test]
+fn a_child_whose_restart_is_due_again_is_restarting_until_terminated() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let failing = Arc::new(AtomicBool::new(false));
+    let switch = Arc::clone(&failing);
+    let flaky = ChildSpec::new("flaky", move |cx| {
+        if switch.load(Ordering::SeqCst) {
+            return Err(Reason::error("not now"));
+        }
+        Ok(cx.spawn_link(|cx| {
+            let Crash(reason) = cx.receive::<Crash>()?;
+            Err(reason)
+        })?)
+    });
+    let runtime = common::runtime(1);
+    let spec = SupervisorSpec::new(Strategy::OneForOne).intensity(1_000_000, Duration::from_secs(60)).child(flaky);
+    runtime
+        .block_on(move |cx| {
+            let sup = supervisor::start_link(cx, spec)?;
+            let child = pids(cx, sup)?[0].expect("runs");
+            failing.store(true, Ordering::SeqCst);
+            let monitor = cx.monitor(child);
+            cx.send(child, Crash(Reason::error("boom")));
+            cx.receive_if::<Down>(|down| down.monitor == monitor)?;
+            // Answered after the supervisor handled the end (and a retry is due).
+            let mut seen_restarting = false;
+            for _ in 0..1000 {
+                match sup.restart_child(cx, "flaky") {
+                    Err(SupervisorError::Restarting) => {
+                        seen_restarting = true;
+                        break;
+                    }
+                    _ => cx.yield_now()?,
+                }
+            }
+            assert!(seen_restarting, "a retry was due");
+            assert_eq!(sup.delete_child(cx, "flaky"), Err(SupervisorError::Restarting));
+            sup.terminate_child(cx, "flaky")?;
+            failing.store(false, Ordering::SeqCst);
+            cx.sleep(Duration::from_millis(20))?;
+            assert_eq!(pids(cx, sup)?, vec![None], "terminated: no retry brought it back");
+            sup.delete_child(cx, "flaky")?;
+            cx.unlink(sup.pid());
+            Ok::<_, Reason>(())
+        })
+        .unwrap();
+}

@@ -99,7 +99,8 @@ impl DynamicSupervisorRef {
         }
     }
 
-    /// Every child, in start order.
+    /// Every running child, in start order (one whose restart is being
+    /// tried again is not listed until it runs).
     ///
     /// # Errors
     ///
@@ -257,7 +258,8 @@ impl Server for Dynamic {
     ) -> Result<(), Reason> {
         let answer = match request {
             DynamicAsk::Start(spec) => DynamicAnswer::Started(match self.max_children {
-                Some(max) if self.children.len() >= max => Err(SupervisorError::MaxChildren),
+                // Children waiting for a retried restart hold their places.
+                Some(max) if self.children.len() + self.retrying.len() >= max => Err(SupervisorError::MaxChildren),
                 _ => match start_child_process(cx, &spec) {
                     Ok(pid) => {
                         self.children.insert(pid, (self.next_start, spec));

@@ -233,6 +233,9 @@ pub enum SupervisorError {
     Running,
     /// A dynamic supervisor has its `max_children` already.
     MaxChildren,
+    /// The child's restart failed and is due again (`restarting`): wait, or
+    /// terminate it first.
+    Restarting,
     /// Starting the child failed with this reason.
     StartFailed(Reason),
     /// The request itself failed (the supervisor is gone, or did not answer).
@@ -248,6 +251,9 @@ impl fmt::Display for SupervisorError {
                 f.write_str("a child with that id exists (stopped): restart or delete it")
             }
             SupervisorError::Running => f.write_str("the child runs: terminate it first"),
+            SupervisorError::Restarting => {
+                f.write_str("the child's restart failed and is being tried again: wait, or terminate it first")
+            }
             SupervisorError::MaxChildren => {
                 f.write_str("the dynamic supervisor has its max_children already: terminate one, or raise the bound")
             }

@@ -20,6 +20,10 @@ use crate::server::Server;
 struct Child {
     spec: ChildSpec,
     pid: Option<Pid>,
+    /// Its restart failed and is due again (a `TryAgain` is on its way): a
+    /// request may not restart, delete or forget it meanwhile (OTP's
+    /// `restarting`).
+    restarting: bool,
 }
 
 /// How many restarts a supervisor allows within a period: the times of the
@@ -79,7 +83,7 @@ impl Supervisor {
                 return Err(Reason::error(format!("duplicate child id {:?}", spec.id)));
             }
             match start_child_process(cx, &spec) {
-                Ok(pid) => supervisor.children.push(Child { spec, pid: Some(pid) }),
+                Ok(pid) => supervisor.children.push(Child { spec, pid: Some(pid), restarting: false }),
                 Err(reason) => {
                     supervisor.stop_all(cx);
                     return Err(Reason::error(format!("failed to start child {:?}: {reason}", spec.id)));
@@ -144,8 +148,12 @@ impl Supervisor {
                 continue;
             }
             match start_child_process(cx, &child.spec) {
-                Ok(pid) => child.pid = Some(pid),
+                Ok(pid) => {
+                    child.pid = Some(pid);
+                    child.restarting = false;
+                }
                 Err(_) => {
+                    child.restarting = true;
                     failed = Some(child.spec.id.clone());
                     break;
                 }
@@ -164,7 +172,11 @@ impl Supervisor {
     /// exists and does not run (a request may have restarted or deleted it).
     fn try_again(&mut self, cx: &mut Cx, id: &str) -> Result<(), Reason> {
         match self.position(id) {
-            Some(index) if self.children[index].pid.is_none() => self.restart_from(cx, index),
+            Some(index) if self.children[index].restarting => {
+                self.children[index].restarting = false;
+                self.restart_from(cx, index)
+            }
+            // Terminated (or started) by a request meanwhile: nothing is due.
             _ => Ok(()),
         }
     }
@@ -181,12 +193,14 @@ impl Supervisor {
             });
         }
         let pid = start_child_process(cx, &spec).map_err(SupervisorError::StartFailed)?;
-        self.children.push(Child { spec, pid: Some(pid) });
+        self.children.push(Child { spec, pid: Some(pid), restarting: false });
         Ok(pid)
     }
 
     fn terminate_child(&mut self, cx: &mut Cx, id: &str) -> Result<(), SupervisorError> {
         let index = self.position(id).ok_or(SupervisorError::NotFound)?;
+        // A retry due for it is called off.
+        self.children[index].restarting = false;
         if let Some(pid) = self.children[index].pid.take() {
             stop_child(cx, pid, self.children[index].spec.shutdown);
         }
@@ -201,6 +215,9 @@ impl Supervisor {
         if self.children[index].pid.is_some() {
             return Err(SupervisorError::Running);
         }
+        if self.children[index].restarting {
+            return Err(SupervisorError::Restarting);
+        }
         let pid = start_child_process(cx, &self.children[index].spec).map_err(SupervisorError::StartFailed)?;
         self.children[index].pid = Some(pid);
         Ok(pid)
@@ -210,6 +227,9 @@ impl Supervisor {
         let index = self.position(id).ok_or(SupervisorError::NotFound)?;
         if self.children[index].pid.is_some() {
             return Err(SupervisorError::Running);
+        }
+        if self.children[index].restarting {
+            return Err(SupervisorError::Restarting);
         }
         self.children.remove(index);
         Ok(())
