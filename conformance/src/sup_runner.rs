@@ -132,9 +132,13 @@ fn running_supervisor(
     }
     let Some(parent) = parents.get(name) else { return Ok(None) };
     let Some(parent) = running_supervisor(cx, parent, started, parents)? else { return Ok(None) };
-    let Ok(children) = parent.which_children(cx) else { return Ok(None) };
-    let pid = children.iter().find(|child| child.id == name).and_then(|child| child.pid);
+    let Ok(pid) = running_child(cx, parent, name) else { return Ok(None) };
     Ok(pid.filter(|&pid| cx.is_alive(pid)).map(SupervisorRef::from_pid))
+}
+
+/// The pid of `supervisor`'s child `id`, if it runs.
+fn running_child(cx: &mut Cx, supervisor: SupervisorRef, id: &str) -> Result<Option<Pid>, SupervisorError> {
+    Ok(supervisor.which_children(cx)?.into_iter().find(|child| child.id == id).and_then(|child| child.pid))
 }
 
 /// A server child (`child ... server`): answers `Ping`, stops with the reason
@@ -203,7 +207,6 @@ pub fn run(runtime: &Runtime, scenario: &str) -> Result<String, String> {
                 let word = |i: usize| words.get(i).cloned().unwrap_or_default();
                 // Steps on a supervisor that never started, or does not run now, do nothing.
                 let live = running_supervisor(cx, &word(1), &started, &parents)?;
-                let sup = |_: &str| live;
                 match words[0].as_str() {
                     "sup" => {
                         let strategy = match word(2).as_str() {
@@ -247,25 +250,16 @@ pub fn run(runtime: &Runtime, scenario: &str) -> Result<String, String> {
                         }
                     }
                     "call" => {
-                        let Some(supervisor) = sup(&word(1)) else { continue };
-                        let children = supervisor.which_children(cx)?;
+                        let Some(supervisor) = live else { continue };
                         let id = word(2);
-                        let Some(child) = children.iter().find(|child| child.id == id).and_then(|child| child.pid)
-                        else {
-                            continue;
-                        };
+                        let Some(child) = running_child(cx, supervisor, &id)? else { continue };
                         let answer =
                             ServerRef::<ScenarioServer>::from_pid(child).call(cx, Ping, Duration::from_secs(5))?;
                         log(cx, format!("call {id} {answer}"));
                     }
                     "crash" | "kill" | "cast" => {
-                        let Some(supervisor) = sup(&word(1)) else { continue };
-                        let id = word(2);
-                        let children = supervisor.which_children(cx)?;
-                        let Some(child) = children.iter().find(|child| child.id == id).and_then(|child| child.pid)
-                        else {
-                            continue;
-                        };
+                        let Some(supervisor) = live else { continue };
+                        let Some(child) = running_child(cx, supervisor, &word(2))? else { continue };
                         let monitor = cx.monitor(child);
                         if words[0] == "kill" {
                             cx.exit(child, Reason::Kill)?;
@@ -279,22 +273,22 @@ pub fn run(runtime: &Runtime, scenario: &str) -> Result<String, String> {
                         let _ = supervisor.count_children(cx);
                     }
                     "terminate_child" => {
-                        let Some(supervisor) = sup(&word(1)) else { continue };
+                        let Some(supervisor) = live else { continue };
                         let outcome = supervisor.terminate_child(cx, &word(2));
                         log(cx, format!("terminate_child {} {}", word(2), result(outcome)));
                     }
                     "restart_child" => {
-                        let Some(supervisor) = sup(&word(1)) else { continue };
+                        let Some(supervisor) = live else { continue };
                         let outcome = supervisor.restart_child(cx, &word(2));
                         log(cx, format!("restart_child {} {}", word(2), result(outcome)));
                     }
                     "delete_child" => {
-                        let Some(supervisor) = sup(&word(1)) else { continue };
+                        let Some(supervisor) = live else { continue };
                         let outcome = supervisor.delete_child(cx, &word(2));
                         log(cx, format!("delete_child {} {}", word(2), result(outcome)));
                     }
                     "start_child" => {
-                        let Some(supervisor) = sup(&word(1)) else { continue };
+                        let Some(supervisor) = live else { continue };
                         let child = match child_spec(driver, &word(2), &words[3..]) {
                             Ok(child) => child,
                             Err(error) => return Ok(Err(error)),
@@ -303,7 +297,7 @@ pub fn run(runtime: &Runtime, scenario: &str) -> Result<String, String> {
                         log(cx, format!("start_child {} {}", word(2), result(outcome)));
                     }
                     "which" => {
-                        let Some(supervisor) = sup(&word(1)) else { continue };
+                        let Some(supervisor) = live else { continue };
                         let children = supervisor.which_children(cx)?;
                         let each: Vec<String> = children
                             .iter()
@@ -314,7 +308,7 @@ pub fn run(runtime: &Runtime, scenario: &str) -> Result<String, String> {
                         log(cx, format!("children {}: {}", word(1), each.join(" ")));
                     }
                     "count" => {
-                        let Some(supervisor) = sup(&word(1)) else { continue };
+                        let Some(supervisor) = live else { continue };
                         let c = supervisor.count_children(cx)?;
                         log(
                             cx,
@@ -329,7 +323,7 @@ pub fn run(runtime: &Runtime, scenario: &str) -> Result<String, String> {
                         );
                     }
                     "stop" => {
-                        let Some(supervisor) = sup(&word(1)) else { continue };
+                        let Some(supervisor) = live else { continue };
                         supervisor.stop(cx, Duration::from_secs(60))?;
                         log(cx, format!("stopped {}", word(1)));
                     }
