@@ -73,11 +73,22 @@ fn the_watchdog_rests_while_every_worker_is_parked() {
     let runtime = Runtime::builder().workers(2).build().unwrap();
     let watchdog = format!("lariat-{}-watch", runtime.id());
     runtime.block_on(|_| Ok::<_, Reason>(())).unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    let before = wake_ups(&watchdog);
-    std::thread::sleep(Duration::from_secs(1));
-    let idle = wake_ups(&watchdog) - before;
-    assert!(idle <= 8, "an idle runtime's watchdog woke {idle} times in a second");
+    // On a loaded machine (or under AddressSanitizer, beside this binary's
+    // other test) the workers may take a while to get to park: the claim is
+    // about a second in which they all are, so look at up to five.
+    let mut idle_seconds = Vec::new();
+    for _ in 0..5 {
+        let before = wake_ups(&watchdog);
+        std::thread::sleep(Duration::from_secs(1));
+        idle_seconds.push(wake_ups(&watchdog) - before);
+        if idle_seconds.last().is_some_and(|&idle| idle <= 8) {
+            break;
+        }
+    }
+    assert!(
+        idle_seconds.iter().any(|&idle| idle <= 8),
+        "an idle runtime's watchdog woke {idle_seconds:?} times in each second"
+    );
     let before = wake_ups(&watchdog);
     runtime
         .block_on(|_| {
