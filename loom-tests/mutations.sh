@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Shows that each loom model depends on the ordering it names: builds the runtime
-# with one ordering weakened at a time (`--cfg lariat_mutation="..."`) and expects
-# the model to FAIL. Exits non-zero if a mutation survives.
+# Shows that each loom model depends on the ordering it names: runs the model with
+# one ordering weakened at a time (`LARIAT_MUTATION=...`, read by `sync::mutated`
+# in loom builds) and expects the model to FAIL. One loom build (the same as the
+# models' own step: same flags, same target dir) serves every mutation.
+# Exits non-zero if a mutation survives.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 survived=0
@@ -15,8 +17,8 @@ for entry in signal_push_relaxed:signal_queue wait_without_cas:wake_up try_wait_
              alarm_without_fence:watchdog_rest; do
     mutation=${entry%%:*}
     model=${entry##*:}
-    log=$(RUSTFLAGS="--cfg loom --cfg crossbeam_loom --cfg lariat_mutation=\"$mutation\"" LOOM_MAX_PREEMPTIONS=3 \
-        cargo test -q -p lariat-loom --release --features models --target-dir target/loom-mutation --test "$model" 2>&1)
+    log=$(LARIAT_MUTATION="$mutation" RUSTFLAGS="--cfg loom --cfg crossbeam_loom" LOOM_MAX_PREEMPTIONS=3 \
+        cargo test -q -p lariat-loom --release --features models --target-dir target/loom --test "$model" 2>&1)
     if [ $? -eq 0 ]; then
         echo "SURVIVED: $mutation (model $model still passes)"
         survived=1

@@ -9,7 +9,7 @@ use loom::thread;
 /// Depends on: every transition after `exit` (`yield_queued`, `start_running`,
 /// the failed CAS of `try_wait`) being an RMW that keeps EXITED.
 ///
-/// Mutation `--cfg lariat_mutation="state_swaps_lose_exited"` (the plain swaps
+/// Mutation `LARIAT_MUTATION=state_swaps_lose_exited` (the plain swaps
 /// these transitions used to be) fails: "assertion failed: exited: EXITED was
 /// cleared", and in other interleavings the waker queues the exited process.
 #[test]

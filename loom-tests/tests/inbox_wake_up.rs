@@ -83,7 +83,7 @@ fn waiting_process() -> Process {
 /// `Idle::wake_worker` against the SeqCst RMW and fence of
 /// `transition_to_parked` and the inbox re-check (Dekker-style).
 ///
-/// Mutation `--cfg lariat_mutation="home_wake_without_fence"` fails: loom
+/// Mutation `LARIAT_MUTATION=home_wake_without_fence` fails: loom
 /// reports a deadlock (the worker parked with the process in its inbox, the
 /// waker having seen every worker unparked).
 #[test]
@@ -106,7 +106,7 @@ fn a_wake_up_pushed_while_the_home_worker_parks_is_never_lost() {
 /// the list, or run it twice).
 ///
 /// Depends on the state word's `wake` (exactly one winner); mutation
-/// `--cfg lariat_mutation="wait_without_cas"` does not apply here (no race with
+/// `LARIAT_MUTATION=wait_without_cas` does not apply here (no race with
 /// the owner), and this model is a check of the routing, not of an ordering.
 #[test]
 fn a_process_woken_by_two_threads_is_queued_on_its_home_worker_once() {

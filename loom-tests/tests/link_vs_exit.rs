@@ -40,7 +40,7 @@ fn exit_of_b(b_queue: &SignalQueue<Signal>, a_queue: &SignalQueue<Signal>, reaso
 /// lands before it, and is answered, or after it, and is refused), with the
 /// push's Release pairing with the Acquire of `take_all`/`seal`.
 ///
-/// Mutation `--cfg lariat_mutation="signal_push_relaxed"` fails here: "Causality
+/// Mutation `LARIAT_MUTATION=signal_push_relaxed` fails here: "Causality
 /// violation: Concurrent write accesses to `UnsafeCell`." (B reads a link signal
 /// whose write it never synchronised with).
 #[test]

@@ -89,7 +89,7 @@ fn race(demonitor: bool) {
 /// answered, or refused), with the push's Release pairing with the Acquire of
 /// `take_all`/`seal`.
 ///
-/// Mutation `--cfg lariat_mutation="signal_push_relaxed"` fails here: "Causality
+/// Mutation `LARIAT_MUTATION=signal_push_relaxed` fails here: "Causality
 /// violation: Concurrent write accesses to `UnsafeCell`.".
 #[test]
 fn monitor_racing_exit_gives_exactly_one_down() {

@@ -24,7 +24,7 @@ impl Entry for Item {
 /// resolves to the slot's next occupant) and epoch reclamation (the old entry is
 /// not freed while a finder holds a guard).
 ///
-/// Mutation `--cfg lariat_mutation="table_publish_relaxed"` fails: "Causality
+/// Mutation `LARIAT_MUTATION=table_publish_relaxed` fails: "Causality
 /// violation: Concurrent read and write accesses." on the new entry's `payload`.
 #[test]
 fn an_old_pid_never_resolves_to_the_new_occupant_and_nothing_is_used_after_free() {

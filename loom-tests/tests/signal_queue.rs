@@ -49,7 +49,7 @@ fn concurrent_pushes_and_a_draining_owner_lose_nothing_and_keep_per_sender_order
 /// push lands before it (delivered to the exit handling) or after it (refused to
 /// its sender); and the push's Release pairing with the seal's Acquire.
 ///
-/// Mutation `--cfg lariat_mutation="signal_push_relaxed"` (push CAS Relaxed) fails
+/// Mutation `LARIAT_MUTATION=signal_push_relaxed` (push CAS Relaxed) fails
 /// here: "Causality violation: Concurrent write accesses to `UnsafeCell`." (the
 /// owner takes a value whose write it never synchronised with).
 #[test]

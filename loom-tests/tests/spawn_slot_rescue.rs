@@ -44,7 +44,7 @@ fn run(process: NonNull<Process>) {
 /// sees the child as built), and on every hand-out being one swap (each child
 /// runs exactly once, none is lost).
 ///
-/// Mutation `--cfg lariat_mutation="spawn_slot_put_relaxed"` fails: loom
+/// Mutation `LARIAT_MUTATION=spawn_slot_put_relaxed` fails: loom
 /// reports a causality violation on the rescuer's read of what the spawner
 /// built.
 #[test]

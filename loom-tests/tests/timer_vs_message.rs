@@ -48,7 +48,7 @@ fn run(process: &Process) -> Option<Outcome> {
 /// `fire` to the run it queues (`start_running`'s Acquire), or making the owner's
 /// `try_wait` CAS fail so it looks again: a fired timer is never missed.
 ///
-/// Mutation `--cfg lariat_mutation="wake_relaxed"` (the wake-up's RMW Relaxed)
+/// Mutation `LARIAT_MUTATION=wake_relaxed` (the wake-up's RMW Relaxed)
 /// fails here: loom finds the run that reads the timer as not fired and waits
 /// again, "the receive never completed: 0 completions".
 #[test]

@@ -40,7 +40,7 @@ fn exit_of_b(b_queue: &SignalQueue<Signal>, a_queue: &SignalQueue<Signal>) {
 /// after any exit signal B sent before it, so A still holds its unlinking entry
 /// when that exit signal arrives), and the push/seal pairing of the signal queue.
 ///
-/// Mutation `--cfg lariat_mutation="signal_push_relaxed"` fails here: "Causality
+/// Mutation `LARIAT_MUTATION=signal_push_relaxed` fails here: "Causality
 /// violation: Concurrent write accesses to `UnsafeCell`.".
 #[test]
 fn unlink_racing_exit_never_affects_the_caller_after_unlink_returned() {

@@ -35,17 +35,17 @@ fn run(process: &Process) -> usize {
 /// Depends on: the worker's CAS RUNNING → waiting failing when a sender set
 /// NOTIFIED after the worker's last look (the sender pushes first, then its RMW).
 ///
-/// Mutation `--cfg lariat_mutation="wait_without_cas"` (a plain store instead of
+/// Mutation `LARIAT_MUTATION=wait_without_cas` (a plain store instead of
 /// the CAS) fails: loom finds the interleaving where a message is pushed after
 /// the owner's last look and its sender sees RUNNING: "lost wake-up: 1 of 2 taken".
 ///
 /// Also depends on: a sender whose push landed behind queued signals skipping
 /// the wake-up, which is sound only because it judged by the value its own CAS
-/// replaced. Mutation `--cfg lariat_mutation="push_first_from_stale_load"`
+/// replaced. Mutation `LARIAT_MUTATION=push_first_from_stale_load`
 /// (judging by the head read before the CAS loop) fails: loom finds the owner
 /// taking everything between that read and the CAS: "lost wake-up: 1 of 2 taken".
 ///
-/// Mutation `--cfg lariat_mutation="try_wait_relaxed"` (CAS success Relaxed)
+/// Mutation `LARIAT_MUTATION=try_wait_relaxed` (CAS success Relaxed)
 /// fails: "Causality violation: Concurrent write accesses to `UnsafeCell`." on
 /// `owned`, touched by the worker the sender hands the process to.
 #[test]

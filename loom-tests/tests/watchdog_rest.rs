@@ -14,7 +14,7 @@ use loom::thread;
 /// always woken (in the model a short sleep returns at once, a rest only when
 /// rung).
 ///
-/// Mutation `--cfg lariat_mutation="alarm_without_fence"` fails: loom reports
+/// Mutation `LARIAT_MUTATION=alarm_without_fence` fails: loom reports
 /// a deadlock (the watchdog rests while the worker runs, never rung).
 #[test]
 fn a_worker_that_unparks_while_the_watchdog_rests_wakes_it() {

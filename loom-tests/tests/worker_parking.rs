@@ -20,7 +20,7 @@ struct Pool {
 /// `worker_to_notify` (Dekker-style: the parking worker's re-check sees the work,
 /// or the producer sees the parked worker).
 ///
-/// Mutation `--cfg lariat_mutation="notify_without_fence"` fails: loom reports
+/// Mutation `LARIAT_MUTATION=notify_without_fence` fails: loom reports
 /// "deadlock; threads = [(Id(0), Blocked(..)), (Id(1), Blocked(..))]": the worker
 /// parked with the job queued, the producer having seen it still searching.
 #[test]

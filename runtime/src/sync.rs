@@ -58,6 +58,25 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     }
 }
 
+/// Whether the mutation `name` is switched on: under loom, the environment
+/// variable `LARIAT_MUTATION` names one weakened ordering (or broken
+/// transition) for `loom-tests/mutations.sh` to show that a model catches it.
+/// One loom build serves every mutation, so the check costs no rebuilds. In
+/// every other build this is a constant `false` and the code is the normal one.
+#[cfg(loom)]
+pub(crate) fn mutated(name: &str) -> bool {
+    // std's OnceLock, not loom's: the choice is fixed for the whole test binary.
+    static CHOSEN: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    CHOSEN.get_or_init(|| std::env::var("LARIAT_MUTATION").ok()).as_deref() == Some(name)
+}
+
+/// See the loom form: outside loom no mutation is ever on.
+#[cfg(not(loom))]
+#[inline(always)]
+pub(crate) const fn mutated(_name: &str) -> bool {
+    false
+}
+
 /// Real atomics for `static`s read by the stack-overflow signal handler. loom cannot
 /// model signal handlers (nor build `static` atomics), so these stay std even under loom.
 pub(crate) use std::sync::atomic::AtomicUsize as SignalSafeAtomicUsize;

@@ -34,20 +34,25 @@
 //! fails and the worker runs it again, so a wake-up is never lost and a process
 //! is never queued twice nor run on two workers at once (loom model `wake_up`).
 
-use crate::sync::{AtomicU32, Ordering};
+use crate::sync::{AtomicU32, Ordering, mutated};
 
 const RUNNING: u32 = 1;
 const NOTIFIED: u32 = 2;
 const EXITED: u32 = 4;
 
-/// Ordering of the wake-up RMW; `--cfg lariat_mutation="wake_relaxed"` weakens
-/// it to show the loom model `timer_vs_message` depends on it.
-const WAKE: Ordering = if cfg!(lariat_mutation = "wake_relaxed") { Ordering::Relaxed } else { Ordering::AcqRel };
+/// Ordering of the wake-up RMW; the mutation `wake_relaxed` weakens it to show
+/// the loom model `timer_vs_message` depends on it.
+#[inline(always)]
+fn wake_ordering() -> Ordering {
+    if mutated("wake_relaxed") { Ordering::Relaxed } else { Ordering::AcqRel }
+}
 
-/// Success ordering of `try_wait`; `--cfg lariat_mutation="try_wait_relaxed"`
-/// weakens it for the loom model `wake_up` to show that it is needed.
-const WAIT_PUBLISH: Ordering =
-    if cfg!(lariat_mutation = "try_wait_relaxed") { Ordering::Relaxed } else { Ordering::Release };
+/// Success ordering of `try_wait`; the mutation `try_wait_relaxed` weakens it
+/// for the loom model `wake_up` to show that it is needed.
+#[inline(always)]
+fn wait_publish_ordering() -> Ordering {
+    if mutated("try_wait_relaxed") { Ordering::Relaxed } else { Ordering::Release }
+}
 
 /// The state word. See the module docs for the protocol.
 pub struct StateWord(AtomicU32);
@@ -77,12 +82,12 @@ impl StateWord {
         // RMW on this word reads it (`start_running` or the failing CAS of
         // `try_wait`). Acquire pairs with `try_wait`'s Release, so whoever queues
         // the process passes on everything its last run wrote.
-        self.0.fetch_or(NOTIFIED, WAKE) == 0
+        self.0.fetch_or(NOTIFIED, wake_ordering()) == 0
     }
 
     /// A worker took the process from a queue and is about to resume it.
     pub fn start_running(&self) {
-        if cfg!(lariat_mutation = "state_swaps_lose_exited") {
+        if mutated("state_swaps_lose_exited") {
             // The broken transition the loom model `exited_stays_set` must catch.
             self.0.swap(RUNNING, Ordering::AcqRel);
             return;
@@ -103,17 +108,17 @@ impl StateWord {
         // Success Release: pairs with the Acquire of the waker that queues it next.
         // Failure Acquire: pairs with the waker's Release fetch_or, so the re-run
         // sees the signal it pushed.
-        if cfg!(lariat_mutation = "wait_without_cas") {
+        if mutated("wait_without_cas") {
             // The broken protocol the loom model must catch: a plain store loses a
             // NOTIFIED set between the process's last look and now.
             self.0.store(0, Ordering::Release);
             return true;
         }
-        match self.0.compare_exchange(RUNNING, 0, WAIT_PUBLISH, Ordering::Acquire) {
+        match self.0.compare_exchange(RUNNING, 0, wait_publish_ordering(), Ordering::Acquire) {
             Ok(_) => true,
             Err(before) => {
                 debug_assert_ne!(before & RUNNING, 0, "a process not running tried to wait: {before:#b}");
-                if cfg!(lariat_mutation = "state_swaps_lose_exited") {
+                if mutated("state_swaps_lose_exited") {
                     self.0.swap(RUNNING, Ordering::AcqRel);
                     return false;
                 }
@@ -127,7 +132,7 @@ impl StateWord {
 
     /// The process used its time slice; the worker queues it again itself.
     pub fn yield_queued(&self) {
-        if cfg!(lariat_mutation = "state_swaps_lose_exited") {
+        if mutated("state_swaps_lose_exited") {
             self.0.swap(NOTIFIED, Ordering::Release);
             return;
         }

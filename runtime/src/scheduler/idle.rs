@@ -11,7 +11,7 @@
 //! its work, then (SeqCst fence) reads the counts. Whatever the interleaving, one
 //! of them sees the other (loom model `worker_parking`).
 
-use crate::sync::{AtomicUsize, Condvar, Mutex, Ordering, fence, lock};
+use crate::sync::{AtomicUsize, Condvar, Mutex, Ordering, fence, lock, mutated};
 
 const SEARCHING_MASK: usize = 0xFFFF;
 const UNPARKED_ONE: usize = 1 << 16;
@@ -48,7 +48,7 @@ impl Idle {
     pub fn worker_to_notify(&self) -> Option<usize> {
         // SeqCst fence pairs with the SeqCst RMW in `transition_to_parked`: either
         // this sees the parked worker, or that worker's re-check sees our work.
-        if !cfg!(lariat_mutation = "notify_without_fence") {
+        if !mutated("notify_without_fence") {
             fence(Ordering::SeqCst);
         }
         if !self.should_notify() {
@@ -73,7 +73,7 @@ impl Idle {
         // SeqCst fence pairs with the SeqCst RMW and fence of `transition_to_parked`:
         // either this sees the worker parked, or its re-check of the inbox sees
         // the push (scheduler::inbox).
-        if !cfg!(lariat_mutation = "home_wake_without_fence") {
+        if !mutated("home_wake_without_fence") {
             fence(Ordering::SeqCst);
         }
         // SeqCst: see above. Nobody parked: nothing to do, and no lock taken.

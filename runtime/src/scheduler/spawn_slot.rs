@@ -18,7 +18,7 @@
 
 use std::ptr::{self, NonNull};
 
-use crate::sync::{AtomicPtr, Ordering};
+use crate::sync::{AtomicPtr, Ordering, mutated};
 
 /// See the module docs.
 pub struct SpawnSlot<T> {
@@ -45,10 +45,7 @@ impl<T> SpawnSlot<T> {
     /// Only the owning worker calls `put`. `node` is in no queue or slot and
     /// stays alive until whoever takes it from here has run it.
     pub unsafe fn put(&self, node: NonNull<T>) -> Option<NonNull<T>> {
-        #[cfg(not(lariat_mutation = "spawn_slot_put_relaxed"))]
-        let publish = Ordering::Release;
-        #[cfg(lariat_mutation = "spawn_slot_put_relaxed")]
-        let publish = Ordering::Relaxed;
+        let publish = if mutated("spawn_slot_put_relaxed") { Ordering::Relaxed } else { Ordering::Release };
         // Release: pairs with the Acquire swap of `rescue`. The displaced node
         // was put by this thread, so reading it needs nothing more.
         NonNull::new(self.node.swap(node.as_ptr(), publish))

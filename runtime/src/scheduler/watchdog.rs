@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use super::idle::Idle;
 use crate::pid::Pid;
-use crate::sync::{AtomicBool, AtomicU64, Condvar, Mutex, MutexGuard, Ordering, fence, lock};
+use crate::sync::{AtomicBool, AtomicU64, Condvar, Mutex, MutexGuard, Ordering, fence, lock, mutated};
 
 /// How often the watchdog reports and trims (four wake-ups a second when idle).
 pub(crate) const PERIOD: Duration = Duration::from_millis(250);
@@ -155,7 +155,7 @@ impl Alarm {
     pub fn sleep<'a>(&'a self, held: MutexGuard<'a, ()>, idle: &Idle, longest: Duration) -> MutexGuard<'a, ()> {
         // SeqCst store and fence: see the type's docs.
         self.resting.store(true, Ordering::SeqCst);
-        if !cfg!(lariat_mutation = "alarm_without_fence") {
+        if !mutated("alarm_without_fence") {
             fence(Ordering::SeqCst);
         }
         let rests = idle.all_parked();
@@ -187,7 +187,7 @@ impl Alarm {
     /// A worker has just counted itself unparked: wakes the watchdog if it rests.
     pub fn worker_unparked(&self) {
         // SeqCst fence and load: see the type's docs.
-        if !cfg!(lariat_mutation = "alarm_without_fence") {
+        if !mutated("alarm_without_fence") {
             fence(Ordering::SeqCst);
         }
         if self.resting.load(Ordering::SeqCst) {

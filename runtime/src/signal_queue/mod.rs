@@ -24,7 +24,7 @@
 use std::marker::PhantomData;
 use std::ptr;
 
-use crate::sync::{AtomicPtr, Ordering, UnsafeCell};
+use crate::sync::{AtomicPtr, Ordering, UnsafeCell, mutated};
 
 mod batch;
 
@@ -64,10 +64,12 @@ fn is_small(link: *mut Link) -> bool {
     link.addr() & SMALL != 0
 }
 
-/// The success ordering of the push CAS. `--cfg lariat_mutation="signal_push_relaxed"`
+/// The success ordering of the push CAS. The mutation `signal_push_relaxed`
 /// weakens it, for the loom model to show that it is needed.
-const PUSH_PUBLISH: Ordering =
-    if cfg!(lariat_mutation = "signal_push_relaxed") { Ordering::Relaxed } else { Ordering::Release };
+#[inline(always)]
+fn push_publish_ordering() -> Ordering {
+    if mutated("signal_push_relaxed") { Ordering::Relaxed } else { Ordering::Release }
+}
 
 /// The sentinel head of a sealed queue. Nodes are 8-aligned, so address 1 is none.
 fn sealed() -> *mut Link {
@@ -85,10 +87,13 @@ pub enum Pushed {
     Behind,
 }
 
-/// The mutation `--cfg lariat_mutation="push_first_from_stale_load"` decides
+/// The mutation `push_first_from_stale_load` decides
 /// `First`/`Behind` from the head read before the CAS loop instead of the value
 /// the successful CAS replaced; the loom model `wake_up` must catch it.
-const FIRST_FROM_STALE_LOAD: bool = cfg!(lariat_mutation = "push_first_from_stale_load");
+#[inline(always)]
+fn first_from_stale_load() -> bool {
+    mutated("push_first_from_stale_load")
+}
 
 /// A multi-producer, single-consumer queue of `T` that can be sealed once.
 ///
@@ -175,11 +180,11 @@ impl<T, S> SignalQueue<T, S> {
             unsafe { (*oldest).next = head };
             // Release pairs with the Acquire swap in `take_all`/`seal`: the owner
             // sees the nodes' contents (and everything the sender did before).
-            match self.head.compare_exchange_weak(head, newest, PUSH_PUBLISH, Ordering::Relaxed) {
+            match self.head.compare_exchange_weak(head, newest, push_publish_ordering(), Ordering::Relaxed) {
                 // `head` is what the CAS replaced: the queue's state at the instant
                 // the chain joined it (a take in between would have failed the CAS).
                 Ok(_) => {
-                    let replaced = if FIRST_FROM_STALE_LOAD { stale_head } else { head };
+                    let replaced = if first_from_stale_load() { stale_head } else { head };
                     return Some(if replaced.is_null() { Pushed::First } else { Pushed::Behind });
                 }
                 Err(current) => head = current,

@@ -24,15 +24,17 @@ mod free_list;
 
 use crate::pid::Pid;
 use crate::sync::epoch::{Atomic, Guard, Shared};
-use crate::sync::{AtomicPtr, AtomicU32, AtomicUsize, Mutex, Ordering, lock};
+use crate::sync::{AtomicPtr, AtomicU32, AtomicUsize, Mutex, Ordering, lock, mutated};
 use free_list::FreeList;
 
 const CHUNK_BITS: u32 = 12;
 
-/// Ordering of `publish`; `--cfg lariat_mutation="table_publish_relaxed"` weakens
-/// it for the loom model `process_table` to show that it is needed.
-const PUBLISH: Ordering =
-    if cfg!(lariat_mutation = "table_publish_relaxed") { Ordering::Relaxed } else { Ordering::Release };
+/// Ordering of `publish`; the mutation `table_publish_relaxed` weakens it for
+/// the loom model `process_table` to show that it is needed.
+#[inline(always)]
+fn publish_ordering() -> Ordering {
+    if mutated("table_publish_relaxed") { Ordering::Relaxed } else { Ordering::Release }
+}
 const CHUNK_SLOTS: usize = 1 << CHUNK_BITS;
 
 /// What a table slot can hold: anything that knows its own Pid.
@@ -184,7 +186,7 @@ impl<T: Entry> Table<T> {
         let slot = self.slot_or_create(pid.index());
         // Release pairs with the Acquire load in `get`: a finder sees the entry
         // fully initialised.
-        slot.store(entry, PUBLISH);
+        slot.store(entry, publish_ordering());
     }
 
     /// The entry of `pid`, if it is in the table now. Wait-free.
