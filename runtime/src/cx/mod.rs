@@ -236,21 +236,84 @@ impl Cx {
     }
 
     /// This process's pid (Erlang's `self()`).
+    ///
+    /// ```
+    /// # use lariat::{Pid, Reason, Runtime};
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     // A child learns its parent's pid by capturing it.
+    ///     let parent = cx.pid();
+    ///     let child = cx.spawn(move |cx| {
+    ///         cx.send(parent, cx.pid());
+    ///         Ok(())
+    ///     })?;
+    ///     assert_eq!(cx.receive::<Pid>()?, child);
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pid(&self) -> Pid {
         self.pcb().pid
     }
 
     /// A handle to the runtime, for code that must outlive this process or run outside it.
+    ///
+    /// ```
+    /// # use lariat::{Reason, Runtime};
+    /// let runtime = Runtime::new()?;
+    /// let text = runtime.block_on(|cx| {
+    ///     let me = cx.pid();
+    ///     let handle = cx.handle();
+    ///     // An OS thread that is no process sends through the handle.
+    ///     std::thread::spawn(move || handle.send(me, "from a thread"));
+    ///     cx.receive::<&str>()
+    /// })?;
+    /// assert_eq!(text, "from a thread");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn handle(&self) -> Handle {
         self.kernel().handle()
     }
 
     /// Reductions this process has spent so far.
+    ///
+    /// Every runtime call costs reductions; a process's time slice is a budget of
+    /// them.
+    ///
+    /// ```
+    /// # use lariat::{Reason, Runtime};
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     let me = cx.pid();
+    ///     let before = cx.reductions();
+    ///     for n in 0..10u32 {
+    ///         cx.send(me, n);
+    ///     }
+    ///     assert!(cx.reductions() >= before + 10, "each send costs at least one");
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn reductions(&self) -> u64 {
         self.budget.spent()
     }
 
     /// Messages waiting in the mailbox (after taking in what has arrived).
+    ///
+    /// ```
+    /// # use lariat::{Reason, Runtime};
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     let me = cx.pid();
+    ///     cx.send(me, 1u32);
+    ///     cx.send(me, "two");
+    ///     assert_eq!(cx.mailbox_len(), 2);
+    ///     cx.receive::<&str>()?;
+    ///     assert_eq!(cx.mailbox_len(), 1);
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn mailbox_len(&mut self) -> usize {
         self.take_in_if_allowed();
         self.mailbox.len()
@@ -267,6 +330,47 @@ impl Cx {
     /// across a wait stalls every other thread that wants it, and processes
     /// sharing a thread take turns on it (see [`Cx::put_local`] for state of
     /// one process).
+    ///
+    /// # Errors
+    ///
+    /// - [`SpawnError::TableFull`] if every slot of the process table is in use
+    ///   ([`Builder::max_processes`](crate::Builder::max_processes)): wait for
+    ///   processes to end, or build the runtime with a bigger table;
+    /// - [`SpawnError::ShuttingDown`] if the runtime is shutting down: nothing new
+    ///   starts, and this process is about to end too.
+    ///
+    /// `?` in a body turns either into the process's exit reason.
+    ///
+    /// ```
+    /// # use lariat::{Reason, Runtime};
+    /// let runtime = Runtime::new()?;
+    /// let sum = runtime.block_on(|cx| {
+    ///     let parent = cx.pid();
+    ///     for n in 1..=3u64 {
+    ///         cx.spawn(move |cx| {
+    ///             cx.send(parent, n * n);
+    ///             Ok(())
+    ///         })?;
+    ///     }
+    ///     let mut sum = 0;
+    ///     for _ in 0..3 {
+    ///         sum += cx.receive::<u64>()?;
+    ///     }
+    ///     Ok::<_, Reason>(sum)
+    /// })?;
+    /// assert_eq!(sum, 1 + 4 + 9);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// With a table of one slot, which the `block_on` process holds, a spawn fails:
+    ///
+    /// ```
+    /// # use lariat::{Reason, Runtime, SpawnError};
+    /// let runtime = Runtime::builder().max_processes(1).build()?;
+    /// let refused = runtime.block_on(|cx| Ok::<_, Reason>(cx.spawn(|_| Ok(()))))?;
+    /// assert_eq!(refused, Err(SpawnError::TableFull { capacity: 1 }));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn spawn<F>(&mut self, body: F) -> Result<Pid, SpawnError>
     where
         F: FnOnce(&mut Cx) -> Result<(), Reason> + Send + 'static,
@@ -276,6 +380,26 @@ impl Cx {
 
     /// Spawns a process linked to this one, atomically: the link exists before
     /// the child runs, so a child that ends at once still reports its real reason.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cx::spawn`].
+    ///
+    /// ```
+    /// # use lariat::{Exit, Reason, Runtime};
+    /// let runtime = Runtime::new()?;
+    /// let exit = runtime.block_on(|cx| {
+    ///     // Trapping, the child's failure comes as a message instead of ending this process.
+    ///     cx.trap_exit(true);
+    ///     let child = cx.spawn_link(|_| Err(Reason::error("crashed")))?;
+    ///     assert_eq!(cx.links(), vec![child]);
+    ///     let exit = cx.receive::<Exit>()?;
+    ///     assert_eq!(exit.from, child);
+    ///     Ok::<_, Reason>(exit.reason)
+    /// })?;
+    /// assert_eq!(exit, Reason::error("crashed"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn spawn_link<F>(&mut self, body: F) -> Result<Pid, SpawnError>
     where
         F: FnOnce(&mut Cx) -> Result<(), Reason> + Send + 'static,
@@ -285,6 +409,24 @@ impl Cx {
 
     /// Spawns a process monitored by this one, atomically (a child that ends at
     /// once still reports its real reason in the `Down`).
+    ///
+    /// # Errors
+    ///
+    /// As [`Cx::spawn`].
+    ///
+    /// ```
+    /// # use lariat::{Down, Monitored, Reason, Runtime};
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     let (child, monitor) = cx.spawn_monitor(|_| Err(Reason::error("crashed")))?;
+    ///     let down = cx.receive::<Down>()?;
+    ///     assert_eq!(down.monitor, monitor);
+    ///     assert_eq!(down.object, Monitored::Pid(child));
+    ///     assert_eq!(down.reason, Reason::error("crashed"));
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn spawn_monitor<F>(&mut self, body: F) -> Result<(Pid, Ref), SpawnError>
     where
         F: FnOnce(&mut Cx) -> Result<(), Reason> + Send + 'static,
@@ -295,6 +437,31 @@ impl Cx {
 
     /// Spawns a process with `options` (Erlang's `spawn_opt`): linked and/or
     /// monitored (both set up before the child can run), with its own stack size.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cx::spawn`], and [`SpawnError::StackSize`] if
+    /// [`SpawnOptions::stack_size`] is out of range.
+    ///
+    /// ```
+    /// # use lariat::{Down, Reason, Runtime, SpawnError, SpawnOptions};
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     let options = SpawnOptions::new().monitor().stack_size(64 * 1024);
+    ///     let spawned = cx.spawn_opt(options, |cx| {
+    ///         let _ = cx.pid(); // a small body needs only a small stack
+    ///         Ok(())
+    ///     })?;
+    ///     let down = cx.receive::<Down>()?;
+    ///     assert_eq!(Some(down.monitor), spawned.monitor);
+    ///     assert_eq!(down.reason, Reason::Normal);
+    ///
+    ///     let too_big = cx.spawn_opt(SpawnOptions::new().stack_size(usize::MAX), |_| Ok(()));
+    ///     assert!(matches!(too_big, Err(SpawnError::StackSize { .. })));
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn spawn_opt<F>(&mut self, options: SpawnOptions, body: F) -> Result<Spawned, SpawnError>
     where
         F: FnOnce(&mut Cx) -> Result<(), Reason> + Send + 'static,
@@ -321,6 +488,28 @@ impl Cx {
     /// process gets one [`Down`] message naming the returned ref. Every call is a
     /// separate monitor. A pid that is already gone gives `Down` with `NoProc` at
     /// once; monitoring oneself creates no monitor (no `Down` ever comes).
+    ///
+    /// ```
+    /// # use lariat::{Down, Reason, Runtime};
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     let worker = cx.spawn(|cx| {
+    ///         cx.receive::<()>()?; // works until told to stop
+    ///         Err(Reason::error("tired"))
+    ///     })?;
+    ///     let monitor = cx.monitor(worker);
+    ///     cx.send(worker, ());
+    ///     let down = cx.receive::<Down>()?;
+    ///     assert_eq!((down.monitor, down.reason), (monitor, Reason::error("tired")));
+    ///
+    ///     // The worker is gone now: a new monitor reports `NoProc` at once.
+    ///     let late = cx.monitor(worker);
+    ///     let down = cx.receive::<Down>()?;
+    ///     assert_eq!((down.monitor, down.reason), (late, Reason::NoProc));
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn monitor(&mut self, pid: Pid) -> Ref {
         self.monitor_resolved(Some(pid), None)
     }
@@ -328,6 +517,27 @@ impl Cx {
     /// Monitors the process registered as `name` (Erlang's `monitor(process,
     /// Name)`). The name is resolved once, now; the [`Down`] names `name`, not the
     /// pid. A name nobody holds gives `Down` with `NoProc` at once.
+    ///
+    /// ```
+    /// # use lariat::{Down, Monitored, Reason, Runtime};
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     let worker = cx.spawn(|cx| cx.receive::<()>())?;
+    ///     cx.register("worker", worker)?;
+    ///     let monitor = cx.monitor_named("worker");
+    ///     cx.send_named("worker", ())?;
+    ///     let down = cx.receive::<Down>()?;
+    ///     assert_eq!(down.monitor, monitor);
+    ///     assert_eq!(down.object, Monitored::Name("worker".into()));
+    ///     assert_eq!(down.reason, Reason::Normal);
+    ///
+    ///     // Nobody holds the name now.
+    ///     cx.monitor_named("worker");
+    ///     assert_eq!(cx.receive::<Down>()?.reason, Reason::NoProc);
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn monitor_named(&mut self, name: impl Into<Name>) -> Ref {
         let name = name.into();
         let pid = self.whereis(&name);
@@ -346,6 +556,24 @@ impl Cx {
     /// Drops a monitor (Erlang's `demonitor/1`). Always succeeds; once it returns
     /// no `Down` for it will be added (one may already be in the mailbox). Returns
     /// whether the monitor was still active (`demonitor(Ref, [info])`).
+    ///
+    /// ```
+    /// # use lariat::{Down, Reason, Runtime};
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     let worker = cx.spawn(|cx| cx.receive::<()>())?;
+    ///     let dropped = cx.monitor(worker);
+    ///     let kept = cx.monitor(worker);
+    ///     assert!(cx.demonitor(dropped));
+    ///     assert!(!cx.demonitor(dropped), "no longer active");
+    ///     cx.send(worker, ());
+    ///     // Only the monitor still held reports the end.
+    ///     assert_eq!(cx.receive::<Down>()?.monitor, kept);
+    ///     assert_eq!(cx.mailbox_len(), 0);
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn demonitor(&mut self, monitor: Ref) -> bool {
         let Ok(open) = self.gate(Call::Act(1)) else { return false };
         let (watch, post) = self.watch_and_post(open);
@@ -354,6 +582,23 @@ impl Cx {
 
     /// [`Cx::demonitor`], and also removes its `Down` from the mailbox if one is
     /// there (`demonitor(Ref, [flush, info])`).
+    ///
+    /// ```
+    /// # use lariat::{Down, Reason, Runtime};
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     let (gone, _) = cx.spawn_monitor(|_| Ok(()))?;
+    ///     cx.receive::<Down>()?;
+    ///     // A monitor of a process that is gone: its `Down` is in the mailbox at once.
+    ///     let monitor = cx.monitor(gone);
+    ///     assert_eq!(cx.mailbox_len(), 1);
+    ///     // Its `Down` came, so it was no longer active; the `Down` goes all the same.
+    ///     assert!(!cx.demonitor_flush(monitor));
+    ///     assert_eq!(cx.mailbox_len(), 0);
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn demonitor_flush(&mut self, monitor: Ref) -> bool {
         let active = self.demonitor(monitor);
         self.take_in_if_allowed();
@@ -372,6 +617,34 @@ impl Cx {
     /// If `pid` is already gone: `Err(Reason::NoProc)` when this process does not
     /// trap exits (propagate it with `?` to end with `noproc`, as Erlang does);
     /// when it traps exits, `Ok` and an [`Exit`](crate::Exit) message with reason `NoProc`.
+    ///
+    /// # Errors
+    ///
+    /// [`Reason::NoProc`] if `pid` is gone or exiting and this process does not
+    /// trap exits (above).
+    ///
+    /// ```
+    /// # use lariat::{Down, Exit, Reason, Runtime};
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     cx.trap_exit(true);
+    ///     let worker = cx.spawn(|cx| {
+    ///         cx.receive::<()>()?;
+    ///         Err(Reason::error("failed"))
+    ///     })?;
+    ///     cx.link(worker)?;
+    ///     cx.send(worker, ());
+    ///     assert_eq!(cx.receive::<Exit>()?, Exit { from: worker, reason: Reason::error("failed") });
+    ///
+    ///     // Linking to a process that is gone, not trapping: `Err(NoProc)`.
+    ///     cx.trap_exit(false);
+    ///     let (gone, _) = cx.spawn_monitor(|_| Ok(()))?;
+    ///     cx.receive::<Down>()?;
+    ///     assert_eq!(cx.link(gone), Err(Reason::NoProc));
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn link(&mut self, pid: Pid) -> Result<(), Reason> {
         let open = self.gate(Call::Act(1))?;
         let me = self.pid();
@@ -382,6 +655,26 @@ impl Cx {
     /// Removes the link to `pid`, if any (Erlang's `unlink/1`). Always succeeds;
     /// once it returns, that link can no longer affect this process (an `Exit`
     /// message already in the mailbox stays).
+    ///
+    /// ```
+    /// # use lariat::{Down, Reason, Runtime};
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     let worker = cx.spawn_link(|cx| {
+    ///         cx.receive::<()>()?;
+    ///         Err(Reason::error("failed"))
+    ///     })?;
+    ///     cx.unlink(worker);
+    ///     assert!(cx.links().is_empty());
+    ///     let monitor = cx.monitor(worker);
+    ///     cx.send(worker, ());
+    ///     let down = cx.receive_if::<Down>(|down| down.monitor == monitor)?;
+    ///     assert_eq!(down.reason, Reason::error("failed"));
+    ///     // Still here: without the link, the failure did not reach this process.
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn unlink(&mut self, pid: Pid) {
         let Ok(open) = self.gate(Call::Act(1)) else { return };
         let me = self.pid();
@@ -391,11 +684,38 @@ impl Cx {
 
     /// Turns trapping of exit signals on or off; returns the previous setting
     /// (`false` at start). Affects the exit signals handled from now on.
+    ///
+    /// ```
+    /// # use lariat::{Exit, Reason, Runtime};
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     assert!(!cx.trap_exit(true), "off at start");
+    ///     let child = cx.spawn_link(|_| Err(Reason::error("crashed")))?;
+    ///     // Not killed: the exit signal became a message.
+    ///     let exit = cx.receive::<Exit>()?;
+    ///     assert_eq!((exit.from, exit.reason), (child, Reason::error("crashed")));
+    ///     assert!(cx.trap_exit(false));
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn trap_exit(&mut self, trap: bool) -> bool {
         std::mem::replace(&mut self.watch.trap_exit, trap)
     }
 
     /// Whether this process traps exit signals.
+    ///
+    /// ```
+    /// # use lariat::{Reason, Runtime};
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     assert!(!cx.is_trapping_exits());
+    ///     cx.trap_exit(true);
+    ///     assert!(cx.is_trapping_exits());
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_trapping_exits(&self) -> bool {
         self.watch.trap_exit
     }
@@ -403,6 +723,45 @@ impl Cx {
     /// Sends an exit signal to `pid` (Erlang's `exit/2`); docs/semantics.md
     /// says what it does. To itself it takes effect before this returns:
     /// `Err(reason)` if this process must now end (leave with `?`).
+    ///
+    /// # Errors
+    ///
+    /// `Err(reason)` when `pid` is this process and the signal ends it: always
+    /// for `kill` (`Err(Killed)`), and for any other reason, `normal` included,
+    /// when this process does not trap exits. Return it with `?`. A signal to
+    /// another process never fails here (one to a process that is gone is dropped).
+    ///
+    /// ```
+    /// # use lariat::{Down, Exit, Reason, Runtime};
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     // `kill` ends a process even if it traps exits.
+    ///     let (worker, _) = cx.spawn_monitor(|cx| {
+    ///         cx.trap_exit(true);
+    ///         loop {
+    ///             cx.receive::<Exit>()?;
+    ///         }
+    ///     })?;
+    ///     cx.exit(worker, Reason::Kill)?;
+    ///     assert_eq!(cx.receive::<Down>()?.reason, Reason::Killed);
+    ///
+    ///     // To itself, not trapping: `Err` at once, and the process ends with it.
+    ///     let (_, _) = cx.spawn_monitor(|cx| {
+    ///         let me = cx.pid();
+    ///         cx.exit(me, Reason::error("done"))?;
+    ///         Ok(())
+    ///     })?;
+    ///     assert_eq!(cx.receive::<Down>()?.reason, Reason::error("done"));
+    ///
+    ///     // To itself, trapping: a message.
+    ///     cx.trap_exit(true);
+    ///     let me = cx.pid();
+    ///     cx.exit(me, Reason::error("note"))?;
+    ///     assert_eq!(cx.receive::<Exit>()?, Exit { from: me, reason: Reason::error("note") });
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn exit(&mut self, pid: Pid, reason: Reason) -> Result<(), Reason> {
         let open = self.gate(Call::Act(1))?;
         let me = self.pid();
@@ -415,6 +774,21 @@ impl Cx {
     }
 
     /// The processes linked to this one now.
+    ///
+    /// ```
+    /// # use lariat::{Reason, Runtime};
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     assert!(cx.links().is_empty());
+    ///     let worker = cx.spawn_link(|cx| cx.receive::<()>())?;
+    ///     assert_eq!(cx.links(), vec![worker]);
+    ///     cx.unlink(worker);
+    ///     assert!(cx.links().is_empty());
+    ///     cx.send(worker, ());
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn links(&mut self) -> Vec<Pid> {
         self.take_in_if_allowed();
         self.watch.links.active().collect()
@@ -428,6 +802,26 @@ impl Cx {
     /// sender, so what this process does next — compute, block its thread on
     /// something outside the runtime — cannot delay it. A receiver that is
     /// waiting is woken; one that is busy finds it when it next looks.
+    ///
+    /// ```
+    /// # use lariat::{Pid, Reason, Runtime};
+    /// let runtime = Runtime::new()?;
+    /// let replies = runtime.block_on(|cx| {
+    ///     let me = cx.pid();
+    ///     let echo = cx.spawn(|cx| loop {
+    ///         let (from, n) = cx.receive::<(Pid, u32)>()?;
+    ///         cx.send(from, n);
+    ///     })?;
+    ///     for n in 1..=3u32 {
+    ///         cx.send(echo, (me, n));
+    ///     }
+    ///     // In the order they were sent.
+    ///     let replies = [cx.receive::<u32>()?, cx.receive::<u32>()?, cx.receive::<u32>()?];
+    ///     Ok::<_, Reason>(replies)
+    /// })?;
+    /// assert_eq!(replies, [1, 2, 3]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn send<T: Send + 'static>(&mut self, to: Pid, message: T) {
         let Ok(open) = self.gate(Call::Act(1)) else {
             // Ending, already unwinding: dropped, as to a dead pid (and
@@ -439,16 +833,81 @@ impl Cx {
     }
 
     /// Waits for the first message of type `T` (others stay in the mailbox, in order).
+    ///
+    /// # Errors
+    ///
+    /// `Err(reason)` when this process must end while it waits (or was told to
+    /// before): an exit signal it does not trap (its reason), `exit(pid, kill)`
+    /// (`Killed`), or the runtime shutting down (`Shutdown`). Return it with `?`:
+    /// the process then ends with that reason whatever the body returns.
+    ///
+    /// ```
+    /// # use lariat::{Reason, Runtime};
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     let me = cx.pid();
+    ///     cx.send(me, "first");
+    ///     cx.send(me, 2u32);
+    ///     // The `u32`, though the text came first; the text stays.
+    ///     assert_eq!(cx.receive::<u32>()?, 2);
+    ///     assert_eq!(cx.receive::<&str>()?, "first");
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn receive<T: Send + 'static>(&mut self) -> Result<T, Reason> {
         self.receive_map(|message| take::<T>(message))
     }
 
     /// Like [`Cx::receive`], giving up after `timeout`: `Ok(None)` then.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cx::receive`].
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use lariat::{Reason, Runtime};
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     assert_eq!(cx.receive_timeout::<u32>(Duration::from_millis(10))?, None);
+    ///     let me = cx.pid();
+    ///     cx.send(me, 7u32);
+    ///     // A message already there is taken at once.
+    ///     assert_eq!(cx.receive_timeout::<u32>(Duration::from_secs(5))?, Some(7));
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn receive_timeout<T: Send + 'static>(&mut self, timeout: Duration) -> Result<Option<T>, Reason> {
         self.receive_map_timeout(timeout, |message| take::<T>(message))
     }
 
     /// Waits for the first `T` for which `accept` is true (others stay, in order).
+    ///
+    /// # Errors
+    ///
+    /// As [`Cx::receive`].
+    ///
+    /// # Panics
+    ///
+    /// If `accept` panics: the panic unwinds this process, as one in its body does.
+    ///
+    /// ```
+    /// # use lariat::{Reason, Runtime};
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     let me = cx.pid();
+    ///     for n in [1u32, 3, 4, 5] {
+    ///         cx.send(me, n);
+    ///     }
+    ///     assert_eq!(cx.receive_if::<u32>(|n| n % 2 == 0)?, 4);
+    ///     // The others stay, in order.
+    ///     assert_eq!(cx.receive::<u32>()?, 1);
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn receive_if<T: Send + 'static>(&mut self, mut accept: impl FnMut(&T) -> bool) -> Result<T, Reason> {
         self.receive_map(|message| match message.downcast_ref::<T>() {
             Some(value) if accept(value) => take::<T>(message),
@@ -457,6 +916,24 @@ impl Cx {
     }
 
     /// Waits for the first message of any type.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cx::receive`].
+    ///
+    /// ```
+    /// # use lariat::{Reason, Runtime};
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     let me = cx.pid();
+    ///     cx.send(me, String::from("hello"));
+    ///     let message = cx.receive_any()?;
+    ///     assert!(message.is::<String>());
+    ///     assert_eq!(message.downcast::<String>().ok().as_deref(), Some("hello"));
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn receive_any(&mut self) -> Result<Message, Reason> {
         self.receive_map(|message| Some(std::mem::replace(message, Message::new(()))))
     }
@@ -465,6 +942,46 @@ impl Cx {
     /// returns `Some(result)` for the first one it wants (that message is then
     /// removed; the matcher may move out of it). Messages it declines stay, in
     /// order. While waiting, only newly arrived messages are looked at.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cx::receive`].
+    ///
+    /// # Panics
+    ///
+    /// If `matcher` panics: the panic unwinds this process, as one in its body does.
+    ///
+    /// ```
+    /// # use lariat::{Reason, Runtime};
+    /// struct Tick;
+    /// #[derive(Debug, PartialEq)]
+    /// enum Event {
+    ///     Tick,
+    ///     Text(String),
+    /// }
+    ///
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     let me = cx.pid();
+    ///     cx.send(me, 1u8); // neither: stays
+    ///     cx.send(me, String::from("hi"));
+    ///     cx.send(me, Tick);
+    ///     let next_event = |cx: &mut lariat::Cx| {
+    ///         cx.receive_map(|message| {
+    ///             if message.is::<Tick>() {
+    ///                 return Some(Event::Tick);
+    ///             }
+    ///             // Moves the text out: the message is removed anyway.
+    ///             message.downcast_mut::<String>().map(|text| Event::Text(std::mem::take(text)))
+    ///         })
+    ///     };
+    ///     assert_eq!(next_event(cx)?, Event::Text("hi".into()));
+    ///     assert_eq!(next_event(cx)?, Event::Tick);
+    ///     assert_eq!(cx.mailbox_len(), 1);
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn receive_map<R>(&mut self, matcher: impl FnMut(&mut Message) -> Option<R>) -> Result<R, Reason> {
         match self.receive_inner(None, matcher)? {
             Some(result) => Ok(result),
@@ -474,6 +991,30 @@ impl Cx {
 
     /// [`Cx::receive_map`] with a timeout: `Ok(None)` when it expires first. A
     /// message that arrives as the timer fires is still matched, never lost.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cx::receive`].
+    ///
+    /// # Panics
+    ///
+    /// If `matcher` panics: the panic unwinds this process, as one in its body does.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use lariat::{Reason, Runtime};
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     let small = |message: &mut lariat::Message| message.downcast_ref::<u32>().copied().filter(|n| *n < 10);
+    ///     let me = cx.pid();
+    ///     cx.send(me, 100u32);
+    ///     assert_eq!(cx.receive_map_timeout(Duration::from_millis(10), small)?, None);
+    ///     cx.send(me, 5u32);
+    ///     assert_eq!(cx.receive_map_timeout(Duration::from_secs(5), small)?, Some(5));
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn receive_map_timeout<R>(
         &mut self,
         timeout: Duration,
@@ -483,11 +1024,57 @@ impl Cx {
     }
 
     /// Suspends this process for `duration` (messages keep arriving meanwhile).
+    ///
+    /// # Errors
+    ///
+    /// As [`Cx::receive`]: a process told to end while it sleeps wakes with
+    /// `Err(reason)`.
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # use lariat::{Reason, Runtime};
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     let me = cx.pid();
+    ///     let start = Instant::now();
+    ///     cx.send(me, "kept");
+    ///     cx.sleep(Duration::from_millis(10))?;
+    ///     assert!(start.elapsed() >= Duration::from_millis(10));
+    ///     assert_eq!(cx.receive::<&str>()?, "kept");
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn sleep(&mut self, duration: Duration) -> Result<(), Reason> {
         self.receive_inner(Some(duration), |_| None::<()>).map(|_| ())
     }
 
     /// Lets other processes run; this one is queued again at once.
+    ///
+    /// A long computation that makes no other runtime call should yield now and
+    /// then: processes are not preempted.
+    ///
+    /// # Errors
+    ///
+    /// `Err(reason)` if this process was told to end (it takes in its signals when
+    /// it runs again); return it with `?`.
+    ///
+    /// ```
+    /// # use lariat::{Reason, Runtime};
+    /// let runtime = Runtime::new()?;
+    /// let sum = runtime.block_on(|cx| {
+    ///     let mut sum = 0u64;
+    ///     for n in 0..100_000u64 {
+    ///         sum += n;
+    ///         if n % 10_000 == 0 {
+    ///             cx.yield_now()?;
+    ///         }
+    ///     }
+    ///     Ok::<_, Reason>(sum)
+    /// })?;
+    /// assert_eq!(sum, 4_999_950_000);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn yield_now(&mut self) -> Result<(), Reason> {
         let open = self.gate(Call::Block(0))?;
         self.end_slice(open)
@@ -495,6 +1082,20 @@ impl Cx {
 
     /// Stores a per-process value of type `T`, returning the previous one
     /// (process-local storage: use it instead of thread-locals).
+    ///
+    /// ```
+    /// # use lariat::{Reason, Runtime};
+    /// struct RequestCount(u32);
+    ///
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     assert!(cx.put_local(RequestCount(0)).is_none());
+    ///     let previous = cx.put_local(RequestCount(5)).map(|count| count.0);
+    ///     assert_eq!(previous, Some(0));
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn put_local<T: 'static>(&mut self, value: T) -> Option<T> {
         let old = self.take_local::<T>();
         self.locals.push((TypeId::of::<T>(), Box::new(value)));
@@ -502,11 +1103,42 @@ impl Cx {
     }
 
     /// The per-process value of type `T`, if one was stored.
+    ///
+    /// ```
+    /// # use lariat::{Reason, Runtime};
+    /// struct RequestCount(u32);
+    ///
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     assert!(cx.local::<RequestCount>().is_none());
+    ///     cx.put_local(RequestCount(0));
+    ///     for _ in 0..3 {
+    ///         if let Some(count) = cx.local::<RequestCount>() {
+    ///             count.0 += 1;
+    ///         }
+    ///     }
+    ///     assert_eq!(cx.local::<RequestCount>().map(|count| count.0), Some(3));
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn local<T: 'static>(&mut self) -> Option<&mut T> {
         self.locals.iter_mut().find(|(id, _)| *id == TypeId::of::<T>()).and_then(|(_, value)| value.downcast_mut())
     }
 
     /// Removes and returns the per-process value of type `T`.
+    ///
+    /// ```
+    /// # use lariat::{Reason, Runtime};
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     cx.put_local(String::from("session"));
+    ///     assert_eq!(cx.take_local::<String>().as_deref(), Some("session"));
+    ///     assert_eq!(cx.take_local::<String>(), None);
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn take_local<T: 'static>(&mut self) -> Option<T> {
         let index = self.locals.iter().position(|(id, _)| *id == TypeId::of::<T>())?;
         self.locals.swap_remove(index).1.downcast().ok().map(|value| *value)
