@@ -41,6 +41,21 @@ impl Cx {
     /// The pool has [`Builder::blocking_threads`](crate::Builder::blocking_threads)
     /// threads at most; calls beyond that wait their turn.
     ///
+    /// # Errors
+    ///
+    /// - `Err(reason)` if this process was told to end while `work` ran (the
+    ///   result is dropped); return it with `?`;
+    /// - `Err(Shutdown)` if the runtime is shutting down (`work` does not run);
+    /// - an error reason if the pool had no thread and none could be started
+    ///   (`work` does not run);
+    /// - an error reason if called from a destructor while this process
+    ///   unwinds from a panic (it cannot wait then; `work` does not run).
+    ///
+    /// # Panics
+    ///
+    /// If `work` panics: the panic is raised again in this process, as if its
+    /// own code had panicked (the pool thread is unharmed).
+    ///
     /// ```
     /// # use lariat::{Runtime, Reason};
     /// let runtime = Runtime::new()?;

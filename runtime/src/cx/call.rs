@@ -43,6 +43,25 @@ pub struct ReplyTo<A> {
 
 impl<A> ReplyTo<A> {
     /// The process that made the call.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use lariat::{Pid, Reason, Request, Runtime};
+    /// struct WhoAmI;
+    ///
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     let server = cx.spawn(|cx| loop {
+    ///         let call = cx.receive::<Request<WhoAmI, Pid>>()?;
+    ///         let caller = call.reply_to.caller();
+    ///         call.reply_to.reply(cx, caller);
+    ///     })?;
+    ///     let me: Pid = cx.call(server, WhoAmI, Duration::from_secs(5))?;
+    ///     assert_eq!(me, cx.pid());
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn caller(&self) -> Pid {
         self.alias.pid()
     }
@@ -50,6 +69,33 @@ impl<A> ReplyTo<A> {
 
 impl<A: Send + 'static> ReplyTo<A> {
     /// Sends the answer to the caller (`gen_server:reply/2`).
+    ///
+    /// The answer may come later, from another process: the `ReplyTo` can be
+    /// sent along.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use lariat::{Reason, ReplyTo, Request, Runtime};
+    /// struct Slow(u32);
+    ///
+    /// let runtime = Runtime::new()?;
+    /// let answer = runtime.block_on(|cx| {
+    ///     let server = cx.spawn(|cx| loop {
+    ///         let call = cx.receive::<Request<Slow, u32>>()?;
+    ///         // A helper answers, so the server goes on serving meanwhile.
+    ///         let helper = cx.spawn(|cx| {
+    ///             let (Slow(n), reply_to) = cx.receive::<(Slow, ReplyTo<u32>)>()?;
+    ///             reply_to.reply(cx, n + 1);
+    ///             Ok(())
+    ///         })?;
+    ///         cx.send(helper, (call.request, call.reply_to));
+    ///     })?;
+    ///     let answer: u32 = cx.call(server, Slow(41), Duration::from_secs(5))?;
+    ///     Ok::<_, Reason>(answer)
+    /// })?;
+    /// assert_eq!(answer, 42);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn reply(self, cx: &mut Cx, answer: A) {
         let reply = Reply { alias: self.alias.reference(), answer: Some(answer) };
         cx.send_to_alias(self.alias, reply);
@@ -77,6 +123,27 @@ enum Outcome<A> {
 
 impl Cx {
     /// A reference unique in this runtime (Erlang's `make_ref/0`).
+    ///
+    /// A ref tags a request so that its answer can be told from others.
+    ///
+    /// ```
+    /// # use lariat::{Pid, Reason, Ref, Runtime};
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     let (a, b) = (cx.make_ref(), cx.make_ref());
+    ///     assert_ne!(a, b);
+    ///     let me = cx.pid();
+    ///     let echo = cx.spawn(|cx| loop {
+    ///         let (from, tag) = cx.receive::<(Pid, Ref)>()?;
+    ///         cx.send(from, tag);
+    ///     })?;
+    ///     cx.send(echo, (me, b));
+    ///     cx.send(echo, (me, a));
+    ///     assert_eq!(cx.receive_if::<Ref>(|tag| *tag == a)?, a);
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn make_ref(&mut self) -> Ref {
         self.kernel().make_ref()
     }
@@ -84,12 +151,46 @@ impl Cx {
     /// A new alias of this process, active until [`Cx::unalias`] (Erlang's
     /// `alias/0`): messages sent to it ([`Cx::send_to_alias`]) reach this
     /// process while it is active and are dropped after.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use lariat::{Reason, Runtime};
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     let alias = cx.alias();
+    ///     cx.spawn(move |cx| {
+    ///         cx.send_to_alias(alias, "through the alias");
+    ///         Ok(())
+    ///     })?;
+    ///     assert_eq!(cx.receive::<&str>()?, "through the alias");
+    ///     cx.unalias(alias);
+    ///     cx.send_to_alias(alias, "too late");
+    ///     assert_eq!(cx.receive_timeout::<&str>(Duration::ZERO)?, None, "dropped");
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn alias(&mut self) -> Alias {
         self.new_alias(Lasts::UntilUnaliased)
     }
 
     /// A new alias of this process that lets in one message, then is inactive
     /// (Erlang's `alias([reply])`); [`Cx::unalias`] also ends it.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use lariat::{Reason, Runtime};
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     let alias = cx.alias_for_reply();
+    ///     cx.send_to_alias(alias, 1u32);
+    ///     cx.send_to_alias(alias, 2u32);
+    ///     assert_eq!(cx.receive_timeout::<u32>(Duration::ZERO)?, Some(1));
+    ///     assert_eq!(cx.receive_timeout::<u32>(Duration::ZERO)?, None, "the second was dropped");
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn alias_for_reply(&mut self) -> Alias {
         self.new_alias(Lasts::ForOneMessage)
     }
@@ -103,6 +204,28 @@ impl Cx {
     /// Deactivates `alias` (Erlang's `unalias/1`): messages sent to it that this
     /// process has not taken in yet, and any sent later, are dropped. `false` if
     /// it was not an active alias of this process.
+    ///
+    /// ```
+    /// # use lariat::{Alias, Reason, Runtime};
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     let alias = cx.alias();
+    ///     assert!(cx.unalias(alias));
+    ///     assert!(!cx.unalias(alias), "already inactive");
+    ///
+    ///     // Another process's alias is not this process's to end.
+    ///     let me = cx.pid();
+    ///     cx.spawn(move |cx| {
+    ///         let theirs = cx.alias();
+    ///         cx.send(me, theirs);
+    ///         Ok(())
+    ///     })?;
+    ///     let theirs = cx.receive::<Alias>()?;
+    ///     assert!(!cx.unalias(theirs));
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn unalias(&mut self, alias: Alias) -> bool {
         alias.pid() == self.pid() && self.aliases.deactivate(alias.reference())
     }
@@ -111,6 +234,23 @@ impl Cx {
     /// alias's process if the alias is still active when that process takes it
     /// in; otherwise it is dropped, its destructor contained. Ordered with
     /// everything else this process sends to the alias's process.
+    ///
+    /// ```
+    /// # use lariat::{Alias, Reason, Runtime};
+    /// let runtime = Runtime::new()?;
+    /// let answer = runtime.block_on(|cx| {
+    ///     let worker = cx.spawn(|cx| {
+    ///         let (n, reply_to) = cx.receive::<(u32, Alias)>()?;
+    ///         cx.send_to_alias(reply_to, n * 2);
+    ///         Ok(())
+    ///     })?;
+    ///     let reply_to = cx.alias_for_reply();
+    ///     cx.send(worker, (21u32, reply_to));
+    ///     cx.receive::<u32>()
+    /// })?;
+    /// assert_eq!(answer, 42);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn send_to_alias<T: Send + 'static>(&mut self, alias: Alias, message: T) {
         let Ok(open) = self.gate(Call::Act(1)) else {
             crate::crash::drop_contained(message);

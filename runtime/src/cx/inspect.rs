@@ -19,6 +19,35 @@ impl Cx {
     /// Registers `pid` (often `cx.pid()`) under `name` (Erlang's `register/2`).
     /// Fails if the name is taken, the process already has a name, or it is not
     /// alive. The name is freed when the process ends.
+    ///
+    /// # Errors
+    ///
+    /// - [`RegisterError::NameTaken`] if another process holds `name`;
+    /// - [`RegisterError::AlreadyNamed`] if `pid` already has a name
+    ///   ([`Cx::unregister`] it first);
+    /// - [`RegisterError::NoProc`] if `pid` is not alive (or the runtime is
+    ///   shutting down).
+    ///
+    /// With `?` in a body, each ends the process (Erlang raises `badarg`).
+    ///
+    /// ```
+    /// # use lariat::{Reason, RegisterError, Runtime};
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     let me = cx.pid();
+    ///     cx.register("main", me)?;
+    ///     assert_eq!(cx.whereis("main"), Some(me));
+    ///
+    ///     let other = cx.spawn(|cx| cx.receive::<()>())?;
+    ///     let taken = cx.register("main", other);
+    ///     assert_eq!(taken, Err(RegisterError::NameTaken { name: "main".into(), holder: me }));
+    ///     let second = cx.register("second", me);
+    ///     assert!(matches!(second, Err(RegisterError::AlreadyNamed { .. })));
+    ///     cx.send(other, ());
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn register(&mut self, name: impl Into<Name>, pid: Pid) -> Result<(), RegisterError> {
         let Ok(open) = self.gate(Call::Act(1)) else {
             // Ending: at shutdown no process is alive to hold a name.
@@ -28,6 +57,25 @@ impl Cx {
     }
 
     /// Removes a registered name (Erlang's `unregister/1`); an error if nobody holds it.
+    ///
+    /// # Errors
+    ///
+    /// [`RegisterError::NotRegistered`] if nobody holds `name` (or the runtime is
+    /// shutting down).
+    ///
+    /// ```
+    /// # use lariat::{Reason, RegisterError, Runtime};
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     let me = cx.pid();
+    ///     cx.register("main", me)?;
+    ///     cx.unregister("main")?;
+    ///     assert_eq!(cx.whereis("main"), None);
+    ///     assert!(matches!(cx.unregister("main"), Err(RegisterError::NotRegistered { .. })));
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn unregister(&mut self, name: &str) -> Result<(), RegisterError> {
         if self.gate(Call::Act(1)).is_err() {
             return Err(RegisterError::NotRegistered { name: name.into() });
@@ -36,6 +84,20 @@ impl Cx {
     }
 
     /// The process registered as `name`, if any (Erlang's `whereis/1`).
+    ///
+    /// ```
+    /// # use lariat::{Reason, Runtime};
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     assert_eq!(cx.whereis("logger"), None);
+    ///     let logger = cx.spawn(|cx| cx.receive::<()>())?;
+    ///     cx.register("logger", logger)?;
+    ///     assert_eq!(cx.whereis("logger"), Some(logger));
+    ///     cx.send(logger, ());
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn whereis(&mut self, name: &str) -> Option<Pid> {
         self.gate(Call::Ask).ok()?;
         self.kernel().registry.whereis(name)
@@ -43,6 +105,31 @@ impl Cx {
 
     /// Sends to the process registered as `name` (Erlang's `Name ! Msg`): an
     /// error if nobody holds the name.
+    ///
+    /// # Errors
+    ///
+    /// [`RegisterError::NotRegistered`] if nobody holds `name`; the message is
+    /// dropped. Unlike a send to a pid that is gone this is reported, as
+    /// Erlang's `Name ! Msg` raises `badarg`.
+    ///
+    /// ```
+    /// # use lariat::{Pid, Reason, RegisterError, Runtime};
+    /// let runtime = Runtime::new()?;
+    /// let answer = runtime.block_on(|cx| {
+    ///     let doubler = cx.spawn(|cx| loop {
+    ///         let (from, n) = cx.receive::<(Pid, u32)>()?;
+    ///         cx.send(from, n * 2);
+    ///     })?;
+    ///     cx.register("doubler", doubler)?;
+    ///     let me = cx.pid();
+    ///     cx.send_named("doubler", (me, 21u32))?;
+    ///     let missing = cx.send_named("tripler", (me, 1u32));
+    ///     assert!(matches!(missing, Err(RegisterError::NotRegistered { .. })));
+    ///     cx.receive::<u32>()
+    /// })?;
+    /// assert_eq!(answer, 42);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn send_named<T: Send + 'static>(&mut self, name: &str, message: T) -> Result<(), RegisterError> {
         let pid = self.whereis(name).ok_or_else(|| RegisterError::NotRegistered { name: name.into() })?;
         self.send(pid, message);
@@ -50,6 +137,22 @@ impl Cx {
     }
 
     /// The monitors this process holds now: (ref, what it watches).
+    ///
+    /// ```
+    /// # use lariat::{Down, Monitored, Reason, Runtime};
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     let worker = cx.spawn(|cx| cx.receive::<()>())?;
+    ///     let monitor = cx.monitor(worker);
+    ///     assert_eq!(cx.monitors(), vec![(monitor, Monitored::Pid(worker))]);
+    ///     cx.send(worker, ());
+    ///     cx.receive::<Down>()?;
+    ///     // A monitor ends with its `Down`.
+    ///     assert!(cx.monitors().is_empty());
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn monitors(&mut self) -> Vec<(Ref, Monitored)> {
         self.take_in_if_allowed();
         self.watch.monitors.held()
@@ -61,6 +164,23 @@ impl Cx {
     /// it: it could never be seen waiting), so unlike [`Cx::is_alive`] it does
     /// not wait for the signals this process sent it: right after
     /// `exit(pid, Kill)` it may still say `Runnable`.
+    ///
+    /// ```
+    /// # use lariat::{Reason, Runtime, Status};
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     let me = cx.pid();
+    ///     assert_eq!(cx.status(me), Some(Status::Running));
+    ///     let worker = cx.spawn(|cx| cx.receive::<()>())?;
+    ///     cx.exit(worker, Reason::Kill)?;
+    ///     // `is_alive` waits until the kill has taken effect and the worker's
+    ///     // exit is done; `status` alone would not.
+    ///     assert!(!cx.is_alive(worker));
+    ///     assert_eq!(cx.status(worker), None);
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn status(&mut self, pid: Pid) -> Option<Status> {
         let open = self.gate(Call::Ask).ok()?;
         self.kernel().status(pid, Some(self.post(open).worker()))
@@ -76,6 +196,22 @@ impl Cx {
     /// computes without calling the runtime holds it up. `false` at shutdown,
     /// and if this process is told to die while it waits (its next blocking
     /// call returns the reason).
+    ///
+    /// ```
+    /// # use lariat::{Reason, Runtime};
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     let worker = cx.spawn(|cx| cx.receive::<()>())?;
+    ///     cx.register("worker", worker)?;
+    ///     assert!(cx.is_alive(worker));
+    ///     cx.exit(worker, Reason::Kill)?;
+    ///     // The kill was handled first, and the name is free.
+    ///     assert!(!cx.is_alive(worker));
+    ///     assert_eq!(cx.whereis("worker"), None);
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_alive(&mut self, pid: Pid) -> bool {
         let Ok(open) = self.gate(Call::Block(1)) else { return false };
         let me = self.pid();
@@ -100,6 +236,20 @@ impl Cx {
     }
 
     /// Processes alive in this runtime now.
+    ///
+    /// ```
+    /// # use lariat::{Reason, Runtime};
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     // This process only, in a new runtime.
+    ///     assert_eq!(cx.live_processes(), 1);
+    ///     let worker = cx.spawn(|cx| cx.receive::<()>())?;
+    ///     assert_eq!(cx.live_processes(), 2);
+    ///     cx.send(worker, ());
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn live_processes(&mut self) -> usize {
         match self.gate(Call::Ask) {
             Ok(_) => self.kernel().live_processes(),
@@ -114,6 +264,33 @@ impl Cx {
     /// finds no match among the messages it already has, or at the end of a
     /// time slice), so the answer reflects everything this process sent it
     /// before asking. For this process itself it answers at once.
+    ///
+    /// # Errors
+    ///
+    /// `Err(reason)` if this process is told to end while it waits for the answer
+    /// (as [`Cx::receive`]); return it with `?`.
+    ///
+    /// ```
+    /// # use lariat::{Reason, Runtime};
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     let me = cx.pid();
+    ///     let worker = cx.spawn_link(|cx| cx.receive::<()>())?;
+    ///     cx.register("worker", worker)?;
+    ///     cx.send(worker, "not what it waits for");
+    ///     let info = cx.process_info(worker)?.expect("it waits, so it is alive");
+    ///     assert_eq!(info.registered_name.as_deref(), Some("worker"));
+    ///     assert_eq!(info.links, vec![me]);
+    ///     assert_eq!(info.mailbox_len, 1, "the message sent before asking is in");
+    ///
+    ///     cx.unlink(worker);
+    ///     cx.exit(worker, Reason::Kill)?;
+    ///     // Asked after the kill, which it handles first: it answers as the dead.
+    ///     assert!(cx.process_info(worker)?.is_none());
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn process_info(&mut self, pid: Pid) -> Result<Option<ProcessInfo>, Reason> {
         let open = self.gate(Call::Block(1))?;
         if pid == self.pid() {

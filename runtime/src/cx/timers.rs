@@ -60,6 +60,27 @@ impl Cx {
     /// process lives or until [`Cx::cancel_timer`] (Erlang's
     /// `timer:send_interval/3`). Periods missed while the runtime was busy are
     /// skipped, not sent in a burst.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use lariat::{Reason, Runtime};
+    /// #[derive(Clone)]
+    /// struct Tick;
+    ///
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     let me = cx.pid();
+    ///     let timer = cx.send_interval(Duration::from_millis(5), me, Tick);
+    ///     for _ in 0..3 {
+    ///         let tick = cx.receive_timeout::<Tick>(Duration::from_secs(5))?;
+    ///         assert!(tick.is_some());
+    ///     }
+    ///     assert!(cx.cancel_timer(timer).is_some(), "an interval stays armed until cancelled");
+    ///     assert_eq!(cx.read_timer(timer), None);
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn send_interval<T>(&mut self, every: Duration, to: Pid, message: T) -> TimerRef
     where
         T: Clone + Send + Sync + 'static,
@@ -75,6 +96,24 @@ impl Cx {
     /// `Some` for a [`Cx::send_after`] timer, its message is never delivered.
     /// For an interval, `Some` means no later tick comes; a tick firing at
     /// that very moment may still arrive (as with OTP's `timer:cancel/1`).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use lariat::{Reason, Runtime};
+    /// struct Timeout;
+    ///
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     let me = cx.pid();
+    ///     let hour = Duration::from_secs(3600);
+    ///     let timer = cx.send_after(hour, me, Timeout);
+    ///     let left = cx.cancel_timer(timer).expect("armed");
+    ///     assert!(left <= hour);
+    ///     assert_eq!(cx.cancel_timer(timer), None, "cancelled already");
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn cancel_timer(&mut self, timer: TimerRef) -> Option<Duration> {
         self.gate(Call::Act(1)).ok()?;
         self.kernel().timers.cancel_with_time_left(timer.0)
@@ -82,6 +121,28 @@ impl Cx {
 
     /// The time left on a timer (Erlang's `read_timer/1`), or `None` if it has
     /// fired or was cancelled.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use lariat::{Reason, Runtime};
+    /// struct Timeout;
+    ///
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     let me = cx.pid();
+    ///     let timer = cx.send_after(Duration::from_secs(3600), me, Timeout);
+    ///     let left = cx.read_timer(timer).expect("armed");
+    ///     assert!(left > Duration::from_secs(3500) && left <= Duration::from_secs(3600));
+    ///     cx.cancel_timer(timer);
+    ///     assert_eq!(cx.read_timer(timer), None);
+    ///
+    ///     let soon = cx.send_after(Duration::from_millis(1), me, Timeout);
+    ///     cx.receive::<Timeout>()?;
+    ///     assert_eq!(cx.read_timer(soon), None, "it fired");
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn read_timer(&mut self, timer: TimerRef) -> Option<Duration> {
         self.gate(Call::Ask).ok()?;
         self.kernel().timers.time_left(timer.0)
