@@ -12,10 +12,10 @@ value() { python3 -c 'import json, sys; print(json.loads(sys.stdin.readline())["
 echo "| row | N | ns per op (median of $runs) |"
 echo "|---|---|---|"
 for n in 10000 100000 1000000 10000000; do
-    m=$(for _ in $(seq "$runs"); do ./target/release/lariat --only spawn_exit --processes "$n" --warm-up --json | value; done | median)
+    m=$(for _ in $(seq "$runs"); do ./target/release/lariat --runs 1 --only spawn_exit --processes "$n" --warm-up --json | value; done | median)
     echo "| spawn_exit | $n | $m |"
 done
 for n in 1000 10000 100000 1000000; do
-    m=$(for _ in $(seq "$runs"); do ./target/release/lariat --only link_fanout --linked "$n" --warm-up --json | value; done | median)
+    m=$(for _ in $(seq "$runs"); do ./target/release/lariat --runs 1 --only link_fanout --linked "$n" --warm-up --json | value; done | median)
     echo "| link_fanout | $n | $m |"
 done

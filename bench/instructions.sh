@@ -22,14 +22,14 @@ case "${1:-}" in
         row=$2 n=$3 flag=${4:---linked}
         valgrind --tool=callgrind --callgrind-out-file="$out/cg" \
             --dump-before='lariat_bench::timed_phase*' --dump-after='lariat_bench::timed_phase*' \
-            "$binary" --only "$row" "$flag" "$n" > "$out/log" 2>&1
+            "$binary" --runs 1 --only "$row" "$flag" "$n" > "$out/log" 2>&1
         [ -f "$out/cg.2" ] || { echo "no timed phase dumped: does $row call timed_phase?" >&2; exit 1; }
         echo "$row: $(( $(total "$out/cg.2") / n )) instructions per op in the timed phase (N = $n)"
         ;;
     diff)
         row=$2 n1=$3 n2=$4 flag=${5:---linked} peer=${6:-}
         for n in "$n1" "$n2"; do
-            valgrind --tool=callgrind --callgrind-out-file="$out/cg.$n" "$binary" $peer --only "$row" "$flag" "$n" \
+            valgrind --tool=callgrind --callgrind-out-file="$out/cg.$n" "$binary" $peer --runs 1 --only "$row" "$flag" "$n" \
                 > "$out/log.$n" 2>&1
         done
         echo "$row${peer:+ ($peer)}: $(( ($(total "$out/cg.$n2") - $(total "$out/cg.$n1")) / (n2 - n1) )) instructions per extra op ($n1 -> $n2)"

@@ -12,8 +12,8 @@ cargo build --release -q
 out=$(mktemp -d)
 echo "# $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(uname -r), $(date -u +%FT%TZ)"
 for i in $(seq "$runs"); do
-    ./target/release/lariat --json > "$out/lariat$i.json"
-    ./target/release/lariat --tokio --json > "$out/tokio$i.json"
+    ./target/release/lariat --runs 1 --json > "$out/lariat$i.json"
+    ./target/release/lariat --runs 1 --tokio --json > "$out/tokio$i.json"
     QUIET_MAX=${QUIET_MAX:-20} "$peer/run.sh" > "$out/beam$i.log" 2>&1 || true
 done
 cat "$out"/lariat*.json "$out"/tokio*.json "$out"/beam*.log
@@ -59,7 +59,7 @@ pairs = [
     (("selective_receive", "ns per receive"), "selective_receive"),
     (("selective_receive", "ns per skipped message"), "selective_skipped"),
     (("call", "ns per call"), "call"),
-    (("call_backlog", "ns per call, 100,000 messages in the caller's mailbox"), "call_backlog"),
+    (("call_backlog", "ns per call, 100,000 waiting"), "call_backlog"),
     (("sup_restart", "ns per restart"), "sup_restart"),
     (("send_after", "ns per timer"), "send_after"),
     (("send_after", "bytes per armed timer"), "send_after_bytes"),

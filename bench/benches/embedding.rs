@@ -40,11 +40,11 @@ fn embedding(c: &mut Criterion) {
     group.sample_size(10);
     group.bench_function("deep", |b| {
         b.iter_custom(|iters| {
-            sum_of_runs(iters, || workloads::spawn_exit_deep(&lariat, SPAWNS, &workloads::no_progress))
+            sum_of_runs(iters, || workloads::spawn_exit_deep(&lariat, SPAWNS, workloads::no_progress()))
         })
     });
     group.bench_function("shallow", |b| {
-        b.iter_custom(|iters| sum_of_runs(iters, || workloads::spawn_exit(&lariat, SPAWNS, &workloads::no_progress)))
+        b.iter_custom(|iters| sum_of_runs(iters, || workloads::spawn_exit(&lariat, SPAWNS, workloads::no_progress())))
     });
     group.finish();
 }

@@ -19,7 +19,7 @@ fn link_rows(c: &mut Criterion) {
     let mut group = c.benchmark_group(format!("link_fanout/{LINKED}"));
     group.sample_size(10);
     group.bench_function("lariat", |b| {
-        b.iter_custom(|iters| sum_of_runs(iters, || links::link_fanout(&lariat, LINKED, &workloads::no_progress).run))
+        b.iter_custom(|iters| sum_of_runs(iters, || links::link_fanout(&lariat, LINKED, workloads::no_progress()).run))
     });
     group.bench_function("tokio (cancellation token)", |b| {
         b.iter_custom(|iters| sum_of_runs(iters, || tokio_peer::link_fanout(&tokio, LINKED)))

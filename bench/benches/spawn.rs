@@ -20,7 +20,7 @@ fn spawn(c: &mut Criterion) {
     let mut group = c.benchmark_group(format!("spawn_exit/{SPAWNED}"));
     group.sample_size(10);
     group.bench_function("lariat", |b| {
-        b.iter_custom(|iters| sum_of_runs(iters, || workloads::spawn_exit(&lariat, SPAWNED, &workloads::no_progress)))
+        b.iter_custom(|iters| sum_of_runs(iters, || workloads::spawn_exit(&lariat, SPAWNED, workloads::no_progress())))
     });
     group.bench_function("tokio", |b| {
         b.iter_custom(|iters| sum_of_runs(iters, || tokio_peer::spawn_exit(&tokio, SPAWNED)))
@@ -34,7 +34,7 @@ fn spawn(c: &mut Criterion) {
     group.bench_function("lariat spawn and stop", |b| {
         b.iter_custom(|iters| {
             sum_of_runs(iters, || {
-                let figures = workloads::spawn_idle(&lariat, IDLE, &workloads::no_progress);
+                let figures = workloads::spawn_idle(&lariat, IDLE, workloads::no_progress());
                 figures.spawn + figures.stop
             })
         })

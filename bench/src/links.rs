@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use lariat::{Pid, Reason, Runtime};
 
-use crate::workloads::Progress;
+use crate::workloads::{Progress, REPORT_EVERY};
 
 /// What a link row measured.
 #[derive(Debug, Clone)]
@@ -45,12 +45,13 @@ fn ended_since(runtime: &Runtime, before: &[lariat::WorkerStats]) -> Vec<u64> {
 }
 
 /// Waits for `n` `Down`s with reason `boom`.
-fn wait_downs(cx: &mut lariat::Cx, n: u64, progress: Progress<'_>) -> Result<(), Reason> {
+/// Progress: steps `n + 1 ..= 2n`, one per `Down`.
+fn wait_downs(cx: &mut lariat::Cx, n: u64, progress: &Progress) -> Result<(), Reason> {
     for done in 1..=n {
         let down = cx.receive::<lariat::Down>()?;
         assert_eq!(down.reason, boom(), "a linked worker died of its link's reason");
-        if done % 65536 == 0 {
-            progress(done);
+        if done % REPORT_EVERY == 0 {
+            progress(n + done);
         }
     }
     Ok(())
@@ -58,17 +59,22 @@ fn wait_downs(cx: &mut lariat::Cx, n: u64, progress: Progress<'_>) -> Result<(),
 
 /// link_fanout: P spawn_links `n` idle workers and exits with `boom`; the main
 /// process monitors every worker. Timed from just before P's exit until all `n`
-/// `Down`s (reason `boom`) have arrived.
-pub fn link_fanout(runtime: &Runtime, n: u64, progress: Progress<'static>) -> LinkFigures {
+/// `Down`s (reason `boom`) have arrived. Progress: `2n` steps, the workers
+/// spawned and then their `Down`s.
+pub fn link_fanout(runtime: &Runtime, n: u64, progress: Progress) -> LinkFigures {
     let handle = runtime.handle();
+    let spawn_progress = progress.clone();
     let (run, setup, before) = runtime
         .block_on(move |cx| {
             let main = cx.pid();
             let start = Instant::now();
             let p = cx.spawn(move |cx| {
                 let mut workers = Vec::with_capacity(n as usize);
-                for _ in 0..n {
+                for spawned in 1..=n {
                     workers.push(cx.spawn_link(|cx| cx.receive::<Go>().map(|_| ()))?);
+                    if spawned % REPORT_EVERY == 0 {
+                        spawn_progress(spawned);
+                    }
                 }
                 cx.send(main, Workers(workers));
                 cx.receive::<Go>()?;
@@ -85,7 +91,7 @@ pub fn link_fanout(runtime: &Runtime, n: u64, progress: Progress<'static>) -> Li
             crate::perf_switch(true);
             cx.send(p, Go);
             let Exiting(exiting) = cx.receive()?;
-            wait_downs(cx, n, progress)?;
+            wait_downs(cx, n, &progress)?;
             crate::perf_switch(false);
             Ok::<_, Reason>((exiting.elapsed(), setup, before))
         })

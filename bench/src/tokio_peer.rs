@@ -338,6 +338,19 @@ pub fn selective_receive(runtime: &Runtime, queue: u64, rounds: u64) -> Duration
 /// One figure of a row: (row, figure, value, unit), as the workload binary prints it.
 pub type Figure = (&'static str, &'static str, f64, &'static str);
 
+/// The rows this peer has, in the main job's order.
+pub const ROWS: [&str; 9] = [
+    "spawn_exit",
+    "ping_pong",
+    "ring",
+    "skynet",
+    "mpsc",
+    "selective_receive",
+    "link_fanout",
+    "trap_fanout",
+    "link_chain",
+];
+
 /// Runs the tokio peer of every row `wanted` accepts, at the workload binary's
 /// sizes (`processes` for spawn_exit, `linked` for the link rows).
 pub fn rows(workers: usize, processes: u64, linked: u64, wanted: impl Fn(&str) -> bool) -> Vec<Figure> {

@@ -1,24 +1,33 @@
 //! bench-spec.md workloads, written the way a lariat user would write them.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lariat::{Pid, Reason, Runtime};
 
-/// A progress callback: called with how many of the total are done.
-pub type Progress<'a> = &'a (dyn Fn(u64) + Sync);
+/// A progress callback: called now and then with how many steps of the
+/// workload's total are done (each workload says what its total is).
+pub type Progress = Arc<dyn Fn(u64) + Send + Sync>;
 
 /// No progress reporting.
-pub fn no_progress(_done: u64) {}
+pub fn no_progress() -> Progress {
+    Arc::new(|_| {})
+}
+
+/// Steps between two progress reports: rare enough to cost nothing beside a
+/// spawn or a receive, often enough for a bar to move smoothly.
+pub const REPORT_EVERY: u64 = 4096;
 
 /// spawn_exit: spawn `n` processes that each send the parent one message and
 /// return; the parent waits for all `n` messages. Returns the wall time.
-pub fn spawn_exit(runtime: &Runtime, n: u64, progress: Progress<'static>) -> Duration {
+/// Progress: `n` steps, one per message received.
+pub fn spawn_exit(runtime: &Runtime, n: u64, progress: Progress) -> Duration {
     spawn_and_wait(runtime, n, progress, |cx, parent| cx.send(parent, ()))
 }
 
 /// Spawns `n` processes that each run `child` (which sends the parent `()`
 /// once) and return; waits for all `n` messages. Returns the wall time.
-fn spawn_and_wait(runtime: &Runtime, n: u64, progress: Progress<'static>, child: fn(&mut lariat::Cx, Pid)) -> Duration {
+fn spawn_and_wait(runtime: &Runtime, n: u64, progress: Progress, child: fn(&mut lariat::Cx, Pid)) -> Duration {
     runtime
         .block_on(move |cx| {
             let parent = cx.pid();
@@ -31,7 +40,7 @@ fn spawn_and_wait(runtime: &Runtime, n: u64, progress: Progress<'static>, child:
                 }
                 for done in 1..=n {
                     cx.receive::<()>()?;
-                    if done % 65536 == 0 {
+                    if done % REPORT_EVERY == 0 {
                         progress(done);
                     }
                 }
@@ -58,7 +67,8 @@ fn send_from_deep(cx: &mut lariat::Cx, to: Pid, bytes: usize) {
 /// spawn_exit_deep: as spawn_exit, but each process goes 64 KiB deep into its
 /// stack and sends from there before it ends (real bodies: formatting, serde,
 /// a parser). Recycling such stacks must not cost page faults every time.
-pub fn spawn_exit_deep(runtime: &Runtime, n: u64, progress: Progress<'static>) -> Duration {
+/// Progress: `n` steps, as spawn_exit.
+pub fn spawn_exit_deep(runtime: &Runtime, n: u64, progress: Progress) -> Duration {
     spawn_and_wait(runtime, n, progress, |cx, parent| send_from_deep(cx, parent, 64 * 1024))
 }
 
@@ -80,8 +90,9 @@ struct Stop;
 struct Gone;
 
 /// spawn_idle: spawn `n` processes that each block in a receive; measure RSS per
-/// idle process; then stop them all.
-pub fn spawn_idle(runtime: &Runtime, n: u64, progress: Progress<'static>) -> IdleFigures {
+/// idle process; then stop them all. Progress: `n` steps, one per process
+/// spawned (waiting for them to be ready and stopping them is quick beside it).
+pub fn spawn_idle(runtime: &Runtime, n: u64, progress: Progress) -> IdleFigures {
     let before = crate::rss_bytes();
     let page_tables_before = crate::page_table_bytes();
     runtime
@@ -89,19 +100,19 @@ pub fn spawn_idle(runtime: &Runtime, n: u64, progress: Progress<'static>) -> Idl
             let parent = cx.pid();
             let start = Instant::now();
             let mut children = Vec::with_capacity(n as usize);
-            for _ in 0..n {
+            for spawned in 1..=n {
                 children.push(cx.spawn(move |cx| {
                     cx.send(parent, Ready);
                     cx.receive::<Stop>()?;
                     cx.send(parent, Gone);
                     Ok(())
                 })?);
-            }
-            for done in 1..=n {
-                cx.receive::<Ready>()?;
-                if done % 65536 == 0 {
-                    progress(done);
+                if spawned % REPORT_EVERY == 0 {
+                    progress(spawned);
                 }
+            }
+            for _ in 0..n {
+                cx.receive::<Ready>()?;
             }
             let spawn = start.elapsed();
             let grown = crate::rss_bytes().saturating_sub(before);
