@@ -43,6 +43,15 @@ pub struct Builder {
 
 impl Builder {
     /// Worker threads (default: one per core).
+    ///
+    /// ```
+    /// # use lariat::{BuildError, Runtime, MAX_WORKERS};
+    /// let runtime = Runtime::builder().workers(2).build()?;
+    /// assert_eq!(runtime.workers(), 2);
+    /// let none = Runtime::builder().workers(0).build();
+    /// assert!(matches!(none, Err(BuildError::Workers { requested: 0, max: MAX_WORKERS })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn workers(mut self, workers: usize) -> Self {
         self.workers = Some(workers);
         self
@@ -51,12 +60,39 @@ impl Builder {
     /// Usable stack bytes per process (default [`DEFAULT_STACK_SIZE`](crate::DEFAULT_STACK_SIZE):
     /// 256 KiB in every build; rounded up to whole pages).
     /// A process that overflows its stack aborts the OS process with a report.
+    ///
+    /// A process's own [`SpawnOptions::stack_size`](crate::SpawnOptions::stack_size)
+    /// overrides it.
+    ///
+    /// ```
+    /// # use lariat::{BuildError, Reason, Runtime};
+    /// // Small stacks, for many small processes.
+    /// let runtime = Runtime::builder().stack_size(64 * 1024).build()?;
+    /// let sum = runtime.block_on(|cx| Ok::<_, Reason>((1..=10u32).sum::<u32>()))?;
+    /// assert_eq!(sum, 55);
+    /// assert!(matches!(Runtime::builder().stack_size(1).build(), Err(BuildError::StackSize { .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn stack_size(mut self, bytes: usize) -> Self {
         self.stack_size = bytes;
         self
     }
 
     /// Capacity of the process table (default 2^24; at most [`MAX_PROCESSES`]).
+    ///
+    /// ```
+    /// # use lariat::{BuildError, Reason, Runtime, SpawnError};
+    /// let runtime = Runtime::builder().max_processes(2).build()?;
+    /// let third = runtime.block_on(|cx| {
+    ///     let worker = cx.spawn(|cx| cx.receive::<()>())?; // the second process
+    ///     let third = cx.spawn(|_| Ok(()));
+    ///     cx.send(worker, ());
+    ///     Ok::<_, Reason>(third)
+    /// })?;
+    /// assert_eq!(third, Err(SpawnError::TableFull { capacity: 2 }));
+    /// assert!(matches!(Runtime::builder().max_processes(0).build(), Err(BuildError::MaxProcesses { .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn max_processes(mut self, count: usize) -> Self {
         self.max_processes = count;
         self
@@ -66,12 +102,40 @@ impl Builder {
     /// once (default [`DEFAULT_BLOCKING_THREADS`](crate::DEFAULT_BLOCKING_THREADS)).
     /// They start when needed and end after 10 s without work; calls beyond
     /// the bound wait their turn.
+    ///
+    /// ```
+    /// # use lariat::{BuildError, Reason, Runtime};
+    /// let runtime = Runtime::builder().blocking_threads(2).build()?;
+    /// let text = runtime.block_on(|cx| cx.blocking(|| String::from("read from disk")))?;
+    /// assert_eq!(text, "read from disk");
+    /// assert!(runtime.blocking_threads() <= 2);
+    /// assert_eq!(Runtime::builder().blocking_threads(0).build().err(), Some(BuildError::BlockingThreads));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn blocking_threads(mut self, threads: usize) -> Self {
         self.blocking_threads = threads;
         self
     }
 
     /// Starts the runtime.
+    ///
+    /// # Errors
+    ///
+    /// - [`BuildError::Workers`], [`BuildError::StackSize`],
+    ///   [`BuildError::MaxProcesses`], [`BuildError::BlockingThreads`]: a setting
+    ///   is out of range (the error says which range is allowed);
+    /// - [`BuildError::TooManyRuntimes`]: 4096 runtimes are alive in this OS
+    ///   process; drop one first;
+    /// - [`BuildError::Os`]: the OS refused a thread or another resource.
+    ///
+    /// ```
+    /// # use lariat::{BuildError, Runtime};
+    /// let runtime = Runtime::builder().workers(2).stack_size(128 * 1024).build()?;
+    /// assert_eq!(runtime.workers(), 2);
+    /// let error = Runtime::builder().workers(0).build().err().expect("zero workers is refused");
+    /// assert!(matches!(error, BuildError::Workers { .. }));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn build(self) -> Result<Runtime, BuildError> {
         let workers = match self.workers {
             Some(n) => n,
@@ -289,11 +353,31 @@ pub struct Runtime {
 
 impl Runtime {
     /// A runtime with default settings (one worker per core, 256 KiB stacks).
+    ///
+    /// # Errors
+    ///
+    /// As [`Builder::build`]: with the default settings only
+    /// [`BuildError::TooManyRuntimes`] or [`BuildError::Os`].
+    ///
+    /// ```
+    /// # use lariat::{Reason, Runtime};
+    /// let runtime = Runtime::new()?;
+    /// let answer = runtime.block_on(|_| Ok::<_, Reason>(42))?;
+    /// assert_eq!(answer, 42);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new() -> Result<Runtime, BuildError> {
         Runtime::builder().build()
     }
 
     /// Settings for a new runtime.
+    ///
+    /// ```
+    /// # use lariat::Runtime;
+    /// let runtime = Runtime::builder().workers(2).max_processes(10_000).build()?;
+    /// assert_eq!(runtime.workers(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn builder() -> Builder {
         Builder {
             workers: None,
@@ -304,12 +388,50 @@ impl Runtime {
     }
 
     /// A clonable, `Send` handle for spawning and sending from any thread.
+    ///
+    /// ```
+    /// # use std::sync::mpsc;
+    /// # use std::time::Duration;
+    /// # use lariat::Runtime;
+    /// let runtime = Runtime::new()?;
+    /// let (results, answers) = mpsc::channel();
+    /// let doubler = runtime.spawn(move |cx| loop {
+    ///     let n: u32 = cx.receive()?;
+    ///     let _ = results.send(n * 2);
+    /// })?;
+    /// let handle = runtime.handle();
+    /// std::thread::spawn(move || handle.send(doubler, 21u32));
+    /// assert_eq!(answers.recv_timeout(Duration::from_secs(5))?, 42);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn handle(&self) -> Handle {
         self.kernel.handle()
     }
 
     /// Spawns a process from outside the runtime: it runs, for its whole life,
     /// on the first worker that takes it (see [`Cx::spawn`]).
+    ///
+    /// # Errors
+    ///
+    /// [`SpawnError::TableFull`] if every slot of the process table is in use
+    /// ([`Builder::max_processes`]); [`SpawnError::ShuttingDown`] if the runtime is
+    /// shutting down.
+    ///
+    /// ```
+    /// # use std::sync::mpsc;
+    /// # use std::time::Duration;
+    /// # use lariat::Runtime;
+    /// let runtime = Runtime::new()?;
+    /// let (results, answers) = mpsc::channel();
+    /// let worker = runtime.spawn(move |cx| {
+    ///     let text: String = cx.receive()?;
+    ///     let _ = results.send(text.to_uppercase());
+    ///     Ok(())
+    /// })?;
+    /// runtime.send(worker, String::from("hello"));
+    /// assert_eq!(answers.recv_timeout(Duration::from_secs(5))?, "HELLO");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn spawn<F>(&self, body: F) -> Result<Pid, SpawnError>
     where
         F: FnOnce(&mut Cx) -> Result<(), Reason> + Send + 'static,
@@ -319,17 +441,72 @@ impl Runtime {
 
     /// Sends an exit signal to `pid` from outside any process (Erlang's `exit/2`;
     /// the signal comes from the runtime's reserved pid). See `Cx::exit`.
+    ///
+    /// ```
+    /// # use lariat::{Reason, Runtime};
+    /// let runtime = Runtime::new()?;
+    /// let worker = runtime.spawn(|cx| loop {
+    ///     cx.receive::<()>()?;
+    /// })?;
+    /// runtime.exit(worker, Reason::Shutdown);
+    /// // Asked after the exit signal, which it handles first.
+    /// assert!(!runtime.handle().is_alive(worker));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn exit(&self, pid: Pid, reason: Reason) {
         self.kernel.exit_from_outside(pid, reason)
     }
 
     /// Sends `message` to `to` from outside any process (dropped if `to` is gone).
+    ///
+    /// ```
+    /// # use std::sync::mpsc;
+    /// # use std::time::Duration;
+    /// # use lariat::Runtime;
+    /// let runtime = Runtime::new()?;
+    /// let (results, answers) = mpsc::channel();
+    /// let adder = runtime.spawn(move |cx| {
+    ///     let (a, b): (u32, u32) = cx.receive()?;
+    ///     let _ = results.send(a + b);
+    ///     Ok(())
+    /// })?;
+    /// runtime.send(adder, (40u32, 2u32));
+    /// assert_eq!(answers.recv_timeout(Duration::from_secs(5))?, 42);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn send<T: Send + 'static>(&self, to: Pid, message: T) {
         self.kernel.send_from_outside(to, message)
     }
 
     /// Runs `body` as a process and blocks this thread until it ends; returns its
     /// value, or why it ended without one.
+    ///
+    /// # Errors
+    ///
+    /// - [`BlockOnError::Exited`] with the process's reason if it ended without a
+    ///   value: `body` returned `Err`, panicked ([`Reason::Panic`]), or was killed;
+    /// - [`BlockOnError::Spawn`] if the process could not be spawned (table full,
+    ///   shutting down);
+    /// - [`BlockOnError::InsideProcess`] if called inside a process, where waiting
+    ///   would stall a worker: spawn a process and receive its answer there instead.
+    ///
+    /// ```
+    /// # use lariat::{BlockOnError, Reason, Runtime};
+    /// let runtime = Runtime::new()?;
+    /// let answer = runtime.block_on(|cx| {
+    ///     let me = cx.pid();
+    ///     cx.spawn(move |cx| {
+    ///         cx.send(me, 42u32);
+    ///         Ok(())
+    ///     })?;
+    ///     cx.receive::<u32>()
+    /// })?;
+    /// assert_eq!(answer, 42);
+    ///
+    /// let failed = runtime.block_on(|_| Err::<u32, _>(Reason::error("no answer")));
+    /// assert_eq!(failed, Err(BlockOnError::Exited(Reason::error("no answer"))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn block_on<T, F>(&self, body: F) -> Result<T, BlockOnError>
     where
         T: Send + 'static,
@@ -369,6 +546,29 @@ impl Runtime {
     /// finished stopping in time (what was left was then ended by force);
     /// [`ShutdownError::InsideProcess`] if called inside a process (it can
     /// only end everything by force there).
+    ///
+    /// ```
+    /// # use std::sync::mpsc;
+    /// # use std::time::Duration;
+    /// use lariat::supervisor::{self, ChildSpec, Strategy, SupervisorSpec};
+    /// use lariat::{Cx, Reason, Runtime};
+    ///
+    /// let runtime = Runtime::new()?;
+    /// let (ended, how_it_ended) = mpsc::channel();
+    /// let spec = SupervisorSpec::new(Strategy::OneForOne).child(ChildSpec::worker("worker", move || {
+    ///     let ended = ended.clone();
+    ///     move |cx: &mut Cx| {
+    ///         let reason = cx.receive::<()>().err().unwrap_or(Reason::Normal);
+    ///         let _ = ended.send(reason.clone());
+    ///         Err(reason)
+    ///     }
+    /// }));
+    /// supervisor::start_top_level(&runtime, spec)?;
+    /// runtime.shutdown(Duration::from_secs(5))?;
+    /// // Its supervisor stopped it with `shutdown`.
+    /// assert_eq!(how_it_ended.try_recv()?, Reason::Shutdown);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn shutdown(self, timeout: Duration) -> Result<(), ShutdownError> {
         if crate::crash::on_worker_thread() {
             // A process cannot wait for the others here: ended as a drop would.
@@ -409,11 +609,32 @@ impl Runtime {
 
     /// Threads of the blocking pool alive now (see [`Cx::blocking`](crate::Cx::blocking)):
     /// started when needed, ended after 10 s without work.
+    ///
+    /// ```
+    /// # use lariat::{Reason, Runtime};
+    /// let runtime = Runtime::new()?;
+    /// assert_eq!(runtime.blocking_threads(), 0, "none until needed");
+    /// runtime.block_on(|cx| cx.blocking(|| std::fs::metadata(".").is_ok()))?;
+    /// assert_eq!(runtime.blocking_threads(), 1, "kept for a while after its work");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn blocking_threads(&self) -> usize {
         self.kernel.blocking.threads()
     }
 
     /// Processes alive now (spawned and not yet ended).
+    ///
+    /// ```
+    /// # use lariat::{Reason, Runtime};
+    /// let runtime = Runtime::new()?;
+    /// let worker = runtime.spawn(|cx| cx.receive::<()>())?;
+    /// assert_eq!(runtime.live_processes(), 1);
+    /// runtime.block_on(|cx| Ok::<_, Reason>(assert_eq!(cx.live_processes(), 2)))?;
+    /// // `block_on`'s process is no longer counted once it has returned.
+    /// assert_eq!(runtime.live_processes(), 1);
+    /// runtime.send(worker, ());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn live_processes(&self) -> usize {
         self.kernel.live_processes()
     }
@@ -421,23 +642,79 @@ impl Runtime {
     /// Timers armed now: receive timeouts and sleeps (one per process waiting
     /// with a timeout; a receive that ends early disarms its timer), and
     /// message timers (`send_after`, `send_interval`) not yet fired or cancelled.
+    ///
+    /// ```
+    /// # use std::sync::mpsc;
+    /// # use std::time::Duration;
+    /// # use lariat::Runtime;
+    /// let runtime = Runtime::new()?;
+    /// assert_eq!(runtime.pending_timers(), 0);
+    /// let (armed, is_armed) = mpsc::channel();
+    /// let worker = runtime.spawn(move |cx| {
+    ///     let me = cx.pid();
+    ///     let timer = cx.send_after(Duration::from_secs(3600), me, "reminder");
+    ///     let _ = armed.send(());
+    ///     cx.receive::<()>()?;
+    ///     cx.cancel_timer(timer);
+    ///     let _ = armed.send(());
+    ///     Ok(())
+    /// })?;
+    /// is_armed.recv_timeout(Duration::from_secs(5))?;
+    /// assert_eq!(runtime.pending_timers(), 1);
+    /// runtime.send(worker, ());
+    /// is_armed.recv_timeout(Duration::from_secs(5))?;
+    /// assert_eq!(runtime.pending_timers(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pending_timers(&self) -> usize {
         self.kernel.timers.pending()
     }
 
     /// Per worker thread, in order: processes spawned and ended there (spawns
     /// from outside the runtime are not in any worker's count).
+    ///
+    /// ```
+    /// # use lariat::{Reason, Runtime};
+    /// let runtime = Runtime::builder().workers(2).build()?;
+    /// runtime.block_on(|cx| {
+    ///     for _ in 0..3 {
+    ///         cx.spawn(|_| Ok(()))?;
+    ///     }
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// let stats = runtime.worker_stats();
+    /// assert_eq!(stats.len(), 2);
+    /// assert_eq!(stats.iter().map(|worker| worker.spawned).sum::<u64>(), 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn worker_stats(&self) -> Vec<WorkerStats> {
         self.kernel.worker_stats()
     }
 
     /// Worker threads of this runtime.
+    ///
+    /// ```
+    /// # use lariat::Runtime;
+    /// let runtime = Runtime::builder().workers(3).build()?;
+    /// assert_eq!(runtime.workers(), 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn workers(&self) -> usize {
         self.kernel.workers
     }
 
     /// This runtime's id: the first field of its Pids, and the `<id>` in its
     /// worker threads' names (`lariat-<id>-w<n>`).
+    ///
+    /// ```
+    /// # use lariat::{Reason, Runtime};
+    /// let runtime = Runtime::new()?;
+    /// let pid = runtime.block_on(|cx| Ok::<_, Reason>(cx.pid()))?;
+    /// assert_eq!(pid.runtime_id(), runtime.id());
+    /// let other = Runtime::new()?;
+    /// assert_ne!(other.id(), runtime.id(), "two live runtimes never share an id");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn id(&self) -> u32 {
         self.kernel.id
     }
