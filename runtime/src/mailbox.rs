@@ -72,6 +72,17 @@ unsafe fn drop_value<T: 'static>(data: *mut MaybeUninit<usize>) {
 
 impl Message {
     /// Wraps a value.
+    ///
+    /// Receives hand out `Message`s ([`Cx::receive_any`](crate::Cx::receive_any),
+    /// [`Cx::receive_map`](crate::Cx::receive_map)); making one is mostly for tests
+    /// of matchers.
+    ///
+    /// ```
+    /// # use lariat::Message;
+    /// let message = Message::new(String::from("hello"));
+    /// assert!(message.is::<String>());
+    /// assert!(format!("{message:?}").contains("String"), "it names the type it holds");
+    /// ```
     pub fn new<T: Send + 'static>(value: T) -> Message {
         let data = UnsafeCell::new(MaybeUninit::<usize>::uninit());
         let slot = data.get();
@@ -87,6 +98,13 @@ impl Message {
     }
 
     /// Whether it holds a `T`.
+    ///
+    /// ```
+    /// # use lariat::Message;
+    /// let message = Message::new(7u32);
+    /// assert!(message.is::<u32>());
+    /// assert!(!message.is::<u64>(), "the exact type, no conversion");
+    /// ```
     pub fn is<T: 'static>(&self) -> bool {
         self.kind.type_id == TypeId::of::<T>()
     }
@@ -104,6 +122,13 @@ impl Message {
     }
 
     /// The `T` it holds, if it holds one.
+    ///
+    /// ```
+    /// # use lariat::Message;
+    /// let message = Message::new((1u8, "one"));
+    /// assert_eq!(message.downcast_ref::<(u8, &str)>(), Some(&(1, "one")));
+    /// assert_eq!(message.downcast_ref::<u8>(), None);
+    /// ```
     pub fn downcast_ref<T: 'static>(&self) -> Option<&T> {
         // SAFETY: it holds a `T` (checked), at `value_ptr` (inside the cell, or
         // in its box), alive as long as `self`.
@@ -111,6 +136,20 @@ impl Message {
     }
 
     /// The `T` it holds, mutably, if it holds one.
+    ///
+    /// A matcher of [`Cx::receive_map`](crate::Cx::receive_map) may move a value out
+    /// through it, as the message is removed anyway.
+    ///
+    /// ```
+    /// # use lariat::Message;
+    /// let mut message = Message::new(vec![1, 2, 3]);
+    /// if let Some(numbers) = message.downcast_mut::<Vec<i32>>() {
+    ///     numbers.push(4);
+    /// }
+    /// let taken = message.downcast_mut::<Vec<i32>>().map(std::mem::take);
+    /// assert_eq!(taken, Some(vec![1, 2, 3, 4]));
+    /// assert!(message.downcast_mut::<String>().is_none());
+    /// ```
     pub fn downcast_mut<T: 'static>(&mut self) -> Option<&mut T> {
         // SAFETY: as above; `&mut self` makes this the only borrow, and the
         // pointer comes from the cell (or the box), so writing through it is allowed.
@@ -118,6 +157,17 @@ impl Message {
     }
 
     /// Unwraps the `T`, or gives the message back.
+    ///
+    /// # Errors
+    ///
+    /// The message itself, unchanged, if it does not hold a `T`: try another type.
+    ///
+    /// ```
+    /// # use lariat::Message;
+    /// let message = Message::new(String::from("hello"));
+    /// let message = message.downcast::<u32>().expect_err("not a u32");
+    /// assert_eq!(message.downcast::<String>().ok().as_deref(), Some("hello"));
+    /// ```
     pub fn downcast<T: 'static>(self) -> Result<T, Message> {
         if !self.is::<T>() {
             return Err(self);

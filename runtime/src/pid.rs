@@ -126,6 +126,15 @@ impl Pid {
     }
 
     /// The id of the runtime that made it (worker threads are named `lariat-<id>-w<n>`).
+    ///
+    /// ```
+    /// # use lariat::{Reason, Runtime};
+    /// let runtime = Runtime::new()?;
+    /// let pid = runtime.block_on(|cx| Ok::<_, Reason>(cx.pid()))?;
+    /// assert_eq!(pid.runtime_id(), runtime.id());
+    /// assert!(pid.to_string().starts_with(&format!("<{}.", runtime.id())));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub const fn runtime_id(self) -> u32 {
         (self.0 >> (SERIAL_BITS + INDEX_BITS)) as u32
     }
@@ -148,6 +157,22 @@ impl Pid {
     }
 
     /// The raw 64-bit value (stable for the life of the runtime; useful as a key).
+    ///
+    /// ```
+    /// # use std::collections::HashMap;
+    /// # use lariat::{Reason, Runtime};
+    /// let runtime = Runtime::new()?;
+    /// let (a, b) = runtime.block_on(|cx| {
+    ///     let a = cx.spawn(|_| Ok(()))?;
+    ///     let b = cx.spawn(|_| Ok(()))?;
+    ///     Ok::<_, Reason>((a, b))
+    /// })?;
+    /// assert_ne!(a.to_bits(), b.to_bits());
+    /// let mut names = HashMap::new();
+    /// names.insert(a.to_bits(), "first");
+    /// assert_eq!(names.get(&a.to_bits()), Some(&"first"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub const fn to_bits(self) -> u64 {
         self.0
     }

@@ -37,6 +37,22 @@ pub enum Reason {
 impl Reason {
     /// A user reason with the given text: `Reason::error("boom")` (a literal is
     /// kept as it is; a `String` goes behind an `Arc`).
+    ///
+    /// ```
+    /// # use lariat::{Down, Reason, Runtime};
+    /// assert_eq!(Reason::error("boom").to_string(), "boom");
+    /// assert_eq!(Reason::error(format!("code {}", 7)), Reason::error("code 7"));
+    /// // Not the special reason of that name: it prints quoted.
+    /// assert_eq!(Reason::error("normal").to_string(), "\"normal\"");
+    ///
+    /// let runtime = Runtime::new()?;
+    /// let reason = runtime.block_on(|cx| {
+    ///     cx.spawn_monitor(|_| Err(Reason::error("boom")))?;
+    ///     Ok::<_, Reason>(cx.receive::<Down>()?.reason)
+    /// })?;
+    /// assert_eq!(reason, Reason::error("boom"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn error(text: impl Into<Text>) -> Reason {
         Reason::Error(text.into())
     }
@@ -47,6 +63,28 @@ impl Reason {
     /// in the `Exit` or `Down` a linked or monitoring process gets. `?` on an
     /// `io::Error`, a boxed error, an `anyhow::Error` (feature `anyhow`) or one
     /// of this crate's errors makes one of these.
+    ///
+    /// ```
+    /// # use std::io;
+    /// # use lariat::{Down, Reason, Runtime};
+    /// let reason = Reason::from_error(io::Error::new(io::ErrorKind::NotFound, "config.toml is missing"));
+    /// assert_eq!(reason.to_string(), "config.toml is missing");
+    /// // Equal by text to a plain error reason.
+    /// assert_eq!(reason, Reason::error("config.toml is missing"));
+    ///
+    /// // `?` on an `io::Error` in a body makes one: the monitor's `Down` keeps it.
+    /// let runtime = Runtime::new()?;
+    /// let reason = runtime.block_on(|cx| {
+    ///     cx.spawn_monitor(|_| {
+    ///         std::fs::read("/surely/not/here")?;
+    ///         Ok(())
+    ///     })?;
+    ///     Ok::<_, Reason>(cx.receive::<Down>()?.reason)
+    /// })?;
+    /// let io = reason.as_error().and_then(|error| error.downcast_ref::<io::Error>());
+    /// assert_eq!(io.map(io::Error::kind), Some(io::ErrorKind::NotFound));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn from_error(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Reason {
         let error = error.into();
         let text = error.to_string().into_boxed_str();
@@ -55,6 +93,17 @@ impl Reason {
 
     /// The error this reason was made from ([`Reason::from_error`]), to
     /// downcast (`reason.as_error()?.downcast_ref::<std::io::Error>()`).
+    ///
+    /// ```
+    /// # use std::num::ParseIntError;
+    /// # use lariat::Reason;
+    /// let parsed: Result<u32, ParseIntError> = "x".parse();
+    /// let reason = Reason::from_error(parsed.unwrap_err());
+    /// assert!(reason.as_error().is_some_and(|error| error.is::<ParseIntError>()));
+    /// // A reason made from text alone keeps no error.
+    /// assert!(Reason::error("invalid digit found in string").as_error().is_none());
+    /// assert!(Reason::Killed.as_error().is_none());
+    /// ```
     pub fn as_error(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
         match self {
             Reason::Error(Text(TextRepr::Source(source))) => Some(&*source.error),
@@ -63,6 +112,13 @@ impl Reason {
     }
 
     /// Whether this is `Normal`.
+    ///
+    /// ```
+    /// # use lariat::Reason;
+    /// assert!(Reason::Normal.is_normal());
+    /// assert!(!Reason::Shutdown.is_normal());
+    /// assert!(!Reason::error("normal").is_normal(), "a text is never the special reason");
+    /// ```
     pub fn is_normal(&self) -> bool {
         matches!(self, Reason::Normal)
     }

@@ -31,6 +31,19 @@ pub struct SpawnOptions {
 
 impl SpawnOptions {
     /// The defaults: not linked, not monitored, the runtime's stack size.
+    ///
+    /// ```
+    /// # use lariat::{Reason, Runtime, SpawnOptions};
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     // As `cx.spawn`: neither linked nor monitored.
+    ///     let spawned = cx.spawn_opt(SpawnOptions::new(), |_| Ok(()))?;
+    ///     assert_eq!(spawned.monitor, None);
+    ///     assert!(cx.links().is_empty());
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new() -> SpawnOptions {
         SpawnOptions::default()
     }
@@ -39,6 +52,30 @@ impl SpawnOptions {
     /// [`MIN_STACK_SIZE`](crate::MIN_STACK_SIZE) to
     /// [`MAX_STACK_SIZE`](crate::MAX_STACK_SIZE), else the spawn fails with
     /// [`SpawnError::StackSize`]).
+    ///
+    /// ```
+    /// # use lariat::{Reason, Runtime, SpawnError, SpawnOptions, MIN_STACK_SIZE};
+    /// /// Recursion `n` deep, with about 1 KiB of stack per call.
+    /// fn depth(n: u32) -> u32 {
+    ///     let frame = std::hint::black_box([0u8; 1024]);
+    ///     if n == 0 { 0 } else { 1 + depth(n - 1) + u32::from(frame[1]) }
+    /// }
+    ///
+    /// let runtime = Runtime::new()?;
+    /// let deep = runtime.block_on(|cx| {
+    ///     let me = cx.pid();
+    ///     // Deep recursion needs more than the default stack.
+    ///     cx.spawn_opt(SpawnOptions::new().stack_size(4 << 20), move |cx| {
+    ///         cx.send(me, depth(1_000));
+    ///         Ok(())
+    ///     })?;
+    ///     let too_small = cx.spawn_opt(SpawnOptions::new().stack_size(MIN_STACK_SIZE - 1), |_| Ok(()));
+    ///     assert!(matches!(too_small, Err(SpawnError::StackSize { .. })));
+    ///     cx.receive::<u32>()
+    /// })?;
+    /// assert_eq!(deep, 1_000);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn stack_size(mut self, bytes: usize) -> SpawnOptions {
         self.stack_size = Some(bytes);
         self
@@ -46,6 +83,19 @@ impl SpawnOptions {
 
     /// Linked to the spawning process before it first runs (as
     /// [`Cx::spawn_link`](crate::Cx::spawn_link)).
+    ///
+    /// ```
+    /// # use lariat::{Exit, Reason, Runtime, SpawnOptions};
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     cx.trap_exit(true);
+    ///     let spawned = cx.spawn_opt(SpawnOptions::new().link(), |_| Err(Reason::error("crashed")))?;
+    ///     let exit = cx.receive::<Exit>()?;
+    ///     assert_eq!(exit, Exit { from: spawned.pid, reason: Reason::error("crashed") });
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn link(mut self) -> SpawnOptions {
         self.link = true;
         self
@@ -55,6 +105,24 @@ impl SpawnOptions {
     /// runs (from a process linked to it at once) already become messages.
     /// Setting `cx.trap_exit(true)` as the body's first act is not the same:
     /// signals that arrived before the first run are taken in before the body.
+    ///
+    /// ```
+    /// # use lariat::{Exit, Reason, Runtime, SpawnOptions};
+    /// let runtime = Runtime::new()?;
+    /// let reason = runtime.block_on(|cx| {
+    ///     let parent = cx.pid();
+    ///     let spawned = cx.spawn_opt(SpawnOptions::new().trap_exit(), move |cx| {
+    ///         let exit = cx.receive::<Exit>()?;
+    ///         cx.send(parent, exit.reason);
+    ///         Ok(())
+    ///     })?;
+    ///     // Sent at once, perhaps before the child first runs: still a message.
+    ///     cx.exit(spawned.pid, Reason::error("stop"))?;
+    ///     cx.receive::<Reason>()
+    /// })?;
+    /// assert_eq!(reason, Reason::error("stop"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn trap_exit(mut self) -> SpawnOptions {
         self.trap_exit = true;
         self
@@ -63,6 +131,19 @@ impl SpawnOptions {
     /// Monitored by the spawning process before it first runs (as
     /// [`Cx::spawn_monitor`](crate::Cx::spawn_monitor)); the ref is in
     /// [`Spawned::monitor`](crate::Spawned::monitor).
+    ///
+    /// ```
+    /// # use lariat::{Down, Reason, Runtime, SpawnOptions};
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     let spawned = cx.spawn_opt(SpawnOptions::new().monitor(), |_| Ok(()))?;
+    ///     let down = cx.receive::<Down>()?;
+    ///     assert_eq!(Some(down.monitor), spawned.monitor);
+    ///     assert_eq!(down.reason, Reason::Normal);
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn monitor(mut self) -> SpawnOptions {
         self.monitor = true;
         self
