@@ -2,6 +2,9 @@
 //! criterion benches. Each returns what it measured; none prints.
 
 pub mod links;
+/// The seed tutorial's scenarios: the `seed_links` example of the runtime,
+/// whose code is what a reader learns from (the main job prints them too).
+#[path = "../../runtime/examples/seed_links.rs"]
 pub mod seed;
 pub mod tokio_peer;
 pub mod workloads;

@@ -11,25 +11,47 @@ fn runtime() -> Runtime {
 #[test]
 fn with_spawn_process_3_fails_and_the_others_finish() {
     let lines = seed::spawn_five(&runtime());
-    assert_eq!(
-        lines.iter().filter(|l| l.starts_with("process ") && l.ends_with("ended: normal")).count(),
-        4,
-        "{lines:#?}"
-    );
-    assert!(lines.iter().any(|l| l.starts_with("process 3 ") && l.ends_with("ended: some_reason")), "{lines:#?}");
+    let started = lines.iter().filter(|l| l.starts_with("Process id:") && l.ends_with("started")).count();
+    let stopped: Vec<&String> = lines.iter().filter(|l| l.ends_with("stopped")).collect();
+    assert_eq!(started, 5, "{lines:#?}");
+    assert_eq!(stopped.len(), 4, "{lines:#?}");
+    assert!(stopped.iter().all(|l| !l.starts_with("Process id:3 ")), "{lines:#?}");
+    assert!(lines.contains(&"Process id:3 exits".to_owned()), "{lines:#?}");
+    assert_eq!(lines.last().map(String::as_str), Some("the shell lives: spawn makes no link"));
 }
 
 #[test]
-fn with_spawn_link_everyone_dies_including_the_parent() {
+fn with_spawn_link_everyone_dies_including_the_shell() {
     let lines = seed::spawn_link_five(&runtime());
-    assert!(lines.iter().any(|l| l.starts_with("** (EXIT from parent) some_reason")), "{lines:#?}");
+    assert!(!lines.iter().any(|l| l.ends_with("stopped")), "nobody finished its work: {lines:#?}");
+    assert!(lines.contains(&"** (EXIT from shell) shell process exited with reason: :some_reason".to_owned()));
+    for id in 1..=5 {
+        let fate = format!("(observer) Process id:{id} died with :some_reason");
+        assert!(lines.contains(&fate), "{lines:#?}");
+    }
 }
 
 #[test]
-fn a_trapping_parent_gets_four_normal_exits_and_one_some_reason() {
+fn a_trapping_shell_gets_some_reason_first_then_four_normal_exits() {
     let lines = seed::trapping_parent(&runtime());
-    assert_eq!(lines.iter().filter(|l| l.ends_with(":normal}")).count(), 4, "{lines:#?}");
-    assert_eq!(lines.iter().filter(|l| l.ends_with(":some_reason}")).count(), 1, "{lines:#?}");
+    let flushed: Vec<&String> = lines.iter().skip_while(|l| *l != "iex> flush()").skip(1).take(5).collect();
+    assert!(flushed[0].ends_with(":some_reason}"), "process 3 ended first: {lines:#?}");
+    assert!(flushed[1..].iter().all(|l| l.ends_with(":normal}")), "{lines:#?}");
+    assert_eq!(lines.iter().filter(|l| l.ends_with("stopped")).count(), 4, "{lines:#?}");
+    assert_eq!(lines.last().map(String::as_str), Some("the shell traps exits and lives"));
+}
+
+#[test]
+fn exit_to_itself_ends_a_process_that_does_not_trap_with_normal_too() {
+    assert_eq!(
+        seed::exit_self(&runtime()),
+        [
+            "iex> Process.exit(self(), :normal)",
+            "** (EXIT from shell) shell process exited with reason: :normal",
+            "iex> Process.exit(self(), :some_error)",
+            "** (EXIT from shell) shell process exited with reason: :some_error",
+        ]
+    );
 }
 
 fn fates(how: W2Ends) -> Vec<String> {
