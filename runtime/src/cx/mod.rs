@@ -621,7 +621,7 @@ impl Cx {
     /// # Errors
     ///
     /// [`Reason::NoProc`] if `pid` is gone or exiting and this process does not
-    /// trap exits (above).
+    /// trap exits (above); `Shutdown` if the runtime is tearing this process down.
     ///
     /// ```
     /// # use lariat::{Down, Exit, Reason, Runtime};
@@ -729,7 +729,8 @@ impl Cx {
     /// `Err(reason)` when `pid` is this process and the signal ends it: always
     /// for `kill` (`Err(Killed)`), and for any other reason, `normal` included,
     /// when this process does not trap exits. Return it with `?`. A signal to
-    /// another process never fails here (one to a process that is gone is dropped).
+    /// another process never fails here (one to a process that is gone is
+    /// dropped), except with `Shutdown` while the runtime tears this process down.
     ///
     /// ```
     /// # use lariat::{Down, Exit, Reason, Runtime};
