@@ -87,8 +87,15 @@ impl Reason {
     /// ```
     pub fn from_error(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Reason {
         let error = error.into();
-        let text = error.to_string().into_boxed_str();
-        Reason::Error(Text(TextRepr::Source(Arc::new(SourceError { text, error }))))
+        let text = error.to_string();
+        Reason::from_error_as(text, error)
+    }
+
+    /// [`Reason::from_error`] with a text of the runtime's choosing (a
+    /// registry error reads as Erlang's `badarg` and still keeps the error).
+    pub(crate) fn from_error_as(text: String, error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Reason {
+        let text = text.into_boxed_str();
+        Reason::Error(Text(TextRepr::Source(Arc::new(SourceError { text, error: error.into() }))))
     }
 
     /// The error this reason was made from ([`Reason::from_error`]), to

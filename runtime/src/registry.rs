@@ -68,9 +68,11 @@ impl fmt::Display for RegisterError {
 impl std::error::Error for RegisterError {}
 
 impl From<RegisterError> for crate::reason::Reason {
-    /// A process that propagates the error with `?` ends with it (Erlang raises `badarg`).
+    /// A process that propagates the error with `?` ends with it: the reason
+    /// reads `badarg: ...` (Erlang raises `badarg`) and keeps the error
+    /// ([`Reason::as_error`](crate::Reason::as_error)).
     fn from(error: RegisterError) -> crate::reason::Reason {
-        crate::reason::Reason::error(format!("badarg: {error}"))
+        crate::reason::Reason::from_error_as(format!("badarg: {error}"), error)
     }
 }
 

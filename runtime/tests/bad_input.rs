@@ -125,8 +125,11 @@ fn misused_names_give_errors_that_say_what_to_do() {
             assert_eq!(cx.whereis("nobody"), None);
             assert!(cx.send_named("nobody", 1u8).is_err());
             // Propagated with `?`, an error ends the process with a readable reason.
-            let reason: Reason = free.into();
+            // It reads as Erlang's badarg and keeps the error itself.
+            let reason: Reason = free.clone().into();
             assert!(reason.to_string().starts_with("badarg"), "{reason}");
+            let kept = reason.as_error().and_then(|error| error.downcast_ref::<RegisterError>());
+            assert_eq!(kept, Some(&free));
             cx.unregister("a")?;
             cx.register("a", other)?;
             cx.send(other, Stop);
