@@ -33,11 +33,33 @@ impl Alias {
     }
 
     /// The process the alias routes to (when active).
+    ///
+    /// ```
+    /// # use lariat::{Reason, Runtime};
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     let alias = cx.alias();
+    ///     assert_eq!(alias.pid(), cx.pid());
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pid(&self) -> Pid {
         self.pid
     }
 
     /// The alias's unique reference.
+    ///
+    /// ```
+    /// # use lariat::{Reason, Runtime};
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     let (a, b) = (cx.alias(), cx.alias());
+    ///     assert_ne!(a.reference(), b.reference());
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn reference(&self) -> Ref {
         self.reference
     }

@@ -92,11 +92,38 @@ impl OutsideMailbox {
     }
 
     /// The pid processes send to.
+    ///
+    /// ```
+    /// # use lariat::Runtime;
+    /// let runtime = Runtime::new()?;
+    /// let mailbox = runtime.handle().outside_mailbox()?;
+    /// // A pid like any other: a process can be told it and link to it.
+    /// assert!(runtime.handle().is_alive(mailbox.pid()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pid(&self) -> Pid {
         self.pid
     }
 
     /// The next message, oldest first; `None` once the runtime has shut down.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use lariat::Runtime;
+    ///
+    /// let runtime = Runtime::new()?;
+    /// let mut mailbox = runtime.handle().outside_mailbox()?;
+    /// let to = mailbox.pid();
+    /// runtime.spawn(move |cx| {
+    ///     cx.send(to, String::from("hello from a process"));
+    ///     Ok(())
+    /// })?;
+    /// let message = mailbox.recv().await.expect("the runtime is running");
+    /// assert_eq!(message.downcast::<String>().ok().as_deref(), Some("hello from a process"));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn recv(&mut self) -> Option<Message> {
         self.messages.recv().await
     }
@@ -104,11 +131,56 @@ impl OutsideMailbox {
     /// [`recv`](Self::recv) for a plain thread: blocks it until a message
     /// comes. Not from async code (it would block an executor thread: tokio
     /// panics there) nor from a process (it would block a worker).
+    ///
+    /// ```
+    /// use lariat::Runtime;
+    ///
+    /// let runtime = Runtime::new()?;
+    /// let mut mailbox = runtime.handle().outside_mailbox()?;
+    /// let to = mailbox.pid();
+    /// runtime.spawn(move |cx| {
+    ///     cx.send(to, 42u32);
+    ///     Ok(())
+    /// })?;
+    /// // A plain thread, no async runtime.
+    /// let message = mailbox.blocking_recv().expect("the runtime is running");
+    /// assert_eq!(message.downcast::<u32>().ok(), Some(42));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// Inside an async context (tokio's `blocking_recv` panics there).
     pub fn blocking_recv(&mut self) -> Option<Message> {
         self.messages.blocking_recv()
     }
 
     /// Monitors `pid`: its `Down` comes through [`recv`](Self::recv).
+    ///
+    /// The mailbox's process makes the monitor when it takes this request in,
+    /// so the monitor is not ordered with what this thread sends `pid` next
+    /// (this thread is not a process; Erlang's order between one sender and
+    /// one receiver does not reach it): if `pid` ends before the monitor is
+    /// made, the `Down` says `NoProc`. To watch a process from its start,
+    /// spawn it with a link or monitor from a process instead.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use lariat::{Down, Reason, Runtime};
+    ///
+    /// let runtime = Runtime::new()?;
+    /// let mut mailbox = runtime.handle().outside_mailbox()?;
+    /// let worker = runtime.spawn(|cx| cx.receive::<()>())?;
+    /// mailbox.monitor(worker);
+    /// runtime.send(worker, ());
+    /// let down = mailbox.recv().await.expect("running").downcast::<Down>().ok().expect("a Down");
+    /// assert_eq!(down.object.pid(), Some(worker));
+    /// // `Normal`, or `NoProc` if it had ended before the monitor was made.
+    /// assert!(matches!(down.reason, Reason::Normal | Reason::NoProc));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn monitor(&self, pid: Pid) {
         self.handle.send(self.pid, Command::Monitor(pid));
     }
@@ -122,6 +194,30 @@ impl Drop for OutsideMailbox {
 
 impl Handle {
     /// An [`OutsideMailbox`]: a pid that async code receives from.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use lariat::{Exit, Reason, Runtime};
+    ///
+    /// let runtime = Runtime::new()?;
+    /// let mut mailbox = runtime.handle().outside_mailbox()?;
+    /// let to = mailbox.pid();
+    /// // A process links to it and fails: the mailbox traps that as an `Exit`.
+    /// let worker = runtime.spawn(move |cx| {
+    ///     cx.link(to)?;
+    ///     Err(Reason::error("gave up"))
+    /// })?;
+    /// let exit = mailbox.recv().await.expect("running").downcast::<Exit>().ok().expect("an Exit");
+    /// assert_eq!((exit.from, exit.reason), (worker, Reason::error("gave up")));
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`SpawnError`] if its process cannot start (the process table is full,
+    /// or the runtime is shutting down).
     pub fn outside_mailbox(&self) -> Result<OutsideMailbox, SpawnError> {
         OutsideMailbox::new(self, None)
     }
@@ -184,7 +280,36 @@ impl Handle {
     }
 
     /// From async code: waits until `pid` ends and gives its `Down` (reason
-    /// `NoProc` if it was gone already).
+    /// `NoProc` if it was gone already). The monitor is made when the future
+    /// first runs, by a process of its own; as with
+    /// [`OutsideMailbox::monitor`], it is not ordered with what this thread
+    /// sends `pid` meanwhile.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use lariat::{Monitored, Reason, Runtime};
+    ///
+    /// let runtime = Runtime::new()?;
+    /// let handle = runtime.handle();
+    /// let worker = runtime.spawn(|cx| {
+    ///     cx.sleep(std::time::Duration::from_millis(20))?;
+    ///     Err(Reason::error("tired"))
+    /// })?;
+    /// let down = handle.watch(worker).await?;
+    /// assert_eq!(down.object, Monitored::Pid(worker));
+    /// // Its reason, or `NoProc` had it ended before the watch began.
+    /// assert!(matches!(down.reason, Reason::Error(_) | Reason::NoProc));
+    /// // Gone now: `NoProc` at once.
+    /// assert_eq!(handle.watch(worker).await?.reason, Reason::NoProc);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`SpawnError`] if the watching process cannot start (the process table
+    /// is full, or the runtime is shutting down).
     pub async fn watch(&self, pid: Pid) -> Result<Down, SpawnError> {
         let mut mailbox = OutsideMailbox::new(self, Some(First { watch: pid, request: None }))?;
         while let Some(message) = mailbox.recv().await {

@@ -40,6 +40,20 @@ pub enum Monitored {
 
 impl Monitored {
     /// The pid, for a monitor made by pid.
+    ///
+    /// ```
+    /// # use lariat::{Down, Reason, Runtime};
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     let worker = cx.spawn(|cx| cx.receive::<()>())?;
+    ///     cx.monitor(worker);
+    ///     cx.send(worker, ());
+    ///     let down = cx.receive::<Down>()?;
+    ///     assert_eq!((down.object.pid(), down.object.name()), (Some(worker), None));
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pid(&self) -> Option<Pid> {
         match self {
             Monitored::Pid(pid) => Some(*pid),
@@ -48,6 +62,21 @@ impl Monitored {
     }
 
     /// The name, for a monitor made by name.
+    ///
+    /// ```
+    /// # use lariat::{Down, Reason, Runtime};
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     let worker = cx.spawn(|cx| cx.receive::<()>())?;
+    ///     cx.register("worker", worker)?;
+    ///     cx.monitor_named("worker");
+    ///     cx.send(worker, ());
+    ///     let down = cx.receive::<Down>()?;
+    ///     assert_eq!((down.object.name(), down.object.pid()), (Some("worker"), None));
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn name(&self) -> Option<&str> {
         match self {
             Monitored::Pid(_) => None,
