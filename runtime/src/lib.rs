@@ -128,8 +128,38 @@
 //! [`server`] (gen_server), [`supervisor`] (strategies, restart types and
 //! intensity, the child API, the dynamic form, top-level supervisors and
 //! [`Runtime::shutdown`]), timers ([`Cx::send_after`], [`Cx::cancel_timer`],
-//! [`Cx::send_interval`]) and process groups ([`pg`]). `docs/semantics.md`
-//! in the repository maps every Erlang and OTP call to lariat's.
+//! [`Cx::send_interval`]) and process groups ([`pg`]).
+//!
+//! ## From Erlang
+//!
+//! The semantics are ERTS's (the repository's `docs/semantics.md` states them
+//! rule by rule, with the cases checked against real OTP).
+//!
+//! | Erlang / Elixir | lariat |
+//! |---|---|
+//! | `spawn(F)`, `spawn_link(F)`, `spawn_monitor(F)` | [`Cx::spawn`], [`Cx::spawn_link`], [`Cx::spawn_monitor`] (from outside: [`Runtime::spawn`], [`Handle::spawn`]) |
+//! | `spawn_opt(F, [link, monitor])` | [`Cx::spawn_opt`] with [`SpawnOptions`] |
+//! | `self()` | [`Cx::pid`] |
+//! | `Pid ! Msg` | [`Cx::send`] (from outside: [`Handle::send`]) |
+//! | `receive Msg -> ... end` | [`Cx::receive`], [`Cx::receive_if`], [`Cx::receive_map`], [`Cx::receive_any`] |
+//! | `receive ... after T -> ... end` | [`Cx::receive_timeout`], [`Cx::receive_map_timeout`] |
+//! | `timer:sleep(T)`, `erlang:yield()` | [`Cx::sleep`], [`Cx::yield_now`] |
+//! | `link/1`, `unlink/1` | [`Cx::link`], [`Cx::unlink`] |
+//! | `process_flag(trap_exit, B)` | [`Cx::trap_exit`] |
+//! | `exit(Reason)` | `return Err(reason)` from the body (`Ok(())` is `normal`) |
+//! | `exit(Pid, Reason)` | [`Cx::exit`] (from outside: [`Handle::exit`]) |
+//! | `{'EXIT', From, Reason}` | the message [`Exit`] |
+//! | `normal`, `kill`, `killed`, `shutdown`, `noproc` | [`Reason::Normal`], [`Reason::Kill`], [`Reason::Killed`], [`Reason::Shutdown`], [`Reason::NoProc`]; your own: [`Reason::error`], [`Reason::from_error`] |
+//! | `monitor(process, Pid)`, `monitor(process, Name)` | [`Cx::monitor`], [`Cx::monitor_named`] |
+//! | `demonitor(Ref)`, `demonitor(Ref, [flush])` | [`Cx::demonitor`], [`Cx::demonitor_flush`] |
+//! | `{'DOWN', Ref, process, Pid, Reason}` | the message [`Down`] |
+//! | `register/2`, `unregister/1`, `whereis/1`, `Name ! Msg` | [`Cx::register`], [`Cx::unregister`], [`Cx::whereis`], [`Cx::send_named`] |
+//! | `is_process_alive(Pid)`, `process_info(Pid)` | [`Cx::is_alive`], [`Cx::process_info`] ([`Cx::status`]: a snapshot) |
+//! | `make_ref()`, `alias()`, `unalias(A)` | [`Cx::make_ref`], [`Cx::alias`], [`Cx::unalias`] |
+//! | `gen_server:call/3`, `gen_server` | [`Cx::call`], [`server::start`] with a [`server::Server`] |
+//! | `supervisor:start_link/2` | [`supervisor::start_link`], [`supervisor::start_dynamic`] |
+//! | `erlang:send_after/3`, `cancel_timer/1`, `timer:send_interval/2` | [`Cx::send_after`], [`Cx::cancel_timer`], [`Cx::send_interval`] |
+//! | `pg:join/2`, `pg:get_members/1` | [`pg`] |
 //!
 //! ## Features and platforms
 //!
