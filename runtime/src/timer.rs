@@ -326,6 +326,18 @@ impl Timers {
         Some(left)
     }
 
+    /// The process whose end cancels an armed message timer (ERTS cancels a
+    /// timer aimed at a pid when that process ends; an interval ends with its
+    /// owner), or `None` if the timer fired or was cancelled.
+    pub(crate) fn subject(&self, key: TimerKey) -> Option<Pid> {
+        let heap = lock(&self.heap);
+        let entry = &heap.entries[heap.find(key)?];
+        Some(match &entry.fires {
+            Fires::Interval(interval) => interval.owner,
+            Fires::Wake | Fires::Send(_) => entry.pid,
+        })
+    }
+
     /// The time left on a timer, or `None` if it fired or was cancelled.
     pub(crate) fn time_left(&self, key: TimerKey) -> Option<Duration> {
         let deadline = {

@@ -94,6 +94,55 @@ fn a_timer_to_a_process_that_is_gone_is_dropped_with_its_destructor() {
     assert_eq!(dropped.load(Ordering::SeqCst), 1);
 }
 
+/// ERTS cancels a timer aimed at a pid when that process ends: reading or
+/// cancelling it afterwards finds nothing, and its message (with its
+/// destructor) is dropped then, not an hour later.
+#[test]
+fn a_timer_is_cancelled_by_the_end_of_the_process_it_was_aimed_at() {
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let runtime = common::runtime(2);
+    let counter = Arc::clone(&dropped);
+    let hour = Duration::from_secs(3600);
+    let (read, cancelled, to_the_gone) = runtime
+        .block_on(move |cx| {
+            let target = cx.spawn(|cx| cx.receive::<()>())?;
+            let read_it = cx.send_after(hour, target, Counted(Arc::clone(&counter)));
+            let cancel_it = cx.send_after(hour, target, Tick(1));
+            assert!(cx.read_timer(read_it).is_some(), "armed while its target lives");
+            let ended = cx.monitor(target);
+            cx.send(target, ());
+            cx.receive_if::<lariat::Down>(|down| down.monitor == ended)?;
+            let gone = cx.send_after(hour, target, Tick(2));
+            Ok::<_, Reason>((cx.read_timer(read_it), cx.cancel_timer(cancel_it), cx.read_timer(gone)))
+        })
+        .unwrap();
+    assert_eq!((read, cancelled, to_the_gone), (None, None, None));
+    assert_eq!(dropped.load(Ordering::SeqCst), 1, "the message went when the timer was read");
+    assert_eq!(runtime.pending_timers(), 0, "read or cancelled, each entry is freed");
+}
+
+/// An interval ends with its owner: read from another process afterwards, it
+/// finds nothing.
+#[test]
+fn an_interval_read_after_its_owner_ended_finds_nothing() {
+    let runtime = common::runtime(2);
+    let read = runtime
+        .block_on(|cx| {
+            let me = cx.pid();
+            let (owner, ended) = cx.spawn_monitor(move |cx| {
+                let timer = cx.send_interval(Duration::from_secs(3600), me, Tick(3));
+                cx.send(me, timer);
+                Ok(())
+            })?;
+            let timer = cx.receive::<lariat::TimerRef>()?;
+            cx.receive_if::<lariat::Down>(|down| down.monitor == ended)?;
+            assert!(!cx.is_alive(owner));
+            Ok::<_, Reason>(cx.read_timer(timer))
+        })
+        .unwrap();
+    assert_eq!(read, None);
+}
+
 /// Timers of 0–2 ms cancelled at once, on two workers: every cancel that
 /// returns `Some` means that message never arrives; every other one arrives.
 #[test]

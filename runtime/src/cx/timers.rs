@@ -22,9 +22,15 @@ impl std::fmt::Debug for TimerRef {
 }
 
 impl Cx {
-    /// Sends `message` to `to` after `delay` (Erlang's `send_after/3`). The
-    /// message is dropped if `to` is gone by then. Memory: one entry in the
-    /// runtime's timer heap (no process).
+    /// Sends `message` to `to` after `delay` (Erlang's `send_after/3`).
+    /// Memory: one entry in the runtime's timer heap (no process).
+    ///
+    /// As in ERTS, the timer is cancelled when `to` ends (or was gone when it
+    /// was armed): [`Cx::read_timer`] and [`Cx::cancel_timer`] then give
+    /// `None`, and the message is never delivered. Its heap entry (and the
+    /// message) is freed when its deadline comes, or when it is read or
+    /// cancelled, whichever is first; until then
+    /// [`Runtime::pending_timers`](crate::Runtime::pending_timers) counts it.
     ///
     /// A timer armed while this process is being torn down is not armed (the
     /// message is dropped); the `TimerRef` then finds nothing.
@@ -92,7 +98,8 @@ impl Cx {
     }
 
     /// Cancels a timer (Erlang's `cancel_timer/1`): the time it had left, or
-    /// `None` if it had already fired (or was cancelled). When this returns
+    /// `None` if it had already fired, was cancelled, or its process ended
+    /// (a `send_after` timer's destination, an interval's owner). When this returns
     /// `Some` for a [`Cx::send_after`] timer, its message is never delivered.
     /// For an interval, `Some` means no later tick comes; a tick firing at
     /// that very moment may still arrive (as with OTP's `timer:cancel/1`).
@@ -115,12 +122,16 @@ impl Cx {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn cancel_timer(&mut self, timer: TimerRef) -> Option<Duration> {
-        self.gate(Call::Act(1)).ok()?;
-        self.kernel().timers.cancel_with_time_left(timer.0)
+        let open = self.gate(Call::Act(1)).ok()?;
+        let subject = self.kernel().timers.subject(timer.0)?;
+        let left = self.kernel().timers.cancel_with_time_left(timer.0);
+        // A timer whose process has ended was cancelled by that end (ERTS).
+        if self.post(open).is_live(subject) { left } else { None }
     }
 
     /// The time left on a timer (Erlang's `read_timer/1`), or `None` if it has
-    /// fired or was cancelled.
+    /// fired, was cancelled, or its process ended (a `send_after` timer's
+    /// destination, an interval's owner).
     ///
     /// ```
     /// # use std::time::Duration;
@@ -144,7 +155,13 @@ impl Cx {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn read_timer(&mut self, timer: TimerRef) -> Option<Duration> {
-        self.gate(Call::Ask).ok()?;
+        let open = self.gate(Call::Ask).ok()?;
+        let subject = self.kernel().timers.subject(timer.0)?;
+        if !self.post(open).is_live(subject) {
+            // Cancelled by that process's end (ERTS): free its entry now.
+            self.kernel().timers.cancel(timer.0);
+            return None;
+        }
         self.kernel().timers.time_left(timer.0)
     }
 }
