@@ -106,11 +106,69 @@ struct Started(Result<(), StartError>);
 impl<S: Server> ServerRef<S> {
     /// A `ServerRef` for a pid known to run server `S` (from a registered name,
     /// or a message). Calls to a process that serves something else time out.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// use lariat::server::ServerRef;
+    /// # use lariat::server::{self, ReplyTo, Server, StartOptions};
+    /// # use lariat::{Cx, Reason, Runtime};
+    /// # struct Counter(u64);
+    /// # impl Server for Counter {
+    /// #     type Call = ();
+    /// #     type Reply = u64;
+    /// #     type Cast = u64;
+    /// #     fn handle_call(&mut self, cx: &mut Cx, _: (), reply_to: ReplyTo<u64>) -> Result<(), Reason> {
+    /// #         reply_to.reply(cx, self.0);
+    /// #         Ok(())
+    /// #     }
+    /// #     fn handle_cast(&mut self, _: &mut Cx, add: u64) -> Result<(), Reason> {
+    /// #         self.0 += add;
+    /// #         Ok(())
+    /// #     }
+    /// # }
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     server::start(cx, StartOptions::new().link().name("counter"), |_| Ok(Counter(7)))?;
+    ///     let pid = cx.whereis("counter").ok_or(Reason::error("no counter"))?;
+    ///     let counter = ServerRef::<Counter>::from_pid(pid);
+    ///     assert_eq!(counter.call(cx, (), Duration::from_secs(5))?, 7);
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn from_pid(pid: Pid) -> Self {
         ServerRef { pid, server: PhantomData }
     }
 
     /// The server's pid.
+    ///
+    /// ```
+    /// # use lariat::server::{self, ReplyTo, Server, StartOptions};
+    /// # use lariat::{Cx, Reason, Runtime};
+    /// # struct Counter(u64);
+    /// # impl Server for Counter {
+    /// #     type Call = ();
+    /// #     type Reply = u64;
+    /// #     type Cast = u64;
+    /// #     fn handle_call(&mut self, cx: &mut Cx, _: (), reply_to: ReplyTo<u64>) -> Result<(), Reason> {
+    /// #         reply_to.reply(cx, self.0);
+    /// #         Ok(())
+    /// #     }
+    /// #     fn handle_cast(&mut self, _: &mut Cx, add: u64) -> Result<(), Reason> {
+    /// #         self.0 += add;
+    /// #         Ok(())
+    /// #     }
+    /// # }
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     let counter = server::start(cx, StartOptions::new().link(), |_| Ok(Counter(0)))?;
+    ///     cx.register("counter", counter.pid())?;
+    ///     assert_eq!(cx.whereis("counter"), Some(counter.pid()));
+    ///     assert!(cx.is_alive(counter.pid()));
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pid(&self) -> Pid {
         self.pid
     }
@@ -121,12 +179,92 @@ impl<S: Server> ServerRef<S> {
     ///
     /// As [`Cx::call`]: the server's exit reason if it ends first (`NoProc` if
     /// gone), a timeout, or this process being told to end.
+    ///
+    /// - [`CallError::Exited`] with the server's exit reason if it ended before it
+    ///   answered, `NoProc` if it was already gone;
+    /// - [`CallError::Timeout`] if no answer came within `timeout` (the server
+    ///   may still be working on it; its late answer is dropped);
+    /// - [`CallError::Ended`] with the reason this process was told to end with
+    ///   while it waited (end with it: `?` does);
+    /// - [`CallError::CallingSelf`] if called in the server's own process (from
+    ///   one of its handlers): it could never answer.
+    ///
+    /// `?` turns each into a [`Reason`] that ends the caller, as a failed
+    /// `gen_server:call` exits it.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// use lariat::CallError;
+    /// # use lariat::server::{self, ReplyTo, Server, StartOptions};
+    /// # use lariat::{Cx, Reason, Runtime};
+    /// # struct Counter(u64);
+    /// # impl Server for Counter {
+    /// #     type Call = ();
+    /// #     type Reply = u64;
+    /// #     type Cast = u64;
+    /// #     fn handle_call(&mut self, cx: &mut Cx, _: (), reply_to: ReplyTo<u64>) -> Result<(), Reason> {
+    /// #         reply_to.reply(cx, self.0);
+    /// #         Ok(())
+    /// #     }
+    /// #     fn handle_cast(&mut self, _: &mut Cx, add: u64) -> Result<(), Reason> {
+    /// #         self.0 += add;
+    /// #         Ok(())
+    /// #     }
+    /// # }
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     let counter = server::start(cx, StartOptions::new().link(), |_| Ok(Counter(41)))?;
+    ///     counter.cast(cx, 1);
+    ///     assert_eq!(counter.call(cx, (), Duration::from_secs(5))?, 42);
+    ///
+    ///     counter.stop(cx, Reason::Normal, Duration::from_secs(5))?;
+    ///     let gone = counter.call(cx, (), Duration::from_secs(5));
+    ///     assert_eq!(gone, Err(CallError::Exited(Reason::NoProc)));
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn call(&self, cx: &mut Cx, request: S::Call, timeout: Duration) -> Result<S::Reply, CallError> {
         cx.call(self.pid, request, timeout)
     }
 
     /// Sends the server a cast (`gen_server:cast/2`): no answer, no error (a
     /// cast to a server that is gone is dropped).
+    ///
+    /// Casts and calls from one process reach the server in the order they were
+    /// made, so a call made after a cast sees its effect.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use lariat::server::{self, ReplyTo, Server, StartOptions};
+    /// # use lariat::{Cx, Reason, Runtime};
+    /// # struct Counter(u64);
+    /// # impl Server for Counter {
+    /// #     type Call = ();
+    /// #     type Reply = u64;
+    /// #     type Cast = u64;
+    /// #     fn handle_call(&mut self, cx: &mut Cx, _: (), reply_to: ReplyTo<u64>) -> Result<(), Reason> {
+    /// #         reply_to.reply(cx, self.0);
+    /// #         Ok(())
+    /// #     }
+    /// #     fn handle_cast(&mut self, _: &mut Cx, add: u64) -> Result<(), Reason> {
+    /// #         self.0 += add;
+    /// #         Ok(())
+    /// #     }
+    /// # }
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     let counter = server::start(cx, StartOptions::new().link(), |_| Ok(Counter(0)))?;
+    ///     counter.cast(cx, 2);
+    ///     counter.cast(cx, 3);
+    ///     assert_eq!(counter.call(cx, (), Duration::from_secs(5))?, 5);
+    ///
+    ///     counter.stop(cx, Reason::Normal, Duration::from_secs(5))?;
+    ///     counter.cast(cx, 1); // to a server that is gone: dropped, no error
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn cast(&self, cx: &mut Cx, message: S::Cast) {
         cx.send(self.pid, Cast(message));
     }
@@ -140,6 +278,47 @@ impl<S: Server> ServerRef<S> {
     /// ended with if that is not `reason` (it was killed meanwhile); [`CallError::Timeout`]
     /// if it did not end in time; [`CallError::Ended`] if this process was told
     /// to end meanwhile.
+    ///
+    /// After a timeout the stop request stays in the server's mailbox: the
+    /// server still stops with `reason` when it gets to it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lariat::server::{self, ReplyTo, Server, StartOptions};
+    /// use lariat::{CallError, Cx, Pid, Reason, Runtime};
+    ///
+    /// /// Tells `observer` why it stopped.
+    /// struct Reporter {
+    ///     observer: Pid,
+    /// }
+    ///
+    /// impl Server for Reporter {
+    ///     type Call = ();
+    ///     type Reply = ();
+    ///     type Cast = ();
+    ///     fn handle_call(&mut self, cx: &mut Cx, _: (), reply_to: ReplyTo<()>) -> Result<(), Reason> {
+    ///         reply_to.reply(cx, ());
+    ///         Ok(())
+    ///     }
+    ///     fn terminate(&mut self, cx: &mut Cx, reason: &Reason) {
+    ///         cx.send(self.observer, reason.clone());
+    ///     }
+    /// }
+    ///
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     let me = cx.pid();
+    ///     let reporter = server::start(cx, StartOptions::new(), move |_| Ok(Reporter { observer: me }))?;
+    ///     reporter.stop(cx, Reason::error("closing"), Duration::from_secs(5))?;
+    ///     // Its `terminate` ran before it ended.
+    ///     assert_eq!(cx.receive_timeout::<Reason>(Duration::from_secs(5))?, Some(Reason::error("closing")));
+    ///
+    ///     let again = reporter.stop(cx, Reason::Normal, Duration::from_secs(5));
+    ///     assert_eq!(again, Err(CallError::Exited(Reason::NoProc)));
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn stop(&self, cx: &mut Cx, reason: Reason, timeout: Duration) -> Result<(), CallError> {
         let monitor = cx.monitor(self.pid);
         cx.send(self.pid, StopRequest(reason.clone()));
@@ -218,12 +397,79 @@ pub struct StartOptions {
 
 impl StartOptions {
     /// Unlinked, unnamed, not trapping exits (`gen_server:start/3`).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use lariat::server::{self, ReplyTo, Server, StartOptions};
+    /// # use lariat::{Cx, Reason, Runtime};
+    /// # struct Counter(u64);
+    /// # impl Server for Counter {
+    /// #     type Call = ();
+    /// #     type Reply = u64;
+    /// #     type Cast = u64;
+    /// #     fn handle_call(&mut self, cx: &mut Cx, _: (), reply_to: ReplyTo<u64>) -> Result<(), Reason> {
+    /// #         reply_to.reply(cx, self.0);
+    /// #         Ok(())
+    /// #     }
+    /// #     fn handle_cast(&mut self, _: &mut Cx, add: u64) -> Result<(), Reason> {
+    /// #         self.0 += add;
+    /// #         Ok(())
+    /// #     }
+    /// # }
+    /// let runtime = Runtime::new()?;
+    /// let counter = runtime.block_on(|cx| {
+    ///     let counter = server::start(cx, StartOptions::new(), |_| Ok(Counter(0)))?;
+    ///     Ok::<_, Reason>(counter)
+    /// })?;
+    /// // Not linked: it outlived the process that started it.
+    /// let total = runtime.block_on(move |cx| {
+    ///     counter.cast(cx, 2);
+    ///     Ok::<_, Reason>(counter.call(cx, (), Duration::from_secs(5))?)
+    /// })?;
+    /// assert_eq!(total, 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new() -> Self {
         StartOptions::default()
     }
 
     /// Linked to the starter, which becomes its parent: while the server traps
     /// exits, the parent's exit signal stops it through `terminate`.
+    ///
+    /// The link works both ways: a server that ends abnormally takes a starter
+    /// that does not trap exits with it.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// use lariat::Exit;
+    /// # use lariat::server::{self, ReplyTo, Server, StartOptions};
+    /// # use lariat::{Cx, Reason, Runtime};
+    /// # struct Counter(u64);
+    /// # impl Server for Counter {
+    /// #     type Call = ();
+    /// #     type Reply = u64;
+    /// #     type Cast = u64;
+    /// #     fn handle_call(&mut self, cx: &mut Cx, _: (), reply_to: ReplyTo<u64>) -> Result<(), Reason> {
+    /// #         reply_to.reply(cx, self.0);
+    /// #         Ok(())
+    /// #     }
+    /// #     fn handle_cast(&mut self, _: &mut Cx, add: u64) -> Result<(), Reason> {
+    /// #         self.0 += add;
+    /// #         Ok(())
+    /// #     }
+    /// # }
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     cx.trap_exit(true);
+    ///     let counter = server::start(cx, StartOptions::new().link(), |_| Ok(Counter(0)))?;
+    ///     counter.stop(cx, Reason::error("done"), Duration::from_secs(5))?;
+    ///     // Its end reached the starter through the link (as a message: the starter traps exits).
+    ///     let exit = cx.receive_timeout::<Exit>(Duration::from_secs(5))?.ok_or(Reason::error("no Exit"))?;
+    ///     assert_eq!((exit.from, exit.reason), (counter.pid(), Reason::error("done")));
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn link(mut self) -> Self {
         self.link = true;
         self
@@ -231,6 +477,36 @@ impl StartOptions {
 
     /// Registered under `name` before `init` runs; the start fails with
     /// [`StartError::AlreadyStarted`] if the name is taken.
+    ///
+    /// ```
+    /// use lariat::server::StartError;
+    /// # use lariat::server::{self, ReplyTo, Server, StartOptions};
+    /// # use lariat::{Cx, Reason, Runtime};
+    /// # struct Counter(u64);
+    /// # impl Server for Counter {
+    /// #     type Call = ();
+    /// #     type Reply = u64;
+    /// #     type Cast = u64;
+    /// #     fn handle_call(&mut self, cx: &mut Cx, _: (), reply_to: ReplyTo<u64>) -> Result<(), Reason> {
+    /// #         reply_to.reply(cx, self.0);
+    /// #         Ok(())
+    /// #     }
+    /// #     fn handle_cast(&mut self, _: &mut Cx, add: u64) -> Result<(), Reason> {
+    /// #         self.0 += add;
+    /// #         Ok(())
+    /// #     }
+    /// # }
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     let counter = server::start(cx, StartOptions::new().link().name("counter"), |_| Ok(Counter(0)))?;
+    ///     assert_eq!(cx.whereis("counter"), Some(counter.pid()));
+    ///
+    ///     let second = server::start(cx, StartOptions::new().link().name("counter"), |_| Ok(Counter(0)));
+    ///     assert_eq!(second, Err(StartError::AlreadyStarted(counter.pid())));
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn name(mut self, name: impl Into<Name>) -> Self {
         self.name = Some(name.into());
         self
@@ -238,6 +514,48 @@ impl StartOptions {
 
     /// Traps exits from before `init` (`process_flag(trap_exit, true)` in
     /// `init`): exit signals arrive as [`Exit`] messages in `handle_info`.
+    ///
+    /// With [`StartOptions::link`], its parent's exit then stops it through
+    /// `terminate` (without trapping, the server would die of the signal and
+    /// `terminate` would not run):
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lariat::server::{self, ReplyTo, Server, StartOptions};
+    /// use lariat::{Cx, Pid, Reason, Runtime};
+    ///
+    /// /// Tells `observer` why it stopped.
+    /// struct Reporter {
+    ///     observer: Pid,
+    /// }
+    ///
+    /// impl Server for Reporter {
+    ///     # type Call = ();
+    ///     # type Reply = ();
+    ///     # type Cast = ();
+    ///     # fn handle_call(&mut self, cx: &mut Cx, _: (), reply_to: ReplyTo<()>) -> Result<(), Reason> {
+    ///     #     reply_to.reply(cx, ());
+    ///     #     Ok(())
+    ///     # }
+    ///     // ...
+    ///     fn terminate(&mut self, cx: &mut Cx, reason: &Reason) {
+    ///         cx.send(self.observer, reason.clone());
+    ///     }
+    /// }
+    ///
+    /// let runtime = Runtime::new()?;
+    /// let reason = runtime.block_on(|cx| {
+    ///     let me = cx.pid();
+    ///     cx.spawn(move |cx| {
+    ///         let options = StartOptions::new().link().trap_exit();
+    ///         server::start(cx, options, move |_| Ok(Reporter { observer: me }))?;
+    ///         Err(Reason::error("parent failed"))
+    ///     })?;
+    ///     Ok::<_, Reason>(cx.receive_timeout::<Reason>(Duration::from_secs(5))?)
+    /// })?;
+    /// assert_eq!(reason, Some(Reason::error("parent failed")));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn trap_exit(mut self) -> Self {
         self.trap_exit = true;
         self
