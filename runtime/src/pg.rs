@@ -52,13 +52,45 @@ pub enum ChangeKind {
 ///
 /// # Errors
 ///
-/// As [`server::start`].
+/// As [`server::start`]: [`StartError::Spawn`] if the scope's process could
+/// not be spawned, [`StartError::Ended`] if this process was told to end while
+/// it waited (a scope's `init` cannot fail, and it has no name).
+///
+/// ```
+/// use lariat::pg;
+/// use lariat::{Reason, Runtime};
+///
+/// let runtime = Runtime::new()?;
+/// runtime.block_on(|cx| {
+///     let scope = pg::start_link(cx)?;
+///     let me = cx.pid();
+///     scope.join(cx, "workers", me)?;
+///     assert_eq!(scope.members(cx, "workers")?, [me]);
+///     Ok::<_, Reason>(())
+/// })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn start_link(cx: &mut Cx) -> Result<Scope, StartError> {
     server::start(cx, StartOptions::new().link(), |_| Ok(Groups::default())).map(Scope)
 }
 
 impl Scope {
     /// The scope's pid.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// use lariat::pg;
+    /// # use lariat::{Reason, Runtime};
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     let scope = pg::start_link(cx)?;
+    ///     // Named, so that other processes can find it.
+    ///     cx.register("groups", scope.pid())?;
+    ///     assert_eq!(cx.whereis("groups"), Some(scope.pid()));
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pid(&self) -> Pid {
         self.0.pid()
     }
@@ -71,7 +103,27 @@ impl Scope {
     ///
     /// # Errors
     ///
-    /// A [`CallError`] if the scope is gone.
+    /// A [`CallError`] if the scope is gone: [`CallError::Exited`] with its
+    /// exit reason (`NoProc` if it was gone already); [`CallError::Timeout`]
+    /// if it did not answer within a minute; [`CallError::Ended`] if this
+    /// process was told to end while it waited. `?` ends the caller with it.
+    /// ```
+    /// # use std::time::Duration;
+    /// use lariat::pg;
+    /// # use lariat::{Reason, Runtime};
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     let scope = pg::start_link(cx)?;
+    ///     let me = cx.pid();
+    ///     let worker = cx.spawn(|cx| cx.receive::<()>())?;
+    ///     scope.join(cx, "workers", worker)?;
+    ///     scope.join(cx, "workers", me)?;
+    ///     scope.join(cx, "workers", me)?; // once more
+    ///     assert_eq!(scope.members(cx, "workers")?, [worker, me, me]);
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn join(&self, cx: &mut Cx, group: impl Into<Name>, pid: Pid) -> Result<(), CallError> {
         self.ask(cx, Ask::Join(group.into(), pid)).map(|_| ())
     }
@@ -80,7 +132,29 @@ impl Scope {
     ///
     /// # Errors
     ///
-    /// A [`CallError`] if the scope is gone.
+    /// A [`CallError`] if the scope is gone: [`CallError::Exited`] with its
+    /// exit reason (`NoProc` if it was gone already); [`CallError::Timeout`]
+    /// if it did not answer within a minute; [`CallError::Ended`] if this
+    /// process was told to end while it waited. `?` ends the caller with it.
+    /// ```
+    /// # use std::time::Duration;
+    /// use lariat::pg;
+    /// # use lariat::{Reason, Runtime};
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     let scope = pg::start_link(cx)?;
+    ///     let me = cx.pid();
+    ///     scope.join(cx, "workers", me)?;
+    ///     scope.join(cx, "workers", me)?;
+    ///     assert!(scope.leave(cx, "workers", me)?);
+    ///     assert_eq!(scope.members(cx, "workers")?, [me], "joined twice, left once");
+    ///     assert!(scope.leave(cx, "workers", me)?);
+    ///     assert!(!scope.leave(cx, "workers", me)?, "not in it any more");
+    ///     assert!(scope.which_groups(cx)?.is_empty());
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn leave(&self, cx: &mut Cx, group: impl Into<Name>, pid: Pid) -> Result<bool, CallError> {
         match self.ask(cx, Ask::Leave(group.into(), pid))? {
             Answer::Left(left) => Ok(left),
@@ -93,7 +167,28 @@ impl Scope {
     ///
     /// # Errors
     ///
-    /// A [`CallError`] if the scope is gone.
+    /// A [`CallError`] if the scope is gone: [`CallError::Exited`] with its
+    /// exit reason (`NoProc` if it was gone already); [`CallError::Timeout`]
+    /// if it did not answer within a minute; [`CallError::Ended`] if this
+    /// process was told to end while it waited. `?` ends the caller with it.
+    /// ```
+    /// # use std::time::Duration;
+    /// use lariat::pg;
+    /// # use lariat::{Reason, Runtime};
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     let scope = pg::start_link(cx)?;
+    ///     let a = cx.spawn(|cx| cx.receive::<()>())?;
+    ///     let b = cx.spawn(|cx| cx.receive::<()>())?;
+    ///     scope.join(cx, "workers", a)?;
+    ///     scope.join(cx, "workers", b)?;
+    ///     scope.join(cx, "workers", a)?;
+    ///     assert_eq!(scope.members(cx, "workers")?, [a, b, a]);
+    ///     assert!(scope.members(cx, "nobody")?.is_empty());
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn members(&self, cx: &mut Cx, group: impl Into<Name>) -> Result<Vec<Pid>, CallError> {
         match self.ask(cx, Ask::Members(group.into()))? {
             Answer::Pids(pids) => Ok(pids),
@@ -105,7 +200,27 @@ impl Scope {
     ///
     /// # Errors
     ///
-    /// A [`CallError`] if the scope is gone.
+    /// A [`CallError`] if the scope is gone: [`CallError::Exited`] with its
+    /// exit reason (`NoProc` if it was gone already); [`CallError::Timeout`]
+    /// if it did not answer within a minute; [`CallError::Ended`] if this
+    /// process was told to end while it waited. `?` ends the caller with it.
+    /// ```
+    /// # use std::time::Duration;
+    /// use lariat::pg;
+    /// # use lariat::{Name, Reason, Runtime};
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     let scope = pg::start_link(cx)?;
+    ///     let me = cx.pid();
+    ///     scope.join(cx, "readers", me)?;
+    ///     scope.join(cx, "editors", me)?;
+    ///     assert_eq!(scope.which_groups(cx)?, [Name::from("editors"), Name::from("readers")]);
+    ///     scope.leave(cx, "editors", me)?;
+    ///     assert_eq!(scope.which_groups(cx)?, [Name::from("readers")], "an empty group is not listed");
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn which_groups(&self, cx: &mut Cx) -> Result<Vec<Name>, CallError> {
         match self.ask(cx, Ask::WhichGroups)? {
             Answer::Groups(groups) => Ok(groups),
@@ -119,7 +234,34 @@ impl Scope {
     ///
     /// # Errors
     ///
-    /// A [`CallError`] if the scope is gone.
+    /// A [`CallError`] if the scope is gone: [`CallError::Exited`] with its
+    /// exit reason (`NoProc` if it was gone already); [`CallError::Timeout`]
+    /// if it did not answer within a minute; [`CallError::Ended`] if this
+    /// process was told to end while it waited. `?` ends the caller with it.
+    /// ```
+    /// # use std::time::Duration;
+    /// use lariat::pg::{self, ChangeKind, GroupChange};
+    /// # use lariat::{Reason, Runtime};
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     let scope = pg::start_link(cx)?;
+    ///     let me = cx.pid();
+    ///     scope.join(cx, "workers", me)?;
+    ///     let (monitor, members) = scope.monitor(cx, "workers")?;
+    ///     assert_eq!(members, [me]);
+    ///
+    ///     let worker = cx.spawn(|cx| cx.receive::<()>())?;
+    ///     scope.join(cx, "workers", worker)?;
+    ///     let change = cx.receive_timeout::<GroupChange>(Duration::from_secs(5))?.ok_or(Reason::error("no change"))?;
+    ///     assert_eq!((change.monitor, change.kind, change.pids), (monitor, ChangeKind::Join, vec![worker]));
+    ///
+    ///     cx.send(worker, ()); // it ends, and so leaves its groups
+    ///     let change = cx.receive_timeout::<GroupChange>(Duration::from_secs(5))?.ok_or(Reason::error("no change"))?;
+    ///     assert_eq!((change.kind, change.pids), (ChangeKind::Leave, vec![worker]));
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn monitor(&self, cx: &mut Cx, group: impl Into<Name>) -> Result<(Ref, Vec<Pid>), CallError> {
         let me = cx.pid();
         match self.ask(cx, Ask::Monitor(group.into(), me))? {
@@ -134,7 +276,29 @@ impl Scope {
     ///
     /// # Errors
     ///
-    /// A [`CallError`] if the scope is gone.
+    /// A [`CallError`] if the scope is gone: [`CallError::Exited`] with its
+    /// exit reason (`NoProc` if it was gone already); [`CallError::Timeout`]
+    /// if it did not answer within a minute; [`CallError::Ended`] if this
+    /// process was told to end while it waited. `?` ends the caller with it.
+    /// ```
+    /// # use std::time::Duration;
+    /// use lariat::pg::{self, GroupChange};
+    /// # use lariat::{Reason, Runtime};
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     let scope = pg::start_link(cx)?;
+    ///     let me = cx.pid();
+    ///     let (monitor, _) = scope.monitor(cx, "workers")?;
+    ///     scope.join(cx, "workers", me)?; // a change is on its way
+    ///     assert!(scope.demonitor(cx, monitor)?);
+    ///     // The change that had come was flushed, and no more come.
+    ///     scope.leave(cx, "workers", me)?;
+    ///     assert_eq!(cx.receive_timeout::<GroupChange>(Duration::ZERO)?, None);
+    ///     assert!(!scope.demonitor(cx, monitor)?, "not active any more");
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn demonitor(&self, cx: &mut Cx, monitor: Ref) -> Result<bool, CallError> {
         let was = match self.ask(cx, Ask::Demonitor(monitor))? {
             Answer::Left(was) => was,
