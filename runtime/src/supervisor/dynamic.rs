@@ -33,11 +33,58 @@ pub struct DynamicSpec {
 
 impl DynamicSpec {
     /// At most 3 restarts in 5 s (Elixir's defaults), no bound on children.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use lariat::supervisor::{self, ChildSpec, DynamicSpec};
+    /// # use lariat::{Cx, Down, Pid, Reason, Runtime};
+    /// # /// A worker that ends with the reason it is sent.
+    /// # fn until_told(cx: &mut Cx) -> Result<(), Reason> {
+    /// #     let reason = cx.receive::<Reason>()?;
+    /// #     Err(reason)
+    /// # }
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     let pool = supervisor::start_dynamic(cx, DynamicSpec::new())?;
+    ///     assert_eq!(pool.count_children(cx)?.active, 0, "no children at start");
+    ///     pool.start_child(cx, ChildSpec::worker("conn", || until_told))?;
+    ///     assert_eq!(pool.count_children(cx)?.active, 1);
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new() -> Self {
         DynamicSpec { intensity: 3, period: Duration::from_secs(5), max_children: None }
     }
 
     /// At most `restarts` restarts within `period`; one more ends the supervisor.
+    ///
+    /// The supervisor then stops its children and ends with `shutdown`, which
+    /// reaches its parent through their link.
+    ///
+    /// ```
+    /// use lariat::Exit;
+    /// # use std::time::Duration;
+    /// # use lariat::supervisor::{self, ChildSpec, DynamicSpec};
+    /// # use lariat::{Cx, Down, Pid, Reason, Runtime};
+    /// # /// A worker that ends with the reason it is sent.
+    /// # fn until_told(cx: &mut Cx) -> Result<(), Reason> {
+    /// #     let reason = cx.receive::<Reason>()?;
+    /// #     Err(reason)
+    /// # }
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     cx.trap_exit(true); // to see the supervisor's end as a message
+    ///     let pool = supervisor::start_dynamic(cx, DynamicSpec::new().intensity(0, Duration::from_secs(60)))?;
+    ///     let conn = pool.start_child(cx, ChildSpec::worker("conn", || until_told))?;
+    ///     cx.send(conn, Reason::error("crashed"));
+    ///     // No restart allowed: the first crash ends the supervisor.
+    ///     let exit = cx.receive_timeout::<Exit>(Duration::from_secs(5))?.ok_or(Reason::error("no Exit"))?;
+    ///     assert_eq!((exit.from, exit.reason), (pool.pid(), Reason::Shutdown));
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn intensity(mut self, restarts: u32, period: Duration) -> Self {
         self.intensity = restarts;
         self.period = period;
@@ -46,6 +93,32 @@ impl DynamicSpec {
 
     /// At most `max` children at once: `start_child` beyond it fails with
     /// [`SupervisorError::MaxChildren`].
+    ///
+    /// A child whose restart failed and is due again holds its place.
+    ///
+    /// ```
+    /// use lariat::supervisor::SupervisorError;
+    /// # use std::time::Duration;
+    /// # use lariat::supervisor::{self, ChildSpec, DynamicSpec};
+    /// # use lariat::{Cx, Down, Pid, Reason, Runtime};
+    /// # /// A worker that ends with the reason it is sent.
+    /// # fn until_told(cx: &mut Cx) -> Result<(), Reason> {
+    /// #     let reason = cx.receive::<Reason>()?;
+    /// #     Err(reason)
+    /// # }
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     let pool = supervisor::start_dynamic(cx, DynamicSpec::new().max_children(1))?;
+    ///     let first = pool.start_child(cx, ChildSpec::worker("conn", || until_told))?;
+    ///     let second = pool.start_child(cx, ChildSpec::worker("conn", || until_told));
+    ///     assert_eq!(second, Err(SupervisorError::MaxChildren));
+    ///
+    ///     pool.terminate_child(cx, first)?;
+    ///     pool.start_child(cx, ChildSpec::worker("conn", || until_told))?; // room again
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn max_children(mut self, max: usize) -> Self {
         self.max_children = Some(max);
         self
@@ -59,6 +132,9 @@ impl Default for DynamicSpec {
 }
 
 /// A running dynamic supervisor.
+///
+/// Its requests wait for the answer for up to an hour, since the supervisor
+/// may be stopping a child (within its shutdown time) before it answers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DynamicSupervisorRef(ServerRef<Dynamic>);
 
@@ -67,6 +143,25 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(3600);
 
 impl DynamicSupervisorRef {
     /// The supervisor's pid.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use lariat::supervisor::{self, ChildSpec, DynamicSpec};
+    /// # use lariat::{Cx, Down, Pid, Reason, Runtime};
+    /// # /// A worker that ends with the reason it is sent.
+    /// # fn until_told(cx: &mut Cx) -> Result<(), Reason> {
+    /// #     let reason = cx.receive::<Reason>()?;
+    /// #     Err(reason)
+    /// # }
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     let pool = supervisor::start_dynamic(cx, DynamicSpec::new())?;
+    ///     cx.register("pool", pool.pid())?;
+    ///     assert_eq!(cx.whereis("pool"), Some(pool.pid()));
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pid(&self) -> Pid {
         self.0.pid()
     }
@@ -79,7 +174,42 @@ impl DynamicSupervisorRef {
     ///
     /// # Errors
     ///
-    /// `StartFailed`, `MaxChildren`, or `Call` if the supervisor is gone.
+    /// - [`SupervisorError::StartFailed`] with the reason if the child's start
+    ///   returned `Err` or panicked (nothing is kept of it);
+    /// - [`SupervisorError::MaxChildren`] if it has its
+    ///   [`max_children`](DynamicSpec::max_children) already;
+    /// - [`SupervisorError::Call`] if the request itself failed:
+    ///   [`CallError::Exited`] if the supervisor is gone (`NoProc`) or ended
+    ///   before it answered, [`CallError::Ended`] if this process was told to end
+    ///   while it waited, [`CallError::CallingSelf`] if called from a child's
+    ///   start function (it runs in the supervisor).
+    ///
+    /// ```
+    /// use lariat::supervisor::SupervisorError;
+    /// # use std::time::Duration;
+    /// # use lariat::supervisor::{self, ChildSpec, DynamicSpec};
+    /// # use lariat::{Cx, Down, Pid, Reason, Runtime};
+    /// # /// A worker that ends with the reason it is sent.
+    /// # fn until_told(cx: &mut Cx) -> Result<(), Reason> {
+    /// #     let reason = cx.receive::<Reason>()?;
+    /// #     Err(reason)
+    /// # }
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     let pool = supervisor::start_dynamic(cx, DynamicSpec::new())?;
+    ///     // Ids may repeat: children are known by their pids.
+    ///     let a = pool.start_child(cx, ChildSpec::worker("conn", || until_told))?;
+    ///     let b = pool.start_child(cx, ChildSpec::worker("conn", || until_told))?;
+    ///     assert_ne!(a, b);
+    ///     assert_eq!(pool.count_children(cx)?.active, 2);
+    ///
+    ///     let broken = ChildSpec::new("broken", |_| Err(Reason::error("no config")));
+    ///     let failed = pool.start_child(cx, broken);
+    ///     assert_eq!(failed, Err(SupervisorError::StartFailed(Reason::error("no config"))));
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn start_child(&self, cx: &mut Cx, child: ChildSpec) -> Result<Pid, SupervisorError> {
         match self.ask(cx, DynamicAsk::Start(child))? {
             DynamicAnswer::Started(started) => started,
@@ -89,9 +219,44 @@ impl DynamicSupervisorRef {
 
     /// Stops the child `pid` and forgets it (`DynamicSupervisor.terminate_child/2`).
     ///
+    /// The child is stopped as its [`ChildSpec::shutdown`] says, and this
+    /// returns once it has ended; it is not restarted.
+    ///
     /// # Errors
     ///
-    /// `NotFound` if `pid` is not one of its children.
+    /// - [`SupervisorError::NotFound`] if `pid` is not one of its children
+    ///   (not any more: a child that ended and was restarted runs under a new
+    ///   pid);
+    /// - [`SupervisorError::Call`] if the request itself failed:
+    ///   [`CallError::Exited`] if the supervisor is gone (`NoProc`) or ended
+    ///   before it answered, [`CallError::Ended`] if this process was told to end
+    ///   while it waited, [`CallError::CallingSelf`] if called from a child's
+    ///   start function (it runs in the supervisor).
+    ///
+    /// ```
+    /// use lariat::supervisor::SupervisorError;
+    /// # use std::time::Duration;
+    /// # use lariat::supervisor::{self, ChildSpec, DynamicSpec};
+    /// # use lariat::{Cx, Down, Pid, Reason, Runtime};
+    /// # /// A worker that ends with the reason it is sent.
+    /// # fn until_told(cx: &mut Cx) -> Result<(), Reason> {
+    /// #     let reason = cx.receive::<Reason>()?;
+    /// #     Err(reason)
+    /// # }
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     let pool = supervisor::start_dynamic(cx, DynamicSpec::new())?;
+    ///     let conn = pool.start_child(cx, ChildSpec::worker("conn", || until_told))?;
+    ///     let monitor = cx.monitor(conn);
+    ///     pool.terminate_child(cx, conn)?;
+    ///     let down = cx.receive_timeout::<Down>(Duration::from_secs(5))?.ok_or(Reason::error("no Down"))?;
+    ///     assert_eq!((down.monitor, down.reason), (monitor, Reason::Shutdown));
+    ///     assert!(pool.which_children(cx)?.is_empty());
+    ///     assert_eq!(pool.terminate_child(cx, conn), Err(SupervisorError::NotFound));
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn terminate_child(&self, cx: &mut Cx, pid: Pid) -> Result<(), SupervisorError> {
         match self.ask(cx, DynamicAsk::Terminate(pid))? {
             DynamicAnswer::Done(done) => done,
@@ -104,7 +269,36 @@ impl DynamicSupervisorRef {
     ///
     /// # Errors
     ///
-    /// `Call` if the supervisor is gone.
+    /// - [`SupervisorError::Call`] if the request itself failed:
+    ///   [`CallError::Exited`] if the supervisor is gone (`NoProc`) or ended
+    ///   before it answered, [`CallError::Ended`] if this process was told to end
+    ///   while it waited, [`CallError::CallingSelf`] if called from a child's
+    ///   start function (it runs in the supervisor).
+    ///
+    /// ```
+    /// use lariat::supervisor::{ChildInfo, ChildKind};
+    /// # use std::time::Duration;
+    /// # use lariat::supervisor::{self, ChildSpec, DynamicSpec};
+    /// # use lariat::{Cx, Down, Pid, Reason, Runtime};
+    /// # /// A worker that ends with the reason it is sent.
+    /// # fn until_told(cx: &mut Cx) -> Result<(), Reason> {
+    /// #     let reason = cx.receive::<Reason>()?;
+    /// #     Err(reason)
+    /// # }
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     let pool = supervisor::start_dynamic(cx, DynamicSpec::new())?;
+    ///     let a = pool.start_child(cx, ChildSpec::worker("reader", || until_told))?;
+    ///     let b = pool.start_child(cx, ChildSpec::worker("writer", || until_told))?;
+    ///     let children = pool.which_children(cx)?;
+    ///     assert_eq!(children, [
+    ///         ChildInfo { id: "reader".into(), pid: Some(a), kind: ChildKind::Worker },
+    ///         ChildInfo { id: "writer".into(), pid: Some(b), kind: ChildKind::Worker },
+    ///     ]);
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn which_children(&self, cx: &mut Cx) -> Result<Vec<ChildInfo>, SupervisorError> {
         match self.ask(cx, DynamicAsk::Which)? {
             DynamicAnswer::Children(children) => Ok(children),
@@ -114,9 +308,38 @@ impl DynamicSupervisorRef {
 
     /// How many children of each kind.
     ///
+    /// Only running children are counted (a child whose restart is being
+    /// tried again is not), so `specs` and `active` are equal.
+    ///
     /// # Errors
     ///
-    /// `Call` if the supervisor is gone.
+    /// - [`SupervisorError::Call`] if the request itself failed:
+    ///   [`CallError::Exited`] if the supervisor is gone (`NoProc`) or ended
+    ///   before it answered, [`CallError::Ended`] if this process was told to end
+    ///   while it waited, [`CallError::CallingSelf`] if called from a child's
+    ///   start function (it runs in the supervisor).
+    ///
+    /// ```
+    /// use lariat::supervisor::ChildCounts;
+    /// # use std::time::Duration;
+    /// # use lariat::supervisor::{self, ChildSpec, DynamicSpec};
+    /// # use lariat::{Cx, Down, Pid, Reason, Runtime};
+    /// # /// A worker that ends with the reason it is sent.
+    /// # fn until_told(cx: &mut Cx) -> Result<(), Reason> {
+    /// #     let reason = cx.receive::<Reason>()?;
+    /// #     Err(reason)
+    /// # }
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     let pool = supervisor::start_dynamic(cx, DynamicSpec::new())?;
+    ///     pool.start_child(cx, ChildSpec::worker("conn", || until_told))?;
+    ///     pool.start_child(cx, ChildSpec::worker("conn", || until_told))?;
+    ///     let counts = pool.count_children(cx)?;
+    ///     assert_eq!(counts, ChildCounts { specs: 2, active: 2, supervisors: 0, workers: 2 });
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn count_children(&self, cx: &mut Cx) -> Result<ChildCounts, SupervisorError> {
         match self.ask(cx, DynamicAsk::Count)? {
             DynamicAnswer::Counts(counts) => Ok(counts),
@@ -129,7 +352,41 @@ impl DynamicSupervisorRef {
     ///
     /// # Errors
     ///
-    /// As [`ServerRef::stop`].
+    /// As [`ServerRef::stop`]:
+    ///
+    /// - [`CallError::Exited`] with `NoProc` if the supervisor was gone, or with
+    ///   the reason it ended with if it ended otherwise meanwhile (killed, or
+    ///   past its restart intensity);
+    /// - [`CallError::Timeout`] if it had not ended within `timeout` (it goes on
+    ///   stopping: the request stays with it);
+    /// - [`CallError::Ended`] if this process was told to end while it waited.
+    ///
+    /// ```
+    /// use lariat::CallError;
+    /// # use std::time::Duration;
+    /// # use lariat::supervisor::{self, ChildSpec, DynamicSpec};
+    /// # use lariat::{Cx, Down, Pid, Reason, Runtime};
+    /// # /// A worker that ends with the reason it is sent.
+    /// # fn until_told(cx: &mut Cx) -> Result<(), Reason> {
+    /// #     let reason = cx.receive::<Reason>()?;
+    /// #     Err(reason)
+    /// # }
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     let pool = supervisor::start_dynamic(cx, DynamicSpec::new())?;
+    ///     let conn = pool.start_child(cx, ChildSpec::worker("conn", || until_told))?;
+    ///     let monitor = cx.monitor(conn);
+    ///     pool.stop(cx, Duration::from_secs(5))?;
+    ///     assert!(!cx.is_alive(pool.pid()));
+    ///     // Its child was stopped with `shutdown` first.
+    ///     let down = cx.receive_timeout::<Down>(Duration::from_secs(5))?.ok_or(Reason::error("no Down"))?;
+    ///     assert_eq!((down.monitor, down.reason), (monitor, Reason::Shutdown));
+    ///
+    ///     assert_eq!(pool.stop(cx, Duration::from_secs(5)), Err(CallError::Exited(Reason::NoProc)));
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn stop(&self, cx: &mut Cx, timeout: Duration) -> Result<(), CallError> {
         self.0.stop(cx, Reason::Normal, timeout)
     }
@@ -139,7 +396,9 @@ impl DynamicSupervisorRef {
 ///
 /// # Errors
 ///
-/// As [`server::start`].
+/// As [`server::start`]: [`StartError::Spawn`] if the supervisor could not
+/// be spawned, [`StartError::Ended`] if this process was told to end while it
+/// waited (its `init` cannot fail, and it has no name).
 ///
 /// ```
 /// use std::time::Duration;
