@@ -554,16 +554,20 @@ impl Runtime {
     /// use lariat::{Cx, Reason, Runtime};
     ///
     /// let runtime = Runtime::new()?;
+    /// let (started, has_started) = mpsc::channel();
     /// let (ended, how_it_ended) = mpsc::channel();
     /// let spec = SupervisorSpec::new(Strategy::OneForOne).child(ChildSpec::worker("worker", move || {
-    ///     let ended = ended.clone();
+    ///     let (started, ended) = (started.clone(), ended.clone());
     ///     move |cx: &mut Cx| {
+    ///         let _ = started.send(());
     ///         let reason = cx.receive::<()>().err().unwrap_or(Reason::Normal);
     ///         let _ = ended.send(reason.clone());
     ///         Err(reason)
     ///     }
     /// }));
     /// supervisor::start_top_level(&runtime, spec)?;
+    /// // A worker told to stop before its body first runs ends without running it.
+    /// has_started.recv_timeout(Duration::from_secs(5))?;
     /// runtime.shutdown(Duration::from_secs(5))?;
     /// // Its supervisor stopped it with `shutdown`.
     /// assert_eq!(how_it_ended.try_recv()?, Reason::Shutdown);

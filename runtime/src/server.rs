@@ -277,7 +277,10 @@ impl<S: Server> ServerRef<S> {
     /// [`CallError::Exited`] with `NoProc` if it was gone, or with the reason it
     /// ended with if that is not `reason` (it was killed meanwhile); [`CallError::Timeout`]
     /// if it did not end in time; [`CallError::Ended`] if this process was told
-    /// to end meanwhile.
+    /// to end meanwhile; [`CallError::CallingSelf`] at once if the server
+    /// asks to stop itself (it would wait for its own end: return the reason
+    /// from the handler instead; OTP's `gen_server:stop` exits with
+    /// `calling_self` here).
     ///
     /// After a timeout the stop request stays in the server's mailbox: the
     /// server still stops with `reason` when it gets to it.
@@ -320,6 +323,9 @@ impl<S: Server> ServerRef<S> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn stop(&self, cx: &mut Cx, reason: Reason, timeout: Duration) -> Result<(), CallError> {
+        if self.pid == cx.pid() {
+            return Err(CallError::CallingSelf);
+        }
         let monitor = cx.monitor(self.pid);
         cx.send(self.pid, StopRequest(reason.clone()));
         let down = cx

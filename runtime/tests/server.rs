@@ -316,6 +316,18 @@ fn a_process_calling_itself_is_refused_at_once() {
     assert_eq!(error, CallError::CallingSelf);
 }
 
+#[test]
+fn a_process_stopping_itself_as_a_server_is_refused_at_once() {
+    let runtime = common::runtime(1);
+    let error = runtime
+        .block_on(|cx| {
+            let me = server::ServerRef::<Counter>::from_pid(cx.pid());
+            Ok::<_, Reason>(me.stop(cx, Reason::Normal, LONG).unwrap_err())
+        })
+        .unwrap();
+    assert_eq!(error, CallError::CallingSelf);
+}
+
 /// A handler that waits in a receive when the server is killed, and passes
 /// the `Err` on, does not get `terminate` (a killed server never does).
 #[test]

@@ -142,6 +142,29 @@ pub struct DynamicSupervisorRef(ServerRef<Dynamic>);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(3600);
 
 impl DynamicSupervisorRef {
+    /// The dynamic supervisor whose pid this is (one found by name, or in
+    /// another supervisor's `which_children`). Requests to a process that is
+    /// no dynamic supervisor get no answer and time out.
+    ///
+    /// ```
+    /// use lariat::supervisor::DynamicSupervisorRef;
+    /// # use lariat::supervisor::{self, DynamicSpec};
+    /// # use lariat::{Reason, Runtime};
+    /// let runtime = Runtime::new()?;
+    /// runtime.block_on(|cx| {
+    ///     let pool = supervisor::start_dynamic(cx, DynamicSpec::new())?;
+    ///     cx.register("pool", pool.pid())?;
+    ///     // Elsewhere, knowing only its name:
+    ///     let found = DynamicSupervisorRef::from_pid(cx.whereis("pool").ok_or(Reason::error("no pool"))?);
+    ///     assert_eq!(found.count_children(cx)?.active, 0);
+    ///     Ok::<_, Reason>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_pid(pid: Pid) -> DynamicSupervisorRef {
+        DynamicSupervisorRef(ServerRef::from_pid(pid))
+    }
+
     /// The supervisor's pid.
     ///
     /// ```
