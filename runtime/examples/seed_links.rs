@@ -53,7 +53,7 @@ fn some_reason() -> Reason {
 struct Go;
 
 /// The tutorial's `work(id)`: say it started, do the work (here: wait for
-/// `Go`, so every run tells the same story), then process 3 fails with
+/// `Go`, so the outcome is the same every run), then process 3 fails with
 /// `:some_reason` and the others say they stopped. What a worker says goes to
 /// the shell as a message.
 fn work(cx: &mut Cx, id: u32, shell: Pid) -> Result<(), Reason> {
@@ -259,10 +259,12 @@ pub enum W2Ends {
 enum Order {
     LinkTo(Pid),
     End(Reason),
+    Report,
 }
 
-/// A chain member's report to the observer.
+/// A chain member's answers to the observer.
 struct Linked;
+struct Reported(Pid);
 
 /// The tutorial's picture: five processes linked in a line, W1–W2–S4–W3–S5.
 /// W processes are workers (they do not trap exits); S processes are "system"
@@ -287,6 +289,10 @@ pub fn chain(runtime: &Runtime, how: W2Ends) -> Transcript {
                             continue;
                         }
                         Ok(Order::End(reason)) => return Err(reason),
+                        Ok(Order::Report) => {
+                            cx.send(observer, Reported(cx.pid()));
+                            continue;
+                        }
                         Err(message) => message,
                     };
                     // A trapped exit: tell the observer, keep living.
@@ -308,11 +314,34 @@ pub fn chain(runtime: &Runtime, how: W2Ends) -> Transcript {
             W2Ends::KillsItself => cx.send(w2, Order::End(Reason::Kill)),
             W2Ends::KilledByExit => cx.exit(w2, Reason::Kill)?,
         }
-        // Whatever happens happens at once; what has not happened after a
-        // while does not (nothing else is running).
+        // When has everything happened? A question to a process waits behind
+        // the signals already on their way to it (one sender's signals to one
+        // receiver keep their order, and a process sends its exit signals
+        // before it answers anyone), so: ask each member still alive whether
+        // it is, again while someone new died (its exit signals may reach
+        // others); then ask each trapping survivor to report, which it does
+        // after handling the `Exit` messages it got before. No clock involved.
+        let mut alive = [true; 5];
+        let mut someone_died = true;
+        while someone_died {
+            someone_died = false;
+            for (index, &pid) in pids.iter().enumerate() {
+                if alive[index] && !cx.is_alive(pid) {
+                    alive[index] = false;
+                    someone_died = true;
+                }
+            }
+        }
+        for (index, &pid) in pids.iter().enumerate() {
+            if alive[index] && names[index].starts_with('S') {
+                cx.send(pid, Order::Report);
+                cx.receive_if::<Reported>(|reported| reported.0 == pid)?;
+            }
+        }
+        // Every `Down` and every forwarded `Exit` is in the mailbox now.
         let mut ended = vec![None; 5];
         let mut trapped = vec![Vec::new(); 5];
-        while let Some(news) = cx.receive_map_timeout(Duration::from_millis(100), |message| {
+        while let Some(news) = cx.receive_map_timeout(Duration::ZERO, |message| {
             let down = message.downcast_mut::<Down>().map(|down| Err(down.clone()));
             down.or_else(|| message.downcast_mut::<(Pid, Exit)>().map(|(pid, exit)| Ok((*pid, exit.clone()))))
         })? {
@@ -329,7 +358,7 @@ pub fn chain(runtime: &Runtime, how: W2Ends) -> Transcript {
             }
         }
         for (index, &pid) in pids.iter().enumerate() {
-            if ended[index].is_none() {
+            if alive[index] {
                 cx.exit(pid, Reason::Kill)?; // clean up the survivors
             }
         }
@@ -430,24 +459,29 @@ pub fn supervision(runtime: &Runtime) -> Transcript {
             lines.push(listing(&pids, Some(&before)));
             lines.push("iex> # w2 fails 3 more times within 5 s: one more restart than allowed".to_owned());
             let monitor = cx.monitor(sup.pid());
-            for _ in 0..3 {
+            // Fail whichever w2 runs until the supervisor gives up (three
+            // more failures do it, coming well within 5 s).
+            let down = 'failing: loop {
                 let failing = pids[1].expect("w2 runs");
                 cx.send(failing, Fail);
+                // Until w2 runs again, or the supervisor has ended.
                 loop {
-                    cx.sleep(Duration::from_millis(1))?;
-                    match sup.which_children(cx) {
-                        Ok(children) => {
-                            pids = children.into_iter().map(|child| child.pid).collect();
-                            if pids[1].is_some_and(|now| now != failing) {
-                                break;
-                            }
+                    let ended = cx.receive_map_timeout(Duration::from_millis(1), |message| {
+                        message.downcast_ref::<Down>().filter(|down| down.monitor == monitor).cloned()
+                    })?;
+                    if let Some(down) = ended {
+                        break 'failing down;
+                    }
+                    if let Ok(children) = sup.which_children(cx) {
+                        pids = children.into_iter().map(|child| child.pid).collect();
+                        if pids[1].is_some_and(|now| now != failing) {
+                            break;
                         }
-                        Err(_) => break, // it gave up
                     }
                 }
-            }
-            let down = cx.receive_if::<Down>(|down| down.monitor == monitor)?;
-            while let Some(line) = cx.receive_timeout::<String>(Duration::from_millis(50))? {
+            };
+            // The stopped workers' last words came before the supervisor's end.
+            while let Some(line) = cx.receive_timeout::<String>(Duration::ZERO)? {
                 lines.push(line);
             }
             lines.push(format!("  the supervisor gives up and ends with :{}", down.reason));
