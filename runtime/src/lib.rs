@@ -158,7 +158,7 @@
 //! | `make_ref()`, `alias()`, `unalias(A)` | [`Cx::make_ref`], [`Cx::alias`], [`Cx::unalias`] |
 //! | `gen_server:call/3`, `gen_server` | [`Cx::call`], [`server::start`] with a [`server::Server`] |
 //! | `supervisor:start_link/2` | [`supervisor::start_link`], [`supervisor::start_dynamic`] |
-//! | `erlang:send_after/3`, `cancel_timer/1`, `timer:send_interval/2` | [`Cx::send_after`], [`Cx::cancel_timer`], [`Cx::send_interval`] |
+//! | `erlang:send_after/3`, `cancel_timer/1`, `read_timer/1`, `timer:send_interval/3` | [`Cx::send_after`], [`Cx::cancel_timer`], [`Cx::read_timer`], [`Cx::send_interval`] |
 //! | `pg:join/2`, `pg:get_members/1` | [`pg`] |
 //!
 //! ## Features and platforms

@@ -645,7 +645,10 @@ impl Runtime {
 
     /// Timers armed now: receive timeouts and sleeps (one per process waiting
     /// with a timeout; a receive that ends early disarms its timer), and
-    /// message timers (`send_after`, `send_interval`) not yet fired or cancelled.
+    /// message timers (`send_after`, `send_interval`) not yet fired or
+    /// cancelled. A message timer cancelled by the end of the process it is
+    /// aimed at is counted until its deadline, or until it is read or
+    /// cancelled (see [`Cx::send_after`](crate::Cx::send_after)).
     ///
     /// ```
     /// # use std::sync::mpsc;

@@ -49,7 +49,7 @@ pub(crate) enum Fires {
     Wake,
     /// Sends this message to the entry's process (`send_after`).
     Send(Message),
-    /// Sends a fresh message every so often while its owner lives
+    /// Sends a fresh message every so often while its destination lives
     /// (`send_interval`). Boxed: entries stay small for the common timers.
     Interval(Box<Interval>),
 }
@@ -58,7 +58,6 @@ pub(crate) enum Fires {
 pub(crate) struct Interval {
     /// Nanoseconds between two messages.
     period: u64,
-    owner: Pid,
     make: MakeMessage,
 }
 
@@ -68,8 +67,9 @@ pub(crate) enum Fired {
     Wake(u64),
     /// Deliver this message.
     Send(Message),
-    /// Deliver `make()` if `owner` lives; otherwise cancel `key` (armed again already).
-    Interval { owner: Pid, make: MakeMessage, key: TimerKey },
+    /// Deliver `make()` if the destination lives; otherwise cancel `key`
+    /// (armed again already).
+    Interval { make: MakeMessage, key: TimerKey },
 }
 
 /// The highest wait generation whose timer has fired for one process (timers of
@@ -275,16 +275,11 @@ impl Timers {
     }
 
     /// Arms a timer that sends `make()` to `pid` every `period` from now on, for
-    /// as long as `owner` lives.
-    pub(crate) fn arm_interval(&self, period: Duration, pid: Pid, owner: Pid, make: MakeMessage) -> (TimerKey, bool) {
+    /// as long as `pid` lives (OTP's timer server monitors the destination).
+    pub(crate) fn arm_interval(&self, period: Duration, pid: Pid, make: MakeMessage) -> (TimerKey, bool) {
         let period = (period.as_nanos().min(NONE as u128 / 4) as u64).max(MIN_INTERVAL_NANOS);
         let deadline = self.now().saturating_add(period);
-        self.push(
-            deadline,
-            pid,
-            self.message_timer_generation(),
-            Fires::Interval(Box::new(Interval { period, owner, make })),
-        )
+        self.push(deadline, pid, self.message_timer_generation(), Fires::Interval(Box::new(Interval { period, make })))
     }
 
     fn message_timer_generation(&self) -> u64 {
@@ -326,16 +321,35 @@ impl Timers {
         Some(left)
     }
 
-    /// The process whose end cancels an armed message timer (ERTS cancels a
-    /// timer aimed at a pid when that process ends; an interval ends with its
-    /// owner), or `None` if the timer fired or was cancelled.
-    pub(crate) fn subject(&self, key: TimerKey) -> Option<Pid> {
-        let heap = lock(&self.heap);
-        let entry = &heap.entries[heap.find(key)?];
-        Some(match &entry.fires {
-            Fires::Interval(interval) => interval.owner,
-            Fires::Wake | Fires::Send(_) => entry.pid,
-        })
+    /// Disarms a message timer as [`Timers::cancel_with_time_left`] does,
+    /// unless its destination has ended: `ended(destination)` is asked (outside
+    /// the lock) when the destination is not `caller`, and if it says so the
+    /// timer counts as cancelled by that end (ERTS) and this gives `None`.
+    pub(crate) fn cancel_message_timer(
+        &self,
+        key: TimerKey,
+        caller: Pid,
+        ended: impl FnOnce(Pid) -> bool,
+    ) -> Option<Duration> {
+        let destination = key.pid;
+        let left = self.cancel_with_time_left(key)?;
+        if destination != caller && ended(destination) { None } else { Some(left) }
+    }
+
+    /// The time left on a message timer, or `None` if it fired, was
+    /// cancelled, or its destination has ended (then its entry goes now).
+    pub(crate) fn read_message_timer(
+        &self,
+        key: TimerKey,
+        caller: Pid,
+        ended: impl FnOnce(Pid) -> bool,
+    ) -> Option<Duration> {
+        let left = self.time_left(key)?;
+        if key.pid != caller && ended(key.pid) {
+            self.cancel(key);
+            return None;
+        }
+        Some(left)
     }
 
     /// The time left on a timer, or `None` if it fired or was cancelled.
@@ -377,11 +391,11 @@ impl Timers {
                     Fires::Interval(interval) => {
                         // Missed periods are skipped, not sent in a burst.
                         let next = entry.deadline.saturating_add(interval.period).max(now.saturating_add(1));
-                        let (owner, make) = (interval.owner, Arc::clone(&interval.make));
+                        let make = Arc::clone(&interval.make);
                         // The slot just freed is reused (LIFO), so the key stays the same.
                         let key = heap.push(next, entry.pid, entry.generation, Fires::Interval(interval));
                         debug_assert_eq!(key.slot, entry.slot, "an interval keeps its key");
-                        Fired::Interval { owner, make, key }
+                        Fired::Interval { make, key }
                     }
                 };
                 due.push((entry.pid, fired));

@@ -121,28 +121,6 @@ fn a_timer_is_cancelled_by_the_end_of_the_process_it_was_aimed_at() {
     assert_eq!(runtime.pending_timers(), 0, "read or cancelled, each entry is freed");
 }
 
-/// An interval ends with its owner: read from another process afterwards, it
-/// finds nothing.
-#[test]
-fn an_interval_read_after_its_owner_ended_finds_nothing() {
-    let runtime = common::runtime(2);
-    let read = runtime
-        .block_on(|cx| {
-            let me = cx.pid();
-            let (owner, ended) = cx.spawn_monitor(move |cx| {
-                let timer = cx.send_interval(Duration::from_secs(3600), me, Tick(3));
-                cx.send(me, timer);
-                Ok(())
-            })?;
-            let timer = cx.receive::<lariat::TimerRef>()?;
-            cx.receive_if::<lariat::Down>(|down| down.monitor == ended)?;
-            assert!(!cx.is_alive(owner));
-            Ok::<_, Reason>(cx.read_timer(timer))
-        })
-        .unwrap();
-    assert_eq!(read, None);
-}
-
 /// Timers of 0–2 ms cancelled at once, on two workers: every cancel that
 /// returns `Some` means that message never arrives; every other one arrives.
 #[test]
@@ -192,30 +170,44 @@ fn an_interval_repeats_until_cancelled() {
 }
 
 /// An interval armed by a process ends with it, also when it sends elsewhere.
+/// As OTP's `timer:send_interval/3` (its timer server monitors the
+/// destination): an interval outlives the process that armed it, and ends
+/// with the process it sends to.
 #[test]
-fn an_interval_ends_with_the_process_that_armed_it() {
+fn an_interval_outlives_its_arming_process_and_ends_with_its_destination() {
     let runtime = common::runtime(2);
-    let late = runtime
+    let (ticks_after_arming_process_died, read_after_destination_died) = runtime
         .block_on(|cx| {
             let me = cx.pid();
-            let owner = cx.spawn(move |cx| {
-                cx.send_interval(Duration::from_millis(5), me, Tick(9));
-                cx.receive::<()>()
+            let (arming, armed) = cx.spawn_monitor(move |cx| {
+                let counter = cx.spawn(|cx| {
+                    while cx.receive::<Tick>().is_ok() {}
+                    Ok(())
+                })?;
+                let to_me = cx.send_interval(Duration::from_millis(5), me, Tick(9));
+                let to_counter = cx.send_interval(Duration::from_millis(5), counter, Tick(8));
+                cx.send(me, (to_me, to_counter, counter));
+                Ok(())
             })?;
-            for _ in 0..3 {
-                cx.receive::<Tick>()?;
+            let (to_me, to_counter, counter) = cx.receive::<(lariat::TimerRef, lariat::TimerRef, Pid)>()?;
+            cx.receive_if::<lariat::Down>(|down| down.monitor == armed)?;
+            assert!(!cx.is_alive(arming));
+            // The process that armed them is gone; the ticks go on.
+            let mut ticks = 0;
+            while ticks < 3 && cx.receive_timeout::<Tick>(Duration::from_secs(5))?.is_some() {
+                ticks += 1;
             }
-            cx.exit(owner, Reason::Kill)?;
-            while cx.is_alive(owner) {
+            assert!(cx.cancel_timer(to_me).is_some(), "still armed while its destination lives");
+            cx.exit(counter, Reason::Kill)?;
+            while cx.is_alive(counter) {
                 cx.yield_now()?;
             }
-            // One may have been in flight: after that, nothing.
-            cx.sleep(Duration::from_millis(20))?;
-            while cx.receive_timeout::<Tick>(Duration::ZERO)?.is_some() {}
-            cx.receive_timeout::<Tick>(Duration::from_millis(50))
+            Ok::<_, Reason>((ticks, cx.read_timer(to_counter)))
         })
         .unwrap();
-    assert_eq!(late, None);
+    assert_eq!(ticks_after_arming_process_died, 3);
+    assert_eq!(read_after_destination_died, None);
+    assert_eq!(runtime.pending_timers(), 0);
 }
 
 /// 200,000 timers armed at once with delays of 1–100 ms all fire, each once,

@@ -62,9 +62,10 @@ impl Cx {
         TimerRef(kernel.arm_message_timer(deadline, to, Message::new(message)))
     }
 
-    /// Sends a clone of `message` to `to` every `every`, for as long as this
-    /// process lives or until [`Cx::cancel_timer`] (Erlang's
-    /// `timer:send_interval/3`). Periods missed while the runtime was busy are
+    /// Sends a clone of `message` to `to` every `every`, for as long as `to`
+    /// lives or until [`Cx::cancel_timer`] (Erlang's `timer:send_interval/3`,
+    /// whose timer server monitors the destination: the interval does not end
+    /// with the process that armed it). Periods missed while the runtime was busy are
     /// skipped, not sent in a burst.
     ///
     /// ```
@@ -92,14 +93,13 @@ impl Cx {
         T: Clone + Send + Sync + 'static,
     {
         let Ok(_open) = self.gate(Call::Act(1)) else { return TimerRef(TimerKey::NONE) };
-        let me = self.pid();
         let make = Arc::new(move || Message::new(message.clone()));
-        TimerRef(self.kernel().arm_interval_timer(every, to, me, make))
+        TimerRef(self.kernel().arm_interval_timer(every, to, make))
     }
 
     /// Cancels a timer (Erlang's `cancel_timer/1`): the time it had left, or
-    /// `None` if it had already fired, was cancelled, or its process ended
-    /// (a `send_after` timer's destination, an interval's owner). When this returns
+    /// `None` if it had already fired, was cancelled, or the process it is
+    /// aimed at ended. When this returns
     /// `Some` for a [`Cx::send_after`] timer, its message is never delivered.
     /// For an interval, `Some` means no later tick comes; a tick firing at
     /// that very moment may still arrive (as with OTP's `timer:cancel/1`).
@@ -123,15 +123,13 @@ impl Cx {
     /// ```
     pub fn cancel_timer(&mut self, timer: TimerRef) -> Option<Duration> {
         let open = self.gate(Call::Act(1)).ok()?;
-        let subject = self.kernel().timers.subject(timer.0)?;
-        let left = self.kernel().timers.cancel_with_time_left(timer.0);
-        // A timer whose process has ended was cancelled by that end (ERTS).
-        if self.post(open).is_live(subject) { left } else { None }
+        let me = self.pid();
+        let post = self.post(open);
+        post.kernel.timers.cancel_message_timer(timer.0, me, |destination| !post.is_live(destination))
     }
 
     /// The time left on a timer (Erlang's `read_timer/1`), or `None` if it has
-    /// fired, was cancelled, or its process ended (a `send_after` timer's
-    /// destination, an interval's owner).
+    /// fired, was cancelled, or the process it is aimed at ended.
     ///
     /// ```
     /// # use std::time::Duration;
@@ -156,12 +154,8 @@ impl Cx {
     /// ```
     pub fn read_timer(&mut self, timer: TimerRef) -> Option<Duration> {
         let open = self.gate(Call::Ask).ok()?;
-        let subject = self.kernel().timers.subject(timer.0)?;
-        if !self.post(open).is_live(subject) {
-            // Cancelled by that process's end (ERTS): free its entry now.
-            self.kernel().timers.cancel(timer.0);
-            return None;
-        }
-        self.kernel().timers.time_left(timer.0)
+        let me = self.pid();
+        let post = self.post(open);
+        post.kernel.timers.read_message_timer(timer.0, me, |destination| !post.is_live(destination))
     }
 }

@@ -269,8 +269,8 @@ impl Kernel {
     }
 
     /// Arms an interval timer (as `arm_timer`).
-    pub(crate) fn arm_interval_timer(&self, period: Duration, pid: Pid, owner: Pid, make: MakeMessage) -> TimerKey {
-        self.arm_waking_a_sleeper(|| self.timers.arm_interval(period, pid, owner, make))
+    pub(crate) fn arm_interval_timer(&self, period: Duration, pid: Pid, make: MakeMessage) -> TimerKey {
+        self.arm_waking_a_sleeper(|| self.timers.arm_interval(period, pid, make))
     }
 
     /// Runs `arm`; if it armed the earliest deadline, wakes a parked worker, so

@@ -293,17 +293,17 @@ impl WorkerCore {
             Fired::Send(message) => {
                 kernel.deliver(pid, Signal::Message(message), Some(&TimerPort(self)));
             }
-            Fired::Interval { owner, make, key } => {
+            Fired::Interval { make, key } => {
                 let guard = self.pin();
-                let owner_lives = kernel.table.get(owner, &guard).is_some();
+                let destination_lives = kernel.table.get(pid, &guard).is_some();
                 drop(guard);
-                if owner_lives {
+                if destination_lives {
                     // The message is the user's: made (and, if undeliverable, dropped) contained.
                     if let Some(message) = crate::crash::contain(|| make()) {
                         kernel.deliver(pid, Signal::Message(message), Some(&TimerPort(self)));
                     }
                 } else {
-                    // Tied to its owner's life.
+                    // Tied to its destination's life.
                     kernel.timers.cancel(key);
                 }
                 // Possibly the last reference to the user's value: dropped contained.
