@@ -32,8 +32,13 @@ build "$a_rev" a
 build "$b_rev" b
 echo "# $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), family $(grep -m1 'cpu family' /proc/cpuinfo | cut -d: -f2 | tr -d ' ') model $(grep -m1 '^model' /proc/cpuinfo | cut -d: -f2 | tr -d ' '); $(date -u +%FT%TZ)"
 echo "# a = ${a_rev}, b = ${b_rev:-work tree}; $runs runs each, alternating; rows $rows ${extra[*]}"
+# One run per call (binaries from before `--runs` existed ran once anyway).
+once() { "$1" --help | grep -q -- --runs && echo --runs 1 || true; }
 for i in $(seq "$runs"); do
-    for name in a b; do "$out/$name" --runs 1 --only "$rows" --json "${extra[@]}" >> "$out/$name.jsonl"; done
+    for name in a b; do
+        # shellcheck disable=SC2046 # `once` prints two words or none
+        "$out/$name" $(once "$out/$name") --only "$rows" --json "${extra[@]}" >> "$out/$name.jsonl"
+    done
 done
 python3 - "$out" <<'PY'
 import json, statistics, sys

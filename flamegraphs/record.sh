@@ -16,7 +16,7 @@ trap 'rm -rf "$work"' EXIT
 for row in "${rows[@]}"; do
     mkfifo "$work/ctl"
     LARIAT_PERF_CTL="$work/ctl" perf record -q -D -1 --control "fifo:$work/ctl" -F 10000 -e cpu-clock -g \
-        -o "$work/perf.data" ./target/fp/release/lariat --only "$row" > "$work/$row.txt"
+        -o "$work/perf.data" ./target/fp/release/lariat --runs 1 --only "$row" > "$work/$row.txt"
     perf script -i "$work/perf.data" 2>/dev/null | inferno-collapse-perf > "$work/$row.folded"
     inferno-flamegraph --title "lariat $row (timed phase, 2 workers)" < "$work/$row.folded" > "flamegraphs/$row.svg"
     { grep -v '^row\|^lariat' "$work/$row.txt" | head -1

@@ -1,5 +1,6 @@
 //! The bench-spec workloads on lariat, shared by the workload binary and the
-//! criterion benches. Each returns what it measured; none prints.
+//! criterion benches. Each returns what it measured; none prints (only
+//! `seed::main`, the example's own entry point, does).
 
 pub mod links;
 /// The seed tutorial's scenarios: the `seed_links` example of the runtime,

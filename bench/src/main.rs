@@ -49,9 +49,11 @@ struct Args {
     /// peak RSS.
     #[arg(long)]
     stress: bool,
-    /// Run each selected row once untimed first, in the same runtime (cost
-    /// curves: a small N otherwise mostly measures the first touch of the
-    /// allocator's and the stack pool's fresh memory).
+    /// Run each selected row once untimed first, in the runtime the row runs
+    /// in (cost curves: a small N otherwise mostly measures the first touch of
+    /// the allocator's and the stack pool's fresh memory). spawn_idle and the
+    /// --tokio rows get a fresh runtime per run, which a warm-up does not warm;
+    /// memory figures come from the warm-up run then.
     #[arg(long)]
     warm_up: bool,
     /// Run the rows on tokio instead (tasks and unbounded channels; see
@@ -414,16 +416,24 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let title = format!("lariat {} on {} workers", env!("CARGO_PKG_VERSION"), runtime.workers());
     let reporter = Reporter::new(args.json, runs, &title);
     let sizes = args.sizes();
+    let mut shared = Some(runtime);
     for row in ROWS.iter().filter(|row| args.wants(row.name)) {
         let steps = row.steps.map_or(0, |steps| steps(&sizes));
-        reporter.row(row.name, row.name, steps, warm_up, |progress| {
-            if row.fresh_runtime {
+        if row.fresh_runtime {
+            // The shared runtime goes first: its pooled stacks, given back
+            // while it idles, would shrink the fresh runtime's RSS figures.
+            drop(shared.take());
+            reporter.row(row.name, row.name, steps, warm_up, |progress| {
                 let fresh = build().map_err(|error| error.to_string())?;
                 (row.run)(&fresh, &sizes, progress)
-            } else {
-                (row.run)(&runtime, &sizes, progress)
-            }
-        })?;
+            })?;
+            continue;
+        }
+        let runtime = match &shared {
+            Some(runtime) => runtime,
+            None => shared.insert(build()?),
+        };
+        reporter.row(row.name, row.name, steps, warm_up, |progress| (row.run)(runtime, &sizes, progress))?;
     }
     Ok(())
 }

@@ -86,6 +86,9 @@ impl Reporter {
         let per_run = steps.max(1);
         let bar = row_bar(label, per_run * runs as u64);
         let mut all_runs = Vec::with_capacity(self.runs);
+        // The very first run's memory figures, a warm-up's included: later
+        // runs reuse the memory it took.
+        let mut first_memory = Vec::new();
         for done_runs in 0..runs {
             bar.set_message(if done_runs < warm_up {
                 "warm-up".to_string()
@@ -104,13 +107,19 @@ impl Reporter {
                 format!("row {name} failed: {why}")
             })?;
             bar.set_position((done_runs as u64 + 1) * per_run);
+            if done_runs == 0 {
+                first_memory =
+                    figures.iter().filter(|figure| figure.first_run_only).map(|figure| figure.value).collect();
+            }
             if done_runs >= warm_up {
                 all_runs.push(figures);
             }
         }
+        // `finish` draws the bar at 100 % (a last redraw); then it goes, and
+        // the row's figures take its place.
         bar.finish();
         bar.finish_and_clear();
-        self.print(name, &summarise(name, all_runs)?);
+        self.print(name, &summarise(name, all_runs, &first_memory)?);
         Ok(())
     }
 
@@ -157,8 +166,11 @@ impl Reporter {
     }
 }
 
-/// Medians and spreads per figure, in the order the runs gave them.
-fn summarise(name: &str, runs: Vec<Vec<Figure>>) -> Result<Vec<Summary>, String> {
+/// Medians and spreads per figure, in the order the runs gave them; a
+/// memory figure takes its value from `first_memory` (the first run's, in
+/// order), or from the first timed run.
+fn summarise(name: &str, runs: Vec<Vec<Figure>>, first_memory: &[f64]) -> Result<Vec<Summary>, String> {
+    let mut first_memory = first_memory.iter();
     let first = runs.first().ok_or_else(|| format!("row {name} ran no timed run"))?;
     let mut summaries = Vec::with_capacity(first.len());
     for (index, figure) in first.iter().enumerate() {
@@ -168,11 +180,14 @@ fn summarise(name: &str, runs: Vec<Vec<Figure>>) -> Result<Vec<Summary>, String>
             .collect::<Option<_>>()
             .ok_or_else(|| format!("row {name}: its runs gave different figures"))?;
         if figure.first_run_only {
-            summaries.push(Summary { figure: figure.figure, unit: figure.unit, median: values[0], spread: None });
+            let first = first_memory.next().copied().unwrap_or(values[0]);
+            summaries.push(Summary { figure: figure.figure, unit: figure.unit, median: first, spread: None });
             continue;
         }
         values.sort_by(f64::total_cmp);
-        let median = values[values.len() / 2];
+        let middle = values.len() / 2;
+        let median =
+            if values.len().is_multiple_of(2) { (values[middle - 1] + values[middle]) / 2.0 } else { values[middle] };
         let (low, high) = (values[0], values[values.len() - 1]);
         let spread = if median == 0.0 { 0.0 } else { (high - low) / 2.0 / median };
         summaries.push(Summary { figure: figure.figure, unit: figure.unit, median, spread: Some(spread) });
@@ -243,7 +258,7 @@ mod tests {
     #[test]
     fn the_median_and_spread_come_from_every_run() {
         let run = |value| vec![Figure::new("ns per x", value, "ns")];
-        let summaries = summarise("row", vec![run(110.0), run(90.0), run(100.0)]).unwrap();
+        let summaries = summarise("row", vec![run(110.0), run(90.0), run(100.0)], &[]).unwrap();
         assert_eq!(summaries[0].median, 100.0);
         assert!((summaries[0].spread.unwrap() - 0.1).abs() < 1e-9);
     }
@@ -251,14 +266,24 @@ mod tests {
     #[test]
     fn a_memory_figure_is_the_first_runs() {
         let run = |value| vec![Figure::memory("bytes per x", value, "B")];
-        let summaries = summarise("row", vec![run(4000.0), run(10.0), run(12.0)]).unwrap();
+        let summaries = summarise("row", vec![run(4000.0), run(10.0), run(12.0)], &[]).unwrap();
         assert_eq!(summaries[0].median, 4000.0);
         assert!(summaries[0].spread.is_none());
+        // After a warm-up, the warm-up's value.
+        let summaries = summarise("row", vec![run(10.0), run(12.0)], &[4100.0]).unwrap();
+        assert_eq!(summaries[0].median, 4100.0);
+    }
+
+    #[test]
+    fn an_even_number_of_runs_has_the_middle_two_averaged() {
+        let run = |value| vec![Figure::new("ns per x", value, "ns")];
+        let summaries = summarise("row", vec![run(100.0), run(300.0)], &[]).unwrap();
+        assert_eq!(summaries[0].median, 200.0);
     }
 
     #[test]
     fn runs_that_disagree_on_their_figures_are_an_error() {
         let runs = vec![vec![Figure::new("a", 1.0, "ns")], vec![Figure::new("b", 1.0, "ns")]];
-        assert!(summarise("row", runs).is_err());
+        assert!(summarise("row", runs, &[]).is_err());
     }
 }

@@ -11,7 +11,8 @@ use std::time::Duration;
 use lariat::supervisor::{self, ChildSpec, Strategy, SupervisorSpec};
 use lariat::{Cx, Down, Pid, Reason, Ref, Runtime};
 
-const WORKERS: usize = 4;
+/// The pool's workers, by child id.
+const WORKERS: [&str; 4] = ["w0", "w1", "w2", "w3"];
 
 /// A job: a number to square. Job 13 crashes its worker the first time.
 #[derive(Clone, Copy)]
@@ -93,9 +94,8 @@ pub fn main() -> Result<(), Box<dyn std::error::Error>> {
             Ok(())
         })?;
         let mut spec = SupervisorSpec::new(Strategy::OneForOne).intensity(5, Duration::from_secs(1));
-        for id in 0..WORKERS {
-            let name: &'static str = ["w0", "w1", "w2", "w3"][id];
-            spec = spec.child(ChildSpec::worker(name, move || move |cx: &mut Cx| worker(cx, dispatcher)));
+        for id in WORKERS {
+            spec = spec.child(ChildSpec::worker(id, move || move |cx: &mut Cx| worker(cx, dispatcher)));
         }
         let pool = supervisor::start_link(cx, spec)?;
         let report = cx.receive::<Report>()?;

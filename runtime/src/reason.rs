@@ -284,7 +284,7 @@ impl fmt::Debug for Reason {
 }
 
 /// A reason made from an error is that error's stand-in: it shows the error's
-/// text, and its source is the error's own source (so a report that walks
+/// text (a registry error's with Erlang's `badarg: ` before it), and its source is the error's own source (so a report that walks
 /// the chain does not print the same text twice). [`Reason::as_error`] gives
 /// the error itself.
 impl std::error::Error for Reason {

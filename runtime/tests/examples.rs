@@ -1,6 +1,7 @@
-//! Every example under `examples/` runs to its end here (each asserts what it
-//! shows; the seed scenarios' outcomes are checked line by line in
-//! `bench/tests/seed.rs`, the TCP server in `bridge.rs`).
+//! The README's examples run to their end here (each asserts what it shows;
+//! the seed scenarios' outcomes are checked line by line in
+//! `bench/tests/seed.rs`). The TCP server runs in `bridge.rs` (it needs the
+//! `tokio` feature), `abort_report` in `.ci/run` (it aborts by design).
 
 #[path = "../examples/ping_pong.rs"]
 mod ping_pong;
