@@ -64,30 +64,36 @@ type SendRequest = Box<dyn FnOnce(&mut Cx) + Send>;
 impl OutsideMailbox {
     fn new(handle: &Handle, first: Option<First>) -> Result<OutsideMailbox, SpawnError> {
         let (sender, messages) = unbounded_channel();
+        // Near the process it watches (a call's server): their request and
+        // reply then stay on one worker.
+        let near = first.as_ref().map(|first| first.watch);
         // Trapping from the start: a process that links to it before it
         // first runs and ends at once still becomes an `Exit` message.
-        let pid = handle.spawn_trapping(move |cx| {
-            if let Some(First { watch, request }) = first {
-                cx.monitor(watch);
-                if let Some(request) = request {
-                    request(cx);
-                }
-            }
-            loop {
-                let message = cx.receive_any()?;
-                let message = match message.downcast::<Command>() {
-                    Ok(Command::Monitor(target)) => {
-                        cx.monitor(target);
-                        continue;
+        let pid = handle.spawn_trapping(
+            move |cx| {
+                if let Some(First { watch, request }) = first {
+                    cx.monitor(watch);
+                    if let Some(request) = request {
+                        request(cx);
                     }
-                    Ok(Command::Close) => return Ok(()),
-                    Err(message) => message,
-                };
-                if sender.send(message).is_err() {
-                    return Ok(()); // nobody receives any more
                 }
-            }
-        })?;
+                loop {
+                    let message = cx.receive_any()?;
+                    let message = match message.downcast::<Command>() {
+                        Ok(Command::Monitor(target)) => {
+                            cx.monitor(target);
+                            continue;
+                        }
+                        Ok(Command::Close) => return Ok(()),
+                        Err(message) => message,
+                    };
+                    if sender.send(message).is_err() {
+                        return Ok(()); // nobody receives any more
+                    }
+                }
+            },
+            near,
+        )?;
         Ok(OutsideMailbox { pid, messages, handle: handle.clone() })
     }
 

@@ -477,6 +477,7 @@ impl Cx {
             monitor_by: monitor.map(|monitor| (monitor, me)),
             exit_waiter: None,
             trap_exit: options.trap_exit,
+            near: None,
         };
         let post = self.post(open);
         let child = self.kernel().spawn(Box::new(body), options.stack_size, watchers, Some(post.worker()))?;

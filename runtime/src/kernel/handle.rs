@@ -79,13 +79,15 @@ impl Handle {
     }
 
     /// Spawns a process that traps exits from the start (see
-    /// [`SpawnOptions::trap_exit`](crate::SpawnOptions::trap_exit)).
+    /// [`SpawnOptions::trap_exit`](crate::SpawnOptions::trap_exit)), on the
+    /// worker of `near` if given and started (it will talk mostly to it).
     #[cfg(feature = "tokio")]
-    pub(crate) fn spawn_trapping<F>(&self, body: F) -> Result<Pid, SpawnError>
+    pub(crate) fn spawn_trapping<F>(&self, body: F, near: Option<Pid>) -> Result<Pid, SpawnError>
     where
         F: FnOnce(&mut Cx) -> Result<(), Reason> + Send + 'static,
     {
-        self.kernel.spawn(Box::new(body), None, Watchers { trap_exit: true, ..Watchers::default() }, OUTSIDE)
+        let watchers = Watchers { trap_exit: true, near, ..Watchers::default() };
+        self.kernel.spawn(Box::new(body), None, watchers, OUTSIDE)
     }
 
     /// Registers `pid` under `name` (Erlang's `register/2`).

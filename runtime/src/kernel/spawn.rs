@@ -160,6 +160,10 @@ pub(crate) struct Watchers {
     pub(crate) exit_waiter: Option<Arc<ExitWaiter>>,
     /// It traps exits from the start.
     pub(crate) trap_exit: bool,
+    /// Spawned from outside to talk to this process (a call's mailbox): it
+    /// starts on that process's worker, if it has one, so their messages stay
+    /// on one thread (anywhere, otherwise).
+    pub(crate) near: Option<Pid>,
 }
 
 impl Kernel {
@@ -216,15 +220,19 @@ impl Kernel {
         }
         .ok_or(SpawnError::TableFull { capacity: self.table.capacity() })?;
         let guard = self.pin(port);
-        let Watchers { link_to, monitor_by, exit_waiter, trap_exit } = watchers;
+        let Watchers { link_to, monitor_by, exit_waiter, trap_exit, near } = watchers;
         let pcb = Owned::new(Pcb::new(pid, body, stack_size, exit_waiter, link_to, monitor_by, trap_exit))
             .into_shared(&guard);
         self.count(port.map(Port::index), |count| &count.spawned);
         self.table.publish(pcb);
         let block = NonNull::new(pcb.as_raw().cast_mut()).expect("a fresh allocation is not null");
-        match port {
-            Some(port) => port.queue_spawned(ProcRef(block)),
-            None => {
+        let near_home = near.and_then(|near| self.table.get(near, &guard)).and_then(|pcb| pcb.home());
+        match (port, near_home) {
+            (Some(port), _) => port.queue_spawned(ProcRef(block)),
+            // Queued like a process woken from elsewhere (it is NOTIFIED and
+            // in no queue); that worker starts it, and it stays there.
+            (None, Some(home)) => self.scheduler.push_woken_elsewhere(ProcRef(block), Some(home)),
+            (None, None) => {
                 self.scheduler.injector.push(ProcRef(block));
                 self.scheduler.notify_one();
             }

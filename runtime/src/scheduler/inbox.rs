@@ -1,4 +1,7 @@
-//! A worker's inbox: the processes of this worker woken by other threads.
+//! A worker's inbox: the processes of this worker woken by other threads, and
+//! new processes that a thread outside the runtime starts beside one of this
+//! worker's (a call's mailbox beside its server: `Watchers::near`), which this
+//! worker then starts and keeps.
 //!
 //! A started process runs on its home worker for the rest of its life (see the
 //! scheduler's module docs for why), so a thread that wakes it elsewhere — a
