@@ -26,7 +26,7 @@ use crate::error::{CallError, SpawnError};
 use crate::kernel::Handle;
 use crate::mailbox::Message;
 use crate::monitor::Down;
-use crate::pid::Pid;
+use crate::pid::{Pid, Ref};
 use crate::reason::Reason;
 
 /// A pid that code outside the runtime receives from: processes send to
@@ -62,11 +62,11 @@ struct First {
 type SendRequest = Box<dyn FnOnce(&mut Cx) + Send>;
 
 impl OutsideMailbox {
-    fn new(handle: &Handle, first: Option<First>) -> Result<OutsideMailbox, SpawnError> {
+    fn new(handle: &Handle, first: Option<First>, watching: Option<(Ref, Pid)>) -> Result<OutsideMailbox, SpawnError> {
         let (sender, messages) = unbounded_channel();
         // Near the process it watches (a call's server): their request and
         // reply then stay on one worker.
-        let near = first.as_ref().map(|first| first.watch);
+        let near = first.as_ref().map(|first| first.watch).or(watching.map(|(_, target)| target));
         // Trapping from the start: a process that links to it before it
         // first runs and ends at once still becomes an `Exit` message.
         let pid = handle.spawn_trapping(
@@ -93,6 +93,7 @@ impl OutsideMailbox {
                 }
             },
             near,
+            watching,
         )?;
         Ok(OutsideMailbox { pid, messages, handle: handle.clone() })
     }
@@ -167,8 +168,8 @@ impl OutsideMailbox {
     /// so the monitor is not ordered with what this thread sends `pid` next
     /// (this thread is not a process; Erlang's order between one sender and
     /// one receiver does not reach it): if `pid` ends before the monitor is
-    /// made, the `Down` says `NoProc`. To watch a process from its start,
-    /// spawn it with a link or monitor from a process instead.
+    /// made, the `Down` says `NoProc`. [`Handle::watch`] makes its monitor
+    /// from the calling thread, ordered with what that thread sends next.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -225,7 +226,7 @@ impl Handle {
     /// [`SpawnError`] if its process cannot start (the process table is full,
     /// or the runtime is shutting down).
     pub fn outside_mailbox(&self) -> Result<OutsideMailbox, SpawnError> {
-        OutsideMailbox::new(self, None)
+        OutsideMailbox::new(self, None, None)
     }
 
     /// From async code: sends `to` the message `request(reply_to)` and waits
@@ -269,7 +270,7 @@ impl Handle {
             cx.send(to, request(reply_to));
         };
         let first = First { watch: to, request: Some(Box::new(send_request)) };
-        let mut mailbox = OutsideMailbox::new(self, Some(first)).map_err(CallError::Spawn)?;
+        let mut mailbox = OutsideMailbox::new(self, Some(first), None).map_err(CallError::Spawn)?;
         let answer = async {
             while let Some(message) = mailbox.recv().await {
                 let message = match message.downcast::<T>() {
@@ -286,26 +287,29 @@ impl Handle {
     }
 
     /// From async code: waits until `pid` ends and gives its `Down` (reason
-    /// `NoProc` if it was gone already). The monitor is made when the future
-    /// first runs, by a process of its own; as with
-    /// [`OutsideMailbox::monitor`], it is not ordered with what this thread
-    /// sends `pid` meanwhile.
+    /// `NoProc` if it was gone already). The monitor is made when `watch` is
+    /// called, from the calling thread, before the future is first polled: it
+    /// is in place before anything this thread sends `pid` afterwards, so a
+    /// stop sent after `watch` is reported with its real reason.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// use lariat::{Monitored, Reason, Runtime};
     ///
+    /// struct Stop;
+    ///
     /// let runtime = Runtime::new()?;
     /// let handle = runtime.handle();
     /// let worker = runtime.spawn(|cx| {
-    ///     cx.sleep(std::time::Duration::from_millis(20))?;
-    ///     Err(Reason::error("tired"))
+    ///     cx.receive::<Stop>()?;
+    ///     Err(Reason::error("told to stop"))
     /// })?;
-    /// let down = handle.watch(worker).await?;
+    /// let ended = handle.watch(worker);
+    /// handle.send(worker, Stop);
+    /// let down = ended.await?;
     /// assert_eq!(down.object, Monitored::Pid(worker));
-    /// // Its reason, or `NoProc` had it ended before the watch began.
-    /// assert!(matches!(down.reason, Reason::Error(_) | Reason::NoProc));
+    /// assert_eq!(down.reason, Reason::error("told to stop"));
     /// // Gone now: `NoProc` at once.
     /// assert_eq!(handle.watch(worker).await?.reason, Reason::NoProc);
     /// # Ok(())
@@ -316,14 +320,23 @@ impl Handle {
     ///
     /// [`SpawnError`] if the watching process cannot start (the process table
     /// is full, or the runtime is shutting down).
-    pub async fn watch(&self, pid: Pid) -> Result<Down, SpawnError> {
-        let mut mailbox = OutsideMailbox::new(self, Some(First { watch: pid, request: None }))?;
-        while let Some(message) = mailbox.recv().await {
-            if let Ok(down) = message.downcast::<Down>() {
-                return Ok(down);
-            }
+    pub fn watch(&self, pid: Pid) -> impl std::future::Future<Output = Result<Down, SpawnError>> + Send + 'static {
+        // The monitor is made now, from this thread, not when the future
+        // first runs: a stop this thread sends `pid` next comes after it.
+        let watching = self.make_ref();
+        let mailbox = OutsideMailbox::new(self, None, Some((watching, pid)));
+        if let Ok(mailbox) = &mailbox {
+            self.monitor_for(mailbox.pid, pid, watching);
         }
-        Err(SpawnError::ShuttingDown)
+        async move {
+            let mut mailbox = mailbox?;
+            while let Some(message) = mailbox.recv().await {
+                if let Ok(down) = message.downcast::<Down>() {
+                    return Ok(down);
+                }
+            }
+            Err(SpawnError::ShuttingDown)
+        }
     }
 }
 

@@ -478,6 +478,7 @@ impl Cx {
             exit_waiter: None,
             trap_exit: options.trap_exit,
             near: None,
+            watching: None,
         };
         let post = self.post(open);
         let child = self.kernel().spawn(Box::new(body), options.stack_size, watchers, Some(post.worker()))?;

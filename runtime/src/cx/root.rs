@@ -9,8 +9,8 @@ use corosensei::Yielder;
 
 use super::Cx;
 use crate::kernel::Kernel;
-use crate::pid::{Pid, Ref};
-use crate::process::{Body, Outcome, Pcb, Suspend, WorkerPtr};
+use crate::pid::Pid;
+use crate::process::{Body, Outcome, Pcb, StartingMonitor, Suspend, WorkerPtr};
 use crate::reason::Reason;
 use crate::sync::Ordering;
 
@@ -22,8 +22,8 @@ pub(crate) struct ExitUnwind;
 pub(crate) struct Starting {
     /// Linked to (`spawn_link`).
     pub(crate) link: Option<Pid>,
-    /// Monitored by, under this ref (`spawn_monitor`).
-    pub(crate) monitor: Option<(Ref, Pid)>,
+    /// A monitor from its spawn (`spawn_monitor`, a watch's mailbox).
+    pub(crate) monitor: Option<StartingMonitor>,
     /// Trapping exits (`SpawnOptions::trap_exit`).
     pub(crate) trap_exit: bool,
 }

@@ -11,7 +11,7 @@ use super::Post;
 use crate::link::LinkTable;
 use crate::monitor::Monitors;
 use crate::pid::{Pid, Ref};
-use crate::process::{Signal, add_starting_links_and_monitors};
+use crate::process::{Signal, StartingMonitor, add_starting_links_and_monitors};
 use crate::reason::Reason;
 use crate::registry::Name;
 
@@ -23,10 +23,10 @@ pub(super) struct Watch {
 }
 
 impl Watch {
-    /// Starts linked to `initial_link` and monitored by `initial_monitor`
+    /// Starts linked to `initial_link` and with `initial_monitor`
     /// (see `process::add_starting_links_and_monitors`).
     #[inline(always)]
-    pub(super) fn start(&mut self, initial_link: Option<Pid>, initial_monitor: Option<(Ref, Pid)>) {
+    pub(super) fn start(&mut self, initial_link: Option<Pid>, initial_monitor: Option<StartingMonitor>) {
         add_starting_links_and_monitors(&mut self.links, &mut self.monitors, initial_link, initial_monitor);
     }
 

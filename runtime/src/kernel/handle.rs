@@ -5,7 +5,7 @@ use std::sync::Arc;
 use super::spawn::Watchers;
 use super::{Kernel, OUTSIDE, WorkerStats};
 use crate::error::{InsideProcess, SpawnError};
-use crate::pid::Pid;
+use crate::pid::{Pid, Ref};
 use crate::process::{AliveRequest, Cx, InfoRequest, ProcessInfo, ReplyTo, Signal, Status, Waiter};
 use crate::reason::Reason;
 use crate::registry::{Name, RegisterError};
@@ -80,14 +80,37 @@ impl Handle {
 
     /// Spawns a process that traps exits from the start (see
     /// [`SpawnOptions::trap_exit`](crate::SpawnOptions::trap_exit)), on the
-    /// worker of `near` if given and started (it will talk mostly to it).
+    /// worker of `near` if given and started (it will talk mostly to it),
+    /// holding the monitor `watching` from its spawn (see `monitor_for`).
     #[cfg(feature = "tokio")]
-    pub(crate) fn spawn_trapping<F>(&self, body: F, near: Option<Pid>) -> Result<Pid, SpawnError>
+    pub(crate) fn spawn_trapping<F>(
+        &self,
+        body: F,
+        near: Option<Pid>,
+        watching: Option<(Ref, Pid)>,
+    ) -> Result<Pid, SpawnError>
     where
         F: FnOnce(&mut Cx) -> Result<(), Reason> + Send + 'static,
     {
-        let watchers = Watchers { trap_exit: true, near, ..Watchers::default() };
+        let watchers = Watchers { trap_exit: true, near, watching, ..Watchers::default() };
         self.kernel.spawn(Box::new(body), None, watchers, OUTSIDE)
+    }
+
+    /// A fresh reference, unique in this runtime.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn make_ref(&self) -> Ref {
+        self.kernel.make_ref()
+    }
+
+    /// Sends, from this thread, the request that makes `watcher` monitor
+    /// `target` under `monitor` (the watcher holds it from its spawn), so the
+    /// monitor is in place before anything this thread sends `target` next;
+    /// if `target` is gone, `watcher` gets its `Down` with `NoProc`.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn monitor_for(&self, watcher: Pid, target: Pid, monitor: Ref) {
+        if !self.kernel.deliver(target, Signal::Monitor { from: watcher, monitor }, OUTSIDE) {
+            self.kernel.deliver(watcher, Signal::Down { monitor, reason: Reason::NoProc }, OUTSIDE);
+        }
     }
 
     /// Registers `pid` under `name` (Erlang's `register/2`).

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::{Kernel, Port};
 use crate::error::SpawnError;
 use crate::pid::{Pid, Ref};
-use crate::process::{Body, ExitWaiter, Pcb};
+use crate::process::{Body, ExitWaiter, Pcb, StartingMonitor};
 use crate::scheduler::ProcRef;
 use crate::stack;
 use crate::sync::Ordering;
@@ -164,6 +164,9 @@ pub(crate) struct Watchers {
     /// starts on that process's worker, if it has one, so their messages stay
     /// on one thread (anywhere, otherwise).
     pub(crate) near: Option<Pid>,
+    /// It watches this process from its spawn under this ref (a watch's
+    /// mailbox; the spawner sends the monitor request itself).
+    pub(crate) watching: Option<(Ref, Pid)>,
 }
 
 impl Kernel {
@@ -220,8 +223,12 @@ impl Kernel {
         }
         .ok_or(SpawnError::TableFull { capacity: self.table.capacity() })?;
         let guard = self.pin(port);
-        let Watchers { link_to, monitor_by, exit_waiter, trap_exit, near } = watchers;
-        let pcb = Owned::new(Pcb::new(pid, body, stack_size, exit_waiter, link_to, monitor_by, trap_exit))
+        let Watchers { link_to, monitor_by, exit_waiter, trap_exit, near, watching } = watchers;
+        debug_assert!(monitor_by.is_none() || watching.is_none(), "one starting monitor at most");
+        let starting_monitor = monitor_by
+            .map(|(monitor, watcher)| StartingMonitor::WatchedBy(monitor, watcher))
+            .or(watching.map(|(monitor, target)| StartingMonitor::Watching(monitor, target)));
+        let pcb = Owned::new(Pcb::new(pid, body, stack_size, exit_waiter, link_to, starting_monitor, trap_exit))
             .into_shared(&guard);
         self.count(port.map(Port::index), |count| &count.spawned);
         self.table.publish(pcb);

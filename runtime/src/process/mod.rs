@@ -168,22 +168,37 @@ impl Outcome {
     }
 }
 
+/// A monitor a process has from the moment it is spawned.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum StartingMonitor {
+    /// `spawn_monitor`: this process watches the new one under this ref.
+    WatchedBy(Ref, Pid),
+    /// A `Handle::watch` mailbox: the new one watches this process under this
+    /// ref (the spawning thread sends the monitor request itself, so it is
+    /// ordered with what that thread sends next, and a `Down` that arrives
+    /// before the mailbox first runs is still its own).
+    Watching(Ref, Pid),
+}
+
 /// Adds the links and monitors a process starts with: those of a
-/// `spawn_link` or `spawn_monitor`, set up at spawn before it can run. Its
-/// `Cx` starts with them, and so does the outcome of one that ends before it
-/// runs. (In place: the tables are big enough that moving them costs a copy.)
+/// `spawn_link` or `spawn_monitor` (or a watch's mailbox), set up at spawn
+/// before it can run. Its `Cx` starts with them, and so does the outcome of
+/// one that ends before it runs. (In place: the tables are big enough that
+/// moving them costs a copy.)
 #[inline(always)]
 pub(crate) fn add_starting_links_and_monitors(
     links: &mut LinkTable,
     monitors: &mut Monitors,
     initial_link: Option<Pid>,
-    initial_monitor: Option<(Ref, Pid)>,
+    initial_monitor: Option<StartingMonitor>,
 ) {
     if let Some(parent) = initial_link {
         links.link(parent);
     }
-    if let Some((monitor, watcher)) = initial_monitor {
-        monitors.on_monitor(monitor, watcher);
+    match initial_monitor {
+        Some(StartingMonitor::WatchedBy(monitor, watcher)) => monitors.on_monitor(monitor, watcher),
+        Some(StartingMonitor::Watching(monitor, target)) => monitors.hold(monitor, target, None),
+        None => {}
     }
 }
 
@@ -243,8 +258,8 @@ pub(crate) struct RunState {
     pub(crate) initial_trap: bool,
     /// The parent of a `spawn_link`: linked before the process first runs.
     pub(crate) initial_link: Option<Pid>,
-    /// The parent of a `spawn_monitor` and its ref: watching before the first run.
-    pub(crate) initial_monitor: Option<(Ref, Pid)>,
+    /// A monitor it has from its spawn (see `StartingMonitor`).
+    pub(crate) initial_monitor: Option<StartingMonitor>,
     pub(crate) exit_waiter: Option<Arc<ExitWaiter>>,
     pub(crate) body: Option<Body>,
     pub(crate) coroutine: Option<ProcessCoroutine>,
@@ -332,7 +347,7 @@ impl Pcb {
         stack_size: usize,
         exit_waiter: Option<Arc<ExitWaiter>>,
         initial_link: Option<Pid>,
-        initial_monitor: Option<(Ref, Pid)>,
+        initial_monitor: Option<StartingMonitor>,
         initial_trap: bool,
     ) -> Pcb {
         Pcb {
