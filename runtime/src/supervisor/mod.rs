@@ -320,7 +320,7 @@ impl ChildSpec {
     ///     let supervisor = supervisor::start_link(cx, SupervisorSpec::new(Strategy::OneForOne).child(stubborn))?;
     ///     let pid = child(cx, supervisor, "stubborn")?;
     ///     let monitor = cx.monitor(pid);
-    ///     supervisor.terminate_child(cx, "stubborn")?; // `shutdown`; 50 ms later, `kill`
+    ///     supervisor.terminate_child(cx, "stubborn")?; // `shutdown`, then `kill` when its shutdown time is up
     ///     let down = cx.receive_timeout::<Down>(Duration::from_secs(5))?.ok_or(Reason::error("no Down"))?;
     ///     assert_eq!((down.monitor, down.reason), (monitor, Reason::Killed));
     ///     Ok::<_, Reason>(())
