@@ -14,7 +14,7 @@
 use std::sync::mpsc::{self, Sender};
 use std::time::Duration;
 
-use lariat::{BlockOnError, Cx, Down, Exit, Pid, Reason, Runtime};
+use lariat::{BlockOnError, Cx, Down, Exit, Pid, Reason, Runtime, SpawnOptions};
 
 /// What a scenario printed, line by line.
 pub type Transcript = Vec<String>;
@@ -314,51 +314,49 @@ pub fn chain(runtime: &Runtime, how: W2Ends) -> Transcript {
             W2Ends::KillsItself => cx.send(w2, Order::End(Reason::Kill)),
             W2Ends::KilledByExit => cx.exit(w2, Reason::Kill)?,
         }
-        // When has everything happened? A question to a process waits behind
-        // the signals already on their way to it (one sender's signals to one
-        // receiver keep their order, and a process sends its exit signals
-        // before it answers anyone), so: ask each member still alive whether
-        // it is, again while someone new died (its exit signals may reach
-        // others); then ask each trapping survivor to report, which it does
-        // after handling the `Exit` messages it got before. No clock involved.
-        let mut alive = [true; 5];
+        // When has everything happened? A process sends its exit signals
+        // before its `Down`s, and one sender's signals to one receiver keep
+        // their order. So once a member's `Down` is here, its exit signals
+        // are in its links' queues, ahead of anything sent to them next. Ask
+        // each member not known to be dead to report, and wait for its answer
+        // or its `Down`; ask again while someone died. A trapping member
+        // forwards the `Exit`s it got before it answers. No clock involved.
+        // (`is_alive` would not do: it can say `false` once the pid is gone
+        // from the table, before the exit signals are out, as in ERTS.)
+        let mut ended = vec![None; 5];
         let mut someone_died = true;
         while someone_died {
             someone_died = false;
             for (index, &pid) in pids.iter().enumerate() {
-                if alive[index] && !cx.is_alive(pid) {
-                    alive[index] = false;
+                if ended[index].is_some() {
+                    continue;
+                }
+                cx.send(pid, Order::Report);
+                let monitor = monitors[index];
+                let died = cx.receive_map(|message| {
+                    if message.downcast_ref::<Reported>().is_some_and(|reported| reported.0 == pid) {
+                        return Some(None);
+                    }
+                    let down = message.downcast_ref::<Down>().filter(|down| down.monitor == monitor);
+                    down.map(|down| Some(down.reason.clone()))
+                })?;
+                if let Some(reason) = died {
+                    ended[index] = Some(reason);
                     someone_died = true;
                 }
             }
         }
-        for (index, &pid) in pids.iter().enumerate() {
-            if alive[index] && names[index].starts_with('S') {
-                cx.send(pid, Order::Report);
-                cx.receive_if::<Reported>(|reported| reported.0 == pid)?;
-            }
-        }
-        // Every `Down` and every forwarded `Exit` is in the mailbox now.
-        let mut ended = vec![None; 5];
+        // Every forwarded `Exit` is in the mailbox now.
         let mut trapped = vec![Vec::new(); 5];
-        while let Some(news) = cx.receive_map_timeout(Duration::ZERO, |message| {
-            let down = message.downcast_mut::<Down>().map(|down| Err(down.clone()));
-            down.or_else(|| message.downcast_mut::<(Pid, Exit)>().map(|(pid, exit)| Ok((*pid, exit.clone()))))
+        while let Some((pid, exit)) = cx.receive_map_timeout(Duration::ZERO, |message| {
+            message.downcast_mut::<(Pid, Exit)>().map(|(pid, exit)| (*pid, exit.clone()))
         })? {
-            match news {
-                Err(down) => {
-                    let who = monitors.iter().position(|&monitor| monitor == down.monitor);
-                    ended[who.expect("one of ours")] = Some(down.reason);
-                }
-                Ok((pid, exit)) => {
-                    let who = pids.iter().position(|&p| p == pid).expect("one of ours");
-                    let from = pids.iter().position(|&p| p == exit.from).map_or("?", |from| names[from]);
-                    trapped[who].push(format!("{{:EXIT, {from}, :{}}}", exit.reason));
-                }
-            }
+            let who = pids.iter().position(|&p| p == pid).expect("one of ours");
+            let from = pids.iter().position(|&p| p == exit.from).map_or("?", |from| names[from]);
+            trapped[who].push(format!("{{:EXIT, {from}, :{}}}", exit.reason));
         }
         for (index, &pid) in pids.iter().enumerate() {
-            if alive[index] {
+            if ended[index].is_none() {
                 cx.exit(pid, Reason::Kill)?; // clean up the survivors
             }
         }
@@ -407,10 +405,13 @@ pub fn supervision(runtime: &Runtime) -> Transcript {
                     .to_owned(),
             ];
             let me = cx.pid();
+            // Each traps exits from its spawn (an OTP worker traps in its
+            // `init`, before `start_link` returns): a shutdown that comes
+            // before its body first runs is still a message it sees.
             let worker = |name: &'static str| {
-                ChildSpec::worker(name, move || {
-                    move |cx: &mut Cx| {
-                        cx.trap_exit(true);
+                ChildSpec::new(name, move |cx| {
+                    let options = SpawnOptions::new().link().trap_exit();
+                    let spawned = cx.spawn_opt(options, move |cx: &mut Cx| {
                         loop {
                             let message = cx.receive_any()?;
                             if message.is::<Fail>() {
@@ -421,7 +422,8 @@ pub fn supervision(runtime: &Runtime) -> Transcript {
                                 return Err(exit.reason);
                             }
                         }
-                    }
+                    })?;
+                    Ok(spawned.pid)
                 })
             };
             let spec = SupervisorSpec::new(Strategy::OneForOne)
