@@ -14,7 +14,7 @@ for entry in signal_push_relaxed:signal_queue wait_without_cas:wake_up try_wait_
              notify_without_fence:worker_parking table_publish_relaxed:process_table \
              home_wake_without_fence:inbox_wake_up \
              state_swaps_lose_exited:exited_stays_set spawn_slot_put_relaxed:spawn_slot_rescue \
-             alarm_without_fence:watchdog_rest; do
+             alarm_without_fence:watchdog_rest block_free_relaxed:chunk_reuse; do
     mutation=${entry%%:*}
     model=${entry##*:}
     log=$(LARIAT_MUTATION="$mutation" RUSTFLAGS="--cfg loom --cfg crossbeam_loom" LOOM_MAX_PREEMPTIONS=3 \

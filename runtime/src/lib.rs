@@ -244,7 +244,7 @@ pub use stack::{DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE};
 pub mod loom_api {
     pub use crate::link::{ExitAction, LinkTable, handle_exit_signal};
     pub use crate::monitor::{Monitored, Monitors};
-    pub use crate::process::StateWord;
+    pub use crate::process::{BlockPool, Carver, StateWord};
     pub use crate::scheduler::idle::{Idle, Parker};
     pub use crate::scheduler::inbox::{Inbox, InboxNode};
     pub use crate::scheduler::spawn_slot::SpawnSlot;

@@ -203,6 +203,9 @@ impl Builder {
 /// How many watchdog periods a stack pool must go untouched before it gives
 /// the memory of its free stacks back (about a second).
 const STACKS_IDLE_PERIODS: u32 = 4;
+/// Free chunks of process blocks an idle runtime keeps resident (64 blocks'
+/// worth or so each): spawns after a pause find them without a page fault.
+const WARM_BLOCK_CHUNKS: usize = 64;
 
 /// The watchdog thread: moves spawned processes held up behind their spawner
 /// to where any worker starts them, reports processes stuck in one slice, and
@@ -283,7 +286,7 @@ impl StacksIdle {
             return;
         }
         collect_garbage(epoch, IDLE_COLLECT_ROUNDS);
-        let mut trimmed = 0;
+        let mut trimmed = kernel.blocks.give_back(WARM_BLOCK_CHUNKS);
         kernel.each_stack_pool(|pool| trimmed += pool.give_back_idle());
         if trimmed == 0 {
             self.done_at = Some(activity);
@@ -808,13 +811,20 @@ fn shut_down(kernel: &Kernel, threads: Vec<JoinHandle<()>>, id: Option<RuntimeId
         // SAFETY: as above; the workers have torn their processes down and ended.
         let home = unsafe { entry.deref() }.home();
         if home.is_none_or(|home| kernel.teardown.was_taken(home)) {
-            // SAFETY: out of the table and torn down; nothing refers to it now.
-            unsafe { guard.defer_destroy(entry) };
+            let block = NonNull::new(entry.as_raw().cast_mut()).expect("a drained entry is not null");
+            let pool = Arc::clone(&kernel.blocks);
+            // SAFETY: out of the table and torn down; nothing refers to it now
+            // but threads pinned before this guard, which the collector waits
+            // out. It came from `pool` and is freed once, here.
+            unsafe { guard.defer_unchecked(move || pool.free(block)) };
         }
         kernel.process_ended(None);
     }
     drop(guard);
     collect_garbage(&handle, SHUTDOWN_COLLECT_ROUNDS);
+    // The blocks' memory goes back now, not when the last `Handle` lets the
+    // kernel go.
+    kernel.blocks.give_back(0);
     drop(id);
 }
 

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use super::spawn::Watchers;
 use super::{Kernel, OUTSIDE, WorkerStats};
 use crate::error::{InsideProcess, SpawnError};
-use crate::pid::{Pid, Ref};
+use crate::pid::Pid;
+#[cfg(feature = "tokio")]
+use crate::pid::Ref;
 use crate::process::{AliveRequest, Cx, InfoRequest, ProcessInfo, ReplyTo, Signal, Status, Waiter};
 use crate::reason::Reason;
 use crate::registry::{Name, RegisterError};

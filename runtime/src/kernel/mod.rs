@@ -28,7 +28,7 @@ pub use spawn::SpawnOptions;
 use crate::blocking::BlockingPool;
 use crate::mailbox::Message;
 use crate::pid::{Pid, Ref};
-use crate::process::{Pcb, Status};
+use crate::process::{BlockPool, Carver, Pcb, Status};
 use crate::registry::{Name, RegisterError, Registry};
 use crate::scheduler::teardown::Teardown;
 use crate::scheduler::{ProcRef, Scheduler};
@@ -48,6 +48,8 @@ pub(crate) trait Port {
     fn pin(&self) -> Guard;
     /// Runs `f` with the worker's own free table slots.
     fn with_free_slots<R>(&self, f: impl FnOnce(&mut FreeSlots) -> R) -> R;
+    /// Runs `f` with the worker's own carver of process blocks.
+    fn with_carver<R>(&self, f: impl FnOnce(&mut Carver) -> R) -> R;
     /// Queues a process just spawned by the process running here.
     fn queue_spawned(&self, process: ProcRef);
     /// Queues a process woken by the one running here, whose home is here.
@@ -73,6 +75,9 @@ impl Port for Outside {
     fn with_free_slots<R>(&self, _: impl FnOnce(&mut FreeSlots) -> R) -> R {
         match *self {}
     }
+    fn with_carver<R>(&self, _: impl FnOnce(&mut Carver) -> R) -> R {
+        match *self {}
+    }
     fn queue_spawned(&self, _: ProcRef) {
         match *self {}
     }
@@ -95,6 +100,9 @@ pub(crate) struct Kernel {
     pub(crate) stacks: StackPool,
     other_stacks: Mutex<Vec<Arc<StackPool>>>,
     pub(crate) collector: Collector,
+    /// Where process blocks live (shared with the epoch's deferred frees,
+    /// which may run after the kernel is gone).
+    pub(crate) blocks: Arc<BlockPool<Pcb>>,
     pub(crate) shutdown: AtomicBool,
     /// Spawns from threads that are no worker, under way (see `Kernel::spawn`).
     pub(crate) spawns_in_flight: AtomicUsize,
@@ -131,6 +139,7 @@ impl Kernel {
             stacks: StackPool::new(stack_size),
             other_stacks: Mutex::new(Vec::new()),
             collector: Collector::new(),
+            blocks: Arc::new(BlockPool::default()),
             shutdown: AtomicBool::new(false),
             spawns_in_flight: AtomicUsize::new(0),
             next_ref: AtomicU64::new(1),

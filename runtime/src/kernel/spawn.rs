@@ -1,6 +1,5 @@
 //! Spawning: admission (table capacity, shutdown), the new block, its first queue.
 
-use std::ptr::NonNull;
 use std::sync::Arc;
 
 use super::{Kernel, Port};
@@ -10,7 +9,7 @@ use crate::process::{Body, ExitWaiter, Pcb, StartingMonitor};
 use crate::scheduler::ProcRef;
 use crate::stack;
 use crate::sync::Ordering;
-use crate::sync::epoch::Owned;
+use crate::sync::epoch::Shared;
 
 /// How to spawn one process (Erlang's `spawn_opt` options), for
 /// [`Cx::spawn_opt`](crate::Cx::spawn_opt).
@@ -228,11 +227,13 @@ impl Kernel {
         let starting_monitor = monitor_by
             .map(|(monitor, watcher)| StartingMonitor::WatchedBy(monitor, watcher))
             .or(watching.map(|(monitor, target)| StartingMonitor::Watching(monitor, target)));
-        let pcb = Owned::new(Pcb::new(pid, body, stack_size, exit_waiter, link_to, starting_monitor, trap_exit))
-            .into_shared(&guard);
+        let pcb = Pcb::new(pid, body, stack_size, exit_waiter, link_to, starting_monitor, trap_exit);
+        let block = match port {
+            Some(port) => port.with_carver(|carver| self.blocks.alloc(carver, pcb)),
+            None => self.blocks.alloc_outside(pcb),
+        };
         self.count(port.map(Port::index), |count| &count.spawned);
-        self.table.publish(pcb);
-        let block = NonNull::new(pcb.as_raw().cast_mut()).expect("a fresh allocation is not null");
+        self.table.publish(Shared::from(block.as_ptr().cast_const()));
         let near_home = near.and_then(|near| self.table.get(near, &guard)).and_then(|pcb| pcb.home());
         match (port, near_home) {
             (Some(port), _) => port.queue_spawned(ProcRef(block)),

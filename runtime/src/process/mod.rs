@@ -9,6 +9,7 @@
 //! storage — lives in its [`Cx`] on its own stack, so an idle process costs its
 //! control block plus the stack pages it touched.
 
+mod blocks;
 mod info;
 pub(crate) mod prefetch;
 
@@ -21,6 +22,7 @@ use std::sync::Arc;
 
 use corosensei::Coroutine;
 
+pub use blocks::{BlockPool, Carver};
 pub use info::ProcessInfo;
 pub(crate) use info::{AliveRequest, InfoRequest, Reply, ReplyTo};
 pub(crate) use signal::{Alive, Answer, Receiver, Signal, take_in};

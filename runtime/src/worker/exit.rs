@@ -20,13 +20,14 @@
 
 use std::collections::VecDeque;
 use std::ptr::NonNull;
+use std::sync::Arc;
 
 use super::WorkerCore;
 use crate::pid::{Pid, Ref};
-use crate::process::{Outcome, Pcb, ProcessCoroutine, Signal, WatchedBy};
+use crate::process::{BlockPool, Outcome, Pcb, ProcessCoroutine, Signal, WatchedBy};
 use crate::reason::Reason;
 use crate::sync::Ordering;
-use crate::sync::epoch::{Guard, Owned};
+use crate::sync::epoch::Guard;
 
 /// Signals an exit sends at a time; a fan-out at least this big is sent in chunks.
 const EXIT_CHUNK: usize = 512;
@@ -192,7 +193,7 @@ impl WorkerCore {
             let mut ended = self.ended.borrow_mut();
             ended.0.push(pcb);
             if ended.0.len() >= ENDED_BATCH {
-                ended.defer_all(guard);
+                ended.defer_all(&kernel.blocks, guard);
             }
         }
     }
@@ -239,21 +240,23 @@ fn each_watcher(outcome: &Outcome, visit: impl FnMut((Ref, Pid))) {
 pub(super) struct EndedBlocks(Vec<*const Pcb>);
 
 impl EndedBlocks {
-    pub(super) fn defer_all(&mut self, guard: &Guard) {
+    pub(super) fn defer_all(&mut self, pool: &Arc<BlockPool<Pcb>>, guard: &Guard) {
         if self.0.is_empty() {
             return;
         }
         let blocks = std::mem::take(&mut self.0);
+        let pool = Arc::clone(pool);
         // SAFETY: every block was removed from the table (`Table::remove`) before
         // it was gathered here, so only threads that found it earlier can still
         // read it, and they hold guards pinned before this call: the collector
         // runs the function after all of those are released, on whichever thread
-        // collects (a `Pcb` is `Send`). Each block came from `Owned` when it was
-        // published and is freed exactly once, here.
+        // collects (a `Pcb` is `Send`; the pool is kept alive by the function).
+        // Each block came from `pool` when it was spawned and is freed exactly
+        // once, here.
         unsafe {
             guard.defer_unchecked(move || {
                 for block in blocks {
-                    drop(Owned::from_raw(block.cast_mut()));
+                    pool.free(NonNull::new(block.cast_mut()).expect("a block is not null"));
                 }
             })
         };

@@ -25,7 +25,9 @@ use crate::cx::{Starting, process_main};
 use crate::kernel::{Kernel, Port};
 use crate::link::LinkTable;
 use crate::monitor::Monitors;
-use crate::process::{Outcome, Pcb, ProcessCoroutine, Signal, Suspend, WorkerPtr, add_starting_links_and_monitors};
+use crate::process::{
+    Carver, Outcome, Pcb, ProcessCoroutine, Signal, Suspend, WorkerPtr, add_starting_links_and_monitors,
+};
 use crate::reason::Reason;
 use crate::scheduler::ProcRef;
 use crate::scheduler::queue::LocalQueue;
@@ -57,6 +59,10 @@ impl Port for TimerPort<'_> {
 
     fn with_free_slots<R>(&self, f: impl FnOnce(&mut FreeSlots) -> R) -> R {
         self.0.with_free_slots(f)
+    }
+
+    fn with_carver<R>(&self, f: impl FnOnce(&mut Carver) -> R) -> R {
+        f(&mut self.0.carver.borrow_mut())
     }
 
     /// A timer spawns nothing; were it to, the process would go where any worker takes it.
@@ -100,6 +106,8 @@ pub(crate) struct WorkerCore {
     ahead_far: Cell<Option<ProcRef>>,
     epoch: LocalHandle,
     free_slots: RefCell<FreeSlots>,
+    /// Where this worker's spawns get their blocks.
+    carver: RefCell<Carver>,
     stacks: RefCell<LocalStacks>,
     /// Blocks of ended processes, out of the table, not yet handed to the epoch.
     ended: RefCell<EndedBlocks>,
@@ -125,6 +133,7 @@ impl WorkerCore {
             ahead_far: Cell::new(None),
             epoch,
             free_slots: RefCell::new(FreeSlots::default()),
+            carver: RefCell::new(Carver::default()),
             stacks: RefCell::new(LocalStacks::default()),
             ended: RefCell::new(EndedBlocks::default()),
             exits: RefCell::new(PendingExits::new()),
@@ -199,7 +208,8 @@ impl WorkerCore {
         self.tear_down_own_processes();
         self.kernel.table.give_back(&mut self.free_slots.borrow_mut());
         self.stacks.borrow_mut().give_all_back(&self.kernel.stacks);
-        self.ended.borrow_mut().defer_all(&self.pin());
+        self.kernel.blocks.retire(&mut self.carver.borrow_mut());
+        self.ended.borrow_mut().defer_all(&self.kernel.blocks, &self.pin());
         crate::crash::mark_worker_thread(false);
     }
 
@@ -253,7 +263,7 @@ impl WorkerCore {
         // Ended blocks gathered here must not wait for this worker to be busy
         // again: hand them, and this thread's garbage bag, to the collector.
         let guard = self.pin();
-        self.ended.borrow_mut().defer_all(&guard);
+        self.ended.borrow_mut().defer_all(&self.kernel.blocks, &guard);
         guard.flush();
         drop(guard);
         let scheduler = &self.kernel.scheduler;

@@ -11,7 +11,7 @@ use std::ptr::NonNull;
 
 use super::{GLOBAL_CHECK_INTERVAL, WorkerCore};
 use crate::kernel::Port;
-use crate::process::Pcb;
+use crate::process::{Carver, Pcb};
 use crate::scheduler::ProcRef;
 use crate::scheduler::spawn_slot::SpawnSlot;
 use crate::sync::Ordering;
@@ -51,6 +51,10 @@ impl Port for WorkerCore {
 
     fn with_free_slots<R>(&self, f: impl FnOnce(&mut FreeSlots) -> R) -> R {
         WorkerCore::with_free_slots(self, f)
+    }
+
+    fn with_carver<R>(&self, f: impl FnOnce(&mut Carver) -> R) -> R {
+        f(&mut self.carver.borrow_mut())
     }
 
     /// Queues a newly spawned process here: it runs next, from the spawn
