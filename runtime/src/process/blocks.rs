@@ -28,6 +28,8 @@
 //! still be read).
 
 use std::alloc::Layout;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::marker::PhantomData;
 use std::mem::{align_of, size_of};
 use std::num::NonZeroUsize;
@@ -69,10 +71,11 @@ unsafe impl Send for Carver {}
 
 #[derive(Default)]
 struct FreeChunks {
-    /// Free chunks whose pages may be resident, the most recently freed last.
-    warm: Vec<NonNull<ChunkHeader>>,
-    /// Free chunks given back to the OS (their next use faults a page in).
-    cold: Vec<NonNull<ChunkHeader>>,
+    /// Free chunks whose pages may be resident, lowest address first.
+    warm: BinaryHeap<Reverse<NonNull<ChunkHeader>>>,
+    /// Free chunks given back to the OS (their next use faults a page in),
+    /// lowest address first.
+    cold: BinaryHeap<Reverse<NonNull<ChunkHeader>>>,
     /// The never-carved rest of the newest region.
     fresh: Option<NonNull<u8>>,
     fresh_left: usize,
@@ -165,16 +168,22 @@ impl<T> BlockPool<T> {
         }
     }
 
-    /// Gives the pages of free chunks back to the OS, all but the `keep` most
-    /// recently freed. Returns how many chunks it gave back.
+    /// Gives the pages of free chunks back to the OS, all but the `keep` at
+    /// the lowest addresses (those taken first). Returns how many chunks it
+    /// gave back.
     pub fn give_back(&self, keep: usize) -> usize {
-        let mut surplus = {
+        let surplus = {
             let mut free = lock(&self.free);
-            let surplus = free.warm.len().saturating_sub(keep);
-            free.warm.drain(..surplus).collect::<Vec<_>>()
+            if free.warm.len() <= keep {
+                return 0;
+            }
+            let mut warm = std::mem::take(&mut free.warm).into_sorted_vec();
+            // Sorted descending (`Reverse`): the lowest are at the end.
+            let kept = warm.split_off(warm.len() - keep);
+            free.warm = kept.into();
+            warm.into_iter().rev().map(|Reverse(chunk)| chunk).collect::<Vec<_>>()
         };
         // Neighbours in one call: a mass exit frees long runs of chunks.
-        surplus.sort_unstable();
         let mut run = 0;
         for index in 1..=surplus.len() {
             let contiguous = index < surplus.len()
@@ -187,7 +196,7 @@ impl<T> BlockPool<T> {
             }
         }
         let given = surplus.len();
-        lock(&self.free).cold.append(&mut surplus);
+        lock(&self.free).cold.extend(surplus.into_iter().map(Reverse));
         given
     }
 
@@ -218,14 +227,18 @@ impl<T> BlockPool<T> {
         // before the decrement; Acquire makes the last decrementer, which
         // frees the chunk for reuse, see every other's.
         if header.live.fetch_sub(count, free_ordering()) == count {
-            lock(&self.free).warm.push(chunk);
+            lock(&self.free).warm.push(Reverse(chunk));
         }
     }
 
-    /// A free chunk: warm, cold, or never carved (a new region if needed).
+    /// A free chunk: warm, cold, or never carved (a new region if needed);
+    /// the lowest free address first, so that processes spawned one after
+    /// another get neighbouring blocks even after a churn has freed chunks in
+    /// scrambled order (as the stacks do, D37: a chain built on scattered
+    /// blocks pays a cache miss per hop).
     fn take_chunk(&self) -> NonNull<ChunkHeader> {
         let mut free = lock(&self.free);
-        if let Some(chunk) = free.warm.pop().or_else(|| free.cold.pop()) {
+        if let Some(Reverse(chunk)) = free.warm.pop().or_else(|| free.cold.pop()) {
             // A cold chunk's header reads as zeros again, which is a valid count.
             return chunk;
         }
@@ -277,7 +290,10 @@ fn map_region(bytes: usize, align: usize) -> NonNull<u8> {
                 std::ptr::null_mut(),
                 bytes,
                 libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                // Populated: one system call faults the region in, where
+                // touching it chunk by chunk costs a page fault every few
+                // dozen spawns.
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
                 -1,
                 0,
             )
