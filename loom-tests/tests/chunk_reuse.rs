@@ -40,8 +40,10 @@ fn a_chunk_is_reused_only_after_every_use_of_its_blocks() {
         assert_eq!(BlockPool::<Block>::SLOTS, 2);
         let memory = Arc::new(Memory([UnsafeCell::new(0), UnsafeCell::new(0)]));
         let mut carver = Carver::default();
-        let first = pool.alloc(&mut carver, Block { _room: [0; 1900] });
-        let second = pool.alloc(&mut carver, Block { _room: [0; 1900] });
+        // SAFETY (every `alloc` and `retire` below): each carver is used with
+        // this one pool.
+        let first = unsafe { pool.alloc(&mut carver, Block { _room: [0; 1900] }) };
+        let second = unsafe { pool.alloc(&mut carver, Block { _room: [0; 1900] }) };
         let other = {
             let (pool, memory, first) = (Arc::clone(&pool), Arc::clone(&memory), Sent(first));
             thread::spawn(move || {
@@ -57,7 +59,7 @@ fn a_chunk_is_reused_only_after_every_use_of_its_blocks() {
         unsafe { pool.free(second) };
         // Carve again: the same chunk if both frees are done, else a fresh one.
         let mut reuser = Carver::default();
-        let again = pool.alloc(&mut reuser, Block { _room: [0; 1900] });
+        let again = unsafe { pool.alloc(&mut reuser, Block { _room: [0; 1900] }) };
         for (slot, block) in [first, second].into_iter().enumerate() {
             if again == block {
                 // SAFETY: the slot was carved again for this thread (loom
@@ -68,7 +70,7 @@ fn a_chunk_is_reused_only_after_every_use_of_its_blocks() {
         other.join().unwrap();
         // SAFETY: carved above, freed once.
         unsafe { pool.free(again) };
-        pool.retire(&mut reuser);
-        pool.retire(&mut carver);
+        unsafe { pool.retire(&mut reuser) };
+        unsafe { pool.retire(&mut carver) };
     });
 }

@@ -203,8 +203,8 @@ impl Builder {
 /// How many watchdog periods a stack pool must go untouched before it gives
 /// the memory of its free stacks back (about a second).
 const STACKS_IDLE_PERIODS: u32 = 4;
-/// Free chunks of process blocks an idle runtime keeps resident (64 blocks'
-/// worth or so each): spawns after a pause find them without a page fault.
+/// Free chunks of process blocks an idle runtime keeps resident (21 blocks
+/// each): spawns after a pause find them without a page fault.
 const WARM_BLOCK_CHUNKS: usize = 64;
 
 /// The watchdog thread: moves spawned processes held up behind their spawner
@@ -214,7 +214,7 @@ fn watch(kernel: &Kernel) {
     let scheduler = &kernel.scheduler;
     let mut seen = vec![watchdog::Seen::default(); kernel.workers];
     let mut last_beats = vec![0; kernel.workers];
-    let mut stacks_idle = StacksIdle::default();
+    let mut idle_trim = IdleTrim::default();
     let epoch = kernel.collector.register();
     let mut next_look = Instant::now();
     let mut last_rescue_look = Instant::now();
@@ -236,7 +236,7 @@ fn watch(kernel: &Kernel) {
             next_look = Instant::now() + watchdog::PERIOD;
             watchdog::look(&scheduler.beats, &mut seen, &mut watchdog::report_stuck);
             drop(held);
-            stacks_idle.look(kernel, &epoch);
+            idle_trim.look(kernel, &epoch);
             held = scheduler.alarm.hold();
             // Relaxed: as above; a shutdown signalled while the lock was free is seen here.
             if kernel.shutdown.load(Ordering::Relaxed) {
@@ -262,23 +262,25 @@ fn collect_garbage(epoch: &crate::sync::epoch::LocalHandle, rounds: usize) {
     }
 }
 
-/// What the watchdog remembers of the default stack pool between looks.
+/// What the watchdog remembers of the default stack pool's activity between
+/// looks, to give memory back once the runtime idles.
 #[derive(Default)]
-struct StacksIdle {
+struct IdleTrim {
     activity: u64,
     unchanged: u32,
     /// The activity at which the last trim found nothing left to trim.
     done_at: Option<u64>,
 }
 
-impl StacksIdle {
-    /// Once the default pool has been idle for a while: trims it (and the
-    /// pools of custom sizes), and frees the blocks of ended processes that
-    /// wait for the epoch to advance (workers that park stop pinning it).
+impl IdleTrim {
+    /// Once the default pool has been idle for a while: frees the blocks of
+    /// ended processes that wait for the epoch to advance (workers that park
+    /// stop pinning it), gives back the pages of free block chunks (all but
+    /// a few) and trims the stack pools.
     fn look(&mut self, kernel: &Kernel, epoch: &crate::sync::epoch::LocalHandle) {
         let activity = kernel.stacks.activity();
         if activity != self.activity {
-            *self = StacksIdle { activity, unchanged: 0, done_at: None };
+            *self = IdleTrim { activity, unchanged: 0, done_at: None };
             return;
         }
         self.unchanged = self.unchanged.saturating_add(1);

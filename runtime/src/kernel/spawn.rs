@@ -229,7 +229,9 @@ impl Kernel {
             .or(watching.map(|(monitor, target)| StartingMonitor::Watching(monitor, target)));
         let pcb = Pcb::new(pid, body, stack_size, exit_waiter, link_to, starting_monitor, trap_exit);
         let block = match port {
-            Some(port) => port.with_carver(|carver| self.blocks.alloc(carver, pcb)),
+            // SAFETY: a port is a worker of this kernel (as for its free
+            // slots above), whose carver carves from this kernel's pool only.
+            Some(port) => port.with_carver(|carver| unsafe { self.blocks.alloc(carver, pcb) }),
             None => self.blocks.alloc_outside(pcb),
         };
         self.count(port.map(Port::index), |count| &count.spawned);

@@ -22,7 +22,9 @@
 //!
 //! Invariants: a chunk is in exactly one of these states: held by one carver
 //! (its count includes its blocks not carved yet), carved out (count > 0, no
-//! carver), free (count 0, on the warm or the cold list, or never carved).
+//! carver), free (count 0: on the warm or the cold list, being given back by
+//! `give_back` and on neither, or never carved). A carver is used with one
+//! pool only (the callers' promise: `alloc` and `retire` are unsafe).
 //! Regions are unmapped only when the pool is dropped with every chunk free;
 //! otherwise they stay mapped (a block leaked on purpose at shutdown may
 //! still be read).
@@ -117,7 +119,13 @@ impl<T> BlockPool<T> {
     pub const SLOTS: usize = (Self::CHUNK - HEADER) / size_of::<T>();
 
     /// Moves `value` into a fresh block carved with `carver`.
-    pub fn alloc(&self, carver: &mut Carver, value: T) -> NonNull<T> {
+    ///
+    /// # Safety
+    ///
+    /// `carver` is used with this pool only (its chunk, if any, is one of
+    /// this pool's): a chunk of another pool would end on this one's free
+    /// list, and either pool could reuse or unmap it under live blocks.
+    pub unsafe fn alloc(&self, carver: &mut Carver, value: T) -> NonNull<T> {
         let chunk = match carver.chunk {
             Some(chunk) if carver.next < Self::SLOTS => chunk,
             _ => {
@@ -142,7 +150,8 @@ impl<T> BlockPool<T> {
 
     /// Like [`BlockPool::alloc`], with the carver of threads that are no worker.
     pub fn alloc_outside(&self, value: T) -> NonNull<T> {
-        self.alloc(&mut lock(&self.outside), value)
+        // SAFETY: the outside carver belongs to this pool.
+        unsafe { self.alloc(&mut lock(&self.outside), value) }
     }
 
     /// Drops the value in `block` and frees the block.
@@ -159,7 +168,11 @@ impl<T> BlockPool<T> {
     }
 
     /// Leaves `carver`'s chunk (its blocks not carved yet become free).
-    pub fn retire(&self, carver: &mut Carver) {
+    ///
+    /// # Safety
+    ///
+    /// As for [`BlockPool::alloc`]: `carver` is used with this pool only.
+    pub unsafe fn retire(&self, carver: &mut Carver) {
         if let Some(chunk) = carver.chunk.take() {
             let left = Self::SLOTS - carver.next;
             if left > 0 {
@@ -174,6 +187,10 @@ impl<T> BlockPool<T> {
     pub fn give_back(&self, keep: usize) -> usize {
         let surplus = {
             let mut free = lock(&self.free);
+            if let Some(fresh) = free.fresh.filter(|_| free.fresh_left > 0 && Self::CHUNK <= PAGE) {
+                // The never-carved rest of the newest region (mapped populated).
+                discard(fresh, free.fresh_left * Self::CHUNK);
+            }
             if free.warm.len() <= keep {
                 return 0;
             }
@@ -198,6 +215,13 @@ impl<T> BlockPool<T> {
         let given = surplus.len();
         lock(&self.free).cold.extend(surplus.into_iter().map(Reverse));
         given
+    }
+
+    /// Whether every chunk ever carved is free again.
+    #[cfg(test)]
+    fn all_chunks_free(&self) -> bool {
+        let free = lock(&self.free);
+        free.warm.len() + free.cold.len() == free.regions.len() * REGION_CHUNKS - free.fresh_left
     }
 
     /// Chunks that are free now (warm and cold; not the never-carved ones).
@@ -231,11 +255,11 @@ impl<T> BlockPool<T> {
         }
     }
 
-    /// A free chunk: warm, cold, or never carved (a new region if needed);
-    /// the lowest free address first, so that processes spawned one after
-    /// another get neighbouring blocks even after a churn has freed chunks in
-    /// scrambled order (as the stacks do, D37: a chain built on scattered
-    /// blocks pays a cache miss per hop).
+    /// A free chunk: the lowest warm one, else the lowest cold one, else a
+    /// never-carved one (from a new region if needed). Lowest first, so that
+    /// processes spawned one after another get neighbouring blocks even after
+    /// a churn has freed chunks in scrambled order (as the stacks do, D37: a
+    /// chain built on scattered blocks pays a cache miss per hop).
     fn take_chunk(&self) -> NonNull<ChunkHeader> {
         let mut free = lock(&self.free);
         if let Some(Reverse(chunk)) = free.warm.pop().or_else(|| free.cold.pop()) {
@@ -243,8 +267,24 @@ impl<T> BlockPool<T> {
             return chunk;
         }
         if free.fresh_left == 0 {
+            // Mapped (and populated) without the lock, which every chunk
+            // taken and every chunk freed needs.
+            drop(free);
             let region = map_region(REGION_CHUNKS * Self::CHUNK, Self::CHUNK);
+            free = lock(&self.free);
             free.regions.push(region);
+            if free.fresh_left > 0 {
+                // Another thread mapped one meanwhile: this one's chunks
+                // are free chunks like any.
+                for index in 0..REGION_CHUNKS {
+                    // SAFETY: within the region just mapped.
+                    let chunk = unsafe { region.add(index * Self::CHUNK) }.cast::<ChunkHeader>();
+                    Self::init_chunk(chunk);
+                    free.warm.push(Reverse(chunk));
+                }
+                let Reverse(chunk) = free.warm.pop().expect("chunks were just added");
+                return chunk;
+            }
             free.fresh = Some(region);
             free.fresh_left = REGION_CHUNKS;
         }
@@ -252,18 +292,24 @@ impl<T> BlockPool<T> {
         free.fresh_left -= 1;
         // SAFETY: within the region (`fresh_left` counted it).
         free.fresh = Some(unsafe { chunk.cast::<u8>().add(Self::CHUNK) });
-        // SAFETY: a never-carved chunk of our region: no one refers to it.
+        Self::init_chunk(chunk);
+        chunk
+    }
+
+    /// Writes the header of a never-carved chunk, its slots unaddressable.
+    fn init_chunk(chunk: NonNull<ChunkHeader>) {
+        // SAFETY: a never-carved chunk of this pool's regions: no one refers to it.
         unsafe { chunk.write(ChunkHeader { live: AtomicUsize::new(0) }) };
         // SAFETY: the header is followed by the chunk's slots.
         poison(unsafe { chunk.cast::<u8>().add(HEADER) }, Self::CHUNK - HEADER);
-        chunk
     }
 }
 
 impl<T> Drop for BlockPool<T> {
     fn drop(&mut self) {
         let mut outside = std::mem::take(&mut *lock(&self.outside));
-        self.retire(&mut outside);
+        // SAFETY: the outside carver belongs to this pool.
+        unsafe { self.retire(&mut outside) };
         let free = std::mem::take(&mut *lock(&self.free));
         let carved = free.regions.len() * REGION_CHUNKS - free.fresh_left;
         if free.warm.len() + free.cold.len() != carved {
@@ -272,6 +318,8 @@ impl<T> Drop for BlockPool<T> {
             return;
         }
         for region in free.regions {
+            // The next mapping at these addresses starts addressable.
+            unpoison(region, REGION_CHUNKS * Self::CHUNK);
             // SAFETY: every chunk of every region is free: no block refers to it.
             unsafe { unmap_region(region, REGION_CHUNKS * Self::CHUNK, Self::CHUNK) };
         }
@@ -333,13 +381,23 @@ unsafe fn unmap_region(start: NonNull<u8>, bytes: usize, align: usize) {
 /// as zeros when next touched. A no-op where regions are not our own mappings.
 fn discard(start: NonNull<u8>, bytes: usize) {
     #[cfg(all(target_os = "linux", not(miri), not(loom)))]
-    if bytes.is_multiple_of(PAGE) {
+    if bytes.is_multiple_of(PAGE) && pages_are_chunk_sized() {
         // SAFETY: free chunks of our own mapping: nothing refers to them, and
         // zeros are a valid chunk header (a count of 0).
         unsafe { libc::madvise(start.as_ptr().cast(), bytes, libc::MADV_DONTNEED) };
     }
     #[cfg(not(all(target_os = "linux", not(miri), not(loom))))]
     let _ = (start, bytes);
+}
+
+/// Whether the OS page is a chunk (4 KiB): with bigger pages, giving back
+/// one chunk would zero its neighbours, live blocks among them, so nothing
+/// is given back.
+#[cfg(all(target_os = "linux", not(miri), not(loom)))]
+fn pages_are_chunk_sized() -> bool {
+    static CHUNK_SIZED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    // SAFETY: sysconf has no preconditions.
+    *CHUNK_SIZED.get_or_init(|| unsafe { libc::sysconf(libc::_SC_PAGESIZE) } == PAGE as libc::c_long)
 }
 
 /// Under AddressSanitizer: marks free slots unaddressable, so a use after
@@ -375,15 +433,15 @@ unsafe extern "C" {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+    use crate::sync::AtomicUsize as Counter;
     use std::sync::Arc;
-    use std::sync::atomic::AtomicUsize as Counter;
 
     /// A block that counts its drops.
     struct Tracked(Arc<Counter>, #[allow(dead_code)] [u64; 20]);
 
     impl Drop for Tracked {
         fn drop(&mut self) {
-            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.0.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -392,6 +450,16 @@ mod tests {
 
     // SAFETY: `Tracked` is `Send`; the block is freed by the one thread it goes to.
     unsafe impl Send for Block {}
+
+    fn alloc(pool: &BlockPool<Tracked>, carver: &mut Carver, value: Tracked) -> NonNull<Tracked> {
+        // SAFETY: each test uses its carver with its one pool.
+        unsafe { pool.alloc(carver, value) }
+    }
+
+    fn retire(pool: &BlockPool<Tracked>, carver: &mut Carver) {
+        // SAFETY: as above.
+        unsafe { pool.retire(carver) }
+    }
 
     fn tracked(drops: &Arc<Counter>) -> Tracked {
         Tracked(Arc::clone(drops), [7; 20])
@@ -402,14 +470,14 @@ mod tests {
         let pool = BlockPool::<Tracked>::default();
         let drops = Arc::new(Counter::new(0));
         let mut carver = Carver::default();
-        let blocks: Vec<_> = (0..3).map(|_| pool.alloc(&mut carver, tracked(&drops))).collect();
+        let blocks: Vec<_> = (0..3).map(|_| alloc(&pool, &mut carver, tracked(&drops))).collect();
         for &block in &blocks {
             // SAFETY: allocated above, freed once, reached by nobody else.
             unsafe { pool.free(block) };
         }
-        assert_eq!(drops.load(std::sync::atomic::Ordering::Relaxed), 3);
+        assert_eq!(drops.load(Ordering::Relaxed), 3);
         assert_eq!(pool.free_chunks(), (0, 0), "its carver still holds it");
-        pool.retire(&mut carver);
+        retire(&pool, &mut carver);
         assert_eq!(pool.free_chunks(), (1, 0));
     }
 
@@ -419,7 +487,7 @@ mod tests {
         let drops = Arc::new(Counter::new(0));
         let mut carver = Carver::default();
         let slots = BlockPool::<Tracked>::SLOTS;
-        let blocks: Vec<_> = (0..slots).map(|_| pool.alloc(&mut carver, tracked(&drops))).collect();
+        let blocks: Vec<_> = (0..slots).map(|_| alloc(&pool, &mut carver, tracked(&drops))).collect();
         let chunk = BlockPool::<Tracked>::chunk_of(blocks[0]);
         assert!(blocks.iter().all(|&block| BlockPool::<Tracked>::chunk_of(block) == chunk), "one chunk");
         for &block in &blocks[1..] {
@@ -431,11 +499,11 @@ mod tests {
         unsafe { pool.free(blocks[0]) };
         assert_eq!(pool.free_chunks(), (1, 0));
         // The next block comes from the same chunk again.
-        let again = pool.alloc(&mut carver, tracked(&drops));
+        let again = alloc(&pool, &mut carver, tracked(&drops));
         assert_eq!(BlockPool::<Tracked>::chunk_of(again), chunk);
         // SAFETY: as above.
         unsafe { pool.free(again) };
-        pool.retire(&mut carver);
+        retire(&pool, &mut carver);
     }
 
     #[test]
@@ -444,8 +512,8 @@ mod tests {
         let drops = Arc::new(Counter::new(0));
         let mut carver = Carver::default();
         let count = BlockPool::<Tracked>::SLOTS * 5;
-        let blocks: Vec<_> = (0..count).map(|_| pool.alloc(&mut carver, tracked(&drops))).collect();
-        pool.retire(&mut carver);
+        let blocks: Vec<_> = (0..count).map(|_| alloc(&pool, &mut carver, tracked(&drops))).collect();
+        retire(&pool, &mut carver);
         for &block in &blocks {
             // SAFETY: as above.
             unsafe { pool.free(block) };
@@ -453,7 +521,7 @@ mod tests {
         assert_eq!(pool.free_chunks(), (5, 0));
         assert_eq!(pool.give_back(2), 3);
         assert_eq!(pool.free_chunks(), (2, 3));
-        let again: Vec<_> = (0..count).map(|_| pool.alloc(&mut carver, tracked(&drops))).collect();
+        let again: Vec<_> = (0..count).map(|_| alloc(&pool, &mut carver, tracked(&drops))).collect();
         assert_eq!(pool.free_chunks(), (0, 0));
         for &block in &again {
             // SAFETY: allocated above and not freed yet.
@@ -463,8 +531,8 @@ mod tests {
             // SAFETY: as above.
             unsafe { pool.free(block) };
         }
-        pool.retire(&mut carver);
-        assert_eq!(drops.load(std::sync::atomic::Ordering::Relaxed), 2 * count);
+        retire(&pool, &mut carver);
+        assert_eq!(drops.load(Ordering::Relaxed), 2 * count);
     }
 
     #[test]
@@ -473,8 +541,8 @@ mod tests {
         let drops = Arc::new(Counter::new(0));
         let mut carver = Carver::default();
         let count = BlockPool::<Tracked>::SLOTS * 4;
-        let blocks: Vec<_> = (0..count).map(|_| Block(pool.alloc(&mut carver, tracked(&drops)))).collect();
-        pool.retire(&mut carver);
+        let blocks: Vec<_> = (0..count).map(|_| Block(alloc(&pool, &mut carver, tracked(&drops)))).collect();
+        retire(&pool, &mut carver);
         let mut blocks = blocks.into_iter();
         let halves: Vec<Vec<Block>> = vec![blocks.by_ref().take(count / 2).collect(), blocks.collect()];
         std::thread::scope(|scope| {
@@ -489,6 +557,34 @@ mod tests {
             }
         });
         assert_eq!(pool.free_chunks(), (4, 0));
-        assert_eq!(drops.load(std::sync::atomic::Ordering::Relaxed), count);
+        assert!(pool.all_chunks_free());
+        assert_eq!(drops.load(Ordering::Relaxed), count);
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "tens of thousands of blocks: too slow under Miri")]
+    fn threads_that_map_regions_at_once_lose_no_chunk() {
+        let pool = BlockPool::<Tracked>::default();
+        let drops = Arc::new(Counter::new(0));
+        // Each thread needs more than a region, so they map regions at the
+        // same time now and then (a region mapped while another thread's
+        // was being mapped is shared out as free chunks).
+        let each = BlockPool::<Tracked>::SLOTS * REGION_CHUNKS + 1;
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                let (pool, drops) = (&pool, &drops);
+                scope.spawn(move || {
+                    let mut carver = Carver::default();
+                    let blocks: Vec<_> = (0..each).map(|_| alloc(pool, &mut carver, tracked(drops))).collect();
+                    retire(pool, &mut carver);
+                    for block in blocks {
+                        // SAFETY: allocated above, freed once, here.
+                        unsafe { pool.free(block) };
+                    }
+                });
+            }
+        });
+        assert_eq!(drops.load(Ordering::Relaxed), 4 * each);
+        assert!(pool.all_chunks_free());
     }
 }

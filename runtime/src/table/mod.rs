@@ -204,8 +204,9 @@ impl<T: Entry> Table<T> {
     }
 
     /// Takes `pid`'s entry out of the table and frees its slot for reuse. The
-    /// entry itself stays valid for readers holding a guard; the caller must hand
-    /// it to `guard.defer_destroy` (or otherwise keep it alive for them).
+    /// entry itself stays valid for readers holding a guard; the caller frees it
+    /// only once they are done (through the epoch: for a process block, a
+    /// deferred `BlockPool::free`).
     pub fn remove<'g>(&self, pid: Pid, local: Option<&mut FreeSlots>, guard: &'g Guard) -> Option<Shared<'g, T>> {
         let slot = self.slot(pid.index())?;
         // Acquire: the caller will read (and later free) the entry.

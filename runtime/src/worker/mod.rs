@@ -106,7 +106,7 @@ pub(crate) struct WorkerCore {
     ahead_far: Cell<Option<ProcRef>>,
     epoch: LocalHandle,
     free_slots: RefCell<FreeSlots>,
-    /// Where this worker's spawns get their blocks.
+    /// Where this worker's spawns get their blocks (from `kernel.blocks` only).
     carver: RefCell<Carver>,
     stacks: RefCell<LocalStacks>,
     /// Blocks of ended processes, out of the table, not yet handed to the epoch.
@@ -208,7 +208,8 @@ impl WorkerCore {
         self.tear_down_own_processes();
         self.kernel.table.give_back(&mut self.free_slots.borrow_mut());
         self.stacks.borrow_mut().give_all_back(&self.kernel.stacks);
-        self.kernel.blocks.retire(&mut self.carver.borrow_mut());
+        // SAFETY: this worker's carver carves from its kernel's pool only.
+        unsafe { self.kernel.blocks.retire(&mut self.carver.borrow_mut()) };
         self.ended.borrow_mut().defer_all(&self.kernel.blocks, &self.pin());
         crate::crash::mark_worker_thread(false);
     }
