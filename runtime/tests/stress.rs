@@ -258,9 +258,13 @@ fn a_process_with_a_million_links_sends_every_one_its_exit_signal() {
 }
 
 /// Memory comes back (issue 22): after a spike of 200,000 idle processes
-/// ends, an idle runtime gives its stacks' pages back within seconds, and
-/// dropping the runtime while a `Handle` lives gives back the rest of them.
-/// (The stress step runs the tests one at a time: RSS is this test's.)
+/// ends, an idle runtime gives its stacks' pages and its free control blocks
+/// back within seconds, and dropping the runtime while a `Handle` lives gives
+/// back the rest of them. (The stress step runs the tests one at a time: RSS
+/// is this test's.) What stays is the table's high-water size and what the
+/// allocator keeps of freed message nodes: with the system allocator, 146
+/// bytes per spiked process idle and 75 after the drop, where blocks from
+/// the allocator kept 350 and 282 (seen failing both bounds below).
 #[test]
 #[ignore = "stress: run in CI's stress step"]
 fn after_a_spike_an_idle_runtime_and_a_dropped_one_give_memory_back() {
@@ -302,11 +306,13 @@ fn after_a_spike_an_idle_runtime_and_a_dropped_one_give_memory_back() {
     while rss_bytes().saturating_sub(before) > grown / 4 && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
+    // Blocks are given back on the same idle look as stacks.
+    std::thread::sleep(std::time::Duration::from_millis(500));
     let idle = rss_bytes().saturating_sub(before);
-    assert!(idle <= grown / 4, "idle for seconds, still {idle} of {grown} bytes grown");
+    assert!(idle <= SPIKE * 256, "idle for seconds, still {idle} of {grown} bytes grown");
     drop(runtime);
     let dropped = rss_bytes().saturating_sub(before);
-    assert!(dropped <= grown / 4, "dropped with a Handle alive, still {dropped} of {grown} bytes grown");
+    assert!(dropped <= SPIKE * 160, "dropped with a Handle alive, still {dropped} of {grown} bytes grown");
     drop(handle);
 }
 
