@@ -41,6 +41,8 @@ use crate::timer::Fired;
 const GLOBAL_CHECK_INTERVAL: u32 = 61;
 /// How long an idle worker looks for new work before it parks.
 const SPIN_BEFORE_PARKING: Duration = Duration::from_micros(50);
+/// How long an idle worker spins before it also yields its core between looks.
+const SPIN_BEFORE_YIELDING: Duration = Duration::from_micros(10);
 /// Looks at the inbox between two reads of the clock while spinning.
 const SPIN_CHECKS_PER_CLOCK_READ: u32 = 32;
 
@@ -241,7 +243,8 @@ impl WorkerCore {
     /// ring) would pay it at every crossing. `true`: work appeared.
     fn spin_for_work(&self) -> bool {
         let scheduler = &self.kernel.scheduler;
-        let deadline = Instant::now() + SPIN_BEFORE_PARKING;
+        let start = Instant::now();
+        let (deadline, polite) = (start + SPIN_BEFORE_PARKING, start + SPIN_BEFORE_YIELDING);
         loop {
             for _ in 0..SPIN_CHECKS_PER_CLOCK_READ {
                 if !scheduler.inboxes[self.index].is_empty() {
@@ -253,8 +256,17 @@ impl WorkerCore {
             if scheduler.has_visible_work() || self.kernel.shutdown.load(Ordering::Relaxed) {
                 return true;
             }
-            if Instant::now() >= deadline {
+            let now = Instant::now();
+            if now >= deadline {
                 return false;
+            }
+            if now >= polite {
+                // Past the first stretch, a spinning worker gives its core to
+                // any other thread ready to run (a tokio worker its process
+                // just answered, on a machine with fewer cores than busy
+                // threads); with none, this returns at once and the spin goes
+                // on.
+                std::thread::yield_now();
             }
         }
     }
