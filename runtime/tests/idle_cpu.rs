@@ -51,8 +51,21 @@ fn an_idle_runtime_uses_almost_no_cpu() {
 }
 
 /// Voluntary context switches so far of the thread named `name` (each is one
-/// sleep of the thread: one wake-up).
+/// sleep of the thread: one wake-up), once it has started and taken its name
+/// (a runtime's threads start in their own time: under AddressSanitizer the
+/// watchdog was not yet named when the test first looked).
 fn wake_ups(name: &str) -> u64 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(count) = voluntary_switches(name) {
+            return count;
+        }
+        assert!(std::time::Instant::now() < deadline, "no thread named {name}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn voluntary_switches(name: &str) -> Option<u64> {
     for task in std::fs::read_dir("/proc/self/task").unwrap() {
         let path = task.unwrap().path();
         if std::fs::read_to_string(path.join("comm")).unwrap_or_default().trim_end() != name {
@@ -60,9 +73,9 @@ fn wake_ups(name: &str) -> u64 {
         }
         let status = std::fs::read_to_string(path.join("status")).unwrap();
         let line = status.lines().find(|line| line.starts_with("voluntary_ctxt_switches:")).unwrap();
-        return line.split_whitespace().nth(1).unwrap().parse().unwrap();
+        return Some(line.split_whitespace().nth(1).unwrap().parse().unwrap());
     }
-    panic!("no thread named {name}");
+    None
 }
 
 /// While every worker is parked the watchdog rests (it wakes a few times a
