@@ -40,9 +40,9 @@ fn a_chunk_is_reused_only_after_every_use_of_its_blocks() {
         assert_eq!(BlockPool::<Block>::SLOTS, 2);
         let memory = Arc::new(Memory([UnsafeCell::new(0), UnsafeCell::new(0)]));
         let mut carver = Carver::default();
-        // SAFETY (every `alloc` and `retire` below): each carver is used with
-        // this one pool.
+        // SAFETY: `carver` is used with this one pool only.
         let first = unsafe { pool.alloc(&mut carver, Block { _room: [0; 1900] }) };
+        // SAFETY: as above.
         let second = unsafe { pool.alloc(&mut carver, Block { _room: [0; 1900] }) };
         let other = {
             let (pool, memory, first) = (Arc::clone(&pool), Arc::clone(&memory), Sent(first));
@@ -59,6 +59,7 @@ fn a_chunk_is_reused_only_after_every_use_of_its_blocks() {
         unsafe { pool.free(second) };
         // Carve again: the same chunk if both frees are done, else a fresh one.
         let mut reuser = Carver::default();
+        // SAFETY: `reuser` is used with this one pool only.
         let again = unsafe { pool.alloc(&mut reuser, Block { _room: [0; 1900] }) };
         for (slot, block) in [first, second].into_iter().enumerate() {
             if again == block {
@@ -70,7 +71,9 @@ fn a_chunk_is_reused_only_after_every_use_of_its_blocks() {
         other.join().unwrap();
         // SAFETY: carved above, freed once.
         unsafe { pool.free(again) };
+        // SAFETY: each carver goes back to the pool it carved from.
         unsafe { pool.retire(&mut reuser) };
+        // SAFETY: as above.
         unsafe { pool.retire(&mut carver) };
     });
 }
